@@ -1,0 +1,36 @@
+"""aerdask: Qiskit circuits as jobs on a local thread pool or a Dask cluster.
+
+``from aerdask import AerSimulator`` replaces ``from qiskit_aer import AerSimulator``;
+``executor=`` takes a ``ThreadPoolExecutor`` or a ``dask.distributed.Client``.
+Importing aerdask never imports distributed.
+"""
+
+from aerdask_kernels import QobjValidationError
+
+__version__ = "0.1.0"
+
+from . import library  # noqa: E402  (adds Aer's save methods to QuantumCircuit)
+from .backend import AerSimulator  # noqa: E402
+from .errors import (  # noqa: E402
+    AerdaskError,
+    AerdaskInputError,
+    CircuitTooLargeError,
+    JobFailedError,
+    JobTimeoutError,
+    UnsupportedInstructionError,
+)
+from .job import AerJob  # noqa: E402
+
+__all__ = [
+    "AerJob",
+    "AerSimulator",
+    "AerdaskError",
+    "AerdaskInputError",
+    "CircuitTooLargeError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "QobjValidationError",
+    "UnsupportedInstructionError",
+    "library",
+    "__version__",
+]

@@ -1,0 +1,171 @@
+"""``AerSimulator``: a Qiskit ``BackendV2`` that takes Aer's option names."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import uuid
+
+import psutil
+from aerdask_kernels import Program, run_program
+from qiskit.circuit import QuantumCircuit
+from qiskit.providers import BackendV2, Options
+from qiskit.transpiler import Target
+
+from .binding import expand_experiments
+from .chunking import split_program
+from .compiler import MatrixCache, compile_circuit
+from .errors import AerdaskInputError, CircuitTooLargeError
+from .executors import is_dask_client
+from .instructions import INSTRUCTIONS
+from .job import AerJob
+from .options import DEFAULTS, validate_options
+
+__all__ = ["AerSimulator", "build_target", "statevector_bytes"]
+
+
+def statevector_bytes(num_qubits: int, precision: str) -> int:
+    """Bytes of a ``num_qubits`` statevector (16 per amplitude in double, 8 in single)."""
+    return (1 << num_qubits) * (8 if precision == "single" else 16)
+
+
+def _max_qubits() -> int:
+    return max(1, int(math.log2(psutil.virtual_memory().total / 16)))
+
+
+def build_target(num_qubits: int | None = None) -> Target:
+    """The ``Target`` advertised by :class:`AerSimulator`, built from the instruction table."""
+    target = Target(description="aerdask statevector simulator", num_qubits=num_qubits or _max_qubits())
+    for name, spec in INSTRUCTIONS.items():
+        target.add_instruction(spec.target_entry, name=name)
+    return target
+
+
+class AerSimulator(BackendV2):
+    """A statevector simulator backend that runs jobs on a thread pool or a Dask cluster.
+
+    Takes Aer's option names, so ``from qiskit_aer import AerSimulator`` becomes
+    ``from aerdask import AerSimulator``. Options (``set_options`` or ``run``):
+
+    * ``shots`` (int, default 1024), ``seed_simulator`` (int or None), ``memory`` (bool).
+    * ``method``: ``"automatic"`` or ``"statevector"`` (the same thing for now).
+    * ``precision``: ``"double"`` (complex128) or ``"single"`` (complex64).
+    * ``executor``: a ``concurrent.futures.Executor`` or ``dask.distributed.Client``;
+      ``None`` uses a shared local thread pool.
+    * ``max_job_size``: experiments per task; ``max_shot_size``: shots per task.
+    * ``max_parallel_threads``: threads one task may use (0: all cores).
+
+    Any other option raises :class:`~aerdask.errors.AerdaskInputError`.
+    """
+
+    def __init__(self, name: str = "aer_simulator", provider=None, **options):
+        from . import __version__
+
+        super().__init__(
+            provider=provider,
+            name=name,
+            description="aerdask: statevector simulation on a thread pool or a Dask cluster",
+            backend_version=__version__,
+        )
+        self._target = build_target()
+        if options:
+            self.set_options(**options)
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(**DEFAULTS)
+
+    @property
+    def target(self) -> Target:
+        """Every instruction of the table, ideal, on every qubit."""
+        return self._target
+
+    @property
+    def max_circuits(self):
+        """No limit: big batches are split into tasks by ``max_job_size``."""
+        return None
+
+    def set_options(self, **fields) -> None:
+        """Set default run options after validating each.
+
+        Raises:
+            AerdaskInputError: for an unknown option or a bad value.
+        """
+        super().set_options(**validate_options(fields))
+
+    def run(self, run_input, parameter_binds=None, **run_options) -> AerJob:
+        """Compile ``run_input`` and submit it; returns the running :class:`AerJob`.
+
+        Args:
+            run_input: A ``QuantumCircuit`` or a list of them.
+            parameter_binds: Aer's form: one dict per circuit mapping each parameter
+                to a list of values; each value set runs as one experiment.
+            **run_options: Any option of the class docs, for this run only.
+
+        Raises:
+            AerdaskInputError: bad options, circuits or binds, an unsupported
+                instruction, or a circuit too big for memory; raised before anything runs.
+        """
+        options = {**self.options.__dict__, **validate_options(run_options)}
+        circuits = _as_circuit_list(run_input)
+        bound = expand_experiments(circuits, parameter_binds)
+        for circuit in bound:
+            self._check_memory(circuit, options["precision"])
+        seed = options["seed_simulator"]
+        if seed is None:
+            seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
+        cache = MatrixCache()
+        experiments = [
+            compile_circuit(circuit, index=i, shots=options["shots"], cache=cache) for i, circuit in enumerate(bound)
+        ]
+        program = Program(
+            experiments=experiments,
+            options={
+                "shots": options["shots"],
+                "memory": options["memory"],
+                "precision": options["precision"],
+                "seed_simulator": seed,
+                "max_parallel_threads": options["max_parallel_threads"],
+            },
+        )
+        executor = options["executor"]
+        chunks = split_program(program, *self._split(program, executor, options))
+        job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
+        job.submit()
+        return job
+
+    @staticmethod
+    def _split(program: Program, executor, options) -> tuple[int | None, int | None]:
+        max_job_size, max_shot_size = options["max_job_size"], options["max_shot_size"]
+        if max_job_size is None and max_shot_size is None and is_dask_client(executor):
+            from .executors.dask import default_job_size
+
+            max_job_size = default_job_size(executor, program)
+        return max_job_size, max_shot_size
+
+    @staticmethod
+    def _check_memory(circuit: QuantumCircuit, precision: str) -> None:
+        needed = statevector_bytes(circuit.num_qubits, precision)
+        available = psutil.virtual_memory().available
+        if needed > available:
+            raise CircuitTooLargeError(
+                f"circuit {circuit.name!r} has {circuit.num_qubits} qubits: its {precision}-precision statevector "
+                f"needs {needed:,} bytes but {available:,} bytes are available"
+            )
+
+    def __repr__(self) -> str:
+        return f"AerSimulator('{self.name}')"
+
+
+def _as_circuit_list(run_input) -> list[QuantumCircuit]:
+    circuits = [run_input] if isinstance(run_input, QuantumCircuit) else run_input
+    if not isinstance(circuits, list | tuple):
+        raise AerdaskInputError(f"run() takes a QuantumCircuit or a list of them, got {type(run_input).__name__}")
+    if not circuits:
+        raise AerdaskInputError("run() got an empty list of circuits; pass at least one QuantumCircuit")
+    for i, circuit in enumerate(circuits):
+        if not isinstance(circuit, QuantumCircuit):
+            raise AerdaskInputError(f"run() input {i} is a {type(circuit).__name__}, not a QuantumCircuit")
+    return list(circuits)
+
+

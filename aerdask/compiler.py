@@ -1,0 +1,564 @@
+"""Compile Qiskit circuits into the plain-data program that workers run.
+
+``compile_circuit`` walks a bound ``QuantumCircuit`` once and emits opcode rows
+(see :mod:`aerdask_kernels.program`). Matrices are computed here, on the client,
+so the worker never sees a Qiskit object. Measurements at the end of the circuit
+are lifted out and sampled in one pass; everything else runs in order.
+"""
+
+from __future__ import annotations
+
+import cmath
+import dataclasses
+
+import numpy as np
+from aerdask_kernels.program import (
+    CMP_CODES,
+    N_COLS,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SAVE,
+    Experiment,
+)
+from qiskit.circuit import (
+    ClassicalRegister,
+    Clbit,
+    ControlledGate,
+    Gate,
+    QuantumCircuit,
+)
+from qiskit.circuit.classical import expr
+from qiskit.circuit.controlflow import CASE_DEFAULT
+from qiskit.circuit.exceptions import CircuitError
+from qiskit.circuit.library import get_standard_gate_name_mapping
+from qiskit.quantum_info import Operator, Statevector
+
+from .errors import UnsupportedInstructionError
+from .instructions import SAVE_KINDS, lookup
+
+__all__ = ["compile_circuit", "MatrixCache"]
+
+#: Gates wider than this with no ``to_matrix`` are inlined from their definition
+#: rather than turned into one dense matrix.
+MAX_DENSE_DEFINITION_QUBITS = 5
+_SUPPORTED_HINT = (
+    "aerdask runs the standard gates, unitary, diagonal, multi-controlled gates, any gate with a matrix "
+    "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
+    "for_loop, while_loop and Aer's save instructions"
+)
+_INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+_MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+_EXPR_CMP = {
+    expr.Binary.Op.EQUAL: "==",
+    expr.Binary.Op.NOT_EQUAL: "!=",
+    expr.Binary.Op.LESS: "<",
+    expr.Binary.Op.LESS_EQUAL: "<=",
+    expr.Binary.Op.GREATER: ">",
+    expr.Binary.Op.GREATER_EQUAL: ">=",
+}
+
+
+_STANDARD_CLASSES = {name: type(gate) for name, gate in get_standard_gate_name_mapping().items()}
+
+
+class MatrixCache:
+    """Matrices of parameter-bound gates, keyed by ``(name, params)``.
+
+    A batch of circuits repeats the same few gates; computing each matrix once
+    keeps compilation of 1000 small circuits from being dominated by ``to_matrix``.
+    Only Qiskit's standard gate classes are cached (a user's gate may reuse a name
+    with a different matrix).
+    """
+
+    def __init__(self):
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def matrix(self, op) -> np.ndarray | None:
+        """The matrix of ``op`` (complex128, shape ``(2**k, 2**k)``), or ``None`` if it has none."""
+        key = None
+        if type(op) is _STANDARD_CLASSES.get(op.name):
+            try:
+                key = (op.name, op.num_qubits, tuple(float(p) for p in op.params))
+            except (TypeError, ValueError):
+                key = None
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        mat = self._compute(op)
+        if key is not None and mat is not None:
+            self._cache[key] = mat
+        return mat
+
+    @staticmethod
+    def _compute(op) -> np.ndarray | None:
+        try:
+            return np.asarray(op.to_matrix(), dtype=np.complex128)
+        except (CircuitError, AttributeError, TypeError, NotImplementedError):
+            pass
+        if op.definition is not None and op.num_qubits <= MAX_DENSE_DEFINITION_QUBITS:
+            try:
+                return np.asarray(Operator(op).data, dtype=np.complex128)
+            except Exception:  # a definition with non-unitary parts: inline it instead
+                return None
+        return None
+
+
+@dataclasses.dataclass
+class _Loop:
+    break_label: int
+    continue_label: int
+
+
+class _Emitter:
+    """Accumulates opcode rows and the flat arrays they point into."""
+
+    def __init__(self):
+        self.rows: list[list[int]] = []
+        self.qubits: list[int] = []
+        self.matrices: list[np.ndarray] = []
+        self.moff = 0
+        self.params: list[float] = []
+        self.saves: list[dict] = []
+        self.labels: dict[int, int] = {}
+        self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
+        self.next_label = 0
+
+    def _row(self, opcode, qubits=(), nctrl=0, moff=0, cval=0, arg=0, arg2=0) -> None:
+        qoff = len(self.qubits)
+        self.qubits.extend(int(q) for q in qubits)
+        self.rows.append([opcode, qoff, nctrl, len(qubits) - nctrl, moff, cval, arg, arg2])
+
+    def _matrix_offset(self, data: np.ndarray) -> int:
+        off = self.moff
+        self.matrices.append(np.ascontiguousarray(data, dtype=np.complex128).ravel())
+        self.moff += data.size
+        return off
+
+    def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
+        """Emit a (controlled) unitary, as a DIAG row when it is diagonal; skip identities."""
+        dim = matrix.shape[0]
+        diagonal = np.diagonal(matrix)
+        is_diag = np.count_nonzero(matrix - np.diag(diagonal)) == 0
+        if is_diag and np.all(diagonal == 1):
+            return
+        poff = len(self.params)
+        self.params.extend(float(np.real(p)) for p in params if np.isscalar(p) and np.isreal(p))
+        nparams = len(self.params) - poff
+        if is_diag:
+            self._row(OP_DIAG, [*controls, *targets], len(controls), self._matrix_offset(diagonal), ctrl_val, poff, nparams)
+        else:
+            assert dim == 1 << len(targets)
+            self._row(OP_MATRIX, [*controls, *targets], len(controls), self._matrix_offset(matrix), ctrl_val, poff, nparams)
+
+    def phase(self, angle: float, controls=(), ctrl_val=0) -> None:
+        if angle:
+            self._row(OP_DIAG, controls, len(controls), self._matrix_offset(np.array([cmath.exp(1j * angle)])), ctrl_val)
+
+    def measure(self, qubit: int, clbit: int) -> None:
+        self._row(OP_MEASURE, [qubit], arg=clbit)
+
+    def reset(self, qubit: int) -> None:
+        self._row(OP_RESET, [qubit])
+
+    def save(self, spec: dict) -> None:
+        self.saves.append(spec)
+        self._row(OP_SAVE, arg=len(self.saves) - 1)
+
+    def new_label(self) -> int:
+        self.next_label += 1
+        return self.next_label
+
+    def place(self, label: int) -> None:
+        self.labels[label] = len(self.rows)
+
+    def jump(self, label: int) -> None:
+        self.pending.append(len(self.rows))
+        self._row(OP_JUMP, arg=label)
+
+    def branch(self, clbits, cmp: str, value: int, label: int) -> None:
+        """Continue unless ``value(clbits) cmp value`` holds; then go to ``label``."""
+        self.pending.append(len(self.rows))
+        self._row(OP_BRANCH, clbits, 0, 0, int(value), label, CMP_CODES[cmp])
+
+    def finish(self) -> dict:
+        for row in self.pending:
+            self.rows[row][6] = self.labels[self.rows[row][6]]
+        ops = np.array(self.rows, dtype=np.int64).reshape(-1, N_COLS)
+        matrices = np.concatenate(self.matrices) if self.matrices else np.zeros(0, dtype=np.complex128)
+        return {
+            "ops": ops,
+            "qubits": np.array(self.qubits, dtype=np.int64),
+            "matrices": matrices,
+            "params": np.array(self.params, dtype=np.float64),
+        }
+
+
+class _CircuitCompiler:
+    """Compiles one bound circuit into an :class:`Experiment`."""
+
+    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache):
+        self.circuit = circuit
+        self.cache = cache
+        self.em = _Emitter()
+        self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
+        self.dirty: set[int] = set()  # qubits that may have left |0>
+        self.final_qubits: list[int] = []
+        self.final_clbits: list[int] = []
+        self.top_clbits = {bit: i for i, bit in enumerate(circuit.clbits)}
+
+    # -- errors -----------------------------------------------------------------
+    def unsupported(self, name: str, reason: str) -> UnsupportedInstructionError:
+        return UnsupportedInstructionError(
+            f"circuit {self.circuit.name!r}: instruction {name!r} cannot run ({reason}); {_SUPPORTED_HINT}"
+        )
+
+    # -- entry ------------------------------------------------------------------
+    def compile(self) -> dict:
+        circuit = self.circuit
+        qmap = {q: i for i, q in enumerate(circuit.qubits)}
+        cmap = dict(self.top_clbits)
+        self.em.phase(float(circuit.global_phase))
+        terminal = self._terminal_measures(circuit, qmap, cmap)
+        for i, inst in enumerate(circuit.data):
+            if i in terminal:
+                self.final_qubits.append(qmap[inst.qubits[0]])
+                self.final_clbits.append(cmap[inst.clbits[0]])
+                continue
+            self._instruction(inst, qmap, cmap, None)
+        out = self.em.finish()
+        out["final_qubits"] = np.array(self.final_qubits, dtype=np.int64)
+        out["final_clbits"] = np.array(self.final_clbits, dtype=np.int64)
+        out["saves"] = self.em.saves
+        return out
+
+    @staticmethod
+    def _terminal_measures(circuit, qmap, cmap) -> set[int]:
+        """Indices of top-level measurements that nothing after them touches."""
+        touched_q: set[int] = set()
+        touched_c: set[int] = set()
+        terminal = set()
+        all_qubits = set(range(circuit.num_qubits))
+        all_clbits = set(range(circuit.num_clbits))
+        for i in range(len(circuit.data) - 1, -1, -1):
+            inst = circuit.data[i]
+            name = inst.operation.name
+            if name == "barrier":
+                continue
+            qs = {qmap[q] for q in inst.qubits}
+            cs = {cmap[c] for c in inst.clbits}
+            if name == "measure" and not (qs & touched_q) and not (cs & touched_c):
+                terminal.add(i)
+            if name in SAVE_KINDS:
+                qs = all_qubits  # a save reads the whole state, so earlier measurements must happen first
+            if getattr(inst.operation, "blocks", ()):
+                cs = all_clbits  # control flow may read any bit
+            touched_q |= qs
+            touched_c |= cs
+        return terminal
+
+    # -- dispatch -----------------------------------------------------------------
+    def _instruction(self, inst, qmap, cmap, loop: _Loop | None) -> None:
+        op = inst.operation
+        qargs = [qmap[q] for q in inst.qubits]
+        cargs = [cmap.get(c, self.top_clbits.get(c)) for c in inst.clbits]
+        spec = lookup(op.name)
+        kind = spec.kind if spec else None
+        if kind == "directive":
+            return
+        if kind == "measure":
+            self.em.measure(qargs[0], cargs[0])
+            self.dirty.add(qargs[0])
+        elif kind == "reset":
+            self._reset(qargs[0])
+        elif kind == "global_phase":
+            self.em.phase(float(op.params[0]))
+        elif kind == "save":
+            self._save(op, qargs)
+        elif kind == "state_preparation":
+            self._state_preparation(op, qargs)
+        elif kind == "control_flow":
+            self._control_flow(op, inst, qargs, qmap, cmap, loop)
+        elif isinstance(op, Gate) and kind != "initialize":
+            self._gate(op, qargs, inst, qmap, cmap, loop)
+        elif op.definition is not None:  # initialize and user instructions
+            self._inline(op.definition, qargs, cargs, loop)
+        else:
+            raise self.unsupported(op.name, "it has neither a matrix nor a definition")
+
+    def _reset(self, qubit: int) -> None:
+        if self.depth == 0 and qubit not in self.dirty:
+            return  # still |0>: the reset is a no-op
+        self.em.reset(qubit)
+        if self.depth == 0:
+            self.dirty.discard(qubit)  # a reset leaves the qubit in |0>, unentangled
+
+    def _gate(self, op, qargs, inst, qmap, cmap, loop) -> None:
+        self.dirty.update(qargs)
+        params = op.params
+        if op.name == "diagonal":
+            self.em.unitary([], 0, qargs, np.diag(np.asarray(op.params, dtype=np.complex128)), ())
+            return
+        if isinstance(op, ControlledGate) and op.num_ctrl_qubits > 0:
+            base = self._controlled_base(op)
+            if base is not None:
+                nc = op.num_ctrl_qubits
+                self.em.unitary(qargs[:nc], int(op.ctrl_state), qargs[nc:], base, params)
+                return
+        matrix = self.cache.matrix(op)
+        if matrix is not None:
+            self.em.unitary([], 0, qargs, matrix, params)
+        elif op.definition is not None:
+            self._inline(op.definition, qargs, [], loop)
+        else:
+            raise self.unsupported(op.name, "it has neither a matrix nor a definition")
+
+    def _controlled_base(self, op: ControlledGate) -> np.ndarray | None:
+        nc = op.num_ctrl_qubits
+        if op.num_qubits <= 4:
+            # Read the block off the full matrix: base_gate drops phases some gates
+            # carry on the controlled subspace (CU's gamma).
+            full = self.cache.matrix(op)
+            if full is not None:
+                cbits = int(op.ctrl_state)
+                idx = [cbits | (t << nc) for t in range(1 << (op.num_qubits - nc))]
+                block = full[np.ix_(idx, idx)]
+                rest = full.copy()
+                rest[np.ix_(idx, idx)] = np.eye(len(idx))
+                if np.allclose(rest, np.eye(full.shape[0]), atol=1e-12):
+                    return block
+                return None
+        try:
+            return np.asarray(op.base_gate.to_matrix(), dtype=np.complex128)
+        except (CircuitError, AttributeError, TypeError):
+            return None
+
+    def _inline(self, definition: QuantumCircuit, qargs, cargs, loop) -> None:
+        qmap = {q: qargs[i] for i, q in enumerate(definition.qubits)}
+        cmap = {c: cargs[i] for i, c in enumerate(definition.clbits)}
+        self.em.phase(float(definition.global_phase))
+        for inst in definition.data:
+            self._instruction(inst, qmap, cmap, loop)
+
+    def _state_preparation(self, op, qargs) -> None:
+        if self.depth == 0 and not (set(qargs) & self.dirty):
+            # From |0...0> any unitary whose first column is the target state will do;
+            # a Householder reflection is exact and costs O(4**k) to build, no synthesis.
+            matrix = _householder(_target_state(op))
+        else:
+            matrix = np.asarray(Operator(op).data, dtype=np.complex128)
+        self.dirty.update(qargs)
+        self.em.unitary([], 0, qargs, matrix, ())
+
+    def _save(self, op, qargs) -> None:
+        kind = SAVE_KINDS[op.name]
+        label = getattr(op, "_label", None) or op.name
+        if any(s["label"] == label for s in self.em.saves):
+            raise UnsupportedInstructionError(
+                f"circuit {self.circuit.name!r}: save label {label!r} is used twice; labels must be unique"
+            )
+        if kind in ("amplitudes", "amplitudes_sq"):
+            params = [int(p) for p in op.params]
+        elif kind == "expval":
+            params = [[str(p[0]), float(np.real(p[1][0] if isinstance(p[1], tuple | list) else p[1]))] for p in op.params]
+        else:
+            params = []
+        self.em.save(
+            {
+                "kind": kind,
+                "label": label,
+                "subtype": getattr(op, "_subtype", "single"),
+                "qubits": [int(q) for q in qargs],
+                "params": params,
+            }
+        )
+
+    # -- control flow -------------------------------------------------------------
+    def _control_flow(self, op, inst, qargs, qmap, cmap, loop) -> None:
+        name = op.name
+        if name in ("break_loop", "continue_loop"):
+            if loop is None:
+                raise self.unsupported(name, "it is outside a loop")
+            self.em.jump(loop.break_label if name == "break_loop" else loop.continue_label)
+            return
+        self.dirty.update(qargs)
+        self.depth += 1
+        try:
+            getattr(self, f"_{name}")(op, inst, qmap, cmap, loop)
+        finally:
+            self.depth -= 1
+
+    def _block(self, block: QuantumCircuit, inst, qmap, cmap, loop) -> None:
+        bq = {q: qmap[inst.qubits[i]] for i, q in enumerate(block.qubits)}
+        bc = {c: cmap.get(inst.clbits[i], self.top_clbits.get(inst.clbits[i])) for i, c in enumerate(block.clbits)}
+        self.em.phase(float(block.global_phase))
+        for sub in block.data:
+            self._instruction(sub, bq, bc, loop)
+
+    def _if_else(self, op, inst, qmap, cmap, loop) -> None:
+        bits, cmp, value = self._condition(op.condition, cmap)
+        else_label, end_label = self.em.new_label(), self.em.new_label()
+        self.em.branch(bits, cmp, value, else_label)
+        self._block(op.blocks[0], inst, qmap, cmap, loop)
+        if len(op.blocks) > 1 and op.blocks[1] is not None:
+            self.em.jump(end_label)
+            self.em.place(else_label)
+            self._block(op.blocks[1], inst, qmap, cmap, loop)
+            self.em.place(end_label)
+        else:
+            self.em.place(else_label)
+
+    def _while_loop(self, op, inst, qmap, cmap, loop) -> None:
+        bits, cmp, value = self._condition(op.condition, cmap)
+        start, end = self.em.new_label(), self.em.new_label()
+        self.em.place(start)
+        self.em.branch(bits, cmp, value, end)
+        self._block(op.blocks[0], inst, qmap, cmap, _Loop(end, start))
+        self.em.jump(start)
+        self.em.place(end)
+
+    def _for_loop(self, op, inst, qmap, cmap, loop) -> None:
+        # Unrolled: each iteration binds the loop parameter, so its gates get fixed matrices.
+        indexset, loop_param, body = op.params
+        end = self.em.new_label()
+        for value in indexset:
+            block = body
+            if loop_param is not None and loop_param in body.parameters:
+                block = body.assign_parameters({loop_param: value}, inplace=False)
+            nxt = self.em.new_label()
+            self._block(block, inst, qmap, cmap, _Loop(end, nxt))
+            self.em.place(nxt)
+        self.em.place(end)
+
+    def _switch_case(self, op, inst, qmap, cmap, loop) -> None:
+        bits = self._target_bits(op.target, cmap)
+        end = self.em.new_label()
+        for values, block in op.cases_specifier():
+            if CASE_DEFAULT in values:
+                self._block(block, inst, qmap, cmap, loop)
+                self.em.jump(end)
+                continue
+            body, nxt = self.em.new_label(), self.em.new_label()
+            for value in values:
+                self.em.branch(bits, "!=", int(value), body)  # equal -> jump into the body
+            self.em.jump(nxt)
+            self.em.place(body)
+            self._block(block, inst, qmap, cmap, loop)
+            self.em.jump(end)
+            self.em.place(nxt)
+        self.em.place(end)
+
+    # -- classical conditions -----------------------------------------------------
+    def _bits(self, target, cmap) -> list[int]:
+        bits = [target] if isinstance(target, Clbit) else list(target)
+        return [cmap.get(b, self.top_clbits.get(b)) for b in bits]
+
+    def _target_bits(self, target, cmap) -> list[int]:
+        if isinstance(target, expr.Var) and isinstance(target.var, Clbit | ClassicalRegister):
+            target = target.var
+        if isinstance(target, Clbit | ClassicalRegister):
+            return self._bits(target, cmap)
+        raise self.unsupported("switch_case", f"its target {target!r} is not a clbit or classical register")
+
+    def _condition(self, cond, cmap) -> tuple[list[int], str, int]:
+        if isinstance(cond, tuple):
+            target, value = cond
+            return self._bits(target, cmap), "==", int(value)
+        if isinstance(cond, expr.Var) and isinstance(cond.var, Clbit):
+            return self._bits(cond.var, cmap), "==", 1
+        if isinstance(cond, expr.Unary) and cond.op == expr.Unary.Op.LOGIC_NOT:
+            bits, cmp, value = self._condition(cond.operand, cmap)
+            return bits, _INVERT[cmp], value
+        if isinstance(cond, expr.Binary) and cond.op in _EXPR_CMP:
+            cmp = _EXPR_CMP[cond.op]
+            left, right = cond.left, cond.right
+            if isinstance(left, expr.Value) and isinstance(right, expr.Var):
+                left, right, cmp = right, left, _MIRROR[cmp]
+            if isinstance(left, expr.Var) and isinstance(right, expr.Value):
+                return self._target_bits(left, cmap), cmp, int(right.value)
+        raise self.unsupported(
+            "condition",
+            f"expression {cond} is not supported; use a clbit, a register compared with a constant, or their negation",
+        )
+
+
+def _target_state(op) -> np.ndarray:
+    params = op.params
+    num_qubits = op.num_qubits
+    if params and all(isinstance(p, str) for p in params):
+        return Statevector.from_label("".join(params)).data
+    if len(params) == 1 and getattr(op, "_from_int", False):
+        vec = np.zeros(2**num_qubits, dtype=np.complex128)
+        vec[int(np.real(params[0]))] = 1
+        return vec
+    vec = np.asarray(params, dtype=np.complex128)
+    return vec / np.linalg.norm(vec)
+
+
+def _householder(psi: np.ndarray) -> np.ndarray:
+    """A unitary whose first column is ``psi`` (normalised, complex128)."""
+    phase = psi[0] / abs(psi[0]) if abs(psi[0]) > 1e-15 else 1.0
+    phi = psi * np.conj(phase)
+    w = -phi
+    w[0] += 1.0
+    norm2 = np.vdot(w, w).real
+    eye = np.eye(psi.size, dtype=np.complex128)
+    if norm2 < 1e-30:
+        return phase * eye
+    return phase * (eye - 2.0 * np.outer(w, w.conj()) / norm2)
+
+
+def _header(circuit: QuantumCircuit) -> dict:
+    creg_sizes = [[reg.name, reg.size] for reg in circuit.cregs]
+    clbit_labels = [[reg.name, j] for reg in circuit.cregs for j in range(reg.size)]
+    if sum(size for _, size in creg_sizes) != circuit.num_clbits:
+        creg_sizes = [["c", circuit.num_clbits]] if circuit.num_clbits else []
+        clbit_labels = [["c", j] for j in range(circuit.num_clbits)]
+    return {
+        "name": circuit.name,
+        "n_qubits": circuit.num_qubits,
+        "memory_slots": circuit.num_clbits,
+        "creg_sizes": creg_sizes,
+        "clbit_labels": clbit_labels,
+        "qreg_sizes": [[reg.name, reg.size] for reg in circuit.qregs],
+        "qubit_labels": [[reg.name, j] for reg in circuit.qregs for j in range(reg.size)],
+        "global_phase": float(circuit.global_phase),
+        "metadata": dict(circuit.metadata or {}),
+    }
+
+
+def compile_circuit(
+    circuit: QuantumCircuit,
+    index: int = 0,
+    shots: int = 1024,
+    seed_key: tuple = (),
+    cache: MatrixCache | None = None,
+) -> Experiment:
+    """Compile one parameter-bound circuit.
+
+    Args:
+        circuit: A circuit with every parameter bound.
+        index: The experiment's position in the job (names it in errors, keys its seed).
+        shots: Shots to run.
+        seed_key: Spawn key for the experiment's ``SeedSequence`` (default ``(index,)``).
+        cache: A :class:`MatrixCache` shared across a batch.
+
+    Returns:
+        The experiment, not yet validated.
+
+    Raises:
+        UnsupportedInstructionError: naming the instruction and the circuit.
+    """
+    arrays = _CircuitCompiler(circuit, cache or MatrixCache()).compile()
+    return Experiment(
+        name=circuit.name,
+        num_qubits=circuit.num_qubits,
+        num_clbits=circuit.num_clbits,
+        header=_header(circuit),
+        seed_key=tuple(seed_key) if seed_key else (index,),
+        shots=shots,
+        index=index,
+        **arrays,
+    )

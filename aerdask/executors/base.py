@@ -1,0 +1,63 @@
+"""The contract between a job and whatever runs its tasks."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+
+
+class TaskHandle(abc.ABC):
+    """One submitted task (one chunk of a job).
+
+    Status methods never block. ``cancel`` is cooperative for a running task: it
+    asks the kernels to stop between gates.
+    """
+
+    key: str
+
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """True once the task finished, failed or was cancelled."""
+
+    @abc.abstractmethod
+    def running(self) -> bool:
+        """True while the task runs on a thread (started and not done)."""
+
+    @abc.abstractmethod
+    def cancel(self) -> bool:
+        """Stop the task: a queued task never starts, a running one stops at the next gate.
+
+        Returns:
+            False if the task was already done, else True.
+        """
+
+    @abc.abstractmethod
+    def result(self, timeout: float | None = None):
+        """The task's output; raises its exception, ``TimeoutError`` or ``CancelledError``."""
+
+    @abc.abstractmethod
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The task's exception, or ``None`` (raises ``CancelledError`` if it was cancelled before starting)."""
+
+    @abc.abstractmethod
+    def cancelled(self) -> bool:
+        """True if the task was cancelled before it started."""
+
+
+class ExecutorAdapter(abc.ABC):
+    """Submits tasks and waits on them; one implementation per kind of executor."""
+
+    #: The object the user passed (``ThreadPoolExecutor``, ``Client``, ...).
+    executor: object
+
+    @abc.abstractmethod
+    def submit(self, fn: Callable, program, key: str) -> TaskHandle:
+        """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk)."""
+
+    @abc.abstractmethod
+    def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
+        """Block until every handle is done, one has failed, or ``timeout`` seconds passed."""
+
+    def dashboard_link(self) -> str | None:
+        """A link to watch the tasks, where the executor has one."""
+        return None

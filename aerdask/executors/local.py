@@ -1,0 +1,91 @@
+"""The thread-pool side: any ``concurrent.futures.Executor``, and the shared default pool."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .base import ExecutorAdapter, TaskHandle
+
+__all__ = ["LocalAdapter", "default_executor"]
+
+_lock = threading.Lock()
+_default: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def default_executor() -> concurrent.futures.ThreadPoolExecutor:
+    """The process-wide thread pool (one thread per core), created on first use.
+
+    Threads do not survive ``os.fork``; a forked child gets a fresh pool on its
+    first job instead of one whose threads are gone.
+    """
+    global _default
+    with _lock:
+        if _default is None:
+            _default = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 1, thread_name_prefix="aerdask"
+            )
+        return _default
+
+
+def _forget_pool_after_fork() -> None:
+    global _default, _lock
+    _default = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+class _LocalHandle(TaskHandle):
+    def __init__(self, future: concurrent.futures.Future, flag: np.ndarray, key: str):
+        self.future = future
+        self.flag = flag
+        self.key = key
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def running(self) -> bool:
+        return self.future.running()
+
+    def cancelled(self) -> bool:
+        return self.future.cancelled()
+
+    def cancel(self) -> bool:
+        if self.future.cancel():
+            return True
+        if self.future.done():
+            return False
+        self.flag[0] = 1  # the kernels read it between gates
+        return True
+
+    def result(self, timeout=None):
+        return self.future.result(timeout)
+
+    def exception(self, timeout=None):
+        return self.future.exception(timeout)
+
+
+class LocalAdapter(ExecutorAdapter):
+    """Runs tasks on a ``concurrent.futures.Executor``.
+
+    Cooperative cancel of a running task needs shared memory: it works on a
+    ``ThreadPoolExecutor``; on a process pool only queued tasks can be cancelled.
+    """
+
+    def __init__(self, executor: concurrent.futures.Executor):
+        self.executor = executor
+
+    def submit(self, fn: Callable, program, key: str) -> TaskHandle:
+        flag = np.zeros(1, dtype=np.uint8)
+        return _LocalHandle(self.executor.submit(fn, program, flag), flag, key)
+
+    def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
+        concurrent.futures.wait(
+            [h.future for h in handles], timeout=timeout, return_when=concurrent.futures.FIRST_EXCEPTION
+        )

@@ -1,0 +1,136 @@
+"""The one table of supported instructions.
+
+The compiler looks every instruction up here to decide how it runs, and the
+backend's ``Target`` is built from the same table, so what the backend claims and
+what the compiler accepts cannot drift apart.
+
+Kinds:
+    gate: a unitary with a matrix (``to_matrix()``), run by a matrix or diagonal kernel.
+    directive: no effect on the state (``barrier``, ``delay``, ``id``).
+    measure, reset, global_phase, initialize, state_preparation: their own handling.
+    control_flow: ``if_else``, ``switch_case``, ``for_loop``, ``while_loop``,
+        ``break_loop``, ``continue_loop``.
+    save: Aer's save instructions (``aerdask.library`` or qiskit-aer's).
+
+Gates outside the table still run when they have a matrix (generic k-qubit
+kernel) or a definition (inlined); they just are not advertised in the ``Target``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from qiskit.circuit import (
+    Barrier,
+    BreakLoopOp,
+    ContinueLoopOp,
+    ForLoopOp,
+    IfElseOp,
+    SwitchCaseOp,
+    WhileLoopOp,
+)
+from qiskit.circuit.library import (
+    DiagonalGate,
+    Initialize,
+    MCPhaseGate,
+    MCU1Gate,
+    MCXGate,
+    StatePreparation,
+    UnitaryGate,
+    get_standard_gate_name_mapping,
+)
+
+from . import library
+
+__all__ = ["InstructionSpec", "INSTRUCTIONS", "SAVE_KINDS", "lookup", "supported_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class InstructionSpec:
+    """How one instruction name is run and advertised.
+
+    Attributes:
+        name: The instruction name as Qiskit spells it.
+        kind: How the compiler handles it (see the module docs).
+        target_entry: An instance (fixed width, ``Parameter`` placeholders) or a class
+            (variable width) for ``Target.add_instruction``.
+    """
+
+    name: str
+    kind: str
+    target_entry: object
+
+
+_SPECIAL_KINDS = {
+    "measure": "measure",
+    "reset": "reset",
+    "delay": "directive",
+    "id": "directive",
+    "global_phase": "global_phase",
+}
+
+#: Aer's save instruction names (and the method-style aliases) -> program save kind.
+SAVE_KINDS = {
+    "save_statevector": "statevector",
+    "save_statevector_dict": "statevector_dict",
+    "save_probabilities": "probabilities",
+    "save_probabilities_dict": "probabilities_dict",
+    "save_amplitudes": "amplitudes",
+    "save_amplitudes_sq": "amplitudes_sq",
+    "save_amplitudes_squared": "amplitudes_sq",
+    "save_expval": "expval",
+    "save_expectation_value": "expval",
+}
+
+_SAVE_CLASSES = {
+    "save_statevector": library.SaveStatevector,
+    "save_statevector_dict": library.SaveStatevectorDict,
+    "save_probabilities": library.SaveProbabilities,
+    "save_probabilities_dict": library.SaveProbabilitiesDict,
+    "save_amplitudes": library.SaveAmplitudes,
+    "save_amplitudes_sq": library.SaveAmplitudesSquared,
+    "save_expval": library.SaveExpectationValue,
+}
+
+
+def _build() -> dict[str, InstructionSpec]:
+    table = {}
+    for name, gate in get_standard_gate_name_mapping().items():
+        table[name] = InstructionSpec(name, _SPECIAL_KINDS.get(name, "gate"), gate)
+    variadic = {
+        "barrier": ("directive", Barrier),
+        "unitary": ("gate", UnitaryGate),
+        "diagonal": ("gate", DiagonalGate),
+        "mcx": ("gate", MCXGate),
+        "mcphase": ("gate", MCPhaseGate),
+        "mcu1": ("gate", MCU1Gate),
+        "initialize": ("initialize", Initialize),
+        "state_preparation": ("state_preparation", StatePreparation),
+        "if_else": ("control_flow", IfElseOp),
+        "switch_case": ("control_flow", SwitchCaseOp),
+        "for_loop": ("control_flow", ForLoopOp),
+        "while_loop": ("control_flow", WhileLoopOp),
+        "break_loop": ("control_flow", BreakLoopOp),
+        "continue_loop": ("control_flow", ContinueLoopOp),
+    }
+    for name, (kind, cls) in variadic.items():
+        table[name] = InstructionSpec(name, kind, cls)
+    for name, cls in _SAVE_CLASSES.items():
+        table[name] = InstructionSpec(name, "save", cls)
+    return table
+
+
+#: name -> InstructionSpec for every instruction aerdask advertises.
+INSTRUCTIONS: dict[str, InstructionSpec] = _build()
+
+
+def lookup(name: str) -> InstructionSpec | None:
+    """The spec of ``name`` (save aliases included), or ``None`` if it is not in the table."""
+    if name in SAVE_KINDS and name not in INSTRUCTIONS:
+        return InstructionSpec(name, "save", None)
+    return INSTRUCTIONS.get(name)
+
+
+def supported_names() -> list[str]:
+    """Sorted names of every advertised instruction."""
+    return sorted(INSTRUCTIONS)

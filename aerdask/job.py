@@ -1,0 +1,242 @@
+"""``AerJob``: Aer's job API over the futures of one or more tasks.
+
+A job is a thin facade: the executor adapter owns the futures, the job only
+submits, reads their states in a fixed order and merges their outputs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+
+from aerdask_kernels import ExperimentError, Program
+from qiskit.providers import JobError, JobStatus, JobV1
+from qiskit.providers.jobstatus import JOB_FINAL_STATES
+from qiskit.result import Result
+
+from .chunking import merge_results
+from .errors import JobFailedError, JobTimeoutError
+from .executors import adapt
+from .result import build_result
+
+__all__ = ["AerJob"]
+
+#: How long ``cancel()`` waits for running tasks to reach their next gate.
+CANCEL_GRACE_S = 2.0
+
+
+class AerJob(JobV1):
+    """A simulation job: one program, run as one or more tasks on an executor.
+
+    Args:
+        backend: The :class:`~aerdask.AerSimulator` that made the job.
+        job_id: Unique id; task keys derive from it.
+        fn: Module-level function run per task as ``fn(program, cancel_flag)``
+            (normally :func:`aerdask_kernels.run_program`).
+        qobj: The compiled :class:`~aerdask_kernels.Program`.
+        executor: A ``concurrent.futures.Executor``, a Dask ``Client``, or ``None``
+            for the shared local thread pool.
+        chunks: The tasks' programs, from :func:`aerdask.chunking.split_program`;
+            default one task running all of ``qobj``.
+    """
+
+    def __init__(self, backend, job_id: str, fn: Callable, qobj: Program, executor=None, *, chunks=None):
+        super().__init__(backend, job_id)
+        self._fn = fn
+        self._qobj = qobj
+        self._adapter = adapt(executor)
+        self._chunks: list[Program] = list(chunks) if chunks is not None else [qobj]
+        self._handles: list | None = None
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._submit_time = 0.0
+
+    # -- submission ----------------------------------------------------------------
+    def submit(self) -> None:
+        """Validate the program and submit its tasks.
+
+        Raises:
+            JobError: if the job was already submitted.
+            QobjValidationError: if the program is invalid (nothing is submitted).
+        """
+        with self._lock:
+            if self._handles is not None:
+                raise JobError(f"job {self._job_id} has already been submitted; create a new job to run again")
+            self._qobj.validate()
+            self._qobj.job_id = self._job_id
+            self._submit_time = time.monotonic()
+            self._handles = [
+                self._adapter.submit(self._fn, chunk.replace(job_id=self._job_id), f"aerdask-{self._job_id}-{i}")
+                for i, chunk in enumerate(self._chunks)
+            ]
+
+    def _require_submitted(self) -> list:
+        if self._handles is None:
+            raise JobError(f"job {self._job_id} has not been submitted")
+        return self._handles
+
+    # -- state -----------------------------------------------------------------------
+    def status(self) -> JobStatus:
+        """The job's state; never blocks.
+
+        INITIALIZING before ``submit``; CANCELLED once ``cancel`` succeeded; ERROR as
+        soon as a task failed; DONE when every task finished; RUNNING while any task
+        runs; QUEUED otherwise. Checked in that order, so a cancelled job whose
+        kernels are still reaching their next gate already reads CANCELLED.
+        """
+        handles = self._handles
+        if handles is None:
+            return JobStatus.INITIALIZING
+        if self._cancelled:
+            return JobStatus.CANCELLED
+        if any(self._failure(h) is not None for h in handles):
+            return JobStatus.ERROR
+        if all(h.done() for h in handles):
+            return JobStatus.DONE
+        if any(h.running() for h in handles):
+            return JobStatus.RUNNING
+        return JobStatus.QUEUED
+
+    @staticmethod
+    def _failure(handle) -> BaseException | None:
+        if not handle.done() or handle.cancelled():
+            return None
+        return handle.exception(0)
+
+    def error_message(self) -> str | None:
+        """Why the job failed (naming the experiment where known), or ``None``."""
+        for i, handle in enumerate(self._handles or []):
+            exc = self._failure(handle)
+            if exc is not None:
+                if isinstance(exc, ExperimentError):
+                    return f"job {self._job_id}: {exc}"
+                names = ", ".join(f"{e.index} ({e.name!r})" for e in self._chunks[i].experiments[:5])
+                return f"job {self._job_id}: task {handle.key} running experiments {names} failed: {type(exc).__name__}: {exc}"
+        return None
+
+    # -- results ---------------------------------------------------------------------
+    def result(self, timeout: float | None = None) -> Result:
+        """Wait for the job and return its merged ``Result``, in input order.
+
+        Args:
+            timeout: Seconds to wait; ``None`` waits as long as it takes.
+
+        Raises:
+            JobTimeoutError: (a ``concurrent.futures.TimeoutError`` too) if the job is
+                not done within ``timeout``.
+            concurrent.futures.CancelledError: if the job was cancelled.
+            JobFailedError: if a task failed; names the experiment and the cause, and
+                carries ``partial_result`` with the experiments that finished.
+        """
+        handles = self._require_submitted()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status in JOB_FINAL_STATES:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise JobTimeoutError(f"job {self._job_id} did not finish within {timeout} s (status {status.name})")
+            self._adapter.wait(handles, remaining)
+        if status is JobStatus.CANCELLED:
+            raise concurrent.futures.CancelledError(f"job {self._job_id} was cancelled")
+        if status is JobStatus.ERROR:
+            raise JobFailedError(self.error_message(), partial_result=self.partial_result())
+        return self._build([h.result(0) for h in handles])
+
+    def partial_result(self) -> Result:
+        """The experiments that finished so far, as a ``Result`` (``success`` False unless all did)."""
+        outputs = []
+        for handle in self._require_submitted():
+            exc = self._failure(handle)
+            if isinstance(exc, ExperimentError):
+                outputs.append(exc.partial)
+            elif handle.done() and not handle.cancelled() and exc is None:
+                outputs.append(handle.result(0))
+        return self._build(outputs, error=self.error_message() or "PARTIAL COMPLETED")
+
+    def _build(self, outputs: list, error: str | None = None) -> Result:
+        backend = self.backend()
+        return build_result(
+            backend.name,
+            backend.backend_version,
+            self._job_id,
+            self._qobj,
+            merge_results(self._qobj, outputs),
+            time.monotonic() - self._submit_time,
+            error,
+        )
+
+    # -- control -----------------------------------------------------------------------
+    def cancel(self) -> bool:
+        """Cancel the job: queued tasks never start, running ones stop at the next gate.
+
+        Waits up to ``CANCEL_GRACE_S`` for running tasks to stop, so their threads are
+        free for the next job when this returns.
+
+        Returns:
+            True if the job is now cancelled; False if it had already finished (or
+            was never submitted).
+        """
+        handles = self._handles
+        if handles is None or self._cancelled:
+            return self._cancelled
+        if all(h.done() for h in handles):
+            return False
+        for handle in handles:
+            handle.cancel()
+        self._cancelled = True
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        while not all(h.done() for h in handles) and time.monotonic() < deadline:
+            self._adapter.wait(handles, 0.05)
+        return True
+
+    def wait_for_final_state(self, timeout: float | None = None, wait: float = 5, callback: Callable | None = None):
+        """Block until the job is DONE, ERROR or CANCELLED.
+
+        Woken by the futures as soon as they finish; ``wait`` only paces the callback.
+
+        Args:
+            timeout: Seconds to wait at most; ``None`` for no limit.
+            wait: Seconds between callbacks (> 0).
+            callback: Called as ``callback(job_id, status, job)`` before each wait.
+
+        Raises:
+            JobTimeoutError: if the job is not final within ``timeout``.
+            JobError: if the job was never submitted.
+            ValueError: if ``wait`` is not positive.
+        """
+        if not wait > 0:
+            raise ValueError(f"wait must be a positive number of seconds, got {wait!r}")
+        handles = self._require_submitted()
+        start = time.monotonic()
+        while True:
+            status = self.status()
+            if status in JOB_FINAL_STATES:
+                return
+            elapsed = time.monotonic() - start
+            if timeout is not None and elapsed >= timeout:
+                raise JobTimeoutError(f"job {self._job_id} not final after {timeout} s (status {status.name})")
+            if callback is not None:
+                callback(self._job_id, status, self)
+            self._adapter.wait(handles, wait if timeout is None else min(wait, timeout - elapsed))
+
+    # -- accessors ---------------------------------------------------------------------
+    def qobj(self) -> Program:
+        """The compiled program (plain data; see :class:`aerdask_kernels.Program`)."""
+        return self._qobj
+
+    def executor(self):
+        """The executor the tasks run on (the shared pool if none was given)."""
+        return self._adapter.executor
+
+    def tasks(self) -> int:
+        """Number of tasks (chunks) the job runs as."""
+        return len(self._chunks)
+
+    def __repr__(self) -> str:
+        return f"<AerJob {self._job_id} status={self.status().name} tasks={len(self._chunks)}>"
+
+

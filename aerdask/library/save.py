@@ -1,0 +1,219 @@
+"""Save instructions with Aer's names, fields and circuit methods."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from qiskit.circuit import Instruction, QuantumCircuit, QuantumRegister
+from qiskit.quantum_info import Operator, Pauli, SparsePauliOp
+
+_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
+
+
+class SaveData(Instruction):
+    """A directive that saves simulator data under ``label`` in the result.
+
+    Args:
+        name: Aer's instruction name (``save_statevector``, ``save_expval``, ...).
+        num_qubits: Qubits the instruction spans.
+        label: Key of the saved data in ``result.data(i)``.
+        subtype: One of Aer's subtypes: ``single``, ``list``, ``average``,
+            ``accum`` and their ``c_`` (conditional) forms.
+        params: Instruction parameters (amplitude indices or Pauli terms).
+
+    Raises:
+        TypeError: if ``label`` is not a string or ``subtype`` is unknown.
+    """
+
+    _directive = True
+
+    def __init__(self, name: str, num_qubits: int, label: str, subtype: str = "single", params=None):
+        if subtype not in _SUBTYPES:
+            raise TypeError(f"invalid subtype {subtype!r}; allowed {_SUBTYPES}")
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a string, got {label!r}")
+        super().__init__(name, num_qubits, 0, list(params or []))
+        self._label = label
+        self._subtype = subtype
+
+    def inverse(self, annotated: bool = False):
+        """Saving is not undone: the inverse is the instruction itself (as in Aer)."""
+        return copy.copy(self)
+
+
+def _subtype(average: bool, pershot: bool, conditional: bool, unnormalized: bool = False) -> str:
+    if pershot:
+        base = "list"
+    elif average:
+        base = "accum" if unnormalized else "average"
+    else:
+        base = "single"
+    return "c_" + base if conditional else base
+
+
+class SaveStatevector(SaveData):
+    """Save the statevector (one value, from the first branch of shots)."""
+
+    def __init__(self, num_qubits, label="statevector", pershot=False, conditional=False):
+        super().__init__("save_statevector", num_qubits, label, _subtype(False, pershot, conditional))
+
+
+class SaveStatevectorDict(SaveData):
+    """Save the non-zero amplitudes as ``{hex index: complex}``."""
+
+    def __init__(self, num_qubits, label="statevector_dict", pershot=False, conditional=False):
+        super().__init__("save_statevector_dict", num_qubits, label, _subtype(False, pershot, conditional))
+
+
+class SaveProbabilities(SaveData):
+    """Save outcome probabilities of the qubits it acts on (float64 array, averaged over shots)."""
+
+    def __init__(self, num_qubits, label="probabilities", unnormalized=False, pershot=False, conditional=False):
+        super().__init__("save_probabilities", num_qubits, label, _subtype(True, pershot, conditional, unnormalized))
+
+
+class SaveProbabilitiesDict(SaveData):
+    """Save non-zero outcome probabilities as ``{hex outcome: float}``."""
+
+    def __init__(self, num_qubits, label="probabilities_dict", unnormalized=False, pershot=False, conditional=False):
+        super().__init__(
+            "save_probabilities_dict", num_qubits, label, _subtype(True, pershot, conditional, unnormalized)
+        )
+
+
+def _amplitude_indices(params, num_qubits) -> list[int]:
+    if len(params) == 0:
+        raise ValueError("save_amplitudes needs at least one basis state")
+    if isinstance(params[0], str):
+        params = [int(p, 16) if p.startswith("0x") else int(p, 2) for p in params]
+    params = [int(p) for p in params]
+    if min(params) < 0 or max(params) >= 2**num_qubits:
+        raise ValueError(f"amplitude indices must be in [0, 2**{num_qubits}), got {params}")
+    return params
+
+
+class SaveAmplitudes(SaveData):
+    """Save the complex amplitudes of the given basis states (ints, or bit/hex strings)."""
+
+    def __init__(self, num_qubits, params, label="amplitudes", pershot=False, conditional=False):
+        super().__init__(
+            "save_amplitudes",
+            num_qubits,
+            label,
+            _subtype(False, pershot, conditional),
+            _amplitude_indices(params, num_qubits),
+        )
+
+
+class SaveAmplitudesSquared(SaveData):
+    """Save the probabilities of the given basis states (averaged over shots)."""
+
+    def __init__(
+        self, num_qubits, params, label="amplitudes_squared", unnormalized=False, pershot=False, conditional=False
+    ):
+        super().__init__(
+            "save_amplitudes_sq",
+            num_qubits,
+            label,
+            _subtype(True, pershot, conditional, unnormalized),
+            _amplitude_indices(params, num_qubits),
+        )
+
+
+def _pauli_terms(operator) -> list[tuple[str, tuple[float, float]]]:
+    if isinstance(operator, Pauli):
+        operator = SparsePauliOp(operator)
+    elif not isinstance(operator, SparsePauliOp):
+        operator = SparsePauliOp.from_operator(Operator(operator))
+    if not np.allclose(operator.coeffs.imag, 0):
+        raise ValueError("save_expectation_value needs a Hermitian operator (real Pauli coefficients)")
+    terms: dict[str, float] = {}
+    for label, coeff in operator.label_iter():
+        terms[label] = terms.get(label, 0.0) + float(np.real(coeff))
+    # Aer's layout: (label, (coefficient, coefficient of the variance term)).
+    return [(label, (coeff, 0.0)) for label, coeff in terms.items()]
+
+
+class SaveExpectationValue(SaveData):
+    """Save ``<psi|H|psi>`` of a Hermitian operator (Pauli, SparsePauliOp or matrix), averaged over shots."""
+
+    def __init__(self, operator, label="expectation_value", unnormalized=False, pershot=False, conditional=False):
+        terms = _pauli_terms(operator)
+        num_qubits = len(terms[0][0])
+        super().__init__("save_expval", num_qubits, label, _subtype(True, pershot, conditional, unnormalized), terms)
+
+
+def _qubits(circuit: QuantumCircuit, qubits=None) -> list:
+    if isinstance(qubits, QuantumRegister):
+        qubits = qubits[:]
+    if qubits is None:
+        qubits = list(circuit.qubits)
+    if not qubits:
+        raise ValueError("a save instruction needs at least one qubit")
+    return list(qubits)
+
+
+def save_statevector(self, label="statevector", pershot=False, conditional=False):
+    """Append :class:`SaveStatevector` on all qubits; returns the circuit's instruction set."""
+    qubits = _qubits(self)
+    return self.append(SaveStatevector(len(qubits), label, pershot, conditional), qubits)
+
+
+def save_statevector_dict(self, label="statevector", pershot=False, conditional=False):
+    """Append :class:`SaveStatevectorDict` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveStatevectorDict(len(qubits), label, pershot, conditional), qubits)
+
+
+def save_probabilities(self, qubits=None, label="probabilities", unnormalized=False, pershot=False, conditional=False):
+    """Append :class:`SaveProbabilities` on ``qubits`` (default: all)."""
+    qubits = _qubits(self, qubits)
+    return self.append(SaveProbabilities(len(qubits), label, unnormalized, pershot, conditional), qubits)
+
+
+def save_probabilities_dict(
+    self, qubits=None, label="probabilities", unnormalized=False, pershot=False, conditional=False
+):
+    """Append :class:`SaveProbabilitiesDict` on ``qubits`` (default: all)."""
+    qubits = _qubits(self, qubits)
+    return self.append(SaveProbabilitiesDict(len(qubits), label, unnormalized, pershot, conditional), qubits)
+
+
+def save_amplitudes(self, params, label="amplitudes", pershot=False, conditional=False):
+    """Append :class:`SaveAmplitudes` for the basis states ``params``."""
+    qubits = _qubits(self)
+    return self.append(SaveAmplitudes(len(qubits), params, label, pershot, conditional), qubits)
+
+
+def save_amplitudes_squared(
+    self, params, label="amplitudes_squared", unnormalized=False, pershot=False, conditional=False
+):
+    """Append :class:`SaveAmplitudesSquared` for the basis states ``params``."""
+    qubits = _qubits(self)
+    return self.append(SaveAmplitudesSquared(len(qubits), params, label, unnormalized, pershot, conditional), qubits)
+
+
+def save_expectation_value(
+    self, operator, qubits, label="expectation_value", unnormalized=False, pershot=False, conditional=False
+):
+    """Append :class:`SaveExpectationValue` of ``operator`` on ``qubits``."""
+    instr = SaveExpectationValue(operator, label, unnormalized, pershot, conditional)
+    return self.append(instr, list(qubits))
+
+
+_METHODS = {
+    "save_statevector": save_statevector,
+    "save_statevector_dict": save_statevector_dict,
+    "save_probabilities": save_probabilities,
+    "save_probabilities_dict": save_probabilities_dict,
+    "save_amplitudes": save_amplitudes,
+    "save_amplitudes_squared": save_amplitudes_squared,
+    "save_expectation_value": save_expectation_value,
+}
+
+# Aer adds these methods to QuantumCircuit on import; do the same, but never replace
+# Aer's own when qiskit-aer is also installed (both make equivalent instructions).
+for _name, _method in _METHODS.items():
+    if not hasattr(QuantumCircuit, _name):
+        setattr(QuantumCircuit, _name, _method)

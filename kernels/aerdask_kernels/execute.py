@@ -1,0 +1,343 @@
+"""The function a worker runs: a :class:`Program` in, plain data out.
+
+:func:`run_program` is module-level and imports only numpy and numba, so a Dask
+worker needs nothing but this package. The client turns its output into a
+``qiskit.result.Result``.
+
+Shots are simulated as a tree: the state runs once until a measurement or reset
+before the end; there the shots split between the two outcomes by a binomial
+draw, and each outcome with shots continues on its own copy of the state
+(depth first, so at most one copy per pending branch is alive). Measurements at
+the end of the circuit are sampled from the final probabilities in one pass.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .interpreter import CANCELLED, run_segment
+from .measure import (
+    collapse,
+    expval_pauli,
+    flip,
+    marginal_probabilities,
+    probability_one,
+)
+from .program import OP_MEASURE, OP_RESET, OP_SAVE, Experiment, Program
+
+__all__ = ["run_program", "run_experiment", "JobCancelledError", "ExperimentError", "experiment_rng"]
+
+#: Amplitudes and probabilities below this are left out of ``*_dict`` saves (as Aer's ``zero_threshold``).
+ZERO_THRESHOLD = 1e-10
+
+
+class JobCancelledError(Exception):
+    """The job's cancel flag was set while it ran."""
+
+
+class ExperimentError(RuntimeError):
+    """An experiment failed on the worker; names it and keeps the results done before it.
+
+    Attributes:
+        index: Input position of the failed experiment.
+        name: Its circuit name.
+        partial: Plain results of the experiments of the same task that finished first.
+    """
+
+    def __init__(self, message: str, index: int = -1, name: str = "", partial: list | None = None):
+        super().__init__(message)
+        self.index = index
+        self.name = name
+        self.partial = partial or []
+
+    def __reduce__(self):  # keep the fields across pickling (Dask ships exceptions)
+        return (type(self), (self.args[0], self.index, self.name, self.partial))
+
+
+def experiment_rng(seed: int, seed_key: tuple) -> np.random.Generator:
+    """The experiment's generator: ``SeedSequence(seed, spawn_key=seed_key)`` on PCG64."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(seed_key))))
+
+
+def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list[dict]:
+    """Run every experiment of ``program`` in order.
+
+    Args:
+        program: A validated program.
+        cancel_flag: uint8, shape ``(1,)``; set element 0 from another thread to stop.
+
+    Returns:
+        One dict per experiment (see :func:`run_experiment`).
+
+    Raises:
+        JobCancelledError: if the flag was set.
+        ExperimentError: if an experiment failed; it names the experiment and keeps
+            the results of the experiments before it.
+    """
+    if cancel_flag is None:
+        cancel_flag = np.zeros(1, dtype=np.uint8)
+    results = []
+    for exp in program.experiments:
+        try:
+            results.append(run_experiment(exp, program.options, cancel_flag))
+        except JobCancelledError:
+            raise
+        except Exception as exc:
+            raise ExperimentError(
+                f"experiment {exp.index} ({exp.name!r}) failed: {type(exc).__name__}: {exc}",
+                exp.index,
+                exp.name,
+                results,
+            ) from exc
+    return results
+
+
+def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> dict:
+    """Simulate one experiment.
+
+    Returns:
+        dict with ``index``, ``name``, ``shots``, ``seed_simulator``, ``seed_key``,
+        ``counts`` (``{int outcome: int}``), ``memory`` (list of per-shot outcomes,
+        or ``None``), ``saves`` (``{label: value}``), ``save_weights`` (shots behind
+        each averaged save, to merge shot chunks) and ``time_taken`` (s).
+
+    Raises:
+        JobCancelledError: if ``cancel_flag[0]`` was set.
+    """
+    start = time.perf_counter()
+    dtype = np.complex64 if options["precision"] == "single" else np.complex128
+    rng = experiment_rng(options["seed_simulator"], exp.seed_key)
+    walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag)
+    walker.run()
+    return {
+        "index": exp.index,
+        "name": exp.name,
+        "shots": exp.shots,
+        "seed_simulator": options["seed_simulator"],
+        "seed_key": list(exp.seed_key),
+        "counts": walker.counts,
+        "memory": walker.memory(),
+        "saves": walker.saves.finish(),
+        "save_weights": walker.saves.weights(),
+        "time_taken": time.perf_counter() - start,
+    }
+
+
+class _Walker:
+    """Walks the branch tree of one experiment and collects outcomes."""
+
+    def __init__(self, exp: Experiment, dtype, memory: bool, rng, cancel_flag):
+        self.exp = exp
+        self.dtype = dtype
+        self.rng = rng
+        self.cancel_flag = cancel_flag
+        self.want_memory = memory
+        self.matrices = exp.matrices.astype(dtype, copy=False)
+        self.counts: dict[int, int] = {}
+        self.memory_parts: list[np.ndarray] = []
+        self.saves = _SaveCollector(exp)
+
+    def run(self) -> None:
+        exp = self.exp
+        state = np.zeros(1 << exp.num_qubits, dtype=self.dtype)
+        state[0] = 1
+        creg = np.zeros(max(exp.num_clbits, 1), dtype=np.int8)
+        stack = [(0, state, creg, exp.shots)]
+        while stack:
+            self._walk(*stack.pop(), stack)
+
+    def _walk(self, pc, state, creg, shots, stack) -> None:
+        exp = self.exp
+        n_ops = exp.ops.shape[0]
+        while True:
+            pc = run_segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag)
+            if pc == CANCELLED:
+                raise JobCancelledError("job cancelled while running")
+            if pc >= n_ops:
+                self._leaf(state, creg, shots)
+                return
+            opcode, qoff, arg = exp.ops[pc, 0], exp.ops[pc, 1], exp.ops[pc, 6]
+            if opcode == OP_SAVE:
+                self.saves.record(int(arg), state, creg, shots)
+                pc += 1
+                continue
+            qubit = int(exp.qubits[qoff])
+            p1 = min(max(probability_one(state, qubit), 0.0), 1.0)
+            ones = int(self.rng.binomial(shots, p1))
+            if 0 < ones < shots:
+                # Both outcomes happen: the 1-branch gets its own copy and waits on the stack.
+                state1, creg1 = state.copy(), creg.copy()
+                self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
+                stack.append((pc + 1, state1, creg1, ones))
+                shots -= ones
+                outcome = 0
+            else:
+                outcome = 1 if ones else 0
+            self._settle(opcode, qubit, arg, outcome, p1 if outcome else 1.0 - p1, state, creg)
+            pc += 1
+
+    @staticmethod
+    def _settle(opcode, qubit, clbit, outcome, probability, state, creg) -> None:
+        collapse(state, qubit, outcome, probability)
+        if opcode == OP_MEASURE:
+            creg[clbit] = outcome
+        elif opcode == OP_RESET and outcome:
+            flip(state, qubit)
+
+    def _leaf(self, state, creg, shots) -> None:
+        exp = self.exp
+        base = 0
+        for bit in np.flatnonzero(creg[: exp.num_clbits]):
+            base |= 1 << int(bit)
+        if exp.final_qubits.size == 0:
+            self._add(np.array([base], dtype=object), np.array([shots], dtype=np.int64), None)
+            return
+        probs = marginal_probabilities(state, exp.final_qubits)
+        probs /= probs.sum()
+        if self.want_memory:
+            cdf = np.cumsum(probs)
+            samples = np.searchsorted(cdf, self.rng.random(shots) * cdf[-1], side="right")
+            np.minimum(samples, probs.size - 1, out=samples)
+            outcomes, inverse, counts = np.unique(samples, return_inverse=True, return_counts=True)
+        else:
+            counts = self.rng.multinomial(shots, probs)
+            outcomes = np.flatnonzero(counts)
+            counts = counts[outcomes]
+            inverse = None
+        values = np.array([self._clbit_value(base, int(o)) for o in outcomes], dtype=object)
+        self._add(values, counts, inverse)
+
+    def _clbit_value(self, base: int, sample: int) -> int:
+        # Final measurements overwrite their clbits on top of the mid-circuit ones.
+        for b, clbit in enumerate(self.exp.final_clbits.tolist()):
+            bit = 1 << clbit
+            base = (base | bit) if (sample >> b) & 1 else (base & ~bit)
+        return base
+
+    def _add(self, values, counts, inverse) -> None:
+        for value, count in zip(values.tolist(), counts.tolist()):
+            if count:
+                self.counts[value] = self.counts.get(value, 0) + count
+        if self.want_memory:
+            self.memory_parts.append(values[inverse] if inverse is not None else np.repeat(values, counts))
+
+    def memory(self):
+        """Per-shot outcomes (Python ints) in a seeded random order, or ``None``."""
+        if not self.want_memory:
+            return None
+        mem = np.concatenate(self.memory_parts) if self.memory_parts else np.zeros(0, dtype=object)
+        if len(self.memory_parts) > 1:
+            # Branches are visited depth first; shuffle so the shot order carries no structure.
+            mem = mem[self.rng.permutation(mem.size)]
+        return mem.tolist()
+
+
+class _SaveCollector:
+    """Accumulates save instructions over branches by Aer's subtypes."""
+
+    def __init__(self, exp: Experiment):
+        self.exp = exp
+        self.data: dict[str, object] = {}
+
+    def record(self, index: int, state, creg, shots: int) -> None:
+        spec = self.exp.saves[index]
+        value = _save_value(spec, state)
+        subtype, label = spec["subtype"], spec["label"]
+        if subtype.startswith("c_"):
+            key = hex(sum(1 << int(b) for b in np.flatnonzero(creg[: self.exp.num_clbits])))
+            slot = self.data.setdefault(label, {})
+            _accumulate(slot, key, subtype[2:], value, shots)
+        else:
+            _accumulate(self.data, label, subtype, value, shots)
+
+    def weights(self) -> dict:
+        """Shots behind each averaged value: ``{label: n}`` or ``{label: {key: n}}``."""
+        out = {}
+        for spec in self.exp.saves:
+            label, subtype = spec["label"], spec["subtype"]
+            if label in self.data and subtype in ("average", "accum"):
+                out[label] = self.data[label][1]
+            elif label in self.data and subtype in ("c_average", "c_accum"):
+                out[label] = {k: v[1] for k, v in self.data[label].items()}
+        return out
+
+    def finish(self) -> dict:
+        out = {}
+        for spec in self.exp.saves:
+            label, subtype = spec["label"], spec["subtype"]
+            if label not in self.data:
+                continue
+            value = self.data[label]
+            if subtype == "average":
+                value = value[0] / value[1]
+            elif subtype == "c_average":
+                value = {k: v[0] / v[1] for k, v in value.items()}
+            elif subtype == "accum":
+                value = value[0]
+            elif subtype == "c_accum":
+                value = {k: v[0] for k, v in value.items()}
+            out[label] = value
+        return out
+
+
+def _accumulate(slot: dict, key: str, subtype: str, value, shots: int) -> None:
+    if subtype == "single":
+        slot.setdefault(key, value)  # the first branch (all outcomes 0 first) wins, as one shot would
+    elif subtype == "list":
+        slot.setdefault(key, []).extend([value] * shots)
+    else:  # average / accum: weighted sums, divided by the shots at the end
+        if isinstance(value, dict):
+            value = {k: v * shots for k, v in value.items()}
+        else:
+            value = value * shots
+        if key in slot:
+            old, n = slot[key]
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    old[k] = old.get(k, 0) + v
+                slot[key] = (old, n + shots)
+            else:
+                slot[key] = (old + value, n + shots)
+        else:
+            slot[key] = (value, shots)
+
+
+def _save_value(spec: dict, state: np.ndarray):
+    kind = spec["kind"]
+    qubits = np.asarray(spec["qubits"], dtype=np.int64)
+    if kind == "statevector":
+        return state.copy()
+    if kind == "statevector_dict":
+        idx = np.flatnonzero(np.abs(state) > ZERO_THRESHOLD)
+        return {hex(int(i)): complex(state[i]) for i in idx}
+    if kind in ("probabilities", "probabilities_dict"):
+        probs = marginal_probabilities(state, qubits)
+        if kind == "probabilities":
+            return probs
+        return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > ZERO_THRESHOLD)}
+    if kind == "amplitudes":
+        return state[np.asarray(spec["params"], dtype=np.int64)].astype(np.complex128)
+    if kind == "amplitudes_sq":
+        amps = state[np.asarray(spec["params"], dtype=np.int64)]
+        return (amps.real.astype(np.float64) ** 2) + (amps.imag.astype(np.float64) ** 2)
+    if kind == "expval":
+        return _expectation(spec["params"], qubits, state)
+    raise ValueError(f"unknown save kind {kind!r}")
+
+
+def _expectation(terms: list, qubits: np.ndarray, state: np.ndarray) -> float:
+    total = 0.0
+    for label, coeff in terms:
+        x_mask = z_mask = num_y = 0
+        # Pauli labels are big-endian: the last character acts on the instruction's first qubit.
+        for pos, char in enumerate(reversed(label)):
+            bit = 1 << int(qubits[pos])
+            if char in "XY":
+                x_mask |= bit
+            if char in "ZY":
+                z_mask |= bit
+            num_y += char == "Y"
+        total += float(coeff) * expval_pauli(state, x_mask, z_mask, num_y)
+    return total
