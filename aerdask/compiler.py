@@ -31,6 +31,7 @@ from qiskit.circuit import (
     Gate,
     QuantumCircuit,
 )
+from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
 from qiskit.circuit.classical import expr
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.circuit.exceptions import CircuitError
@@ -98,7 +99,9 @@ class MatrixCache:
             return np.asarray(op.to_matrix(), dtype=np.complex128)
         except (CircuitError, AttributeError, TypeError, NotImplementedError):
             pass
-        if op.definition is not None and op.num_qubits <= MAX_DENSE_DEFINITION_QUBITS:
+        if (getattr(op, "definition", None) is not None or isinstance(op, AnnotatedOperation)) and (
+            op.num_qubits <= MAX_DENSE_DEFINITION_QUBITS
+        ):
             try:
                 return np.asarray(Operator(op).data, dtype=np.complex128)
             except Exception:  # a definition with non-unitary parts: inline it instead
@@ -281,6 +284,8 @@ class _CircuitCompiler:
             self._state_preparation(op, qargs)
         elif kind == "control_flow":
             self._control_flow(op, inst, qargs, qmap, cmap, loop)
+        elif isinstance(op, AnnotatedOperation):
+            self._annotated(op, qargs)
         elif isinstance(op, Gate) and kind != "initialize":
             self._gate(op, qargs, inst, qmap, cmap, loop)
         elif op.definition is not None:  # initialize and user instructions
@@ -314,6 +319,23 @@ class _CircuitCompiler:
             self._inline(op.definition, qargs, [], loop)
         else:
             raise self.unsupported(op.name, "it has neither a matrix nor a definition")
+
+    def _annotated(self, op: AnnotatedOperation, qargs) -> None:
+        # Controls, inverse and power commute, so the controls can be peeled off and
+        # run by the controlled kernel; only the (small) base is made dense.
+        nctrl, ctrl_val, others = 0, 0, []
+        for mod in op.modifiers:
+            if isinstance(mod, ControlModifier):
+                ctrl_val = int(mod.ctrl_state) | (ctrl_val << mod.num_ctrl_qubits)  # newest controls come first
+                nctrl += mod.num_ctrl_qubits
+            else:
+                others.append(mod)
+        base = AnnotatedOperation(op.base_op, others) if others else op.base_op
+        matrix = self.cache.matrix(base)
+        if matrix is None:
+            raise self.unsupported(op.name, "its base operation has no matrix")
+        self.dirty.update(qargs)
+        self.em.unitary(qargs[:nctrl], ctrl_val, qargs[nctrl:], matrix, ())
 
     def _controlled_base(self, op: ControlledGate) -> np.ndarray | None:
         nc = op.num_ctrl_qubits

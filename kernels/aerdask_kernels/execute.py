@@ -271,15 +271,21 @@ class _SaveCollector:
                 continue
             value = self.data[label]
             if subtype == "average":
-                value = value[0] / value[1]
+                value = _divide(*value)
             elif subtype == "c_average":
-                value = {k: v[0] / v[1] for k, v in value.items()}
+                value = {k: _divide(*v) for k, v in value.items()}
             elif subtype == "accum":
                 value = value[0]
             elif subtype == "c_accum":
                 value = {k: v[0] for k, v in value.items()}
             out[label] = value
         return out
+
+
+def _divide(total, shots: int):
+    if isinstance(total, dict):
+        return {k: v / shots for k, v in total.items()}
+    return total / shots
 
 
 def _accumulate(slot: dict, key: str, subtype: str, value, shots: int) -> None:

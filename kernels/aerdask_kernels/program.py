@@ -273,6 +273,10 @@ class Program:
         unknown = set(self.options) - set(OPTION_TYPES)
         if unknown:
             raise QobjValidationError(f"unknown program options {sorted(unknown)}; allowed {sorted(OPTION_TYPES)}")
+        ranges = {"shots": (1, MAX_SHOTS), "seed_simulator": (0, 2**63 - 1), "max_parallel_threads": (0, 4096)}
+        for key, (low, high) in ranges.items():
+            if not low <= self.options[key] <= high:
+                raise QobjValidationError(f"option {key!r} must be in [{low}, {high}], got {self.options[key]!r}")
         if self.options["precision"] not in ("double", "single"):
             raise QobjValidationError(f"precision must be 'double' or 'single', got {self.options['precision']!r}")
         for exp in self.experiments:

@@ -1,0 +1,105 @@
+"""Kernels against small numpy references."""
+
+import numpy as np
+import pytest
+
+from aerdask_kernels.gates import apply_diagonal, apply_matrix
+from aerdask_kernels.measure import (
+    collapse,
+    expval_pauli,
+    flip,
+    marginal_probabilities,
+    probability_one,
+)
+
+DTYPES = [np.complex128, np.complex64]
+
+
+def random_state(n, rng, dtype=np.complex128):
+    v = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+    return (v / np.linalg.norm(v)).astype(dtype)
+
+
+def random_unitary(k, rng):
+    z = rng.normal(size=(2**k, 2**k)) + 1j * rng.normal(size=(2**k, 2**k))
+    q, r = np.linalg.qr(z)
+    return q * (np.diag(r) / np.abs(np.diag(r)))
+
+
+def dense_operator(n, controls, ctrl_val, targets, matrix):
+    """The full 2**n matrix of a controlled gate, built index by index."""
+    dim = 2**n
+    full = np.zeros((dim, dim), dtype=np.complex128)
+    k = len(targets)
+    for col in range(dim):
+        active = all(((col >> c) & 1) == ((ctrl_val >> j) & 1) for j, c in enumerate(controls))
+        if not active:
+            full[col, col] = 1
+            continue
+        sub = sum(((col >> t) & 1) << b for b, t in enumerate(targets))
+        rest = col & ~sum(1 << t for t in targets)
+        for r in range(2**k):
+            row = rest | sum(((r >> b) & 1) << t for b, t in enumerate(targets))
+            full[row, col] += matrix[r, sub]
+    return full
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,nctrl", [(1, 0), (1, 2), (2, 0), (2, 1), (3, 0), (3, 1)])
+def test_apply_matrix_matches_dense(k, nctrl, dtype, rng):
+    n = 5
+    qubits = rng.permutation(n)[: k + nctrl]
+    controls, targets = qubits[:nctrl].astype(np.int64), qubits[nctrl:].astype(np.int64)
+    ctrl_val = int(rng.integers(0, 2**nctrl))
+    u = random_unitary(k, rng)
+    state = random_state(n, rng, dtype)
+    expected = dense_operator(n, controls, ctrl_val, targets, u) @ state.astype(np.complex128)
+    apply_matrix(state, controls, ctrl_val, targets, u.astype(dtype).ravel())
+    atol = 1e-12 if dtype is np.complex128 else 1e-5
+    np.testing.assert_allclose(state, expected, atol=atol)
+
+
+@pytest.mark.parametrize("k,nctrl", [(0, 1), (1, 0), (2, 1), (3, 0)])
+def test_apply_diagonal_matches_dense(k, nctrl, rng):
+    n = 5
+    qubits = rng.permutation(n)[: k + nctrl]
+    controls, targets = qubits[:nctrl].astype(np.int64), qubits[nctrl:].astype(np.int64)
+    diag = np.exp(1j * rng.uniform(0, 2 * np.pi, 2**k))
+    state = random_state(n, rng)
+    expected = dense_operator(n, controls, 1 if nctrl else 0, targets, np.diag(diag)) @ state
+    apply_diagonal(state, controls, 1 if nctrl else 0, targets, diag)
+    np.testing.assert_allclose(state, expected, atol=1e-12)
+
+
+def test_measurement_kernels(rng):
+    n = 4
+    state = random_state(n, rng)
+    probs = np.abs(state) ** 2
+    for q in range(n):
+        expected = probs[[i for i in range(2**n) if (i >> q) & 1]].sum()
+        assert probability_one(state, q) == pytest.approx(expected, abs=1e-12)
+    marg = marginal_probabilities(state, np.array([2, 0], dtype=np.int64))
+    ref = np.zeros(4)
+    for i, p in enumerate(probs):
+        ref[((i >> 2) & 1) | (((i >> 0) & 1) << 1)] += p
+    np.testing.assert_allclose(marg, ref, atol=1e-12)
+    p1 = probability_one(state, 1)
+    collapsed = state.copy()
+    collapse(collapsed, 1, 1, p1)
+    assert probability_one(collapsed, 1) == pytest.approx(1.0)
+    assert np.linalg.norm(collapsed) == pytest.approx(1.0)
+    flipped = state.copy()
+    flip(flipped, 3)
+    np.testing.assert_allclose(flipped, state.reshape(2, 8)[::-1].ravel())
+
+
+@pytest.mark.parametrize("label", ["Z", "X", "Y", "XZ", "YY", "ZIXY"])
+def test_expval_pauli_matches_dense(label, rng):
+    from qiskit.quantum_info import Pauli
+
+    n = len(label)
+    state = random_state(n, rng)
+    x_mask = sum(1 << i for i, c in enumerate(reversed(label)) if c in "XY")
+    z_mask = sum(1 << i for i, c in enumerate(reversed(label)) if c in "ZY")
+    expected = np.vdot(state, Pauli(label).to_matrix() @ state).real
+    assert expval_pauli(state, x_mask, z_mask, label.count("Y")) == pytest.approx(expected, abs=1e-12)

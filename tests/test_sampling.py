@@ -1,0 +1,112 @@
+"""The sampling path: counts against exact probabilities; seeds; memory; key format."""
+
+import numpy as np
+import pytest
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+from qiskit.circuit.random import random_circuit
+from qiskit.quantum_info import Statevector
+from scipy.stats import chisquare
+
+from aerdask import AerSimulator
+
+from .conftest import random_u_layer
+
+
+def assert_counts_match(counts: dict, probs: dict, shots: int, min_p_value=1e-4):
+    """Chi-square goodness of fit over outcomes with non-negligible probability."""
+    keys = sorted(k for k, p in probs.items() if p * shots >= 5)
+    observed = np.array([counts.get(k, 0) for k in keys], dtype=float)
+    expected = np.array([probs[k] * shots for k in keys])
+    observed = np.append(observed, shots - observed.sum())
+    expected = np.append(expected, shots - expected.sum())
+    mask = expected > 0
+    assert chisquare(observed[mask], expected[mask] * observed[mask].sum() / expected[mask].sum()).pvalue > min_p_value
+    assert set(counts) <= {k for k, p in probs.items() if p > 0}
+
+
+@pytest.mark.parametrize("num_qubits", [2, 5, 8])
+@pytest.mark.parametrize("memory", [False, True])
+def test_terminal_counts_follow_probabilities(num_qubits, memory, rng):
+    qc = random_u_layer(num_qubits, rng).compose(random_circuit(num_qubits, 4, seed=num_qubits))
+    probs = Statevector(qc).probabilities_dict()
+    qc.measure_all()
+    shots = 20000
+    result = AerSimulator().run(qc, shots=shots, seed_simulator=11, memory=memory).result()
+    assert_counts_match(result.get_counts(), probs, shots)
+    if memory:
+        mem = result.get_memory()
+        assert len(mem) == shots
+        assert {k: mem.count(k) for k in set(mem)} == result.get_counts()
+
+
+def test_partial_and_permuted_measurement(rng):
+    qc = random_u_layer(4, rng)
+    qc.cx(0, 3)
+    probs_full = Statevector(qc).probabilities([2, 0])  # little-endian over (q2, q0)
+    qc.add_register(ClassicalRegister(2))
+    qc.measure(2, 0)
+    qc.measure(0, 1)
+    counts = AerSimulator().run(qc, shots=20000, seed_simulator=3).result().get_counts()
+    probs = {format(i, "02b"): p for i, p in enumerate(probs_full)}
+    assert_counts_match(counts, probs, 20000)
+
+
+def test_seed_gives_identical_counts_and_memory(rng):
+    qc = random_u_layer(5, rng)
+    qc.measure_all()
+    backend = AerSimulator(seed_simulator=42, memory=True)
+    first, second = backend.run(qc).result(), backend.run(qc).result()
+    assert first.get_counts() == second.get_counts()
+    assert first.get_memory() == second.get_memory()
+    other = AerSimulator().run(qc, seed_simulator=43, memory=True).result()
+    assert other.get_memory() != first.get_memory()
+    assert first.results[0].seed_simulator == 42
+
+
+def test_unseeded_run_reports_a_seed_that_reproduces_it(rng):
+    qc = random_u_layer(4, rng)
+    qc.measure_all()
+    first = AerSimulator().run(qc, memory=True).result()
+    seed = first.results[0].seed_simulator
+    again = AerSimulator().run(qc, memory=True, seed_simulator=seed).result()
+    assert again.get_memory() == first.get_memory()
+
+
+def test_register_spacing_and_memory_format():
+    qr = QuantumRegister(3)
+    a, b = ClassicalRegister(2, "a"), ClassicalRegister(1, "b")
+    qc = QuantumCircuit(qr, a, b, name="regs")
+    qc.x(0)
+    qc.x(2)
+    qc.measure(0, a[0])
+    qc.measure(1, a[1])
+    qc.measure(2, b[0])
+    result = AerSimulator().run(qc, shots=10, memory=True).result()
+    assert result.get_counts() == {"1 01": 10}
+    assert result.get_memory() == ["1 01"] * 10
+    assert result.results[0].header["name"] == "regs"
+    assert result.data(0)["counts"] == {"0x5": 10}
+
+
+def test_huge_shot_count_uses_one_pass():
+    qc = QuantumCircuit(1, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    shots = 2**62
+    counts = AerSimulator().run(qc, shots=shots, seed_simulator=1).result().get_counts()
+    assert sum(counts.values()) == shots
+    assert abs(counts["0"] / shots - 0.5) < 1e-6
+
+
+def test_experiments_keep_input_order(rng):
+    circuits = []
+    for i in range(5):
+        qc = QuantumCircuit(3, 3, name=f"c{i}")
+        for q in range(3):
+            if (i >> q) & 1:
+                qc.x(q)
+        qc.measure(range(3), range(3))
+        circuits.append(qc)
+    result = AerSimulator().run(circuits, shots=7).result()
+    assert [r.header["name"] for r in result.results] == [f"c{i}" for i in range(5)]
+    assert [result.get_counts(i) for i in range(5)] == [{format(i, "03b"): 7} for i in range(5)]
