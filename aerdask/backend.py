@@ -7,10 +7,11 @@ import secrets
 import uuid
 
 import psutil
-from aerdask_kernels import Program, run_program
 from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
+
+from aerdask_kernels import Program, run_program
 
 from .binding import expand_experiments
 from .chunking import split_program
@@ -90,6 +91,7 @@ class AerSimulator(BackendV2):
 
         Raises:
             AerdaskInputError: for an unknown option or a bad value.
+
         """
         super().set_options(**validate_options(fields))
 
@@ -105,6 +107,7 @@ class AerSimulator(BackendV2):
         Raises:
             AerdaskInputError: bad options, circuits or binds, an unsupported
                 instruction, or a circuit too big for memory; raised before anything runs.
+
         """
         options = {**self.options.__dict__, **validate_options(run_options)}
         circuits = _as_circuit_list(run_input)
@@ -167,5 +170,3 @@ def _as_circuit_list(run_input) -> list[QuantumCircuit]:
         if not isinstance(circuit, QuantumCircuit):
             raise AerdaskInputError(f"run() input {i} is a {type(circuit).__name__}, not a QuantumCircuit")
     return list(circuits)
-
-

@@ -29,7 +29,8 @@ def _bind_sets(circuit: QuantumCircuit, binds: dict, i: int) -> list[dict]:
     lengths = {p.name: len(v) for p, v in resolved.items()}
     if len(set(lengths.values())) > 1:
         raise AerdaskInputError(
-            f"parameter_binds[{i}] value lists differ in length {lengths}; every parameter needs one value per experiment"
+            f"parameter_binds[{i}] value lists differ in length {lengths}; "
+            "every parameter needs one value per experiment"
         )
     unbound = set(circuit.parameters) - set(resolved)
     if unbound:
@@ -46,6 +47,7 @@ def expand_experiments(circuits: list[QuantumCircuit], parameter_binds) -> list[
     Raises:
         AerdaskInputError: for binds of the wrong length, unequal value lists,
             unknown parameters, or a circuit left with unbound parameters (listed).
+
     """
     if parameter_binds is None:
         for circuit in circuits:
@@ -61,7 +63,7 @@ def expand_experiments(circuits: list[QuantumCircuit], parameter_binds) -> list[
             f"parameter_binds must be a list with one dict per circuit ({len(circuits)} circuits), got {got}"
         )
     out = []
-    for i, (circuit, binds) in enumerate(zip(circuits, parameter_binds)):
+    for i, (circuit, binds) in enumerate(zip(circuits, parameter_binds, strict=True)):
         if not circuit.parameters and not binds:
             out.append(circuit)
             continue

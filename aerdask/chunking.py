@@ -11,6 +11,7 @@ gives the same result on every executor and on every run).
 from __future__ import annotations
 
 import numpy as np
+
 from aerdask_kernels import Program
 
 __all__ = ["split_program", "merge_results", "auto_job_size"]
@@ -30,6 +31,8 @@ def split_program(program: Program, max_job_size: int | None = None, max_shot_si
         program: The whole job.
         max_job_size: Experiments per chunk (``None``: all in one).
         max_shot_size: Shots per chunk of one experiment (``None``: no shot split).
+            With a shot split and no ``max_job_size``, every piece is a task of its own.
+
     """
     units = []
     for exp in program.experiments:
@@ -38,7 +41,8 @@ def split_program(program: Program, max_job_size: int | None = None, max_shot_si
             units.append(exp)
         else:
             units.extend(exp.replace(shots=s, seed_key=(exp.index, j)) for j, s in enumerate(sizes))
-    size = max_job_size or len(units)
+    # A shot split asks for parallel tasks: without max_job_size each piece is its own task.
+    size = max_job_size or (1 if len(units) > len(program.experiments) else len(units))
     return [program.replace(experiments=units[i : i + size]) for i in range(0, len(units), size)]
 
 
@@ -53,6 +57,7 @@ def auto_job_size(num_experiments: int, total_threads: int, per_experiment_cost:
         num_experiments: Experiments in the job.
         total_threads: Worker threads in the cluster.
         per_experiment_cost: Estimated seconds per experiment.
+
     """
     by_balance = max(1, num_experiments // max(1, 4 * total_threads))
     by_overhead = max(1, int(np.ceil(0.02 / max(per_experiment_cost, 1e-9))))
@@ -72,9 +77,7 @@ def _merge_saves(parts: list[dict], spec_by_label: dict) -> dict:
             merged[label] = _merge_one(base, values)
             continue
         keys = dict.fromkeys(k for v, _ in values for k in v)
-        merged[label] = {
-            k: _merge_one(base, [(v[k], (w or {}).get(k)) for v, w in values if k in v]) for k in keys
-        }
+        merged[label] = {k: _merge_one(base, [(v[k], (w or {}).get(k)) for v, w in values if k in v]) for k in keys}
     return merged
 
 
@@ -116,6 +119,7 @@ def merge_results(program: Program, chunk_outputs: list[list[dict] | None]) -> l
     Returns:
         A list aligned with ``program.experiments``; ``None`` where any part of an
         experiment is missing.
+
     """
     parts: dict[int, list[dict]] = {}
     for output in chunk_outputs:

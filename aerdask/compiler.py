@@ -12,18 +12,6 @@ import cmath
 import dataclasses
 
 import numpy as np
-from aerdask_kernels.program import (
-    CMP_CODES,
-    N_COLS,
-    OP_BRANCH,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-    OP_SAVE,
-    Experiment,
-)
 from qiskit.circuit import (
     ClassicalRegister,
     Clbit,
@@ -37,6 +25,19 @@ from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.circuit.exceptions import CircuitError
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.quantum_info import Operator, Statevector
+
+from aerdask_kernels.program import (
+    CMP_CODES,
+    N_COLS,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SAVE,
+    Experiment,
+)
 
 from .errors import UnsupportedInstructionError
 from .instructions import SAVE_KINDS, lookup
@@ -151,14 +152,20 @@ class _Emitter:
         self.params.extend(float(np.real(p)) for p in params if np.isscalar(p) and np.isreal(p))
         nparams = len(self.params) - poff
         if is_diag:
-            self._row(OP_DIAG, [*controls, *targets], len(controls), self._matrix_offset(diagonal), ctrl_val, poff, nparams)
+            self._row(
+                OP_DIAG, [*controls, *targets], len(controls), self._matrix_offset(diagonal), ctrl_val, poff, nparams
+            )
         else:
             assert dim == 1 << len(targets)
-            self._row(OP_MATRIX, [*controls, *targets], len(controls), self._matrix_offset(matrix), ctrl_val, poff, nparams)
+            self._row(
+                OP_MATRIX, [*controls, *targets], len(controls), self._matrix_offset(matrix), ctrl_val, poff, nparams
+            )
 
     def phase(self, angle: float, controls=(), ctrl_val=0) -> None:
         if angle:
-            self._row(OP_DIAG, controls, len(controls), self._matrix_offset(np.array([cmath.exp(1j * angle)])), ctrl_val)
+            self._row(
+                OP_DIAG, controls, len(controls), self._matrix_offset(np.array([cmath.exp(1j * angle)])), ctrl_val
+            )
 
     def measure(self, qubit: int, clbit: int) -> None:
         self._row(OP_MEASURE, [qubit], arg=clbit)
@@ -384,7 +391,9 @@ class _CircuitCompiler:
         if kind in ("amplitudes", "amplitudes_sq"):
             params = [int(p) for p in op.params]
         elif kind == "expval":
-            params = [[str(p[0]), float(np.real(p[1][0] if isinstance(p[1], tuple | list) else p[1]))] for p in op.params]
+            params = [
+                [str(p[0]), float(np.real(p[1][0] if isinstance(p[1], tuple | list) else p[1]))] for p in op.params
+            ]
         else:
             params = []
         self.em.save(
@@ -572,6 +581,7 @@ def compile_circuit(
 
     Raises:
         UnsupportedInstructionError: naming the instruction and the circuit.
+
     """
     arrays = _CircuitCompiler(circuit, cache or MatrixCache()).compile()
     return Experiment(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from aerdask_kernels import ExperimentError, JobCancelledError, QobjValidationError
 from qiskit.exceptions import QiskitError
 from qiskit.providers import JobError
 from qiskit.providers import JobTimeoutError as _QiskitJobTimeoutError
+
+from aerdask_kernels import ExperimentError, JobCancelledError, QobjValidationError
 
 __all__ = [
     "AerdaskError",
@@ -56,6 +57,7 @@ class JobFailedError(JobError):
     Attributes:
         partial_result: A ``qiskit.result.Result`` with the experiments that did
             finish (``success`` False), or ``None`` if none did.
+
     """
 
     def __init__(self, message: str, partial_result=None):

@@ -54,6 +54,7 @@ class InstructionSpec:
         kind: How the compiler handles it (see the module docs).
         target_entry: An instance (fixed width, ``Parameter`` placeholders) or a class
             (variable width) for ``Target.add_instruction``.
+
     """
 
     name: str

@@ -11,10 +11,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from aerdask_kernels import ExperimentError, Program
 from qiskit.providers import JobError, JobStatus, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
+
+from aerdask_kernels import ExperimentError, Program
 
 from .chunking import merge_results
 from .errors import JobFailedError, JobTimeoutError
@@ -40,6 +41,7 @@ class AerJob(JobV1):
             for the shared local thread pool.
         chunks: The tasks' programs, from :func:`aerdask.chunking.split_program`;
             default one task running all of ``qobj``.
+
     """
 
     def __init__(self, backend, job_id: str, fn: Callable, qobj: Program, executor=None, *, chunks=None):
@@ -60,6 +62,7 @@ class AerJob(JobV1):
         Raises:
             JobError: if the job was already submitted.
             QobjValidationError: if the program is invalid (nothing is submitted).
+
         """
         with self._lock:
             if self._handles is not None:
@@ -113,7 +116,10 @@ class AerJob(JobV1):
                 if isinstance(exc, ExperimentError):
                     return f"job {self._job_id}: {exc}"
                 names = ", ".join(f"{e.index} ({e.name!r})" for e in self._chunks[i].experiments[:5])
-                return f"job {self._job_id}: task {handle.key} running experiments {names} failed: {type(exc).__name__}: {exc}"
+                return (
+                    f"job {self._job_id}: task {handle.key} running experiments {names} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                )
         return None
 
     # -- results ---------------------------------------------------------------------
@@ -128,7 +134,9 @@ class AerJob(JobV1):
                 not done within ``timeout``.
             concurrent.futures.CancelledError: if the job was cancelled.
             JobFailedError: if a task failed; names the experiment and the cause, and
-                carries ``partial_result`` with the experiments that finished.
+                carries ``partial_result`` with the experiments that finished (the
+                other tasks are waited for, within ``timeout``, before it is raised).
+
         """
         handles = self._require_submitted()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -143,6 +151,13 @@ class AerJob(JobV1):
         if status is JobStatus.CANCELLED:
             raise concurrent.futures.CancelledError(f"job {self._job_id} was cancelled")
         if status is JobStatus.ERROR:
+            # The other tasks keep running; wait for them (within the timeout) so the
+            # partial result holds every experiment that can finish.
+            while not all(h.done() for h in handles):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._adapter.wait([h for h in handles if not h.done()], remaining)
             raise JobFailedError(self.error_message(), partial_result=self.partial_result())
         return self._build([h.result(0) for h in handles])
 
@@ -179,6 +194,7 @@ class AerJob(JobV1):
         Returns:
             True if the job is now cancelled; False if it had already finished (or
             was never submitted).
+
         """
         handles = self._handles
         if handles is None or self._cancelled:
@@ -207,6 +223,7 @@ class AerJob(JobV1):
             JobTimeoutError: if the job is not final within ``timeout``.
             JobError: if the job was never submitted.
             ValueError: if ``wait`` is not positive.
+
         """
         if not wait > 0:
             raise ValueError(f"wait must be a positive number of seconds, got {wait!r}")
@@ -238,5 +255,3 @@ class AerJob(JobV1):
 
     def __repr__(self) -> str:
         return f"<AerJob {self._job_id} status={self.status().name} tasks={len(self._chunks)}>"
-
-

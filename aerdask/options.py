@@ -89,6 +89,7 @@ def validate_option(name: str, value):
 
     Raises:
         AerdaskInputError: for an unknown name (listing the known ones) or a bad value.
+
     """
     if name not in _VALIDATORS:
         raise AerdaskInputError(

@@ -21,6 +21,7 @@ def experiment_data(raw: dict, kinds: dict[str, str]) -> dict:
     Args:
         raw: One element of :func:`aerdask_kernels.run_program`'s output.
         kinds: Save label -> save kind, from the experiment's save specs.
+
     """
     data: dict = {}
     if raw.get("has_counts", True):
@@ -64,9 +65,10 @@ def build_result(
             an experiment that did not finish (it is left out and ``success`` is False).
         time_taken: Wall time of the job in seconds.
         error: Status message of a failed job.
+
     """
     results = []
-    for exp, raw in zip(program.experiments, raw_results):
+    for exp, raw in zip(program.experiments, raw_results, strict=True):
         if raw is None:
             continue
         kinds = {save["label"]: save["kind"] for save in exp.saves}

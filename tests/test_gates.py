@@ -74,7 +74,18 @@ def test_every_standard_name_is_covered():
         lambda rng: DiagonalGate(list(np.exp(1j * rng.uniform(0, 6, 4)))),
         lambda rng: QFTGate(3),
     ],
-    ids=["mcx", "mcx_ctrl_state", "mcphase", "cch_open", "c3ry", "annotated_ch", "annotated_inverse_control", "unitary", "diagonal", "qft_definition"],
+    ids=[
+        "mcx",
+        "mcx_ctrl_state",
+        "mcphase",
+        "cch_open",
+        "c3ry",
+        "annotated_ch",
+        "annotated_inverse_control",
+        "unitary",
+        "diagonal",
+        "qft_definition",
+    ],
 )
 def test_extended_gates_match_operator(make, rng):
     gate = make(rng)

@@ -13,7 +13,15 @@ from ..errors import AerdaskInputError
 from .base import ExecutorAdapter, TaskHandle
 from .local import LocalAdapter, default_executor
 
-__all__ = ["ExecutorAdapter", "TaskHandle", "LocalAdapter", "adapt", "check_executor", "default_executor", "is_dask_client"]
+__all__ = [
+    "ExecutorAdapter",
+    "TaskHandle",
+    "LocalAdapter",
+    "adapt",
+    "check_executor",
+    "default_executor",
+    "is_dask_client",
+]
 
 
 def is_dask_client(obj) -> bool:
@@ -26,6 +34,7 @@ def check_executor(executor) -> None:
 
     Raises:
         AerdaskInputError: naming the type that was given and the ones allowed.
+
     """
     if executor is None or isinstance(executor, concurrent.futures.Executor) or is_dask_client(executor):
         return

@@ -29,6 +29,7 @@ class TaskHandle(abc.ABC):
 
         Returns:
             False if the task was already done, else True.
+
         """
 
     @abc.abstractmethod

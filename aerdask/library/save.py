@@ -24,6 +24,7 @@ class SaveData(Instruction):
 
     Raises:
         TypeError: if ``label`` is not a string or ``subtype`` is unknown.
+
     """
 
     _directive = True

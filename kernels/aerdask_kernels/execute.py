@@ -44,6 +44,7 @@ class ExperimentError(RuntimeError):
         index: Input position of the failed experiment.
         name: Its circuit name.
         partial: Plain results of the experiments of the same task that finished first.
+
     """
 
     def __init__(self, message: str, index: int = -1, name: str = "", partial: list | None = None):
@@ -75,6 +76,7 @@ def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list
         JobCancelledError: if the flag was set.
         ExperimentError: if an experiment failed; it names the experiment and keeps
             the results of the experiments before it.
+
     """
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
@@ -105,6 +107,7 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
 
     Raises:
         JobCancelledError: if ``cancel_flag[0]`` was set.
+
     """
     start = time.perf_counter()
     dtype = np.complex64 if options["precision"] == "single" else np.complex128
@@ -217,7 +220,7 @@ class _Walker:
         return base
 
     def _add(self, values, counts, inverse) -> None:
-        for value, count in zip(values.tolist(), counts.tolist()):
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
             if count:
                 self.counts[value] = self.counts.get(value, 0) + count
         if self.want_memory:

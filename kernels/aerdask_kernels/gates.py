@@ -102,6 +102,7 @@ def apply_matrix(state, controls, ctrl_val, targets, matrix):
         ctrl_val: int; control ``j`` must be in state ``(ctrl_val >> j) & 1``.
         targets: int64, shape ``(k,)``, ``k >= 1``; target qubits, none a control.
         matrix: same dtype as ``state``, shape ``(4**k,)``; row-major matrix.
+
     """
     positions = np.sort(np.concatenate((controls, targets)))
     base_bits = control_bits(controls, ctrl_val)
@@ -124,6 +125,7 @@ def apply_diagonal(state, controls, ctrl_val, targets, diagonal):
         targets: int64, shape ``(k,)``, ``k >= 0``; with ``k == 0`` the single
             entry is a phase on the whole (controlled) subspace.
         diagonal: same dtype as ``state``, shape ``(2**k,)``.
+
     """
     positions = np.sort(controls)
     base_bits = control_bits(controls, ctrl_val)

@@ -58,6 +58,7 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag):
     Returns:
         int: the index of the first MEASURE/RESET/SAVE op reached, ``len(ops)`` at
         the end, or :data:`CANCELLED`.
+
     """
     n_ops = ops.shape[0]
     while pc < n_ops:

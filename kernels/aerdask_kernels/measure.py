@@ -42,6 +42,7 @@ def collapse(state, qubit, outcome, probability):
         qubit: int.
         outcome: int, 0 or 1.
         probability: float, the probability of ``outcome`` (must be > 0).
+
     """
     scale = 1.0 / np.sqrt(probability)
     stride = 1 << qubit
@@ -84,6 +85,7 @@ def marginal_probabilities(state, qubits):
 
     Returns:
         float64, shape ``(2**m,)``; bit ``b`` of the index is the outcome of ``qubits[b]``.
+
     """
     m = qubits.size
     out = np.zeros(1 << m, dtype=np.float64)
@@ -109,6 +111,7 @@ def expval_pauli(state, x_mask, z_mask, num_y):
 
     Returns:
         float: the real expectation value (P is Hermitian).
+
     """
     total = 0.0 + 0.0j
     for i in range(state.size):

@@ -112,6 +112,7 @@ class Experiment:
         seed_key: Spawn key of this experiment's ``numpy.random.SeedSequence``.
         shots: Shots of this experiment (a shot chunk may hold fewer than the job).
         index: Position of the experiment in the job's input (circuits x bind sets).
+
     """
 
     name: str
@@ -150,6 +151,7 @@ class Experiment:
 
         Raises:
             QobjValidationError: naming the experiment and what is wrong.
+
         """
         where = f"experiment {self.index} ({self.name!r})"
 
@@ -194,7 +196,9 @@ class Experiment:
     @staticmethod
     def _check_indices(arr, bound, what, fail) -> None:
         if arr.size and (arr.min() < 0 or arr.max() >= bound):
-            fail(f"{what} holds index {int(arr.max()) if arr.max() >= bound else int(arr.min())}, allowed 0..{bound - 1}")
+            fail(
+                f"{what} holds index {int(arr.max()) if arr.max() >= bound else int(arr.min())}, allowed 0..{bound - 1}"
+            )
 
     def _validate_row(self, pc: int, row: np.ndarray, fail) -> None:
         op, qoff, nctrl, ntarg, moff, cval, arg, arg2 = (int(v) for v in row)
@@ -245,6 +249,7 @@ class Program:
             ``max_parallel_threads`` (int, 0 means all cores).
         version: The program format version (:data:`FORMAT_VERSION`).
         job_id: Set by the job at submission; names the job in errors.
+
     """
 
     experiments: list
@@ -257,10 +262,12 @@ class Program:
 
         Raises:
             QobjValidationError: naming the experiment or option that is wrong.
+
         """
         if self.version != FORMAT_VERSION:
             raise QobjValidationError(
-                f"program format version {self.version!r} is not supported; this aerdask_kernels reads version {FORMAT_VERSION}"
+                f"program format version {self.version!r} is not supported; "
+                f"this aerdask_kernels reads version {FORMAT_VERSION}"
             )
         if not isinstance(self.experiments, list) or not self.experiments:
             raise QobjValidationError("a program needs at least one experiment")
@@ -316,6 +323,7 @@ class Program:
 
         Raises:
             QobjValidationError: if the data is not a program file.
+
         """
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:

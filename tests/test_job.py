@@ -1,0 +1,214 @@
+"""The job state machine on real futures, for every executor kind."""
+
+import concurrent.futures
+import os
+import threading
+import time
+
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.providers import JobError, JobStatus
+from qiskit.providers import JobTimeoutError as QiskitJobTimeoutError
+
+from aerdask import AerJob, AerSimulator, JobFailedError, JobTimeoutError, QobjValidationError
+from aerdask_kernels import run_program
+
+
+def forever_circuit() -> QuantumCircuit:
+    """Runs until cancelled: a while loop on a clbit that never changes."""
+    qc = QuantumCircuit(1, 1, name="forever")
+    with qc.while_loop((qc.clbits[0], 0)):
+        qc.h(0)
+    return qc
+
+
+def quick_circuit(name="quick") -> QuantumCircuit:
+    qc = QuantumCircuit(2, 2, name=name)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def single_thread_pool():
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_initializing_then_done(executor):
+    backend = AerSimulator(executor=executor)
+    program = backend.run(quick_circuit(), shots=10).qobj()
+    job = AerJob(backend, "job-1", run_program, program, executor)
+    assert job.status() is JobStatus.INITIALIZING
+    assert job.job_id() == "job-1" and job.backend() is backend and job.qobj() is program
+    assert job.version == 1
+    job.submit()
+    assert job.result(timeout=30).get_counts().keys() <= {"00", "11"}
+    assert job.status() is JobStatus.DONE
+    assert job.done() and job.in_final_state() and not job.running() and not job.cancelled()
+
+
+def test_second_submit_raises(executor):
+    job = AerSimulator(executor=executor).run(quick_circuit())
+    with pytest.raises(JobError, match="already been submitted"):
+        job.submit()
+
+
+def test_invalid_program_is_refused_at_submit(executor):
+    backend = AerSimulator()
+    program = backend.run(quick_circuit()).qobj()
+    program.options["shots"] = -1
+    job = AerJob(backend, "bad", run_program, program, executor)
+    with pytest.raises(QobjValidationError, match="shots"):
+        job.submit()
+    assert job.status() is JobStatus.INITIALIZING
+
+
+def test_running_job_cancels_within_a_fraction_of_a_second(executor):
+    job = AerSimulator(executor=executor).run(forever_circuit())
+    assert wait_until(lambda: job.status() is JobStatus.RUNNING)
+    assert job.running()
+    start = time.monotonic()
+    assert job.cancel() is True
+    assert time.monotonic() - start < 0.5
+    assert job.status() is JobStatus.CANCELLED and job.cancelled()
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result()
+    assert job.cancel() is True  # cancelling again is harmless
+
+
+def test_queued_job_never_starts(single_thread_pool):
+    backend = AerSimulator(executor=single_thread_pool)
+    blocker = backend.run(forever_circuit())
+    assert wait_until(lambda: blocker.status() is JobStatus.RUNNING)
+    queued = backend.run(quick_circuit())
+    assert queued.status() is JobStatus.QUEUED
+    assert queued.cancel() is True
+    assert queued.status() is JobStatus.CANCELLED
+    blocker.cancel()
+    after = backend.run(quick_circuit())
+    after.result(timeout=30)  # the thread is free again
+    assert not queued._handles[0].running() and queued._handles[0].cancelled()
+
+
+def test_finished_job_cannot_be_cancelled(executor):
+    job = AerSimulator(executor=executor).run(quick_circuit())
+    job.result()
+    assert job.cancel() is False
+    assert job.status() is JobStatus.DONE
+
+
+def test_result_timeout_is_both_timeout_errors(executor):
+    job = AerSimulator(executor=executor).run(forever_circuit())
+    start = time.monotonic()
+    with pytest.raises(concurrent.futures.TimeoutError):
+        job.result(timeout=0.2)
+    with pytest.raises(QiskitJobTimeoutError):
+        job.result(timeout=0.01)
+    assert issubclass(JobTimeoutError, concurrent.futures.TimeoutError)
+    assert time.monotonic() - start < 2
+    job.cancel()
+
+
+def test_wait_for_final_state_calls_back_and_times_out(executor):
+    job = AerSimulator(executor=executor).run(forever_circuit())
+    calls = []
+    start = time.monotonic()
+    with pytest.raises(JobTimeoutError):
+        job.wait_for_final_state(timeout=0.55, wait=0.1, callback=lambda *args: calls.append(args))
+    assert 0.5 < time.monotonic() - start < 1.5
+    assert 4 <= len(calls) <= 7
+    job_id, status, same_job = calls[-1]
+    assert job_id == job.job_id() and status in (JobStatus.QUEUED, JobStatus.RUNNING) and same_job is job
+    job.cancel()
+
+
+def test_wait_for_final_state_is_woken_by_the_future(executor):
+    job = AerSimulator(executor=executor).run(forever_circuit())
+    threading.Timer(0.3, job._handles[0].cancel).start()  # the task ends on its own, not via job.cancel
+    start = time.monotonic()
+    job.wait_for_final_state(wait=5)
+    assert time.monotonic() - start < 2.0  # far less than one 5 s poll
+
+
+def test_error_keeps_the_cause_and_names_the_experiment(executor):
+    def flaky(program, flag):
+        for exp in program.experiments:
+            if exp.name == "bad":
+                raise RuntimeError("boom in the kernel")
+        return run_program(program, flag)
+
+    backend = AerSimulator(executor=executor)
+    program = backend.run([quick_circuit("a"), quick_circuit("bad"), quick_circuit("c")]).qobj()
+    from aerdask.chunking import split_program
+
+    job = AerJob(backend, "flaky", flaky, program, executor, chunks=split_program(program, max_job_size=1))
+    job.submit()
+    job.wait_for_final_state(timeout=30, wait=0.1)
+    assert job.status() is JobStatus.ERROR
+    with pytest.raises(JobFailedError, match="'bad'.*RuntimeError: boom in the kernel") as info:
+        job.result()
+    partial = info.value.partial_result
+    assert [r.header["name"] for r in partial.results] == ["a", "c"]
+    assert partial.success is False
+    assert "boom" in job.error_message()
+
+
+def test_experiment_error_from_the_kernels_is_named(executor):
+    backend = AerSimulator(executor=executor)
+    program = backend.run([quick_circuit("ok"), quick_circuit("huge")]).qobj()
+    program.experiments[1].num_qubits = 45  # valid, but no machine can allocate it: fails on the worker
+    job = AerJob(backend, "exp-error", run_program, program, executor)
+    job.submit()
+    with pytest.raises(JobFailedError, match="experiment 1 \\('huge'\\) failed: MemoryError") as info:
+        job.result(timeout=30)
+    assert [r.header["name"] for r in info.value.partial_result.results] == ["ok"]
+    assert job.partial_result().get_counts().keys() <= {"00", "11"}
+
+
+def test_two_jobs_run_concurrently_on_the_default_pool():
+    backend = AerSimulator()
+    jobs = [backend.run(forever_circuit()) for _ in range(2)]
+    assert wait_until(lambda: all(j.status() is JobStatus.RUNNING for j in jobs))
+    for job in jobs:
+        assert job.cancel()
+
+
+def test_max_job_size_and_max_shot_size_split_locally(executor):
+    circuits = [quick_circuit(f"c{i}") for i in range(5)]
+    backend = AerSimulator(executor=executor, seed_simulator=3)
+    job = backend.run(circuits, max_job_size=2, shots=100)
+    assert job.tasks() == 3
+    whole = backend.run(circuits, shots=100).result()
+    assert job.result().get_counts() == whole.get_counts()  # splitting experiments never changes a result
+    shot_job = backend.run(circuits[0], max_shot_size=30, shots=100, memory=True)
+    assert shot_job.tasks() == 4
+    result = shot_job.result()
+    assert sum(result.get_counts().values()) == 100 and len(result.get_memory()) == 100
+    again = backend.run(circuits[0], max_shot_size=30, shots=100, memory=True).result()
+    assert again.get_memory() == result.get_memory()
+
+
+def test_default_pool_survives_fork():
+    AerSimulator().run(quick_circuit()).result()  # the parent's pool has threads now
+    pid = os.fork()
+    if pid == 0:  # child: a fresh pool must run the job
+        code = 1
+        try:
+            counts = AerSimulator().run(quick_circuit(), shots=50).result(timeout=60).get_counts()
+            code = 0 if sum(counts.values()) == 50 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
