@@ -17,7 +17,7 @@ from .binding import expand_experiments
 from .chunking import split_program
 from .compiler import MatrixCache, compile_circuit
 from .errors import AerdaskInputError, CircuitTooLargeError
-from .executors import is_dask_client
+from .executors import adapt, is_dask_client
 from .instructions import INSTRUCTIONS
 from .job import AerJob
 from .options import DEFAULTS, validate_options
@@ -112,8 +112,12 @@ class AerSimulator(BackendV2):
         options = {**self.options.__dict__, **validate_options(run_options)}
         circuits = _as_circuit_list(run_input)
         bound = expand_experiments(circuits, parameter_binds)
+        executor = options["executor"]
+        adapter = adapt(executor)
+        adapter.prepare()
+        limit = adapter.memory_limit()
         for circuit in bound:
-            self._check_memory(circuit, options["precision"])
+            self._check_memory(circuit, options["precision"], limit)
         seed = options["seed_simulator"]
         if seed is None:
             seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
@@ -131,7 +135,6 @@ class AerSimulator(BackendV2):
                 "max_parallel_threads": options["max_parallel_threads"],
             },
         )
-        executor = options["executor"]
         chunks = split_program(program, *self._split(program, executor, options))
         job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
         job.submit()
@@ -147,13 +150,15 @@ class AerSimulator(BackendV2):
         return max_job_size, max_shot_size
 
     @staticmethod
-    def _check_memory(circuit: QuantumCircuit, precision: str) -> None:
+    def _check_memory(circuit: QuantumCircuit, precision: str, available: int) -> None:
+        # Checked here because no one else will: a zeroed state is allocated lazily, so a
+        # Dask nanny (which sees resident memory only) would let it start and die later.
         needed = statevector_bytes(circuit.num_qubits, precision)
-        available = psutil.virtual_memory().available
         if needed > available:
             raise CircuitTooLargeError(
                 f"circuit {circuit.name!r} has {circuit.num_qubits} qubits: its {precision}-precision statevector "
-                f"needs {needed:,} bytes but {available:,} bytes are available"
+                f"needs {needed:,} bytes but {available:,} bytes are available (largest worker memory limit or "
+                "free memory of this machine)"
             )
 
     def __repr__(self) -> str:

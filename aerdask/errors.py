@@ -21,6 +21,8 @@ __all__ = [
     "CircuitTooLargeError",
     "JobTimeoutError",
     "JobFailedError",
+    "TaskLostError",
+    "ClusterError",
     "QobjValidationError",
     "ExperimentError",
     "JobCancelledError",
@@ -49,6 +51,14 @@ class JobTimeoutError(_QiskitJobTimeoutError, concurrent.futures.TimeoutError):
     Both ``qiskit.providers.JobTimeoutError`` and ``concurrent.futures.TimeoutError``
     (the built-in ``TimeoutError``), so either ``except`` clause catches it.
     """
+
+
+class TaskLostError(AerdaskError):
+    """A task will never finish (its client lost the scheduler); the job must be resubmitted."""
+
+
+class ClusterError(AerdaskError):
+    """The Dask cluster cannot run aerdask jobs (closed client, no workers, missing or mismatched kernels)."""
 
 
 class JobFailedError(JobError):

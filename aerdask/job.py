@@ -71,7 +71,9 @@ class AerJob(JobV1):
             self._qobj.job_id = self._job_id
             self._submit_time = time.monotonic()
             self._handles = [
-                self._adapter.submit(self._fn, chunk.replace(job_id=self._job_id), f"aerdask-{self._job_id}-{i}")
+                self._adapter.submit(
+                    self._fn, chunk.replace(job_id=self._job_id), f"aerdask-{self._job_id}-{i}", self._job_id
+                )
                 for i, chunk in enumerate(self._chunks)
             ]
 
@@ -94,7 +96,7 @@ class AerJob(JobV1):
             return JobStatus.INITIALIZING
         if self._cancelled:
             return JobStatus.CANCELLED
-        if any(self._failure(h) is not None for h in handles):
+        if any(h.failure() is not None for h in handles):
             return JobStatus.ERROR
         if all(h.done() for h in handles):
             return JobStatus.DONE
@@ -102,16 +104,10 @@ class AerJob(JobV1):
             return JobStatus.RUNNING
         return JobStatus.QUEUED
 
-    @staticmethod
-    def _failure(handle) -> BaseException | None:
-        if not handle.done() or handle.cancelled():
-            return None
-        return handle.exception(0)
-
     def error_message(self) -> str | None:
         """Why the job failed (naming the experiment where known), or ``None``."""
         for i, handle in enumerate(self._handles or []):
-            exc = self._failure(handle)
+            exc = handle.failure()
             if exc is not None:
                 if isinstance(exc, ExperimentError):
                     return f"job {self._job_id}: {exc}"
@@ -159,17 +155,17 @@ class AerJob(JobV1):
                     break
                 self._adapter.wait([h for h in handles if not h.done()], remaining)
             raise JobFailedError(self.error_message(), partial_result=self.partial_result())
-        return self._build([h.result(0) for h in handles])
+        return self._build([h.result() for h in handles])
 
     def partial_result(self) -> Result:
         """The experiments that finished so far, as a ``Result`` (``success`` False unless all did)."""
         outputs = []
         for handle in self._require_submitted():
-            exc = self._failure(handle)
+            exc = handle.failure()
             if isinstance(exc, ExperimentError):
                 outputs.append(exc.partial)
             elif handle.done() and not handle.cancelled() and exc is None:
-                outputs.append(handle.result(0))
+                outputs.append(handle.result())
         return self._build(outputs, error=self.error_message() or "PARTIAL COMPLETED")
 
     def _build(self, outputs: list, error: str | None = None) -> Result:
@@ -201,8 +197,7 @@ class AerJob(JobV1):
             return self._cancelled
         if all(h.done() for h in handles):
             return False
-        for handle in handles:
-            handle.cancel()
+        self._adapter.cancel(handles, self._job_id)
         self._cancelled = True
         deadline = time.monotonic() + CANCEL_GRACE_S
         while not all(h.done() for h in handles) and time.monotonic() < deadline:

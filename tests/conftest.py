@@ -11,6 +11,8 @@ from qiskit.quantum_info import Statevector
 
 from aerdask import AerSimulator
 
+from .clusters import CliCluster
+
 
 @pytest.fixture
 def rng():
@@ -22,15 +24,58 @@ def backend():
     return AerSimulator()
 
 
-@pytest.fixture(params=["default", "thread_pool"])
+@pytest.fixture(scope="session")
+def local_cluster_client():
+    """``LocalCluster(processes=True)``: two worker processes with one thread each."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="session")
+def cli_cluster(tmp_path_factory):
+    """``dask scheduler`` plus two ``dask worker --preload aerdask_kernels.dask_worker`` processes."""
+    cluster = CliCluster(tmp_path_factory.mktemp("cli-cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cli_cluster_client(cli_cluster):
+    from distributed import Client
+
+    with Client(cli_cluster.address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+        yield client
+
+
+EXECUTORS = [
+    "default",
+    "thread_pool",
+    pytest.param("local_cluster", marks=pytest.mark.cluster),
+    pytest.param("cli_cluster", marks=pytest.mark.cluster),
+]
+
+
+@pytest.fixture(params=EXECUTORS)
 def executor(request):
-    """Each executor kind the job tests run on (None is the shared default pool)."""
+    """Each executor kind the job tests run on; every kind has two threads in all."""
     if request.param == "default":
         yield None
-        return
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-    yield pool
-    pool.shutdown(wait=True, cancel_futures=True)
+    elif request.param == "thread_pool":
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        yield pool
+        pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        yield request.getfixturevalue(f"{request.param}_client")
 
 
 def random_u_layer(num_qubits: int, rng) -> QuantumCircuit:

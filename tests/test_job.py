@@ -2,8 +2,8 @@
 
 import concurrent.futures
 import os
-import threading
 import time
+import uuid
 
 import pytest
 from qiskit import QuantumCircuit
@@ -39,19 +39,13 @@ def wait_until(predicate, timeout=10.0):
     return False
 
 
-@pytest.fixture
-def single_thread_pool():
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
 def test_initializing_then_done(executor):
     backend = AerSimulator(executor=executor)
     program = backend.run(quick_circuit(), shots=10).qobj()
-    job = AerJob(backend, "job-1", run_program, program, executor)
+    job_id = f"job-{uuid.uuid4()}"
+    job = AerJob(backend, job_id, run_program, program, executor)
     assert job.status() is JobStatus.INITIALIZING
-    assert job.job_id() == "job-1" and job.backend() is backend and job.qobj() is program
+    assert job.job_id() == job_id and job.backend() is backend and job.qobj() is program
     assert job.version == 1
     job.submit()
     assert job.result(timeout=30).get_counts().keys() <= {"00", "11"}
@@ -69,7 +63,7 @@ def test_invalid_program_is_refused_at_submit(executor):
     backend = AerSimulator()
     program = backend.run(quick_circuit()).qobj()
     program.options["shots"] = -1
-    job = AerJob(backend, "bad", run_program, program, executor)
+    job = AerJob(backend, f"bad-{uuid.uuid4()}", run_program, program, executor)
     with pytest.raises(QobjValidationError, match="shots"):
         job.submit()
     assert job.status() is JobStatus.INITIALIZING
@@ -88,18 +82,29 @@ def test_running_job_cancels_within_a_fraction_of_a_second(executor):
     assert job.cancel() is True  # cancelling again is harmless
 
 
-def test_queued_job_never_starts(single_thread_pool):
-    backend = AerSimulator(executor=single_thread_pool)
-    blocker = backend.run(forever_circuit())
-    assert wait_until(lambda: blocker.status() is JobStatus.RUNNING)
-    queued = backend.run(quick_circuit())
-    assert queued.status() is JobStatus.QUEUED
-    assert queued.cancel() is True
-    assert queued.status() is JobStatus.CANCELLED
-    blocker.cancel()
+def ever_started(handle) -> bool:
+    """Whether a task ever began running (Dask: it logged its start; futures: it was not cancelled queued)."""
+    if hasattr(handle, "started"):
+        return handle.key in handle.started
+    return not handle.future.cancelled()
+
+
+def test_queued_job_never_starts(executor):
+    backend = AerSimulator(executor=executor)
+    blockers = [backend.run(forever_circuit()) for _ in range(2)]  # every executor here has two threads
+    try:
+        assert wait_until(lambda: all(b.status() is JobStatus.RUNNING for b in blockers))
+        queued = backend.run(quick_circuit())
+        time.sleep(0.2)
+        assert queued.status() is JobStatus.QUEUED
+        assert queued.cancel() is True
+        assert queued.status() is JobStatus.CANCELLED
+    finally:
+        for blocker in blockers:
+            blocker.cancel()
     after = backend.run(quick_circuit())
-    after.result(timeout=30)  # the thread is free again
-    assert not queued._handles[0].running() and queued._handles[0].cancelled()
+    after.result(timeout=30)  # the cancelled blockers freed their threads
+    assert not ever_started(queued._handles[0])
 
 
 def test_finished_job_cannot_be_cancelled(executor):
@@ -134,12 +139,23 @@ def test_wait_for_final_state_calls_back_and_times_out(executor):
     job.cancel()
 
 
+def slow_circuit(num_qubits=20, layers=40) -> QuantumCircuit:
+    """Finishes on its own after a fraction of a second."""
+    qc = QuantumCircuit(num_qubits, name="slow")
+    for _ in range(layers):
+        qc.h(range(num_qubits))
+    qc.measure_all()
+    return qc
+
+
 def test_wait_for_final_state_is_woken_by_the_future(executor):
-    job = AerSimulator(executor=executor).run(forever_circuit())
-    threading.Timer(0.3, job._handles[0].cancel).start()  # the task ends on its own, not via job.cancel
+    job = AerSimulator(executor=executor).run(slow_circuit())
+    calls = []
     start = time.monotonic()
-    job.wait_for_final_state(wait=5)
-    assert time.monotonic() - start < 2.0  # far less than one 5 s poll
+    job.wait_for_final_state(wait=5, callback=lambda *args: calls.append(args))
+    assert time.monotonic() - start < 4.0  # returned when the future finished, not after a 5 s poll
+    assert job.status() is JobStatus.DONE
+    assert len(calls) == 1
 
 
 def test_error_keeps_the_cause_and_names_the_experiment(executor):
@@ -153,7 +169,9 @@ def test_error_keeps_the_cause_and_names_the_experiment(executor):
     program = backend.run([quick_circuit("a"), quick_circuit("bad"), quick_circuit("c")]).qobj()
     from aerdask.chunking import split_program
 
-    job = AerJob(backend, "flaky", flaky, program, executor, chunks=split_program(program, max_job_size=1))
+    job = AerJob(
+        backend, f"flaky-{uuid.uuid4()}", flaky, program, executor, chunks=split_program(program, max_job_size=1)
+    )
     job.submit()
     job.wait_for_final_state(timeout=30, wait=0.1)
     assert job.status() is JobStatus.ERROR
@@ -169,7 +187,7 @@ def test_experiment_error_from_the_kernels_is_named(executor):
     backend = AerSimulator(executor=executor)
     program = backend.run([quick_circuit("ok"), quick_circuit("huge")]).qobj()
     program.experiments[1].num_qubits = 45  # valid, but no machine can allocate it: fails on the worker
-    job = AerJob(backend, "exp-error", run_program, program, executor)
+    job = AerJob(backend, f"exp-error-{uuid.uuid4()}", run_program, program, executor)
     job.submit()
     with pytest.raises(JobFailedError, match="experiment 1 \\('huge'\\) failed: MemoryError") as info:
         job.result(timeout=30)

@@ -93,6 +93,7 @@ def test_instructions_made_elsewhere_are_read_by_name(state_circuit):
 
 def test_qiskit_aer_save_instructions(state_circuit):
     import qiskit_aer.library as qiskit_aer
+
     qc = state_circuit.copy()
     qc.append(qiskit_aer.SaveStatevector(3, label="aer_sv"), qc.qubits)
     qc.append(qiskit_aer.SaveExpectationValue(Pauli("YY"), label="aer_ev"), [0, 1])

@@ -44,6 +44,12 @@ class TaskHandle(abc.ABC):
     def cancelled(self) -> bool:
         """True if the task was cancelled before it started."""
 
+    def failure(self) -> BaseException | None:
+        """The reason the task failed, or ``None`` while it runs, after success or after a cancel."""
+        if not self.done() or self.cancelled():
+            return None
+        return self.exception()  # done: does not block
+
 
 class ExecutorAdapter(abc.ABC):
     """Submits tasks and waits on them; one implementation per kind of executor."""
@@ -52,12 +58,24 @@ class ExecutorAdapter(abc.ABC):
     executor: object
 
     @abc.abstractmethod
-    def submit(self, fn: Callable, program, key: str) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
         """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk)."""
 
     @abc.abstractmethod
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         """Block until every handle is done, one has failed, or ``timeout`` seconds passed."""
+
+    def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
+        """Cancel every task of a job: queued ones never start, running ones stop at the next gate."""
+        for handle in handles:
+            handle.cancel()
+
+    def prepare(self) -> None:  # noqa: B027  (optional hook: a thread pool is always ready)
+        """Check that tasks can run at all (raise a clear error at ``run()`` if not)."""
+
+    @abc.abstractmethod
+    def memory_limit(self) -> int:
+        """Bytes one task may use for its state (the largest worker's limit)."""
 
     def dashboard_link(self) -> str | None:
         """A link to watch the tasks, where the executor has one."""

@@ -1,16 +1,27 @@
 """The Dask side: tasks as futures of a ``distributed.Client``.
 
 Imported only when a Client is passed, so ``import aerdask`` stays free of distributed.
+Each task is :func:`aerdask_kernels.dask_worker.run_task` with the plain program; it
+logs a "started" event (Dask futures have no running state) and registers a cancel
+flag that :func:`aerdask_kernels.dask_worker.cancel_job` sets between gates.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 import distributed
+import psutil
+
+from aerdask_kernels.dask_worker import STARTED_TOPIC, cancel_job_soon, run_task
 
 from ..chunking import auto_job_size
+from ..errors import TaskLostError
 from .base import ExecutorAdapter, TaskHandle
+from .cluster import ensure_ready
 
 __all__ = ["DaskAdapter", "default_job_size"]
 
@@ -18,21 +29,54 @@ __all__ = ["DaskAdapter", "default_job_size"]
 def default_job_size(client: distributed.Client, program) -> int:
     """Experiments per task for a job with no explicit split (see :func:`auto_job_size`)."""
     threads = sum(client.nthreads().values()) or 1
-    widest = max(exp.num_qubits for exp in program.experiments)
-    cost = 1e-6 * (1 << widest) * max(1, max(exp.ops.shape[0] for exp in program.experiments)) / 1e3
-    return auto_job_size(len(program.experiments), threads, cost)
+    # ~2 ns per amplitude per gate: a rough cost model, enough to keep tasks >> 1.5 ms of overhead.
+    costs = [2e-9 * (1 << exp.num_qubits) * max(1, exp.ops.shape[0]) for exp in program.experiments]
+    return auto_job_size(len(program.experiments), threads, sum(costs) / len(costs))
+
+
+class _Started:
+    """Keys of tasks that logged their start, per client (filled by the event handler)."""
+
+    def __init__(self):
+        self.keys: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        _, msg = event
+        with self.lock:
+            self.keys.add(msg["key"])
+
+    def __contains__(self, key) -> bool:
+        with self.lock:
+            return key in self.keys
+
+
+_started_lock = threading.Lock()
+
+
+def _started_keys(client: distributed.Client) -> _Started:
+    with _started_lock:
+        started = getattr(client, "_aerdask_started", None)
+        if started is None:
+            started = _Started()
+            client._aerdask_started = started
+            client.subscribe_topic(STARTED_TOPIC, started)
+        return started
 
 
 class _DaskHandle(TaskHandle):
-    def __init__(self, future: distributed.Future):
+    def __init__(self, future: distributed.Future, client: distributed.Client, started: _Started):
         self.future = future
-        self.key = future.key
+        self.key = str(future.key)
+        self.client = client
+        self.started = started
+        self.cancel_requested = False
 
     def done(self) -> bool:
         return self.future.done()
 
     def running(self) -> bool:
-        return False  # Dask reports "pending" for queued and running alike
+        return not self.future.done() and self.key in self.started
 
     def cancelled(self) -> bool:
         return self.future.cancelled()
@@ -40,6 +84,7 @@ class _DaskHandle(TaskHandle):
     def cancel(self) -> bool:
         if self.future.done():
             return False
+        self.cancel_requested = True
         self.future.cancel()
         return True
 
@@ -49,6 +94,17 @@ class _DaskHandle(TaskHandle):
     def exception(self, timeout=None):
         return self.future.exception(timeout)
 
+    def failure(self) -> BaseException | None:
+        lost = self.client.status not in ("running", "newly-created")
+        if self.future.cancelled() and not self.cancel_requested or (lost and not self.future.done()):
+            # Dask cancels every future when the client loses the scheduler; nothing will
+            # ever finish them, so the job must fail rather than wait forever.
+            return TaskLostError(
+                f"task {self.key} was lost: the client lost its connection to the scheduler "
+                f"(client status {self.client.status!r}); resubmit the job"
+            )
+        return super().failure()
+
 
 class DaskAdapter(ExecutorAdapter):
     """Submits each chunk with a unique key (``pure=False``: identical chunks must not merge)."""
@@ -56,14 +112,41 @@ class DaskAdapter(ExecutorAdapter):
     def __init__(self, client: distributed.Client):
         self.executor = client
 
-    def submit(self, fn: Callable, program, key: str) -> TaskHandle:
-        return _DaskHandle(self.executor.submit(fn, program, None, key=key, pure=False))
+    def prepare(self) -> None:
+        ensure_ready(self.executor)
+
+    def memory_limit(self) -> int:
+        workers = self.executor.scheduler_info(n_workers=-1)["workers"].values()
+        largest = max([w.get("memory_limit") or 0 for w in workers] + [0])
+        # Workers without a limit (0) report nothing usable; assume a host like this one.
+        return largest or psutil.virtual_memory().total
+
+    def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
+        client = self.executor
+        started = _started_keys(client)
+        future = client.submit(run_task, fn, program, job_id, key=key, pure=False)
+        return _DaskHandle(future, client, started)
+
+    def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
+        # Stop running tasks first (the flag), then release the queued ones.
+        # Fire and forget: a busy or dying worker must not block cancel().
+        self.executor.run(cancel_job_soon, job_id, wait=False)
+        for handle in handles:
+            handle.cancel()
 
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
-        try:
-            distributed.wait([h.future for h in handles], timeout=timeout, return_when="FIRST_EXCEPTION")
-        except TimeoutError:
-            pass
+        # distributed.wait has no FIRST_EXCEPTION: wake on each completion and stop at a failure.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = [h for h in handles if not h.done()]
+        while pending and not any(h.failure() is not None for h in handles):
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                distributed.wait([h.future for h in pending], timeout=remaining, return_when="FIRST_COMPLETED")
+            except (TimeoutError, concurrent.futures.CancelledError, distributed.TimeoutError):
+                return  # the caller reads the states and decides
+            pending = [h for h in pending if not h.done()]
 
     def dashboard_link(self) -> str | None:
         return self.executor.dashboard_link

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import psutil
 
 from .base import ExecutorAdapter, TaskHandle
 
@@ -81,9 +82,12 @@ class LocalAdapter(ExecutorAdapter):
     def __init__(self, executor: concurrent.futures.Executor):
         self.executor = executor
 
-    def submit(self, fn: Callable, program, key: str) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
         flag = np.zeros(1, dtype=np.uint8)
         return _LocalHandle(self.executor.submit(fn, program, flag), flag, key)
+
+    def memory_limit(self) -> int:
+        return psutil.virtual_memory().available
 
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         concurrent.futures.wait(

@@ -1,0 +1,138 @@
+"""The worker side of Dask: the task wrapper, cancel signals, the plugin and the preload.
+
+This module imports distributed, so ``import aerdask_kernels`` never loads it; a
+worker does when it unpickles :func:`run_task`. Use it as a preload::
+
+    dask worker tcp://scheduler:8786 --preload aerdask_kernels.dask_worker
+
+or register :class:`AerdaskWorkerPlugin` from the client (aerdask does this when
+a backend first meets a cluster).
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+
+import distributed
+import numba
+import numpy as np
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from . import __version__
+from .execute import JobCancelledError
+from .program import FORMAT_VERSION
+from .warmup import warm_up
+
+__all__ = [
+    "STARTED_TOPIC",
+    "AerdaskWorkerPlugin",
+    "VersionMismatchError",
+    "cancel_job",
+    "cancel_job_soon",
+    "dask_setup",
+    "run_task",
+    "versions",
+]
+
+#: Event topic a task logs when it starts (Dask itself has no "running" state for futures).
+STARTED_TOPIC = "aerdask-task-started"
+
+_lock = threading.Lock()
+_running: dict[str, list[np.ndarray]] = {}  # job id -> cancel flags of its running tasks
+_cancelled: set[str] = set()  # job ids cancelled on this worker
+
+
+class VersionMismatchError(RuntimeError):
+    """A worker's aerdask_kernels, program format, numba or numpy differs from the client's."""
+
+
+def versions() -> dict:
+    """What must match between client and workers (python is informational)."""
+    return {
+        "aerdask_kernels": __version__,
+        "program_format": FORMAT_VERSION,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def check_versions(expected: dict | None) -> None:
+    """Raise :class:`VersionMismatchError` listing every field that differs from ``expected``."""
+    if not expected:
+        return
+    mine = versions()
+    diff = {k: (expected[k], mine.get(k)) for k in expected if k != "python" and expected[k] != mine.get(k)}
+    if diff:
+        detail = ", ".join(f"{k}: client {a}, worker {b}" for k, (a, b) in diff.items())
+        raise VersionMismatchError(f"aerdask versions differ between client and worker ({detail})")
+
+
+def cancel_job(job_id: str) -> int:
+    """Stop the running tasks of ``job_id`` on this worker; later ones stop at once.
+
+    Returns:
+        How many running tasks were signalled.
+    """
+    with _lock:
+        _cancelled.add(job_id)
+        flags = _running.get(job_id, [])
+        for flag in flags:
+            flag[0] = 1
+        return len(flags)
+
+
+async def cancel_job_soon(job_id: str) -> int:
+    """:func:`cancel_job` as a coroutine, for ``Client.run(..., wait=False)`` (fire and forget)."""
+    return cancel_job(job_id)
+
+
+def run_task(fn, program, job_id: str):
+    """Run ``fn(program, cancel_flag)`` as a Dask task that can be cancelled while it runs.
+
+    Logs :data:`STARTED_TOPIC` so the client sees the task running, and registers
+    its cancel flag so :func:`cancel_job` reaches it between gates.
+    """
+    worker = distributed.get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
+    flag = np.zeros(1, dtype=np.uint8)
+    with _lock:
+        if job_id in _cancelled:
+            raise JobCancelledError(f"job {job_id} was cancelled before this task started")
+        _running.setdefault(job_id, []).append(flag)
+    try:
+        return fn(program, flag)
+    finally:
+        with _lock:
+            flags = _running.get(job_id, [])
+            flags[:] = [f for f in flags if f is not flag]
+            if not flags:
+                _running.pop(job_id, None)
+
+
+class AerdaskWorkerPlugin(WorkerPlugin):
+    """Checks versions against the client's and compiles the kernels when a worker starts.
+
+    Args:
+        expected: The client's :func:`versions`; a mismatch makes ``setup`` raise.
+        warm: Compile every kernel in ``setup`` so the first task pays no JIT.
+    """
+
+    idempotent = True
+    name = "aerdask"
+
+    def __init__(self, expected: dict | None = None, warm: bool = True):
+        self.expected = expected
+        self.warm = warm
+
+    def setup(self, worker):
+        """Check versions, then warm the JIT; raises :class:`VersionMismatchError`."""
+        check_versions(self.expected)
+        if self.warm:
+            worker.aerdask_warm_up_s = warm_up()
+
+
+def dask_setup(worker) -> None:
+    """Preload hook (``--preload aerdask_kernels.dask_worker``): compile before the first task."""
+    worker.aerdask_warm_up_s = warm_up()

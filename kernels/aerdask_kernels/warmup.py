@@ -1,0 +1,95 @@
+"""Compile every kernel ahead of the first job.
+
+A fresh worker would otherwise pay Numba's compile time inside its first task.
+The programs here are built by hand (no Qiskit on a worker) and touch every
+opcode in both precisions.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .execute import run_program
+from .program import (
+    CMP_CODES,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SAVE,
+    Experiment,
+    Program,
+)
+
+__all__ = ["warm_up", "warm_up_program"]
+
+
+def _hadamard(k: int) -> np.ndarray:
+    h = np.array([[1, 1], [1, -1]], dtype=np.complex128) / np.sqrt(2)
+    out = np.ones((1, 1), dtype=np.complex128)
+    for _ in range(k):
+        out = np.kron(out, h)
+    return out
+
+
+def warm_up_program(precision: str = "double") -> Program:
+    """A 4-qubit program that runs every opcode, every matrix width and every save kind."""
+    mats = [_hadamard(1).ravel(), _hadamard(2).ravel(), _hadamard(3).ravel(), np.exp(1j * np.arange(2))]
+    offsets = np.cumsum([0] + [m.size for m in mats])
+    qubits = np.array([0, 1, 2, 0, 1, 2, 3, 1, 2, 0, 0, 1, 3, 0], dtype=np.int64)
+    # opcode, qoff, nctrl, ntarg, moff, cval, arg, arg2
+    ops = np.array(
+        [
+            [OP_MATRIX, 0, 0, 1, offsets[0], 0, 0, 0],  # h q0
+            [OP_MATRIX, 1, 0, 2, offsets[1], 0, 0, 0],  # 2-qubit on q1 q2
+            [OP_MATRIX, 3, 0, 3, offsets[2], 0, 0, 0],  # 3-qubit on q0 q1 q2
+            [OP_MATRIX, 6, 1, 1, offsets[0], 1, 0, 0],  # controlled h: q3 -> q1
+            [OP_DIAG, 8, 1, 1, offsets[3], 1, 0, 0],  # controlled phase: q2 -> q0
+            [OP_MEASURE, 10, 0, 1, 0, 0, 0, 0],  # measure q0 -> c0
+            [OP_BRANCH, 11, 0, 1, 0, 1, 8, CMP_CODES["=="]],  # if c1 == 1 ...
+            [OP_JUMP, 0, 0, 0, 0, 0, 8, 0],
+            [OP_RESET, 12, 0, 1, 0, 0, 0, 0],  # reset q3
+            [OP_SAVE, 0, 0, 0, 0, 0, 0, 0],
+            [OP_SAVE, 0, 0, 0, 0, 0, 1, 0],
+            [OP_SAVE, 0, 0, 0, 0, 0, 2, 0],
+        ],
+        dtype=np.int64,
+    )
+    saves = [
+        {"kind": "statevector", "label": "sv", "subtype": "single", "qubits": [0, 1, 2, 3], "params": []},
+        {"kind": "probabilities", "label": "p", "subtype": "average", "qubits": [1, 0], "params": []},
+        {"kind": "expval", "label": "e", "subtype": "average", "qubits": [0, 1], "params": [["XY", 1.0]]},
+    ]
+    exp = Experiment(
+        name="warm_up",
+        num_qubits=4,
+        num_clbits=2,
+        ops=ops,
+        qubits=qubits,
+        matrices=np.concatenate(mats),
+        params=np.zeros(0),
+        final_qubits=np.array([1, 2], dtype=np.int64),
+        final_clbits=np.array([1, 0], dtype=np.int64),
+        saves=saves,
+        shots=16,
+    )
+    options = {"shots": 16, "memory": True, "precision": precision, "seed_simulator": 0, "max_parallel_threads": 0}
+    return Program([exp], options)
+
+
+def warm_up() -> float:
+    """Compile (or load from cache) every kernel in both precisions.
+
+    Returns:
+        Seconds it took.
+    """
+    start = time.perf_counter()
+    for precision in ("double", "single"):
+        program = warm_up_program(precision)
+        program.validate()
+        run_program(program)
+    return time.perf_counter() - start

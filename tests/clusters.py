@@ -1,0 +1,128 @@
+"""Real Dask clusters for the tests: ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def dask_command(python: str | None = None) -> list[str]:
+    """The ``dask`` CLI of this environment, or ``python -m dask`` for another interpreter."""
+    if python is None:
+        script = Path(sys.executable).parent / "dask"
+        return [str(script)] if script.exists() else [shutil.which("dask") or "dask"]
+    return [python, "-m", "dask"]
+
+
+class CliCluster:
+    """A scheduler and workers started as separate processes, stopped with real signals.
+
+    Args:
+        workdir: Directory for the scheduler file and the logs.
+        n_workers: Workers to start.
+        nthreads: Threads per worker.
+        preload: Start workers with ``--preload aerdask_kernels.dask_worker``.
+        memory_limit: Each worker's ``--memory-limit``.
+        worker_python: Interpreter for the workers (another environment); default this one.
+        worker_env: Extra environment for the workers.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        n_workers: int = 2,
+        nthreads: int = 1,
+        preload: bool = True,
+        memory_limit: str = "4GiB",
+        worker_python: str | None = None,
+        worker_env: dict | None = None,
+    ):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.scheduler_file = self.workdir / "scheduler.json"
+        self.n_workers, self.nthreads, self.preload = n_workers, nthreads, preload
+        self.memory_limit = memory_limit
+        self.worker_python = worker_python
+        self.worker_env = worker_env
+        self.scheduler: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, args, name, env=None, cwd=None) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115  (closed by the process exiting)
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd or self.workdir)
+
+    def start_scheduler(self, port: int = 0) -> str:
+        args = [*dask_command(), "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self.scheduler_file)]
+        self.scheduler_file.unlink(missing_ok=True)
+        self.scheduler = self._spawn(args, "scheduler")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.scheduler_file.exists():
+                try:
+                    return json.loads(self.scheduler_file.read_text())["address"]
+                except (json.JSONDecodeError, KeyError):
+                    pass
+            if self.scheduler.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"scheduler did not start: {(self.workdir / 'scheduler.log').read_text()[-2000:]}")
+
+    @property
+    def address(self) -> str:
+        return json.loads(self.scheduler_file.read_text())["address"]
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        args = [*dask_command(self.worker_python), "worker", self.address, "--host", "127.0.0.1"]
+        args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", self.memory_limit]
+        args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
+        if self.preload:
+            args += ["--preload", "aerdask_kernels.dask_worker"]
+        env = dict(os.environ)
+        if self.worker_python is None:
+            env["PYTHONPATH"] = str(ROOT)  # test helpers are importable on workers, as on a LocalCluster
+        env.update(self.worker_env or {})
+        proc = self._spawn(args, name, env=env)
+        self.workers.append(proc)
+        return proc
+
+    def start(self) -> CliCluster:
+        self.start_scheduler()
+        for i in range(self.n_workers):
+            self.start_worker(f"w{i}")
+        return self
+
+    def kill_scheduler(self) -> None:
+        if self.scheduler and self.scheduler.poll() is None:
+            self.scheduler.send_signal(signal.SIGKILL)
+            self.scheduler.wait(10)
+
+    def stop(self) -> None:
+        procs = [*self.workers, *([self.scheduler] if self.scheduler else [])]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
