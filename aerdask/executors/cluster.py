@@ -16,6 +16,7 @@ import threading
 
 import distributed
 
+from aerdask_kernels import dask_worker
 from aerdask_kernels.dask_worker import AerdaskWorkerPlugin, VersionMismatchError, versions
 
 from ..errors import ClusterError
@@ -84,7 +85,7 @@ def ensure_ready(client: distributed.Client) -> None:
 
 def _check_scheduler(client: distributed.Client, mine: dict) -> None:
     try:
-        theirs = client.run_on_scheduler(versions)
+        theirs = client.run_on_scheduler(dask_worker.versions)
     except Exception as exc:
         if _missing(exc):
             raise ClusterError(

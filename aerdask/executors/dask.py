@@ -35,20 +35,25 @@ def default_job_size(client: distributed.Client, program) -> int:
 
 
 class _Started:
-    """Keys of tasks that logged their start, per client (filled by the event handler)."""
+    """Task key -> worker address, for tasks that logged their start (filled by the event handler)."""
 
     def __init__(self):
-        self.keys: set[str] = set()
+        self.workers: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def __call__(self, event) -> None:
         _, msg = event
         with self.lock:
-            self.keys.add(msg["key"])
+            self.workers[msg["key"]] = msg["worker"]
 
     def __contains__(self, key) -> bool:
         with self.lock:
-            return key in self.keys
+            return key in self.workers
+
+    def worker(self, key: str) -> str | None:
+        """The worker that last started ``key``."""
+        with self.lock:
+            return self.workers.get(key)
 
 
 _started_lock = threading.Lock()

@@ -1,0 +1,339 @@
+"""Jobs on real Dask clusters: splitting, seeds, workers, failures (real processes and signals)."""
+
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import uuid
+
+import dask
+import pytest
+from distributed import Client, LocalCluster
+from qiskit import QuantumCircuit
+from qiskit.circuit.random import random_circuit
+from qiskit.providers import JobStatus
+
+from aerdask import AerJob, AerSimulator, CircuitTooLargeError, JobFailedError
+from aerdask.chunking import split_program
+from aerdask.errors import ClusterError
+from aerdask_kernels import run_program
+
+from .clusters import CliCluster, wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+def small_batch(n, num_qubits=4, seed=0):
+    circuits = []
+    for i in range(n):
+        qc = random_circuit(num_qubits, 3, max_operands=2, seed=seed + i)
+        qc.name = f"c{i}"
+        qc.measure_all()
+        circuits.append(qc)
+    return circuits
+
+
+def forever_circuit():
+    qc = QuantumCircuit(1, 1, name="forever")
+    with qc.while_loop((qc.clbits[0], 0)):
+        qc.h(0)
+    return qc
+
+
+def slow_circuit(num_qubits=20, layers=60):
+    qc = QuantumCircuit(num_qubits, name="slow")
+    for _ in range(layers):
+        qc.h(range(num_qubits))
+        qc.rz(0.1, range(num_qubits))
+    qc.measure_all()
+    return qc
+
+
+@pytest.fixture(params=["local_cluster", "cli_cluster"])
+def client(request):
+    return request.getfixturevalue(f"{request.param}_client")
+
+
+def test_200_circuits_with_max_job_size_10_are_20_tasks(local_cluster_client):
+    client = local_cluster_client
+    job = AerSimulator(executor=client).run(small_batch(200), max_job_size=10, seed_simulator=1)
+    prefix = f"aerdask-{job.job_id()}-"
+
+    def scheduler_keys():
+        return client.run_on_scheduler(
+            lambda dask_scheduler: [k for k in dask_scheduler.tasks if str(k).startswith(prefix)]
+        )
+
+    # Submissions reach the scheduler in batches: wait until they all arrived, then count.
+    assert wait_until(lambda: len(scheduler_keys()) >= 20, timeout=30)
+    assert len(scheduler_keys()) == 20
+    result = job.result(timeout=120)
+    assert [r.header["name"] for r in result.results] == [f"c{i}" for i in range(200)]
+    assert result.success
+
+
+def test_seeded_results_identical_to_the_thread_pool(client):
+    circuits = small_batch(6, num_qubits=5, seed=10)
+    with_state = circuits[0].remove_final_measurements(inplace=False)
+    with_state.save_statevector()
+    circuits.append(with_state)
+    options = {"seed_simulator": 99, "memory": True, "shots": 500}
+    for split in ({}, {"max_job_size": 2}, {"max_shot_size": 128}):
+        local = AerSimulator().run(circuits, **options, **split).result()
+        remote = AerSimulator(executor=client).run(circuits, **options, **split).result()
+        assert [local.get_memory(i) for i in range(6)] == [remote.get_memory(i) for i in range(6)]
+        assert local.get_statevector(6) == remote.get_statevector(6)
+
+
+def test_client_accepted_in_constructor_set_options_and_run(local_cluster_client):
+    qc = small_batch(1)[0]
+    by_init = AerSimulator(executor=local_cluster_client).run(qc, seed_simulator=3)
+    backend = AerSimulator()
+    backend.set_options(executor=local_cluster_client)
+    by_option = backend.run(qc, seed_simulator=3)
+    by_run = AerSimulator().run(qc, executor=local_cluster_client, seed_simulator=3)
+    for job in (by_init, by_option, by_run):
+        assert job.executor() is local_cluster_client
+    assert by_init.result().get_counts() == by_option.result().get_counts() == by_run.result().get_counts()
+
+
+def test_identical_submissions_are_not_merged(local_cluster_client):
+    qc = small_batch(1)[0]
+    jobs = [AerSimulator(executor=local_cluster_client).run(qc, seed_simulator=5) for _ in range(2)]
+    keys = [job._handles[0].key for job in jobs]
+    assert keys[0] != keys[1] and all(jobs[0].job_id() in keys[0] for _ in [0])
+    assert jobs[0].result().get_counts() == jobs[1].result().get_counts()
+
+
+def test_default_split_keeps_threads_busy_only_on_dask(local_cluster_client):
+    circuits = small_batch(64)
+    dask_job = AerSimulator(executor=local_cluster_client).run(circuits)
+    assert 2 <= dask_job.tasks() <= 32
+    assert AerSimulator().run(circuits).tasks() == 1
+    assert len(dask_job.result().results) == 64
+
+
+def test_workers_are_warm_before_the_first_task(local_cluster_client, cli_cluster_client):
+    AerSimulator(executor=local_cluster_client).run(small_batch(1)).result()  # registers the plugin
+    for client in (local_cluster_client, cli_cluster_client):
+        warm = client.run(lambda dask_worker: getattr(dask_worker, "aerdask_warm_up_s", None))
+        assert warm and all(isinstance(v, float) for v in warm.values())
+
+
+def test_cancel_stops_running_tasks_and_frees_worker_threads(cli_cluster_client):
+    backend = AerSimulator(executor=cli_cluster_client)
+    jobs = [backend.run(forever_circuit()) for _ in range(2)]
+    assert wait_until(lambda: all(job.status() is JobStatus.RUNNING for job in jobs))
+    start = time.monotonic()
+    assert all(job.cancel() for job in jobs)
+    assert all(job.status() is JobStatus.CANCELLED for job in jobs)
+    backend.run(small_batch(1)).result(timeout=10)  # both worker threads were freed
+    assert time.monotonic() - start < 5
+
+
+def test_worker_killed_mid_job_is_retried_with_the_same_result(tmp_path):
+    qc = slow_circuit()
+    expected = AerSimulator().run(qc, seed_simulator=17, memory=True, shots=200).result().get_memory()
+    cluster = CliCluster(tmp_path, n_workers=2).start()
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            job = AerSimulator(executor=client).run(qc, seed_simulator=17, memory=True, shots=200)
+            handle = job._handles[0]
+            assert wait_until(lambda: handle.running(), timeout=60)
+            victim = handle.started.worker(handle.key)
+            pid = client.run(os.getpid, workers=[victim])[victim]
+            os.kill(pid, signal.SIGKILL)
+            assert job.result(timeout=120).get_memory() == expected
+            assert handle.started.worker(handle.key) != victim  # it ran again elsewhere
+    finally:
+        cluster.stop()
+
+
+def test_task_that_kills_every_worker_fails_alone():
+    def crash(program, flag):
+        os._exit(13)
+
+    # One retry (Dask's default is three) keeps the test short; three single-thread workers
+    # let the survivor hold one while the doomed task kills the other two in turn.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with (
+            LocalCluster(
+                n_workers=3, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            backend = AerSimulator(executor=client)
+            survivor = backend.run(slow_circuit(18, 80), seed_simulator=1)
+            assert wait_until(lambda: survivor.status() is JobStatus.RUNNING, timeout=60)
+            program = backend.run(small_batch(1)).qobj()
+            program.experiments[0].name = "crasher"
+            doomed = AerJob(backend, f"doomed-{uuid.uuid4()}", crash, program, client)
+            doomed.submit()
+            assert len(survivor.result(timeout=120).results) == 1
+            doomed.wait_for_final_state(timeout=120, wait=1)
+            assert doomed.status() is JobStatus.ERROR
+            message = doomed.error_message()
+            assert "KilledWorker" in message and "crasher" in message
+            with pytest.raises(JobFailedError, match="KilledWorker"):
+                doomed.result()
+
+
+def test_scheduler_loss_turns_the_job_to_error(tmp_path):
+    cluster = CliCluster(tmp_path, n_workers=1).start()
+    try:
+        client = Client(cluster.address, timeout=3)
+        client.wait_for_workers(1, timeout=60)
+        backend = AerSimulator(executor=client)
+        job = backend.run(forever_circuit())
+        assert wait_until(lambda: job.status() is JobStatus.RUNNING, timeout=30)
+        cluster.kill_scheduler()
+        assert wait_until(lambda: job.status() is JobStatus.ERROR, timeout=30)
+        assert "resubmit" in job.error_message()
+        with pytest.raises(JobFailedError, match="resubmit"):
+            job.result(timeout=10)
+        start = time.monotonic()
+        with pytest.raises(ClusterError, match="reconnecting|not connected"):
+            backend.run(small_batch(1))
+        assert time.monotonic() - start < 5
+        assert wait_until(lambda: client.status == "closed", timeout=30)
+        with pytest.raises(ClusterError, match="not connected"):
+            backend.run(small_batch(1))
+        client.close()
+    finally:
+        cluster.stop()
+
+
+def test_no_workers_is_an_error_within_the_configured_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("AERDASK_WORKER_TIMEOUT", "1")
+    cluster = CliCluster(tmp_path, n_workers=0)
+    cluster.start_scheduler()
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            start = time.monotonic()
+            with pytest.raises(ClusterError, match="no Dask worker joined.*within 1 s.*AERDASK_WORKER_TIMEOUT"):
+                AerSimulator(executor=client).run(small_batch(1))
+            assert time.monotonic() - start < 10
+    finally:
+        cluster.stop()
+
+
+def test_closed_client_is_an_error_at_run(local_cluster_client):
+    client = Client(local_cluster_client.scheduler.address, timeout=30)
+    client.close()
+    with pytest.raises(ClusterError, match="not connected"):
+        AerSimulator(executor=client).run(small_batch(1))
+
+
+def test_state_bigger_than_any_worker_is_refused_at_run():
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, memory_limit="256MiB", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        qc = QuantumCircuit(25)
+        qc.h(0)
+        with pytest.raises(CircuitTooLargeError, match="needs 536,870,912 bytes but 268,435,456 bytes"):
+            AerSimulator(executor=client).run(qc)
+        AerSimulator(executor=client).run(QuantumCircuit(20)).result()  # 16 MiB fits
+
+
+def test_version_mismatch_is_an_error_not_a_warning(monkeypatch):
+    import aerdask.executors.cluster as cluster_mod
+
+    real = cluster_mod.versions()
+    with LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster:
+        with Client(cluster) as client:
+            monkeypatch.setattr(cluster_mod, "versions", lambda: {**real, "numba": "0.0.1"})
+            with pytest.raises(ClusterError, match="scheduler does not match.*numba: client 0.0.1"):
+                AerSimulator(executor=client).run(small_batch(1))
+        with Client(cluster) as client:
+            monkeypatch.setattr(cluster_mod, "_check_scheduler", lambda client, mine: None)
+            with pytest.raises(ClusterError, match="worker does not match.*numpy|worker does not match.*numba"):
+                AerSimulator(executor=client).run(small_batch(1))
+
+
+def _bare_python(tmp_path) -> str:
+    """An environment with numpy, numba and distributed but without aerdask."""
+    env_dir = tmp_path / "bare-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
+    python = str(env_dir / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # A path line in a .pth is added to sys.path but its own .pth files (our editable install) are not run.
+    (os.path.join(purelib, "parent.pth") and open(os.path.join(purelib, "parent.pth"), "w")).write(
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
+    return python
+
+
+def test_worker_without_aerdask_gets_a_clear_error_then_shipped_kernels(tmp_path):
+    python = _bare_python(tmp_path)
+    probe = [python, "-c", "import aerdask_kernels"]
+    assert subprocess.run(probe, cwd=tmp_path, capture_output=True).returncode != 0
+    assert subprocess.run([python, "-c", "import distributed, numba"], cwd=tmp_path).returncode == 0
+    cluster = CliCluster(tmp_path / "cluster", n_workers=1, preload=False, worker_python=python).start()
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+            qc = small_batch(1)[0]
+            with pytest.raises(ClusterError, match="cannot import aerdask_kernels.*ship_kernels"):
+                AerSimulator(executor=client).run(qc)
+            from aerdask.dask import ship_kernels
+
+            ship_kernels(client)
+            got = AerSimulator(executor=client).run(qc, seed_simulator=8).result(timeout=120).get_counts()
+            assert got == AerSimulator().run(qc, seed_simulator=8).result().get_counts()
+    finally:
+        cluster.stop()
+
+
+def test_multithreaded_worker_runs_concurrent_jobs():
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        backend = AerSimulator(executor=client)
+        jobs = [backend.run(slow_circuit(16, 20), seed_simulator=i) for i in range(4)]
+        assert all(len(job.result(timeout=120).results) == 1 for job in jobs)
+
+
+@pytest.mark.parametrize("env", [{"NUMBA_CACHE_DIR": "/proc/aerdask-not-writable"}, {"AERDASK_NUMBA_CACHE": "0"}])
+def test_unwritable_cache_or_cache_off_is_not_an_import_error(env, tmp_path):
+    code = "from aerdask_kernels.warmup import warm_up; warm_up(); print('ok')"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_flaky_fn_on_dask_keeps_partial_results(local_cluster_client):
+    def flaky(program, flag):
+        if any(exp.name == "c1" for exp in program.experiments):
+            raise RuntimeError("bad chunk")
+        return run_program(program, flag)
+
+    backend = AerSimulator(executor=local_cluster_client)
+    program = backend.run(small_batch(4)).qobj()
+    job = AerJob(
+        backend,
+        f"partial-{uuid.uuid4()}",
+        flaky,
+        program,
+        local_cluster_client,
+        chunks=split_program(program, max_job_size=1),
+    )
+    job.submit()
+    with pytest.raises(JobFailedError, match="'c1'.*bad chunk") as info:
+        job.result(timeout=60)
+    assert [r.header["name"] for r in info.value.partial_result.results] == ["c0", "c2", "c3"]
