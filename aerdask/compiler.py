@@ -8,45 +8,23 @@ are lifted out and sampled in one pass; everything else runs in order.
 
 from __future__ import annotations
 
-import cmath
 import dataclasses
 
 import numpy as np
-from qiskit.circuit import (
-    ClassicalRegister,
-    Clbit,
-    ControlledGate,
-    Gate,
-    QuantumCircuit,
-)
+from qiskit.circuit import ClassicalRegister, Clbit, Gate, QuantumCircuit
 from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
 from qiskit.circuit.classical import expr
 from qiskit.circuit.controlflow import CASE_DEFAULT
-from qiskit.circuit.exceptions import CircuitError
-from qiskit.circuit.library import get_standard_gate_name_mapping
-from qiskit.quantum_info import Operator, Statevector
+from qiskit.quantum_info import Operator
 
-from aerdask_kernels.program import (
-    CMP_CODES,
-    N_COLS,
-    OP_BRANCH,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-    OP_SAVE,
-    Experiment,
-)
+from aerdask_kernels.program import Experiment
 
+from .emitter import Emitter
 from .errors import UnsupportedInstructionError
+from .gate_forms import MatrixCache, householder, target_state
 from .instructions import SAVE_KINDS, lookup
 
 __all__ = ["compile_circuit", "MatrixCache"]
-
-#: Gates wider than this with no ``to_matrix`` are inlined from their definition
-#: rather than turned into one dense matrix.
-MAX_DENSE_DEFINITION_QUBITS = 5
 _SUPPORTED_HINT = (
     "aerdask runs the standard gates, unitary, diagonal, multi-controlled gates, any gate with a matrix "
     "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
@@ -64,146 +42,10 @@ _EXPR_CMP = {
 }
 
 
-_STANDARD_CLASSES = {name: type(gate) for name, gate in get_standard_gate_name_mapping().items()}
-
-
-class MatrixCache:
-    """Matrices of parameter-bound gates, keyed by ``(name, params)``.
-
-    A batch of circuits repeats the same few gates; computing each matrix once
-    keeps compilation of 1000 small circuits from being dominated by ``to_matrix``.
-    Only Qiskit's standard gate classes are cached (a user's gate may reuse a name
-    with a different matrix).
-    """
-
-    def __init__(self):
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def matrix(self, op) -> np.ndarray | None:
-        """The matrix of ``op`` (complex128, shape ``(2**k, 2**k)``), or ``None`` if it has none."""
-        key = None
-        if type(op) is _STANDARD_CLASSES.get(op.name):
-            try:
-                key = (op.name, op.num_qubits, tuple(float(p) for p in op.params))
-            except (TypeError, ValueError):
-                key = None
-        if key is not None and key in self._cache:
-            return self._cache[key]
-        mat = self._compute(op)
-        if key is not None and mat is not None:
-            self._cache[key] = mat
-        return mat
-
-    @staticmethod
-    def _compute(op) -> np.ndarray | None:
-        try:
-            return np.asarray(op.to_matrix(), dtype=np.complex128)
-        except (CircuitError, AttributeError, TypeError, NotImplementedError):
-            pass
-        if (getattr(op, "definition", None) is not None or isinstance(op, AnnotatedOperation)) and (
-            op.num_qubits <= MAX_DENSE_DEFINITION_QUBITS
-        ):
-            try:
-                return np.asarray(Operator(op).data, dtype=np.complex128)
-            except Exception:  # a definition with non-unitary parts: inline it instead
-                return None
-        return None
-
-
 @dataclasses.dataclass
 class _Loop:
     break_label: int
     continue_label: int
-
-
-class _Emitter:
-    """Accumulates opcode rows and the flat arrays they point into."""
-
-    def __init__(self):
-        self.rows: list[list[int]] = []
-        self.qubits: list[int] = []
-        self.matrices: list[np.ndarray] = []
-        self.moff = 0
-        self.params: list[float] = []
-        self.saves: list[dict] = []
-        self.labels: dict[int, int] = {}
-        self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
-        self.next_label = 0
-
-    def _row(self, opcode, qubits=(), nctrl=0, moff=0, cval=0, arg=0, arg2=0) -> None:
-        qoff = len(self.qubits)
-        self.qubits.extend(int(q) for q in qubits)
-        self.rows.append([opcode, qoff, nctrl, len(qubits) - nctrl, moff, cval, arg, arg2])
-
-    def _matrix_offset(self, data: np.ndarray) -> int:
-        off = self.moff
-        self.matrices.append(np.ascontiguousarray(data, dtype=np.complex128).ravel())
-        self.moff += data.size
-        return off
-
-    def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
-        """Emit a (controlled) unitary, as a DIAG row when it is diagonal; skip identities."""
-        dim = matrix.shape[0]
-        diagonal = np.diagonal(matrix)
-        is_diag = np.count_nonzero(matrix - np.diag(diagonal)) == 0
-        if is_diag and np.all(diagonal == 1):
-            return
-        poff = len(self.params)
-        self.params.extend(float(np.real(p)) for p in params if np.isscalar(p) and np.isreal(p))
-        nparams = len(self.params) - poff
-        if is_diag:
-            self._row(
-                OP_DIAG, [*controls, *targets], len(controls), self._matrix_offset(diagonal), ctrl_val, poff, nparams
-            )
-        else:
-            assert dim == 1 << len(targets)
-            self._row(
-                OP_MATRIX, [*controls, *targets], len(controls), self._matrix_offset(matrix), ctrl_val, poff, nparams
-            )
-
-    def phase(self, angle: float, controls=(), ctrl_val=0) -> None:
-        if angle:
-            self._row(
-                OP_DIAG, controls, len(controls), self._matrix_offset(np.array([cmath.exp(1j * angle)])), ctrl_val
-            )
-
-    def measure(self, qubit: int, clbit: int) -> None:
-        self._row(OP_MEASURE, [qubit], arg=clbit)
-
-    def reset(self, qubit: int) -> None:
-        self._row(OP_RESET, [qubit])
-
-    def save(self, spec: dict) -> None:
-        self.saves.append(spec)
-        self._row(OP_SAVE, arg=len(self.saves) - 1)
-
-    def new_label(self) -> int:
-        self.next_label += 1
-        return self.next_label
-
-    def place(self, label: int) -> None:
-        self.labels[label] = len(self.rows)
-
-    def jump(self, label: int) -> None:
-        self.pending.append(len(self.rows))
-        self._row(OP_JUMP, arg=label)
-
-    def branch(self, clbits, cmp: str, value: int, label: int) -> None:
-        """Continue unless ``value(clbits) cmp value`` holds; then go to ``label``."""
-        self.pending.append(len(self.rows))
-        self._row(OP_BRANCH, clbits, 0, 0, int(value), label, CMP_CODES[cmp])
-
-    def finish(self) -> dict:
-        for row in self.pending:
-            self.rows[row][6] = self.labels[self.rows[row][6]]
-        ops = np.array(self.rows, dtype=np.int64).reshape(-1, N_COLS)
-        matrices = np.concatenate(self.matrices) if self.matrices else np.zeros(0, dtype=np.complex128)
-        return {
-            "ops": ops,
-            "qubits": np.array(self.qubits, dtype=np.int64),
-            "matrices": matrices,
-            "params": np.array(self.params, dtype=np.float64),
-        }
 
 
 class _CircuitCompiler:
@@ -212,7 +54,7 @@ class _CircuitCompiler:
     def __init__(self, circuit: QuantumCircuit, cache: MatrixCache):
         self.circuit = circuit
         self.cache = cache
-        self.em = _Emitter()
+        self.em = Emitter()
         self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
         self.dirty: set[int] = set()  # qubits that may have left |0>
         self.final_qubits: list[int] = []
@@ -309,19 +151,9 @@ class _CircuitCompiler:
 
     def _gate(self, op, qargs, inst, qmap, cmap, loop) -> None:
         self.dirty.update(qargs)
-        params = op.params
-        if op.name == "diagonal":
-            self.em.unitary([], 0, qargs, np.diag(np.asarray(op.params, dtype=np.complex128)), ())
-            return
-        if isinstance(op, ControlledGate) and op.num_ctrl_qubits > 0:
-            base = self._controlled_base(op)
-            if base is not None:
-                nc = op.num_ctrl_qubits
-                self.em.unitary(qargs[:nc], int(op.ctrl_state), qargs[nc:], base, params)
-                return
-        matrix = self.cache.matrix(op)
-        if matrix is not None:
-            self.em.unitary([], 0, qargs, matrix, params)
+        form = self.cache.form(op)
+        if form is not None:
+            self.em.gate(qargs, form, op.params)
         elif op.definition is not None:
             self._inline(op.definition, qargs, [], loop)
         else:
@@ -344,26 +176,6 @@ class _CircuitCompiler:
         self.dirty.update(qargs)
         self.em.unitary(qargs[:nctrl], ctrl_val, qargs[nctrl:], matrix, ())
 
-    def _controlled_base(self, op: ControlledGate) -> np.ndarray | None:
-        nc = op.num_ctrl_qubits
-        if op.num_qubits <= 4:
-            # Read the block off the full matrix: base_gate drops phases some gates
-            # carry on the controlled subspace (CU's gamma).
-            full = self.cache.matrix(op)
-            if full is not None:
-                cbits = int(op.ctrl_state)
-                idx = [cbits | (t << nc) for t in range(1 << (op.num_qubits - nc))]
-                block = full[np.ix_(idx, idx)]
-                rest = full.copy()
-                rest[np.ix_(idx, idx)] = np.eye(len(idx))
-                if np.allclose(rest, np.eye(full.shape[0]), atol=1e-12):
-                    return block
-                return None
-        try:
-            return np.asarray(op.base_gate.to_matrix(), dtype=np.complex128)
-        except (CircuitError, AttributeError, TypeError):
-            return None
-
     def _inline(self, definition: QuantumCircuit, qargs, cargs, loop) -> None:
         qmap = {q: qargs[i] for i, q in enumerate(definition.qubits)}
         cmap = {c: cargs[i] for i, c in enumerate(definition.clbits)}
@@ -373,9 +185,8 @@ class _CircuitCompiler:
 
     def _state_preparation(self, op, qargs) -> None:
         if self.depth == 0 and not (set(qargs) & self.dirty):
-            # From |0...0> any unitary whose first column is the target state will do;
-            # a Householder reflection is exact and costs O(4**k) to build, no synthesis.
-            matrix = _householder(_target_state(op))
+            # From |0...0> any unitary whose first column is the target state will do.
+            matrix = householder(target_state(op))
         else:
             matrix = np.asarray(Operator(op).data, dtype=np.complex128)
         self.dirty.update(qargs)
@@ -513,32 +324,6 @@ class _CircuitCompiler:
             "condition",
             f"expression {cond} is not supported; use a clbit, a register compared with a constant, or their negation",
         )
-
-
-def _target_state(op) -> np.ndarray:
-    params = op.params
-    num_qubits = op.num_qubits
-    if params and all(isinstance(p, str) for p in params):
-        return Statevector.from_label("".join(params)).data
-    if len(params) == 1 and getattr(op, "_from_int", False):
-        vec = np.zeros(2**num_qubits, dtype=np.complex128)
-        vec[int(np.real(params[0]))] = 1
-        return vec
-    vec = np.asarray(params, dtype=np.complex128)
-    return vec / np.linalg.norm(vec)
-
-
-def _householder(psi: np.ndarray) -> np.ndarray:
-    """A unitary whose first column is ``psi`` (normalised, complex128)."""
-    phase = psi[0] / abs(psi[0]) if abs(psi[0]) > 1e-15 else 1.0
-    phi = psi * np.conj(phase)
-    w = -phi
-    w[0] += 1.0
-    norm2 = np.vdot(w, w).real
-    eye = np.eye(psi.size, dtype=np.complex128)
-    if norm2 < 1e-30:
-        return phase * eye
-    return phase * (eye - 2.0 * np.outer(w, w.conj()) / norm2)
 
 
 def _header(circuit: QuantumCircuit) -> dict:

@@ -93,3 +93,18 @@ def test_load_refuses_non_program_files(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(QobjValidationError):
         Program.load(path)
+
+
+def test_vectorised_screen_never_misses_a_bad_row(program, rng):
+    """Every row the row-by-row check rejects is among the rows the fast screen flags."""
+    exp = program.experiments[0]
+    for _ in range(300):
+        bad = pickle.loads(pickle.dumps(exp))
+        row, col = int(rng.integers(bad.ops.shape[0])), int(rng.integers(8))
+        bad.ops[row, col] = int(rng.choice([-1, 0, 1, 2, 3, 7, 9, 40, 2**40]))
+        suspects = bad._suspect_rows()
+        for pc in range(bad.ops.shape[0]):
+            try:
+                bad._validate_row(pc, bad.ops[pc], lambda msg: (_ for _ in ()).throw(QobjValidationError(msg)))
+            except QobjValidationError:
+                assert suspects[pc], (pc, bad.ops[pc])

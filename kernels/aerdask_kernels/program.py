@@ -184,14 +184,50 @@ class Experiment:
             fail("final_qubits and final_clbits differ in length")
         self._check_indices(self.final_qubits, self.num_qubits, "final_qubits", fail)
         self._check_indices(self.final_clbits, self.num_clbits, "final_clbits", fail)
-        for pc, row in enumerate(self.ops):
-            self._validate_row(pc, row, fail)
+        # Screen every row at once; only suspect rows get the slow check that names the problem.
+        for pc in np.flatnonzero(self._suspect_rows()):
+            self._validate_row(int(pc), self.ops[pc], fail)
         for i, save in enumerate(self.saves):
             if save.get("kind") not in SAVE_KINDS:
                 fail(f"save {i}: kind {save.get('kind')!r} is not one of {SAVE_KINDS}")
             if save.get("subtype") not in SAVE_SUBTYPES:
                 fail(f"save {i}: subtype {save.get('subtype')!r} is not one of {SAVE_SUBTYPES}")
             self._check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), self.num_qubits, f"save {i}", fail)
+
+    def _suspect_rows(self) -> np.ndarray:
+        """Rows that may break a rule of :meth:`_validate_row` (a superset of the bad ones)."""
+        ops = self.ops
+        if ops.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        op, qoff, nctrl, ntarg, moff, cval, arg, arg2 = (ops[:, i] for i in range(N_COLS))
+        nq = nctrl + ntarg
+        bad = ~np.isin(op, list(OPCODE_NAMES))
+        bad |= (qoff < 0) | (nctrl < 0) | (ntarg < 0) | (moff < 0) | (qoff + nq > self.qubits.size) | (ntarg > 30)
+        if bad.any():
+            return bad
+        quantum = np.isin(op, (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET))
+        gate = (op == OP_MATRIX) | (op == OP_DIAG)
+        kmax = int(nq.max())
+        if kmax:
+            cols = np.arange(kmax)
+            used = cols[None, :] < nq[:, None]
+            idx = self.qubits[np.minimum(qoff[:, None] + cols[None, :], max(self.qubits.size - 1, 0))]
+            idx = np.where(used, idx, -1 - cols[None, :])  # distinct fillers never look like repeats
+            bound = np.where(op == OP_BRANCH, self.num_clbits, self.num_qubits)[:, None]
+            bad |= np.any(used & ((idx < 0) | (idx >= bound)), axis=1)
+            ordered = np.sort(idx, axis=1)
+            bad |= quantum & np.any(ordered[:, 1:] == ordered[:, :-1], axis=1)
+        size = np.where(op == OP_MATRIX, 4**ntarg, 2**ntarg)
+        bad |= gate & ((moff + size > self.matrices.size) | (cval < 0) | (cval >= (1 << np.minimum(nctrl, 62))))
+        bad |= (op == OP_MATRIX) & (ntarg < 1)
+        measure_like = (op == OP_MEASURE) | (op == OP_RESET)
+        bad |= measure_like & ((nctrl != 0) | (ntarg != 1))
+        bad |= (op == OP_MEASURE) & ((arg < 0) | (arg >= self.num_clbits))
+        bad |= (op == OP_SAVE) & ((arg < 0) | (arg >= len(self.saves)))
+        jumps = (op == OP_JUMP) | (op == OP_BRANCH)
+        bad |= jumps & ((arg < 0) | (arg > ops.shape[0]))
+        bad |= (op == OP_BRANCH) & ((ntarg > 62) | ~np.isin(arg2, list(CMP_CODES.values())))
+        return bad
 
     @staticmethod
     def _check_indices(arr, bound, what, fail) -> None:
