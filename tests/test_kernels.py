@@ -103,3 +103,39 @@ def test_expval_pauli_matches_dense(label, rng):
     z_mask = sum(1 << i for i, c in enumerate(reversed(label)) if c in "ZY")
     expected = np.vdot(state, Pauli(label).to_matrix() @ state).real
     assert expval_pauli(state, x_mask, z_mask, label.count("Y")) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "controls, targets",
+    [((), (0,)), ((), (9,)), ((), (14,)), ((), (2, 13)), ((5,), (1,)), ((14, 0), (7,)), ((), (3, 11, 6))],
+)
+def test_parallel_paths_match_the_serial_reference(controls, targets, rng):
+    """15 qubits: above the threshold where kernels split the work over threads."""
+    from aerdask_kernels.gates import PARALLEL_MIN_SIZE
+
+    n = 15
+    assert 2**n >= PARALLEL_MIN_SIZE
+    controls = np.array(controls, dtype=np.int64)
+    targets = np.array(targets, dtype=np.int64)
+    state = random_state(n, rng)
+    u = random_unitary(targets.size, rng)
+    diag = np.exp(1j * rng.uniform(0, 6, 2**targets.size))
+    ctrl_val = (1 << controls.size) - 1
+    for matrix, apply in ((u, apply_matrix), (np.diag(diag), apply_diagonal)):
+        got = state.copy()
+        data = matrix.ravel() if apply is apply_matrix else diag
+        apply(got, controls, ctrl_val, targets, data)
+        # Reference: the same gate on the state viewed as a tensor, with numpy only.
+        expected = state.copy()
+        psi = expected.reshape([2] * n)  # axis n-1-q is qubit q
+        k = targets.size
+        axes = [n - 1 - t for t in targets[::-1]]
+        sub = np.moveaxis(psi, axes, range(k)).reshape(2**k, -1)
+        cmask = np.ones(sub.shape[1], dtype=bool)
+        rest_qubits = [q for q in range(n - 1, -1, -1) if q not in targets]
+        for j, c in enumerate(controls):
+            bit = (np.arange(sub.shape[1]) >> (len(rest_qubits) - 1 - rest_qubits.index(c))) & 1
+            cmask &= bit == ((ctrl_val >> j) & 1)
+        sub[:, cmask] = matrix @ sub[:, cmask]
+        expected = np.moveaxis(sub.reshape([2] * n), range(k), axes).reshape(-1)
+        np.testing.assert_allclose(got, expected, atol=1e-12)

@@ -9,24 +9,46 @@ Conventions shared by every kernel here:
 * ``controls`` (int64) must equal the bits of ``ctrl_val`` (control ``j`` is bit
   ``j``) for the gate to act; other amplitudes are left alone.
 * Every kernel modifies ``state`` in place and returns nothing.
+
+Threads: a state of at least :data:`PARALLEL_MIN_SIZE` amplitudes is split over
+Numba's threads (``prange``; how many is ``numba.set_num_threads`` of the calling
+thread); a smaller one runs serially, where starting threads would cost more than
+the gate. Each kernel holds both loops, so there is one compiled function per kernel.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from numba import prange
 
 from ._jit import njit
 
-__all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits"]
+__all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits", "PARALLEL_MIN_SIZE"]
+
+#: Amplitudes from which kernels use threads (``AERDASK_PARALLEL_MIN_QUBITS``, default 14).
+PARALLEL_MIN_SIZE = 1 << int(os.environ.get("AERDASK_PARALLEL_MIN_QUBITS", "14"))
+#: Low index bits handled by a lookup table in the diagonal kernel (blocks of 64 amplitudes).
+_DIAG_BLOCK_BITS = 6
 
 
-@njit(inline="always")
+@njit
 def insert_zero_bits(index, sorted_positions):
-    """Spread ``index`` over the bits not in ``sorted_positions`` (ascending int64)."""
+    """Spread ``index`` over the bits not in ``sorted_positions`` (ascending int64).
+
+    Not ``inline="always"``: Numba's parfor pass mistypes a loop-carried variable of an
+    inlined body inside ``prange``; LLVM inlines the call anyway.
+    """
+    out = index
     for p in sorted_positions:
-        low = index & ((1 << p) - 1)
-        index = ((index >> p) << (p + 1)) | low
-    return index
+        out = ((out >> p) << (p + 1)) | (out & ((1 << p) - 1))
+    return out
+
+
+@njit
+def _insert_zero_bit(index, p):
+    return ((index >> p) << (p + 1)) | (index & ((1 << p) - 1))
 
 
 @njit
@@ -40,56 +62,92 @@ def control_bits(controls, ctrl_val):
 
 
 @njit
-def _apply_1q(state, free_positions, base_bits, target, matrix):
+def _pair(state, i0, i1, m00, m01, m10, m11):
+    a = state[i0]
+    b = state[i1]
+    state[i0] = m00 * a + m01 * b
+    state[i1] = m10 * a + m11 * b
+
+
+@njit(parallel=True)
+def _apply_1q(state, target, matrix):
     m00, m01, m10, m11 = matrix[0], matrix[1], matrix[2], matrix[3]
     stride = 1 << target
-    for i in range(state.size >> free_positions.size):
-        i0 = insert_zero_bits(i, free_positions) | base_bits
-        i1 = i0 | stride
-        a = state[i0]
-        b = state[i1]
-        state[i0] = m00 * a + m01 * b
-        state[i1] = m10 * a + m11 * b
+    if state.size < PARALLEL_MIN_SIZE:
+        for i in range(state.size >> 1):
+            i0 = _insert_zero_bit(i, target)
+            _pair(state, i0, i0 | stride, m00, m01, m10, m11)
+    elif target >= 6:
+        # Runs of 64 pairs are contiguous in both halves: two streaming loops per chunk.
+        for c in prange(state.size >> 7):
+            i0 = _insert_zero_bit(c << 6, target)
+            for j in range(64):
+                _pair(state, i0 + j, i0 + j + stride, m00, m01, m10, m11)
+    else:
+        for i in prange(state.size >> 1):
+            i0 = _insert_zero_bit(i, target)
+            _pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
 @njit
-def _apply_2q(state, free_positions, base_bits, t0, t1, m):
-    s0 = 1 << t0
-    s1 = 1 << t1
-    for i in range(state.size >> free_positions.size):
-        i0 = insert_zero_bits(i, free_positions) | base_bits
-        i1 = i0 | s0
-        i2 = i0 | s1
-        i3 = i1 | s1
-        a0 = state[i0]
-        a1 = state[i1]
-        a2 = state[i2]
-        a3 = state[i3]
-        state[i0] = m[0] * a0 + m[1] * a1 + m[2] * a2 + m[3] * a3
-        state[i1] = m[4] * a0 + m[5] * a1 + m[6] * a2 + m[7] * a3
-        state[i2] = m[8] * a0 + m[9] * a1 + m[10] * a2 + m[11] * a3
-        state[i3] = m[12] * a0 + m[13] * a1 + m[14] * a2 + m[15] * a3
+def _quad(state, i0, s0, s1, m):
+    i1 = i0 | s0
+    i2 = i0 | s1
+    i3 = i1 | s1
+    a0 = state[i0]
+    a1 = state[i1]
+    a2 = state[i2]
+    a3 = state[i3]
+    state[i0] = m[0] * a0 + m[1] * a1 + m[2] * a2 + m[3] * a3
+    state[i1] = m[4] * a0 + m[5] * a1 + m[6] * a2 + m[7] * a3
+    state[i2] = m[8] * a0 + m[9] * a1 + m[10] * a2 + m[11] * a3
+    state[i3] = m[12] * a0 + m[13] * a1 + m[14] * a2 + m[15] * a3
 
 
-@njit
-def _apply_kq(state, free_positions, base_bits, targets, matrix):
-    k = targets.size
-    dim = 1 << k
+@njit(parallel=True)
+def _apply_2q(state, t0, t1, matrix):
+    lo, hi = min(t0, t1), max(t0, t1)
+    s0, s1 = 1 << t0, 1 << t1
+    if state.size < PARALLEL_MIN_SIZE:
+        for i in range(state.size >> 2):
+            _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
+    else:
+        for i in prange(state.size >> 2):
+            _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
+
+
+@njit(inline="always")
+def _group(state, base, offsets, matrix, buf):
+    dim = offsets.size
+    for r in range(dim):
+        buf[r] = state[base + offsets[r]]
+    for r in range(dim):
+        acc = matrix[r * dim] * buf[0]
+        for c in range(1, dim):
+            acc += matrix[r * dim + c] * buf[c]
+        state[base + offsets[r]] = acc
+
+
+@njit(parallel=True)
+def _apply_general(state, positions, base_bits, targets, matrix):
+    """Any number of targets, with controls: ``positions`` are all involved qubits, sorted."""
+    dim = 1 << targets.size
     offsets = np.zeros(dim, dtype=np.int64)
     for r in range(dim):
-        for b in range(k):
+        for b in range(targets.size):
             if (r >> b) & 1:
                 offsets[r] |= 1 << targets[b]
-    buf = np.empty(dim, dtype=state.dtype)
-    for i in range(state.size >> free_positions.size):
-        base = insert_zero_bits(i, free_positions) | base_bits
-        for r in range(dim):
-            buf[r] = state[base + offsets[r]]
-        for r in range(dim):
-            acc = matrix[r * dim] * buf[0]
-            for c in range(1, dim):
-                acc += matrix[r * dim + c] * buf[c]
-            state[base + offsets[r]] = acc
+    groups = state.size >> positions.size
+    if state.size < PARALLEL_MIN_SIZE:
+        buf = np.empty(dim, dtype=state.dtype)
+        for i in range(groups):
+            _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf)
+    else:
+        chunk = max(1, groups // 64)  # one scratch buffer per chunk of groups, not per group
+        for c in prange((groups + chunk - 1) // chunk):
+            buf = np.empty(dim, dtype=state.dtype)
+            for i in range(c * chunk, min(groups, (c + 1) * chunk)):
+                _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf)
 
 
 @njit
@@ -102,16 +160,79 @@ def apply_matrix(state, controls, ctrl_val, targets, matrix):
         ctrl_val: int; control ``j`` must be in state ``(ctrl_val >> j) & 1``.
         targets: int64, shape ``(k,)``, ``k >= 1``; target qubits, none a control.
         matrix: same dtype as ``state``, shape ``(4**k,)``; row-major matrix.
-
     """
-    positions = np.sort(np.concatenate((controls, targets)))
-    base_bits = control_bits(controls, ctrl_val)
-    if targets.size == 1:
-        _apply_1q(state, positions, base_bits, targets[0], matrix)
-    elif targets.size == 2:
-        _apply_2q(state, positions, base_bits, targets[0], targets[1], matrix)
+    if controls.size == 0 and targets.size == 1:
+        _apply_1q(state, targets[0], matrix)
+    elif controls.size == 0 and targets.size == 2:
+        _apply_2q(state, targets[0], targets[1], matrix)
     else:
-        _apply_kq(state, positions, base_bits, targets, matrix)
+        positions = np.sort(np.concatenate((controls, targets)))
+        _apply_general(state, positions, control_bits(controls, ctrl_val), targets, matrix)
+
+
+@njit
+def _gather_bits(index, targets, first):
+    """Bits of ``index`` at ``targets[first:]``, packed at positions ``first...``.
+
+    A plain function, not inlined: a reduction inside a ``prange`` body confuses parfor typing.
+    """
+    out = 0
+    for b in range(first, targets.size):
+        out |= ((index >> targets[b]) & 1) << b
+    return out
+
+
+@njit(inline="always")
+def _diag_block(state, start, block, low_index, targets, first_high, diagonal):
+    d_high = _gather_bits(start, targets, first_high)
+    for j in range(block):
+        state[start + j] *= diagonal[d_high | low_index[j]]
+
+
+@njit(parallel=True)
+def _apply_diagonal_free(state, targets, diagonal):
+    # Targets below the block size index a 64-entry table; the others are read once
+    # per block. So the inner loop is a contiguous multiply, whatever the targets.
+    block_bits = min(_DIAG_BLOCK_BITS, int(np.log2(state.size)))
+    block = 1 << block_bits
+    order = np.argsort(targets)
+    sorted_targets = targets[order]
+    sorted_diag = np.empty_like(diagonal)
+    for d in range(diagonal.size):  # re-index the diagonal for the sorted target order
+        src = 0
+        for b in range(order.size):
+            src |= ((d >> b) & 1) << order[b]
+        sorted_diag[d] = diagonal[src]
+    first_high = 0
+    while first_high < sorted_targets.size and sorted_targets[first_high] < block_bits:
+        first_high += 1
+    low_index = np.zeros(block, dtype=np.int64)
+    for j in range(block):
+        for b in range(first_high):
+            low_index[j] |= ((j >> sorted_targets[b]) & 1) << b
+    if state.size < PARALLEL_MIN_SIZE:
+        for blk in range(state.size >> block_bits):
+            _diag_block(state, blk << block_bits, block, low_index, sorted_targets, first_high, sorted_diag)
+    else:
+        for blk in prange(state.size >> block_bits):
+            _diag_block(state, blk << block_bits, block, low_index, sorted_targets, first_high, sorted_diag)
+
+
+@njit
+def _controlled_diagonal_table(controls, ctrl_val, targets, diagonal):
+    """The controlled diagonal as a plain diagonal over ``controls + targets`` (ones where inactive)."""
+    nc = controls.size
+    table = np.ones(1 << (nc + targets.size), dtype=diagonal.dtype)
+    for d in range(diagonal.size):
+        table[ctrl_val | (d << nc)] = diagonal[d]
+    return np.concatenate((controls, targets)), table
+
+
+@njit
+def _apply_diagonal_controlled_serial(state, positions, base_bits, targets, diagonal):
+    for i in range(state.size >> positions.size):
+        idx = insert_zero_bits(i, positions) | base_bits
+        state[idx] *= diagonal[_gather_bits(idx, targets, 0)]
 
 
 @njit
@@ -125,14 +246,12 @@ def apply_diagonal(state, controls, ctrl_val, targets, diagonal):
         targets: int64, shape ``(k,)``, ``k >= 0``; with ``k == 0`` the single
             entry is a phase on the whole (controlled) subspace.
         diagonal: same dtype as ``state``, shape ``(2**k,)``.
-
     """
-    positions = np.sort(controls)
-    base_bits = control_bits(controls, ctrl_val)
-    k = targets.size
-    for i in range(state.size >> positions.size):
-        idx = insert_zero_bits(i, positions) | base_bits
-        d = 0
-        for b in range(k):
-            d |= ((idx >> targets[b]) & 1) << b
-        state[idx] *= diagonal[d]
+    if controls.size == 0:
+        _apply_diagonal_free(state, targets, diagonal)
+    elif controls.size + targets.size <= 16:
+        qubits, table = _controlled_diagonal_table(controls, ctrl_val, targets, diagonal)
+        _apply_diagonal_free(state, qubits, table)
+    else:  # very many controls: touch only the controlled subspace
+        base_bits = control_bits(controls, ctrl_val)
+        _apply_diagonal_controlled_serial(state, np.sort(controls), base_bits, targets, diagonal)
