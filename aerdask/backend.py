@@ -55,6 +55,7 @@ class AerSimulator(BackendV2):
       ``None`` uses a shared local thread pool.
     * ``max_job_size``: experiments per task; ``max_shot_size``: shots per task.
     * ``max_parallel_threads``: threads one task may use (0: all cores).
+    * ``fusion_enable``: fuse neighbouring gates into fewer passes (default True).
 
     Any other option raises :class:`~aerdask.errors.AerdaskInputError`.
     """
@@ -123,7 +124,8 @@ class AerSimulator(BackendV2):
             seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
         cache = MatrixCache()
         experiments = [
-            compile_circuit(circuit, index=i, shots=options["shots"], cache=cache) for i, circuit in enumerate(bound)
+            compile_circuit(circuit, index=i, shots=options["shots"], cache=cache, fusion=options["fusion_enable"])
+            for i, circuit in enumerate(bound)
         ]
         program = Program(
             experiments=experiments,

@@ -51,10 +51,10 @@ class _Loop:
 class _CircuitCompiler:
     """Compiles one bound circuit into an :class:`Experiment`."""
 
-    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache):
+    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache, fusion: bool = True):
         self.circuit = circuit
         self.cache = cache
-        self.em = Emitter()
+        self.em = Emitter(fuse=fusion)
         self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
         self.dirty: set[int] = set()  # qubits that may have left |0>
         self.final_qubits: list[int] = []
@@ -351,6 +351,7 @@ def compile_circuit(
     shots: int = 1024,
     seed_key: tuple = (),
     cache: MatrixCache | None = None,
+    fusion: bool = True,
 ) -> Experiment:
     """Compile one parameter-bound circuit.
 
@@ -360,6 +361,7 @@ def compile_circuit(
         shots: Shots to run.
         seed_key: Spawn key for the experiment's ``SeedSequence`` (default ``(index,)``).
         cache: A :class:`MatrixCache` shared across a batch.
+        fusion: Fuse neighbouring gates (see :mod:`aerdask.fusion`); Aer's ``fusion_enable``.
 
     Returns:
         The experiment, not yet validated.
@@ -368,7 +370,7 @@ def compile_circuit(
         UnsupportedInstructionError: naming the instruction and the circuit.
 
     """
-    arrays = _CircuitCompiler(circuit, cache or MatrixCache()).compile()
+    arrays = _CircuitCompiler(circuit, cache or MatrixCache(), fusion).compile()
     return Experiment(
         name=circuit.name,
         num_qubits=circuit.num_qubits,

@@ -18,6 +18,7 @@ from aerdask_kernels.program import (
     OP_SAVE,
 )
 
+from .fusion import Fuser
 from .gate_forms import GateForm, form_of
 
 __all__ = ["Emitter"]
@@ -26,7 +27,8 @@ __all__ = ["Emitter"]
 class Emitter:
     """Builds one experiment's arrays; jumps name labels that :meth:`finish` resolves."""
 
-    def __init__(self):
+    def __init__(self, fuse: bool = True):
+        self.fuser = Fuser(self._emit_gate) if fuse else None
         self.rows: list[list[int]] = []
         self.qubits: list[int] = []
         self.matrices: list[np.ndarray] = []
@@ -36,6 +38,10 @@ class Emitter:
         self.labels: dict[int, int] = {}
         self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
         self.next_label = 0
+
+    def _flush(self) -> None:
+        if self.fuser is not None:
+            self.fuser.flush()
 
     def _row(self, opcode, qubits=(), nctrl=0, moff=0, cval=0, arg=0, arg2=0) -> None:
         qoff = len(self.qubits)
@@ -49,7 +55,13 @@ class Emitter:
         return off
 
     def gate(self, qubits: list[int], form: GateForm, params=()) -> None:
-        """Emit a gate on ``qubits`` (controls first) in its form; identities emit nothing."""
+        """Add a gate on ``qubits`` (controls first); with fusion it may merge with its neighbours."""
+        if self.fuser is not None:
+            self.fuser.gate(list(qubits), form)
+        else:
+            self._emit_gate(qubits, form, params)
+
+    def _emit_gate(self, qubits: list[int], form: GateForm, params=()) -> None:
         if form.identity:
             return
         poff = len(self.params)
@@ -64,22 +76,24 @@ class Emitter:
         """Emit a (controlled) matrix, as a DIAG row when it is diagonal."""
         self.gate([*controls, *targets], form_of(matrix, len(controls), ctrl_val), params)
 
-    def phase(self, angle: float, controls=(), ctrl_val=0) -> None:
-        """Multiply the (controlled) state by ``exp(i angle)``."""
+    def phase(self, angle: float) -> None:
+        """Multiply the state by ``exp(i angle)``."""
         if angle:
-            data = np.array([cmath.exp(1j * angle)], dtype=np.complex128)
-            self._row(OP_DIAG, list(controls), len(controls), self._matrix_offset(data), ctrl_val)
+            self.gate([], GateForm(0, 0, np.array([cmath.exp(1j * angle)], dtype=np.complex128), True))
 
     def measure(self, qubit: int, clbit: int) -> None:
         """Measure ``qubit`` into ``clbit``."""
+        self._flush()
         self._row(OP_MEASURE, [qubit], arg=clbit)
 
     def reset(self, qubit: int) -> None:
         """Reset ``qubit`` to ``|0>``."""
+        self._flush()
         self._row(OP_RESET, [qubit])
 
     def save(self, spec: dict) -> None:
         """Save data described by ``spec`` at this point."""
+        self._flush()
         self.saves.append(spec)
         self._row(OP_SAVE, arg=len(self.saves) - 1)
 
@@ -90,20 +104,24 @@ class Emitter:
 
     def place(self, label: int) -> None:
         """Bind ``label`` to the next row."""
+        self._flush()
         self.labels[label] = len(self.rows)
 
     def jump(self, label: int) -> None:
         """Continue at ``label``."""
+        self._flush()
         self.pending.append(len(self.rows))
         self._row(OP_JUMP, arg=label)
 
     def branch(self, clbits, cmp: str, value: int, label: int) -> None:
         """Continue unless ``value(clbits) cmp value`` holds; then go to ``label``."""
+        self._flush()
         self.pending.append(len(self.rows))
         self._row(OP_BRANCH, list(clbits), 0, 0, int(value), label, CMP_CODES[cmp])
 
     def finish(self) -> dict:
         """The experiment's arrays: ``ops``, ``qubits``, ``matrices``, ``params``."""
+        self._flush()
         for row in self.pending:
             self.rows[row][6] = self.labels[self.rows[row][6]]
         ops = np.array(self.rows, dtype=np.int64).reshape(-1, N_COLS)

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, object] = {
     "max_job_size": None,
     "max_shot_size": None,
     "max_parallel_threads": 0,
+    "fusion_enable": True,
 }
 
 METHODS = ("automatic", "statevector")
@@ -81,6 +82,7 @@ _VALIDATORS: dict[str, Callable] = {
     "max_job_size": _int_in("max_job_size", 1, 2**31, none_ok=True),
     "max_shot_size": _int_in("max_shot_size", 1, MAX_SHOTS, none_ok=True),
     "max_parallel_threads": _int_in("max_parallel_threads", 0, 4096),
+    "fusion_enable": _bool("fusion_enable"),
 }
 
 

@@ -23,3 +23,25 @@ def test_random_circuit_single_precision(num_qubits):
     error = np.max(np.abs(got - reference_statevector(qc)))
     assert error < 5e-5
     assert error > 1e-12  # float32 rounding shows: the run really was single precision
+
+
+@pytest.mark.parametrize("num_qubits", [2, 5, 9])
+def test_fusion_off_gives_the_same_state(num_qubits):
+    rng = np.random.default_rng(num_qubits + 50)
+    qc = random_u_layer(num_qubits, rng).compose(random_circuit(num_qubits, 10, max_operands=3, seed=11))
+    on = simulate_statevector(qc, fusion_enable=True)
+    off = simulate_statevector(qc, fusion_enable=False)
+    np.testing.assert_allclose(on, off, atol=1e-12)
+    np.testing.assert_allclose(on, reference_statevector(qc), atol=1e-10)
+
+
+def test_fusion_cuts_the_passes_of_a_qft():
+    from qiskit.synthesis import synth_qft_full
+
+    from aerdask.compiler import compile_circuit
+
+    qc = synth_qft_full(12)
+    fused = compile_circuit(qc, fusion=True).ops.shape[0]
+    plain = compile_circuit(qc, fusion=False).ops.shape[0]
+    assert fused * 2.5 < plain
+    np.testing.assert_allclose(simulate_statevector(qc), reference_statevector(qc), atol=1e-10)

@@ -1,22 +1,30 @@
 """The project-wide ``njit``: every kernel releases the GIL, caching is switchable.
 
 Why a wrapper: a kernel that holds the GIL starves a Dask worker's heartbeat thread
-and gets the worker killed, so ``nogil=True`` is not optional here. Caching needs a
-writable directory; an installed package's ``__pycache__`` often is not one, and
-Numba then raises at decoration time, so we fall back to an uncached function
-rather than fail the import.
+and gets the worker killed, so ``nogil=True`` is not optional here.
+
+Why our own cache location: Numba keys a cached function by its own file's
+timestamp only, so after an edit to a kernel that another module calls, the
+caller's stale machine code (with the old kernel inlined) would be loaded. Our
+cache directory is keyed by a hash of every source file of this package and the
+Numba version instead, so any change starts a fresh cache. If no directory is
+writable, functions compile in memory rather than fail the import.
 
 Environment variables:
     AERDASK_NUMBA_CACHE: ``0`` switches on-disk caching off (default ``1``).
-    NUMBA_CACHE_DIR: Numba's own setting; honoured when writable.
+    AERDASK_NUMBA_CACHE_DIR: where the cache lives (default ``NUMBA_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/aerdask`` or ``~/.cache/aerdask``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pathlib
 import warnings
 
 import numba
+from numba.core import caching
 
 __all__ = ["njit", "CACHE_ENABLED"]
 
@@ -27,6 +35,77 @@ CACHE_ENABLED = os.environ.get("AERDASK_NUMBA_CACHE", "1").strip().lower() not i
 # Dask worker does all the time. An explicit NUMBA_THREADING_LAYER wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "threadsafe"
+
+
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in sorted(_PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_root() -> pathlib.Path:
+    explicit = os.environ.get("AERDASK_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
+    if explicit:
+        return pathlib.Path(explicit) / "aerdask"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "aerdask"
+
+
+SOURCE_HASH = _source_hash()
+
+
+class _AerdaskCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+    """Caches this package's functions under a directory named by the hash of its sources."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(_cache_root() / SOURCE_HASH / pathlib.Path(py_file).stem)
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return SOURCE_HASH
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        try:
+            if pathlib.Path(py_file).resolve().parent != _PACKAGE_DIR:
+                return None
+        except OSError:
+            return None
+        return super().from_function(py_func, py_file)
+
+
+def _install_locator() -> bool:
+    try:
+        classes = caching.CacheImpl._locator_classes
+    except AttributeError:  # Numba changed its internals: never risk a stale cache
+        return False
+    if _AerdaskCacheLocator not in classes:
+        classes.insert(0, _AerdaskCacheLocator)
+    return True
+
+
+def _cache_usable() -> bool:
+    try:
+        path = _cache_root() / SOURCE_HASH
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+CACHE_ENABLED = CACHE_ENABLED and _install_locator() and _cache_usable()
 
 
 def njit(*args, **kwargs):
