@@ -82,7 +82,12 @@ def build_result(
                 "header": exp.header,
                 "seed_simulator": raw["seed_simulator"],
                 "time_taken": raw["time_taken"],
-                "metadata": {"method": "statevector", "precision": program.options["precision"], "index": exp.index},
+                "metadata": {
+                    "method": "statevector",
+                    "precision": program.options["precision"],
+                    "index": exp.index,
+                    "parallel_state_update": raw.get("threads", 1),
+                },
             }
         )
     success = error is None and len(results) == len(program.experiments)

@@ -173,3 +173,12 @@ def test_nothing_is_silently_dropped_for_unsupported_instructions():
     qc.append(Instruction("mystery_op", 1, 0, []), [0])
     with pytest.raises(AerdaskInputError, match="'has_store'.*'mystery_op'"):
         AerSimulator().run(qc)
+
+
+def test_max_parallel_threads_is_honoured(bell):
+    import numba
+
+    result = AerSimulator().run(bell, max_parallel_threads=1).result()
+    assert result.results[0].metadata["parallel_state_update"] == 1
+    result = AerSimulator().run(bell).result()
+    assert 1 <= result.results[0].metadata["parallel_state_update"] <= numba.config.NUMBA_NUM_THREADS

@@ -110,3 +110,34 @@ def test_experiments_keep_input_order(rng):
     result = AerSimulator().run(circuits, shots=7).result()
     assert [r.header["name"] for r in result.results] == [f"c{i}" for i in range(5)]
     assert [result.get_counts(i) for i in range(5)] == [{format(i, "03b"): 7} for i in range(5)]
+
+
+def test_more_than_62_clbits():
+    qc = QuantumCircuit(QuantumRegister(2), ClassicalRegister(70, "wide"))
+    qc.x(1)
+    qc.h(0)
+    qc.measure(1, 69)
+    qc.measure(0, 3)
+    result = AerSimulator().run(qc, shots=400, seed_simulator=2, memory=True).result()
+    counts = result.get_counts()
+    assert set(counts) == {"1" + "0" * 69, "1" + "0" * 65 + "1000"}
+    assert sum(counts.values()) == 400 and len(result.get_memory()) == 400
+
+
+@pytest.mark.parametrize("shots", [10, 10**5])
+def test_blocked_and_sorted_sampling_agree_in_distribution(shots, rng):
+    from aerdask_kernels.sampling import sample_indices
+
+    state = rng.normal(size=2**10) + 1j * rng.normal(size=2**10)
+    state /= np.linalg.norm(state)
+    gen = np.random.default_rng(5)
+    idx, counts, per_shot = sample_indices(state, shots, gen, ordered=True)
+    assert counts.sum() == shots and np.all(np.diff(idx) > 0)
+    assert np.array_equal(np.sort(per_shot), np.repeat(idx, counts))
+    if shots > 1000:
+        probs = np.abs(state) ** 2
+        big, big_counts, _ = sample_indices(state, 2**40, gen, ordered=False)  # the blocked path
+        assert big_counts.sum() == 2**40
+        np.testing.assert_allclose(big_counts / 2**40, probs[big], rtol=1e-3, atol=1e-9)
+        tv = 0.5 * np.abs(np.bincount(idx, counts, minlength=probs.size) / shots - probs).sum()
+        assert tv < 0.06

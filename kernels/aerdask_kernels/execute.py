@@ -13,8 +13,12 @@ the end of the circuit are sampled from the final probabilities in one pass.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
 
+import numba
 import numpy as np
 
 from .interpreter import CANCELLED, run_segment
@@ -26,6 +30,7 @@ from .measure import (
     probability_one,
 )
 from .program import OP_MEASURE, OP_RESET, OP_SAVE, Experiment, Program
+from .sampling import sample_indices
 
 __all__ = ["run_program", "run_experiment", "JobCancelledError", "ExperimentError", "experiment_rng"]
 
@@ -81,19 +86,53 @@ def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
     results = []
-    for exp in program.experiments:
-        try:
-            results.append(run_experiment(exp, program.options, cancel_flag))
-        except JobCancelledError:
-            raise
-        except Exception as exc:
-            raise ExperimentError(
-                f"experiment {exp.index} ({exp.name!r}) failed: {type(exc).__name__}: {exc}",
-                exp.index,
-                exp.name,
-                results,
-            ) from exc
+    with _thread_share(program.options["max_parallel_threads"]) as threads:
+        for exp in program.experiments:
+            try:
+                results.append(run_experiment(exp, program.options, cancel_flag))
+            except JobCancelledError:
+                raise
+            except Exception as exc:
+                raise ExperimentError(
+                    f"experiment {exp.index} ({exp.name!r}) failed: {type(exc).__name__}: {exc}",
+                    exp.index,
+                    exp.name,
+                    results,
+                ) from exc
+            results[-1]["threads"] = threads
     return results
+
+
+_active_lock = threading.Lock()
+_active_tasks = 0
+
+
+@contextlib.contextmanager
+def _thread_share(requested: int):
+    """Set this thread's Numba thread count for one task, without oversubscribing.
+
+    ``requested`` (``max_parallel_threads``) wins when non-zero. Otherwise the cores
+    are shared among the tasks running in this process at the start of this one,
+    and capped by ``OMP_NUM_THREADS`` when set (Dask's nanny sets it to 1 for its
+    workers, whose parallelism is the number of worker threads).
+    """
+    global _active_tasks
+    cores = numba.config.NUMBA_NUM_THREADS
+    with _active_lock:
+        _active_tasks += 1
+        share = max(1, cores // _active_tasks)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        share = min(share, int(omp))
+    threads = min(requested, cores) if requested else share
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        numba.set_num_threads(previous)
+        with _active_lock:
+            _active_tasks -= 1
 
 
 def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> dict:
@@ -197,27 +236,33 @@ class _Walker:
         if exp.final_qubits.size == 0:
             self._add(np.array([base], dtype=object), np.array([shots], dtype=np.int64), None)
             return
-        probs = marginal_probabilities(state, exp.final_qubits)
-        probs /= probs.sum()
-        if self.want_memory:
-            cdf = np.cumsum(probs)
-            samples = np.searchsorted(cdf, self.rng.random(shots) * cdf[-1], side="right")
-            np.minimum(samples, probs.size - 1, out=samples)
-            outcomes, inverse, counts = np.unique(samples, return_inverse=True, return_counts=True)
-        else:
-            counts = self.rng.multinomial(shots, probs)
-            outcomes = np.flatnonzero(counts)
-            counts = counts[outcomes]
-            inverse = None
-        values = np.array([self._clbit_value(base, int(o)) for o in outcomes], dtype=object)
-        self._add(values, counts, inverse)
+        indices, counts, per_shot = sample_indices(state, shots, self.rng, self.want_memory)
+        values = self._clbit_values(base, indices)
+        # Different basis states can give the same clbits (unmeasured qubits): merge them.
+        values, inverse = np.unique(values, return_inverse=True)
+        merged = np.bincount(inverse, weights=counts, minlength=values.size).astype(np.int64)
+        if per_shot is not None:
+            per_shot = inverse[np.searchsorted(indices, per_shot)]
+        self._add(values, merged, per_shot)
 
-    def _clbit_value(self, base: int, sample: int) -> int:
+    def _clbit_values(self, base: int, indices: np.ndarray) -> np.ndarray:
+        """Clbit register values (int64, or Python ints past 62 clbits) for basis-state indices."""
+        exp = self.exp
+        pairs = list(zip(exp.final_qubits.tolist(), exp.final_clbits.tolist(), strict=True))
         # Final measurements overwrite their clbits on top of the mid-circuit ones.
-        for b, clbit in enumerate(self.exp.final_clbits.tolist()):
-            bit = 1 << clbit
-            base = (base | bit) if (sample >> b) & 1 else (base & ~bit)
-        return base
+        keep = base & ~sum(1 << c for c in set(exp.final_clbits.tolist()))
+        if exp.num_clbits <= 62:
+            values = np.full(indices.shape, keep, dtype=np.int64)
+            for qubit, clbit in pairs:
+                values |= ((indices >> qubit) & 1) << clbit
+            return values
+        out = []
+        for index in indices.tolist():
+            value = keep
+            for qubit, clbit in pairs:
+                value |= ((index >> qubit) & 1) << clbit
+            out.append(value)
+        return np.array(out, dtype=object)
 
     def _add(self, values, counts, inverse) -> None:
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):

@@ -1,0 +1,119 @@
+"""Sampling final measurements: every shot in one pass over the state.
+
+Shots are drawn as sorted uniforms (exponential spacings, no sort) and matched
+against the running cumulative probability in a single sweep, so no probability
+array the size of the state is ever made: peak memory stays the state plus
+``O(shots)``. For more shots than that is sensible (counts only), the state is cut
+into blocks: a multinomial draw over block weights, then one per visited block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import njit
+from .gates import PARALLEL_MIN_SIZE
+
+__all__ = ["sample_indices", "norm_squared", "sample_sorted", "block_norms"]
+
+#: Above this many shots (or 8 per amplitude), counts come from block multinomials.
+MAX_SORTED_SHOTS = 1 << 24
+_BLOCK_BITS = 12
+
+
+@njit(parallel=True)
+def norm_squared(state):
+    """Sum of ``|amplitude|**2`` (float64)."""
+    total = 0.0
+    if state.size < PARALLEL_MIN_SIZE:
+        for i in range(state.size):
+            total += state[i].real ** 2 + state[i].imag ** 2
+    else:
+        for i in prange(state.size):
+            total += state[i].real ** 2 + state[i].imag ** 2
+    return total
+
+
+@njit
+def sample_sorted(state, uniforms):
+    """Basis-state index of each sorted uniform (float64, ascending, scaled to the norm).
+
+    Returns:
+        int64, shape ``uniforms.shape``: ascending indices.
+    """
+    out = np.empty(uniforms.size, dtype=np.int64)
+    cumulative = 0.0
+    j = 0
+    last = 0
+    for i in range(state.size):
+        a = state[i]
+        p = a.real * a.real + a.imag * a.imag
+        if p > 0.0:
+            last = i
+        cumulative += p
+        while j < uniforms.size and uniforms[j] < cumulative:
+            out[j] = i
+            j += 1
+        if j == uniforms.size:
+            break
+    while j < uniforms.size:  # rounding left the last uniforms above the sum
+        out[j] = last
+        j += 1
+    return out
+
+
+@njit(parallel=True)
+def block_norms(state, block_bits):
+    """Probability of each block of ``2**block_bits`` consecutive amplitudes (float64)."""
+    size = 1 << block_bits
+    out = np.zeros(state.size >> block_bits, dtype=np.float64)
+    for b in prange(out.size):
+        total = 0.0
+        for i in range(b * size, (b + 1) * size):
+            total += state[i].real ** 2 + state[i].imag ** 2
+        out[b] = total
+    return out
+
+
+def sample_indices(state: np.ndarray, shots: int, rng: np.random.Generator, ordered: bool):
+    """Draw ``shots`` basis-state indices from ``|state|**2``.
+
+    Args:
+        state: The statevector (not modified).
+        shots: Number of samples.
+        rng: The experiment's generator.
+        ordered: Also return every shot's index in a random order (for ``memory``).
+
+    Returns:
+        ``(indices, counts, per_shot)``: distinct int64 indices, how often each was
+        drawn, and the per-shot indices in shot order (or ``None``).
+    """
+    if not ordered and (shots > MAX_SORTED_SHOTS or shots > 8 * state.size):
+        indices, counts = _sample_blocked(state, shots, rng)
+        return indices, counts, None
+    spacings = rng.standard_exponential(shots + 1)
+    np.cumsum(spacings, out=spacings)
+    uniforms = spacings[:-1] * (norm_squared(state) / spacings[-1])
+    drawn = sample_sorted(state, uniforms)
+    starts = np.flatnonzero(np.concatenate(([True], drawn[1:] != drawn[:-1])))
+    indices = drawn[starts]
+    counts = np.diff(np.append(starts, drawn.size))
+    per_shot = drawn[rng.permutation(shots)] if ordered else None
+    return indices, counts, per_shot
+
+
+def _sample_blocked(state, shots, rng):
+    block_bits = min(_BLOCK_BITS, int(np.log2(state.size)))
+    weights = block_norms(state, block_bits)
+    per_block = rng.multinomial(shots, weights / weights.sum())
+    indices, counts = [], []
+    for block in np.flatnonzero(per_block):
+        start = int(block) << block_bits
+        amps = state[start : start + (1 << block_bits)]
+        probs = amps.real.astype(np.float64) ** 2 + amps.imag.astype(np.float64) ** 2
+        drawn = rng.multinomial(per_block[block], probs / probs.sum())
+        hit = np.flatnonzero(drawn)
+        indices.append(hit + start)
+        counts.append(drawn[hit])
+    return np.concatenate(indices), np.concatenate(counts)
