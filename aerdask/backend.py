@@ -110,24 +110,41 @@ class AerSimulator(BackendV2):
                 instruction, or a circuit too big for memory; raised before anything runs.
 
         """
-        options = {**self.options.__dict__, **validate_options(run_options)}
         circuits = _as_circuit_list(run_input)
         bound = expand_experiments(circuits, parameter_binds)
-        executor = options["executor"]
-        adapter = adapt(executor)
+        return self.submit(self.compile(bound, **run_options), **run_options)
+
+    def compile(self, circuits: list[QuantumCircuit], indices: list[int] | None = None, **run_options) -> Program:
+        """Compile bound circuits into a program without running it (``run`` = ``compile`` + ``submit``).
+
+        Args:
+            circuits: Parameter-bound circuits.
+            indices: Each experiment's index, which keys its seed (default ``0..n-1``). A
+                sweep passes global point numbers, so a point's samples do not depend on
+                which other points share its job.
+            **run_options: Options of the class docs.
+
+        Raises:
+            AerdaskInputError: as :meth:`run`.
+        """
+        options = {**self.options.__dict__, **validate_options(run_options)}
+        circuits = _as_circuit_list(circuits)
+        expand_experiments(circuits, None)  # refuses unbound parameters
+        adapter = adapt(options["executor"])
         adapter.prepare()
         limit = adapter.memory_limit()
-        for circuit in bound:
+        for circuit in circuits:
             self._check_memory(circuit, options["precision"], limit)
         seed = options["seed_simulator"]
         if seed is None:
             seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
+        indices = list(range(len(circuits))) if indices is None else list(indices)
         cache = MatrixCache()
         experiments = [
             compile_circuit(circuit, index=i, shots=options["shots"], cache=cache, fusion=options["fusion_enable"])
-            for i, circuit in enumerate(bound)
+            for i, circuit in zip(indices, circuits, strict=True)
         ]
-        program = Program(
+        return Program(
             experiments=experiments,
             options={
                 "shots": options["shots"],
@@ -137,6 +154,11 @@ class AerSimulator(BackendV2):
                 "max_parallel_threads": options["max_parallel_threads"],
             },
         )
+
+    def submit(self, program: Program, **run_options) -> AerJob:
+        """Split ``program`` into tasks and submit them as one :class:`AerJob`."""
+        options = {**self.options.__dict__, **validate_options(run_options)}
+        executor = options["executor"]
         chunks = split_program(program, *self._split(program, executor, options))
         job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
         job.submit()

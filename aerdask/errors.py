@@ -32,6 +32,9 @@ __all__ = [
 class AerdaskError(QiskitError):
     """Base class of aerdask's own errors."""
 
+    def __str__(self) -> str:  # QiskitError shows repr(message); a plain sentence reads better
+        return self.message
+
 
 class AerdaskInputError(AerdaskError, ValueError):
     """``run()`` or ``set_options()`` got input it cannot honour; the message says what is allowed."""

@@ -15,7 +15,7 @@ from qiskit.providers import JobError, JobStatus, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
 
-from aerdask_kernels import ExperimentError, Program
+from aerdask_kernels import ExperimentError, Program, run_program
 
 from .chunking import merge_results
 from .errors import JobFailedError, JobTimeoutError
@@ -76,6 +76,31 @@ class AerJob(JobV1):
                 )
                 for i, chunk in enumerate(self._chunks)
             ]
+            self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
+
+    @classmethod
+    def retrieve(cls, job_id: str, client, backend=None) -> AerJob:
+        """Re-attach to a job submitted to ``client``'s cluster, e.g. from a restarted notebook.
+
+        Jobs on Dask are published as datasets named ``aerdask-job-<id>`` (see
+        ``client.list_datasets()``) and can be found while the scheduler lives.
+
+        Raises:
+            JobError: if the cluster holds no job with that id.
+        """
+        from .backend import AerSimulator
+
+        job = cls(backend or AerSimulator(executor=client), job_id, run_program, None, client)
+        found = job._adapter.lookup(job_id)
+        if found is None:
+            raise JobError(f"no job {job_id!r} on this cluster (published jobs: {job._adapter.published()})")
+        job._qobj, job._chunks, job._handles = found
+        job._submit_time = time.monotonic()
+        return job
+
+    def unpublish(self) -> None:
+        """Stop keeping this job findable (and its results) on the cluster."""
+        self._adapter.unpublish(self._job_id)
 
     def _require_submitted(self) -> list:
         if self._handles is None:
@@ -247,6 +272,32 @@ class AerJob(JobV1):
     def tasks(self) -> int:
         """Number of tasks (chunks) the job runs as."""
         return len(self._chunks)
+
+    def tasks_done(self) -> int:
+        """Number of tasks that finished (successfully or not)."""
+        return sum(h.done() for h in self._handles or [])
+
+    def progress(self, interval: float = 0.2, file=None) -> None:
+        """Show tasks done out of total until the job is final: live HTML in Jupyter, a bar elsewhere."""
+        from .progress import show_progress
+
+        show_progress(self, interval=interval, file=file)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        status = self.status()
+        colour = {"DONE": "#2e7d32", "ERROR": "#c62828", "CANCELLED": "#6d4c41"}.get(status.name, "#1565c0")
+        done, total = self.tasks_done(), self.tasks()
+        link = self._adapter.dashboard_link()
+        dashboard = f' &middot; <a href="{html.escape(link)}" target="_blank">dashboard</a>' if link else ""
+        error = self.error_message() if status is JobStatus.ERROR else None
+        detail = f"<br><small>{html.escape(error)}</small>" if error else ""
+        return (
+            f"<div><b>AerJob</b> <code>{html.escape(self._job_id)}</code> &middot; "
+            f'<span style="color:{colour}">{status.name}</span> &middot; '
+            f'<progress value="{done}" max="{total}"></progress> {done}/{total} tasks{dashboard}{detail}</div>'
+        )
 
     def __repr__(self) -> str:
         return f"<AerJob {self._job_id} status={self.status().name} tasks={len(self._chunks)}>"

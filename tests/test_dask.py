@@ -337,3 +337,30 @@ def test_flaky_fn_on_dask_keeps_partial_results(local_cluster_client):
     with pytest.raises(JobFailedError, match="'c1'.*bad chunk") as info:
         job.result(timeout=60)
     assert [r.header["name"] for r in info.value.partial_result.results] == ["c0", "c2", "c3"]
+
+
+def test_job_can_be_retrieved_from_another_client(local_cluster_client):
+    from qiskit.providers import JobError
+
+    job = AerSimulator(executor=local_cluster_client).run(small_batch(6), seed_simulator=3, max_job_size=2)
+    counts = job.result().get_counts()
+    with Client(local_cluster_client.scheduler.address, timeout=30) as other:  # e.g. after a kernel restart
+        again = AerJob.retrieve(job.job_id(), other)
+        again.wait_for_final_state(timeout=30, wait=0.5)  # the new client learns the futures' states
+        assert again.status() is JobStatus.DONE and again.tasks() == 3
+        assert again.result().get_counts() == counts
+        with pytest.raises(JobError, match="no job 'nope'"):
+            AerJob.retrieve("nope", other)
+    job.unpublish()
+    assert job.job_id() not in job._adapter.published()
+
+
+def test_html_repr_and_terminal_progress(local_cluster_client):
+    import io
+
+    job = AerSimulator(executor=local_cluster_client).run(small_batch(8), max_job_size=2)
+    stream = io.StringIO()
+    job.progress(file=stream)
+    assert "4/4 tasks" in stream.getvalue() and "DONE" in stream.getvalue()
+    html = job._repr_html_()
+    assert job.job_id() in html and "DONE" in html and "4/4 tasks" in html and "dashboard" in html

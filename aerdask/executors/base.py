@@ -80,3 +80,17 @@ class ExecutorAdapter(abc.ABC):
     def dashboard_link(self) -> str | None:
         """A link to watch the tasks, where the executor has one."""
         return None
+
+    def publish(self, job_id: str, handles, program, chunks) -> None:  # noqa: B027  (only shared executors publish)
+        """Keep a submitted job findable by id (no-op where jobs die with the process)."""
+
+    def lookup(self, job_id: str):
+        """``(program, chunks, handles)`` of a published job, or ``None``."""
+        return None
+
+    def published(self) -> list[str]:
+        """Ids of the jobs that can be looked up."""
+        return []
+
+    def unpublish(self, job_id: str) -> None:  # noqa: B027
+        """Forget a published job."""

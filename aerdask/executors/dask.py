@@ -155,3 +155,29 @@ class DaskAdapter(ExecutorAdapter):
 
     def dashboard_link(self) -> str | None:
         return self.executor.dashboard_link
+
+    # Published datasets live on the scheduler and keep the futures (and so the results) alive,
+    # so a job can be found again from a new client, e.g. after a notebook kernel restart.
+    PREFIX = "aerdask-job-"
+
+    def publish(self, job_id: str, handles, program, chunks) -> None:
+        payload = {"futures": [h.future for h in handles], "program": program, "chunks": chunks}
+        self.executor.publish_dataset(**{self.PREFIX + job_id: payload}, override=True)
+
+    def lookup(self, job_id: str):
+        try:
+            payload = self.executor.get_dataset(self.PREFIX + job_id)
+        except KeyError:
+            return None
+        started = _started_keys(self.executor)
+        handles = [_DaskHandle(f, self.executor, started) for f in payload["futures"]]
+        return payload["program"], payload["chunks"], handles
+
+    def published(self) -> list[str]:
+        return [name[len(self.PREFIX) :] for name in self.executor.list_datasets() if name.startswith(self.PREFIX)]
+
+    def unpublish(self, job_id: str) -> None:
+        try:
+            self.executor.unpublish_dataset(self.PREFIX + job_id)
+        except KeyError:
+            pass

@@ -1,0 +1,183 @@
+"""The ``aerdask`` command: ``run`` circuit files, ``sweep`` parameters, start a local ``cluster``.
+
+Every command has ``--help``. Bad input (a missing file, a QASM error, an unreachable
+scheduler) prints one line to stderr and exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+
+from .errors import AerdaskError
+
+__all__ = ["main"]
+
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+
+
+def _client(address: str | None):
+    if not address:
+        return contextlib.nullcontext(None)
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="5s")
+    except (OSError, TimeoutError) as exc:
+        raise AerdaskError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from exc
+
+
+def _counts_table(name: str, counts: dict, shots: int) -> str:
+    width = max((len(k) for k in counts), default=7)
+    lines = [name, f"  {'outcome':<{width}}  {'count':>8}  {'probability':>11}"]
+    for key, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {key:<{width}}  {count:>8}  {count / shots:>11.4f}")
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    from .backend import AerSimulator
+    from .loaders import load_circuits
+
+    circuits = load_circuits(args.file)
+    with _client(args.scheduler) as client:
+        backend = AerSimulator(executor=client)
+        options = {"shots": args.shots, "precision": args.precision, "memory": args.memory}
+        if args.seed is not None:
+            options["seed_simulator"] = args.seed
+        result = backend.run(circuits, **options).result()
+    out = []
+    for i, circuit in enumerate(circuits):
+        entry = {"name": circuit.name, "shots": args.shots, "seed_simulator": result.results[i].seed_simulator}
+        entry["counts"] = result.get_counts(i) if circuit.num_clbits else {}
+        if args.memory and circuit.num_clbits:
+            entry["memory"] = result.get_memory(i)
+        out.append(entry)
+    if args.json:
+        print(json.dumps(out if len(out) > 1 else out[0], indent=2, sort_keys=True))
+    else:
+        for entry in out:
+            print(_counts_table(entry["name"], entry["counts"], args.shots))
+            if args.memory and "memory" in entry:
+                print("  memory: " + " ".join(entry["memory"]))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .backend import AerSimulator
+    from .loaders import load_circuits
+    from .sweep import SweepError, csv_points, grid_points, run_sweep
+
+    if bool(args.grid) == bool(args.values):
+        raise SweepError("give either --grid NAME=START:STOP:NUM ... or --values FILE.csv")
+    circuits = load_circuits(args.circuit)
+    if len(circuits) != 1:
+        raise SweepError(f"{args.circuit}: a sweep needs exactly one circuit, found {len(circuits)}")
+    names, points = grid_points(args.grid) if args.grid else csv_points(args.values)
+    with _client(args.scheduler) as client:
+        backend = AerSimulator(executor=client)
+        summary = run_sweep(
+            circuits[0],
+            names,
+            points,
+            args.output,
+            backend,
+            shots=args.shots,
+            seed=args.seed,
+            points_per_job=args.points_per_job,
+            progress=None if args.quiet else sys.stderr,
+        )
+    print(
+        f"{summary['points']} points in {args.output} ({summary['ran']} run now, {summary['skipped']} already done, "
+        f"seed {summary['seed']})"
+    )
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from distributed import Client, LocalCluster
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=args.threads,
+            processes=True,
+            host=args.host,
+            scheduler_port=args.port,
+            dashboard_address=f"{args.host}:{args.dashboard_port}",
+            preload=["aerdask_kernels.dask_worker"],
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        print(f"scheduler: {cluster.scheduler_address}", flush=True)
+        print(f"dashboard: {client.dashboard_link}", flush=True)
+        print(f"workers:   {args.workers} x {args.threads} thread(s); Ctrl-C stops the cluster", flush=True)
+        while not stop.wait(0.5):
+            pass
+    print("cluster stopped", flush=True)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aerdask", description="Run Qiskit circuits on a thread pool or a Dask cluster."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run OpenQASM 2/3, QPY or Python circuit files and print counts")
+    run.add_argument("file", help=".qasm (OpenQASM 2 or 3), .qpy, or .py defining 'circuit'")
+    run.add_argument("--shots", type=int, default=1024, help="shots per circuit (default 1024)")
+    run.add_argument("--seed", type=int, help="seed_simulator, for reproducible counts")
+    run.add_argument("--precision", choices=["double", "single"], default="double")
+    run.add_argument("--memory", action="store_true", help="also print every shot's outcome")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: the local thread pool)")
+    run.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    run.set_defaults(func=cmd_run)
+
+    sweep = sub.add_parser("sweep", help="run a parameterised circuit over a grid or a CSV of values")
+    sweep.add_argument("circuit", help="OpenQASM 3 with 'input float NAME;' parameters, or a .py defining 'circuit'")
+    sweep.add_argument("--grid", nargs="+", metavar="NAME=START:STOP:NUM", help="axes of a grid (or NAME=V1,V2,...)")
+    sweep.add_argument("--values", metavar="FILE.csv", help="CSV whose header names the parameters")
+    sweep.add_argument("--output", "-o", required=True, help="JSON-lines result file; run again to resume")
+    sweep.add_argument("--shots", type=int, default=1024)
+    sweep.add_argument("--seed", type=int, help="seed of the sweep (default: drawn once, kept with the output)")
+    sweep.add_argument("--points-per-job", type=int, default=50)
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: the local thread pool)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
+
+    cluster = sub.add_parser("cluster", help="start a local Dask scheduler and workers with the aerdask preload")
+    cluster.add_argument("--workers", type=int, default=2)
+    cluster.add_argument("--threads", type=int, default=1, help="threads per worker")
+    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
+    cluster.add_argument("--dashboard-port", type=int, default=8787)
+    cluster.set_defaults(func=cmd_cluster)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aerdask`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(
+            "aerdask: interrupted; finished results are kept (run the same command again to resume a sweep)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except (AerdaskError, ValueError, OSError) as exc:
+        print(f"aerdask: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

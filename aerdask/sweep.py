@@ -1,0 +1,242 @@
+"""Parameter sweeps: a grid or a CSV of values, results written as they arrive, resumable.
+
+Each point ``i`` runs as experiment ``i`` of the sweep, so its samples come from
+``SeedSequence(seed, spawn_key=(i,))`` whatever job or task it lands in: a sweep
+interrupted and run again produces the same file as one that was never stopped.
+
+The output is JSON lines, one object per point (``index``, the parameter values,
+``shots``, ``counts``), readable with ``pandas.read_json(path, lines=True)``. Lines
+are appended as points finish; when the sweep completes, the file is rewritten in
+point order. A sidecar ``<output>.meta.json`` keeps the seed, shots and parameter
+names, so a resumed run checks it is the same sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from qiskit.circuit import QuantumCircuit
+
+from .errors import AerdaskInputError
+from .progress import progress_text
+
+__all__ = ["grid_points", "csv_points", "run_sweep", "SweepError"]
+
+
+class SweepError(AerdaskInputError):
+    """A sweep's grid, values or output file is not usable; says what and how to fix it."""
+
+
+def _axis(spec: str) -> tuple[str, list[float]]:
+    name, sep, values = spec.partition("=")
+    if not sep or not name:
+        raise SweepError(f"grid axis {spec!r}: write NAME=START:STOP:NUM or NAME=V1,V2,...")
+    try:
+        if ":" in values:
+            start, stop, num = values.split(":")
+            return name.strip(), [float(v) for v in np.linspace(float(start), float(stop), int(num))]
+        return name.strip(), [float(v) for v in values.split(",")]
+    except ValueError as exc:
+        raise SweepError(f"grid axis {spec!r}: {exc}") from exc
+
+
+def grid_points(specs: list[str]) -> tuple[list[str], list[tuple[float, ...]]]:
+    """Parameter names and the Cartesian product of the axes (last axis fastest)."""
+    axes = [_axis(spec) for spec in specs]
+    names = [name for name, _ in axes]
+    if len(set(names)) != len(names):
+        raise SweepError(f"grid names a parameter twice: {names}")
+    return names, list(itertools.product(*(values for _, values in axes)))
+
+
+def csv_points(path: str | Path) -> tuple[list[str], list[tuple[float, ...]]]:
+    """Parameter names (the header) and one point per row of a CSV file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"{path}: no such file")
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise SweepError(f"{path}: empty; the first row names the parameters")
+    names = [name.strip() for name in rows[0]]
+    points = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        try:
+            points.append(tuple(float(v) for v in row))
+        except ValueError as exc:
+            raise SweepError(f"{path}:{line}: {exc}") from exc
+        if len(row) != len(names):
+            raise SweepError(f"{path}:{line}: {len(row)} values for {len(names)} parameters")
+    return names, points
+
+
+def _bind_names(circuit: QuantumCircuit, names: list[str]):
+    by_name = {p.name: p for p in circuit.parameters}
+    missing, extra = set(by_name) - set(names), set(names) - set(by_name)
+    if missing or extra:
+        raise SweepError(
+            f"the sweep gives {sorted(names)} but the circuit's parameters are {sorted(by_name)}"
+            + (f"; missing {sorted(missing)}" if missing else "")
+            + (f"; unknown {sorted(extra)}" if extra else "")
+        )
+    return [by_name[name] for name in names]
+
+
+class _Output:
+    """The JSON-lines file: which points are done, appending, the final ordered rewrite."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path = path
+        self.meta_path = path.with_name(path.name + ".meta.json")
+        self._check_meta(meta)
+        self.done = self._read_done()
+        self.fh = self.path.open("a")
+
+    def _check_meta(self, meta: dict) -> None:
+        if self.meta_path.exists():
+            old = json.loads(self.meta_path.read_text())
+            for key in ("names", "shots", "points"):
+                if old.get(key) != meta.get(key):
+                    raise SweepError(
+                        f"{self.path} holds a different sweep ({key}: {old.get(key)!r} there, {meta.get(key)!r} now); "
+                        "use another output file or delete it"
+                    )
+            meta["seed"] = old["seed"]  # resume with the seed the file was started with
+        elif self.path.exists() and self.path.stat().st_size:
+            raise SweepError(f"{self.path} exists but was not written by a sweep; use another output file")
+        self.meta = meta
+        self.meta_path.write_text(json.dumps(meta, sort_keys=True))
+
+    def _read_done(self) -> set[int]:
+        if not self.path.exists():
+            return set()
+        done, good = set(), 0
+        with self.path.open() as fh:
+            for line in fh:
+                try:
+                    done.add(int(json.loads(line)["index"]))
+                except (ValueError, KeyError):
+                    break  # a line cut by an interruption: drop it and what follows
+                good += len(line.encode())
+        with self.path.open("r+b") as fh:
+            fh.truncate(good)
+        return done
+
+    def write(self, records: list[dict]) -> None:
+        for record in records:
+            self.fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.done.update(r["index"] for r in records)
+
+    def finish(self) -> None:
+        self.fh.close()
+        records = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        records.sort(key=lambda r: r["index"])
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        os.replace(tmp, self.path)
+
+    def close(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+
+
+def run_sweep(
+    circuit: QuantumCircuit,
+    names: list[str],
+    points: list[tuple[float, ...]],
+    output: str | Path,
+    backend,
+    shots: int = 1024,
+    seed: int | None = None,
+    points_per_job: int = 50,
+    progress=sys.stderr,
+) -> dict:
+    """Run every point not yet in ``output``; append results as jobs finish.
+
+    Args:
+        circuit: The parameterised circuit (with measurements).
+        names: Parameter names, in the order of each point's values.
+        points: The values, one tuple per point.
+        output: The JSON-lines file (created, or resumed).
+        backend: An :class:`~aerdask.AerSimulator` (its executor runs the jobs).
+        shots: Shots per point.
+        seed: Seed of the whole sweep; default a fresh one, kept in the sidecar.
+        points_per_job: Points per job (each job is split further on a Dask cluster).
+        progress: Stream for the progress bar, or ``None``.
+
+    Returns:
+        ``{"points": total, "ran": run now, "skipped": already done, "seed": seed}``.
+
+    Raises:
+        SweepError: parameters that do not match, or an output file of another sweep.
+        KeyboardInterrupt: after cancelling the running jobs; what finished is kept.
+    """
+    params = _bind_names(circuit, names)
+    meta = {
+        "names": names,
+        "shots": shots,
+        "points": len(points),
+        "seed": seed if seed is not None else secrets.randbits(63),
+    }
+    if seed is not None and Path(str(output) + ".meta.json").exists():
+        old = json.loads(Path(str(output) + ".meta.json").read_text())
+        if old.get("seed") != seed:
+            raise SweepError(f"{output} was started with seed {old.get('seed')}, not {seed}")
+    out = _Output(Path(output), meta)
+    todo = [i for i in range(len(points)) if i not in out.done]
+    skipped = len(points) - len(todo)
+    jobs = []
+    try:
+        for start in range(0, len(todo), points_per_job):
+            batch = todo[start : start + points_per_job]
+            bound = [circuit.assign_parameters(dict(zip(params, points[i], strict=True))) for i in batch]
+            program = backend.compile(bound, indices=batch, shots=shots, seed_simulator=out.meta["seed"])
+            jobs.append((batch, backend.submit(program)))
+        _collect(jobs, names, points, out, len(points), progress)
+    except BaseException:
+        for _, job in jobs:
+            if not job.in_final_state():
+                job.cancel()
+        out.close()
+        raise
+    out.finish()
+    return {"points": len(points), "ran": len(todo), "skipped": skipped, "seed": out.meta["seed"]}
+
+
+def _collect(jobs, names, points, out: _Output, total: int, progress) -> None:
+    pending = list(jobs)
+    while pending:
+        still = []
+        for batch, job in pending:
+            if not job.in_final_state():
+                still.append((batch, job))
+                continue
+            result = job.result()  # raises for a failed or cancelled job: the sweep stops there
+            records = []
+            for k, index in enumerate(batch):
+                record = {"index": index, "shots": result.results[k].shots, "counts": result.get_counts(k)}
+                record.update(zip(names, points[index], strict=True))
+                records.append(record)
+            out.write(records)
+        pending = still
+        if progress is not None:
+            progress.write(f"\r{progress_text(len(out.done), total, 'points')}")
+            progress.flush()
+        if pending:
+            job = pending[0][1]
+            job._adapter.wait(job._handles, 0.2)
+            time.sleep(0.01)
+    if progress is not None:
+        progress.write("\n")

@@ -1,0 +1,340 @@
+"""The benchmark suite: aerdask against qiskit-aer and, where installed, qibojit, lightning and qulacs.
+
+Run: ``pip install -e ".[bench]" && python benchmarks/suite.py`` (``--sizes 16 20`` for a
+quick look, ``--skip-peers`` to compare with Aer only). Everything is measured in one
+run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
+and to the fastest peer, and the memory-bandwidth limit (an in-place read+write pass
+over a 2**26 complex128 array) with the CPU and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+from numba import njit, prange
+from qiskit import QuantumCircuit, transpile
+from qiskit.circuit.library import quantum_volume
+from qiskit.circuit.random import random_circuit
+from qiskit.synthesis import synth_qft_full
+
+import aerdask
+
+PORTABLE_BASIS = ["u3", "cx", "h", "cu1", "swap"]
+
+
+# -- circuits ---------------------------------------------------------------------------
+def qft(n):
+    return synth_qft_full(n)
+
+
+def random(n):
+    return transpile(random_circuit(n, 10, max_operands=2, seed=1234), basis_gates=["u", "cx"], optimization_level=0)
+
+
+def qv(n):
+    return quantum_volume(n, seed=7).decompose()  # layers of two-qubit unitaries
+
+
+def ghz(n):
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    return qc
+
+
+CIRCUITS = {"qft": qft, "random": random, "qv": qv, "ghz": ghz}
+
+
+# -- simulators: each returns a callable that simulates the final state once ----------------
+def aerdask_runner(qc):
+    backend = aerdask.AerSimulator()
+    measured = qc.measure_all(inplace=False)
+    return lambda: backend.run(measured, shots=1).result()
+
+
+def aer_runner(qc):
+    import qiskit_aer
+
+    backend = qiskit_aer.AerSimulator(method="statevector")
+    measured = qc.measure_all(inplace=False)
+    return lambda: backend.run(measured, shots=1).result()
+
+
+def portable(qc):
+    return transpile(qc, basis_gates=PORTABLE_BASIS, optimization_level=0)
+
+
+def qibojit_runner(qc):
+    import qibo
+    from qiskit.qasm2 import dumps
+
+    qibo.set_backend("qibojit")
+    circuit = qibo.Circuit.from_qasm(dumps(portable(qc))).fuse()
+    return lambda: circuit()
+
+
+def qulacs_runner(qc):
+    import qulacs
+    from qulacs import gate
+
+    pc = portable(qc)
+    circuit = qulacs.QuantumCircuit(qc.num_qubits)
+    for inst in pc.data:
+        q = [pc.find_bit(b).index for b in inst.qubits]
+        name, params = inst.operation.name, [float(p) for p in inst.operation.params]
+        if name == "h":
+            circuit.add_H_gate(q[0])
+        elif name == "cx":
+            circuit.add_CNOT_gate(q[0], q[1])
+        elif name == "swap":
+            circuit.add_SWAP_gate(q[0], q[1])
+        elif name == "u3":
+            circuit.add_U3_gate(q[0], *params)
+        elif name == "cu1":
+            circuit.add_gate(gate.DenseMatrix([q[0], q[1]], np.diag([1, 1, 1, np.exp(1j * params[0])])))
+    state = qulacs.QuantumState(qc.num_qubits)
+
+    def run():
+        state.set_zero_state()
+        circuit.update_quantum_state(state)
+
+    return run
+
+
+def lightning_runner(qc):
+    import pennylane as qml
+
+    pc = portable(qc)
+    n = qc.num_qubits
+    ops = []
+    for inst in pc.data:
+        q = [n - 1 - pc.find_bit(b).index for b in inst.qubits]  # PennyLane wires are big-endian
+        name, params = inst.operation.name, [float(p) for p in inst.operation.params]
+        ops.append((name, q, params))
+    dev = qml.device("lightning.qubit", wires=n)
+    gates = {
+        "h": lambda q, p: qml.Hadamard(q[0]),
+        "cx": lambda q, p: qml.CNOT(q),
+        "swap": lambda q, p: qml.SWAP(q),
+        "u3": lambda q, p: qml.U3(*p, wires=q[0]),
+        "cu1": lambda q, p: qml.ControlledPhaseShift(p[0], wires=q),
+    }
+
+    @qml.qnode(dev)
+    def circuit():
+        for name, q, p in ops:
+            gates[name](q, p)
+        return qml.state()
+
+    return circuit
+
+
+PEERS = {"qibojit": qibojit_runner, "lightning": lightning_runner, "qulacs": qulacs_runner}
+
+
+def timed(fn, repeats):
+    fn()  # warm-up: JIT compilation, caches, allocations
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+# -- the memory-bandwidth limit ------------------------------------------------------------
+@njit(parallel=True, nogil=True)
+def _touch(a):
+    for i in prange(a.size):
+        a[i] = a[i] * 1.0000001
+
+
+def bandwidth_pass(num_qubits):
+    a = np.ones(1 << num_qubits, dtype=np.complex128)
+    return timed(lambda: _touch(a), 5)[0]
+
+
+def one_qubit_pass(num_qubits=24, qubit=12):
+    from aerdask_kernels.gates import apply_matrix
+
+    state = np.zeros(1 << num_qubits, dtype=np.complex128)
+    state[0] = 1
+    h = (np.array([[1, 1], [1, -1]]) / np.sqrt(2)).astype(np.complex128).ravel()
+    empty = np.zeros(0, dtype=np.int64)
+    target = np.array([qubit], dtype=np.int64)
+    return timed(lambda: apply_matrix(state, empty, 0, target, h), 5)[0]
+
+
+# -- sections --------------------------------------------------------------------------------
+def machine():
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import numba
+
+    return f"CPU: {cpu}; cores: {os.cpu_count()}; numba threads: {numba.config.NUMBA_NUM_THREADS}"
+
+
+def circuits_table(sizes, peers, repeats, names):
+    rows = []
+    for name in names:
+        make = CIRCUITS[name]
+        for n in sizes:
+            qc = make(n)
+            reps = 1 if n >= 26 else repeats
+            res = {"aerdask": timed(aerdask_runner(qc), reps), "aer": timed(aer_runner(qc), reps)}
+            for peer in peers:
+                try:
+                    res[peer] = timed(PEERS[peer](qc), reps)
+                except Exception as exc:  # a peer that cannot run a circuit is reported, not fatal
+                    print(f"  {peer} failed on {name}{n}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            fastest_peer = min((res[p][0], p) for p in res if p not in ("aerdask", "aer")) if len(res) > 2 else None
+            rows.append((f"{name}{n}", res, fastest_peer))
+            print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_row(row):
+    label, res, fastest = row
+    cells = "  ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in res.items())
+    ratio = res["aerdask"][0] / res["aer"][0]
+    peer = f"  vs {fastest[1]}: {res['aerdask'][0] / fastest[0]:.2f}x" if fastest else ""
+    return f"{label:<10} {cells}  | aerdask/aer {ratio:.2f}x{peer}"
+
+
+def batch_section():
+    import qiskit_aer
+    from distributed import Client, LocalCluster
+
+    circuits = []
+    for i in range(1000):
+        qc = random_circuit(12, 10, max_operands=2, seed=i)
+        qc.measure_all()
+        circuits.append(qc)
+    aer = qiskit_aer.AerSimulator()
+    ours = aerdask.AerSimulator()
+    t_aer = timed(lambda: aer.run(circuits, shots=1000, seed_simulator=1).result(), 2)[0]
+    t_pool = timed(lambda: ours.run(circuits, shots=1000, seed_simulator=1, max_job_size=250).result(), 2)[0]
+    out = {"aer": t_aer, "pool": t_pool}
+    for workers in (1, 2):
+        with (
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+            Client(cluster) as client,
+        ):
+            backend = aerdask.AerSimulator(executor=client)
+            out[f"dask{workers}"] = timed(lambda b=backend: b.run(circuits, shots=1000, seed_simulator=1).result(), 2)[
+                0
+            ]
+    print(
+        "batch 1000 x 12q, 1000 shots (s): "
+        + "  ".join(f"{k} {v:.2f}" for k, v in out.items())
+        + f"  | throughput pool/aer {out['aer'] / out['pool']:.2f}x, dask2/pool {out['pool'] / out['dask2']:.2f}x,"
+        f" dask2/dask1 {out['dask1'] / out['dask2']:.2f}x"
+    )
+
+
+def shots_section():
+    import qiskit_aer
+
+    qc = random(20)
+    qc.measure_all()
+    t_aer = timed(lambda: qiskit_aer.AerSimulator().run(qc, shots=10**6, seed_simulator=1).result(), 2)[0]
+    t_ours = timed(lambda: aerdask.AerSimulator().run(qc, shots=10**6, seed_simulator=1).result(), 2)[0]
+    print(f"10^6 shots at 20 qubits (s): aerdask {t_ours:.3f}  aer {t_aer:.3f}  | ratio {t_ours / t_aer:.2f}x")
+
+
+_CHILD = textwrap.dedent(
+    """
+    import resource, sys, time
+    start = time.perf_counter()
+    from qiskit.synthesis import synth_qft_full
+    import aerdask
+    n = int(sys.argv[1])
+    qc = synth_qft_full(n); qc.measure_all()
+    aerdask.AerSimulator().run(qc, shots=1).result()
+    print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    """
+)
+
+
+def child(n, env=None):
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(n)], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    elapsed, rss = out.stdout.split()
+    return float(elapsed), int(rss)
+
+
+def memory_and_startup_section(max_qubits):
+    base_time, base_rss = child(2)
+    if max_qubits >= 26:
+        _, rss = child(26)
+        state = 16 << 26
+        print(
+            f"peak RSS, 26-qubit QFT in double precision: {rss / 2**30:.3f} GiB; state {state / 2**30:.3f} GiB; "
+            f"beyond state and interpreter baseline ({base_rss / 2**20:.0f} MiB): "
+            f"{(rss - base_rss - state) / state:+.1%}"
+        )
+    with tempfile.TemporaryDirectory() as cold_dir:
+        cold, _ = child(10, {"AERDASK_NUMBA_CACHE_DIR": cold_dir})
+        warm, _ = child(10, {"AERDASK_NUMBA_CACHE_DIR": cold_dir})
+    print(f"first 10-qubit job in a new process (imports included): cold cache {cold:.2f} s, warm cache {warm:.2f} s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 20, 24, 26])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--circuits", nargs="+", choices=sorted(CIRCUITS), default=list(CIRCUITS))
+    parser.add_argument("--only", choices=["circuits", "kernels", "batch", "shots", "memory"], nargs="+")
+    args = parser.parse_args(argv)
+    sections = set(args.only or ["kernels", "circuits", "batch", "shots", "memory"])
+    print(machine())
+    if "kernels" in sections:
+        bw26 = bandwidth_pass(26)
+        bw24 = bandwidth_pass(24)
+        one = one_qubit_pass(24)
+        print(
+            f"bandwidth pass 2**26 complex128: {bw26 * 1e3:.1f} ms "
+            f"({2 * 16 * 2**26 / bw26 / 1e9:.1f} GB/s read+write); 2**24: {bw24 * 1e3:.1f} ms; "
+            f"one 1-qubit gate at 24 qubits: {one * 1e3:.1f} ms = {one / bw24:.2f}x the limit"
+        )
+    peers = []
+    if not args.skip_peers:
+        for peer, module in (("qibojit", "qibojit"), ("lightning", "pennylane_lightning"), ("qulacs", "qulacs")):
+            try:
+                __import__(module)
+                peers.append(peer)
+            except ImportError:
+                print(f"({peer} not installed: skipped)")
+    if "circuits" in sections:
+        print("circuit    min/median seconds per simulator")
+        circuits_table(args.sizes, peers, args.repeats, args.circuits)
+    if "shots" in sections:
+        shots_section()
+    if "batch" in sections:
+        batch_section()
+    if "memory" in sections:
+        memory_and_startup_section(max(args.sizes))
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()

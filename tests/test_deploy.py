@@ -1,0 +1,193 @@
+"""deploy/: the files parse and lint, jobqueue renders its scripts, and the image's commands run with TLS."""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+import pytest
+import yaml
+from distributed import Client, Security
+from qiskit import QuantumCircuit
+
+from aerdask import AerSimulator
+
+from .clusters import dask_command, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+YAML_FILES = sorted(DEPLOY.rglob("*.yaml")) + sorted(DEPLOY.rglob("*.yml"))
+
+
+def test_yaml_files_parse_and_lint():
+    assert len(YAML_FILES) >= 6
+    for path in YAML_FILES:
+        assert list(yaml.safe_load_all(path.read_text())), path
+    out = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-c", str(ROOT / ".yamllint"), "-f", "parsable", str(DEPLOY)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout
+
+
+def test_image_definition():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert re.search(r"^USER aerdask$", dockerfile, re.M)  # not root
+    assert "warm_up()" in dockerfile and "AERDASK_NUMBA_CACHE_DIR" in dockerfile  # cache built at image build
+    pins = [line for line in (DEPLOY / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][\w.]*", p) for p in pins), pins
+    pinned = {p.split("==")[0] for p in pins}
+    assert {"qiskit", "numpy", "numba", "dask", "distributed"} <= pinned
+
+
+def test_compose_kubernetes_and_helm_start_workers_with_the_preload():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    assert set(compose["services"]) == {"scheduler", "worker", "jupyter"}
+    assert compose["services"]["worker"]["deploy"]["replicas"] == 2
+    assert "aerdask_kernels.dask_worker" in compose["services"]["worker"]["command"]
+    cluster = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster.yaml").read_text())
+    assert cluster["kind"] == "DaskCluster" and cluster["apiVersion"] == "kubernetes.dask.org/v1"
+    assert "aerdask_kernels.dask_worker" in cluster["spec"]["worker"]["spec"]["containers"][0]["args"]
+    values = yaml.safe_load((DEPLOY / "helm" / "dask-values.yaml").read_text())
+    assert "aerdask_kernels.dask_worker" in values["worker"]["extraArgs"]
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        (
+            "slurm",
+            [
+                "#SBATCH --exclusive",
+                "#SBATCH --mem=",
+                "--preload aerdask_kernels.dask_worker",
+                "export AERDASK_NUMBA_CACHE_DIR",
+            ],
+        ),
+        ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_kernels.dask_worker"]),
+    ],
+)
+def test_jobqueue_config_renders_job_scripts(kind, expected):
+    import dask_jobqueue
+
+    config = yaml.safe_load((DEPLOY / "jobqueue.yaml").read_text())
+    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}[kind]
+    # Set key by key: replacing the whole "jobqueue" section would drop jobqueue's own defaults.
+    with dask.config.set({f"jobqueue.{kind}.{k}": v for k, v in config["jobqueue"][kind].items()}):
+        with cls(scheduler_options={"host": "127.0.0.1", "dashboard_address": ":0"}) as cluster:
+            script = cluster.job_script()
+    for text in expected:
+        assert text in script, script
+    assert "distributed.cli.dask_worker" in script or "dask worker" in script
+
+
+def _compose_command(service):
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    command = list(compose["services"][service]["command"])
+    assert command[:2] == ["dask", service]
+    return command[2:]
+
+
+@pytest.mark.cluster
+def test_image_commands_run_with_tls_and_refuse_clients_without_certificates(tmp_path):
+    security = Security.temporary()
+    files = {}
+    for name in ("tls_ca_file", "tls_scheduler_cert", "tls_scheduler_key", "tls_worker_cert", "tls_worker_key"):
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(getattr(security, name))
+    scheduler_file = tmp_path / "scheduler.json"
+    # The compose file's own commands, with loopback addresses and TLS added.
+    scheduler_args = [
+        "0" if a == "8786" else "127.0.0.1" if a == "0.0.0.0" else a for a in _compose_command("scheduler")
+    ]
+    scheduler_args = [a if a != ":8787" else "127.0.0.1:0" for a in scheduler_args]
+    procs = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    *dask_command(),
+                    "scheduler",
+                    *scheduler_args,
+                    "--protocol",
+                    "tls",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--tls-ca-file",
+                    str(files["tls_ca_file"]),
+                    "--tls-cert",
+                    str(files["tls_scheduler_cert"]),
+                    "--tls-key",
+                    str(files["tls_scheduler_key"]),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=tmp_path,
+            )
+        )
+        assert wait_until(scheduler_file.exists, timeout=60)
+        import json
+
+        assert wait_until(lambda: "address" in scheduler_file.read_text(), timeout=30)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tls://127.0.0.1:")
+        worker_args = [address if a == "tcp://scheduler:8786" else a for a in _compose_command("worker")]
+        procs.append(
+            subprocess.Popen(
+                [
+                    *dask_command(),
+                    "worker",
+                    *worker_args,
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--tls-ca-file",
+                    str(files["tls_ca_file"]),
+                    "--tls-cert",
+                    str(files["tls_worker_cert"]),
+                    "--tls-key",
+                    str(files["tls_worker_key"]),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=tmp_path,
+            )
+        )
+        with Client(address, security=security, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+            qc = QuantumCircuit(2, 2)
+            qc.h(0)
+            qc.cx(0, 1)
+            qc.measure([0, 1], [0, 1])
+            counts = AerSimulator(executor=client).run(qc, seed_simulator=4).result(timeout=120).get_counts()
+            assert set(counts) == {"00", "11"}
+        with pytest.raises(TypeError, match="TLS expects"):
+            Client(address, timeout=3)  # no TLS settings at all: cannot even start
+        # A peer that trusts the CA but shows no certificate of its own: the scheduler refuses it.
+        context = ssl.create_default_context(cafile=str(files["tls_ca_file"]))
+        context.check_hostname = False
+        host, port = address[len("tls://") :].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                with context.wrap_socket(raw) as tls:
+                    tls.sendall(b"\0" * 8)
+                    if not tls.recv(1):
+                        raise ConnectionError("closed by the scheduler")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
