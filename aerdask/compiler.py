@@ -30,6 +30,7 @@ _SUPPORTED_HINT = (
     "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
     "for_loop, while_loop and Aer's save instructions"
 )
+_CONTROL_FLOW = {"if_else", "switch_case", "for_loop", "while_loop", "box"}
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _EXPR_CMP = {
@@ -73,8 +74,9 @@ class _CircuitCompiler:
         qmap = {q: i for i, q in enumerate(circuit.qubits)}
         cmap = dict(self.top_clbits)
         self.em.phase(float(circuit.global_phase))
-        terminal = self._terminal_measures(circuit, qmap, cmap)
-        for i, inst in enumerate(circuit.data):
+        data = list(circuit.data)  # each access to circuit.data builds Python objects: do it once
+        terminal = self._terminal_measures(circuit, data, qmap, cmap)
+        for i, inst in enumerate(data):
             if i in terminal:
                 self.final_qubits.append(qmap[inst.qubits[0]])
                 self.final_clbits.append(cmap[inst.clbits[0]])
@@ -87,16 +89,16 @@ class _CircuitCompiler:
         return out
 
     @staticmethod
-    def _terminal_measures(circuit, qmap, cmap) -> set[int]:
+    def _terminal_measures(circuit, data, qmap, cmap) -> set[int]:
         """Indices of top-level measurements that nothing after them touches."""
         touched_q: set[int] = set()
         touched_c: set[int] = set()
         terminal = set()
         all_qubits = set(range(circuit.num_qubits))
         all_clbits = set(range(circuit.num_clbits))
-        for i in range(len(circuit.data) - 1, -1, -1):
-            inst = circuit.data[i]
-            name = inst.operation.name
+        for i in range(len(data) - 1, -1, -1):
+            inst = data[i]
+            name = inst.name
             if name == "barrier":
                 continue
             qs = {qmap[q] for q in inst.qubits}
@@ -105,7 +107,7 @@ class _CircuitCompiler:
                 terminal.add(i)
             if name in SAVE_KINDS:
                 qs = all_qubits  # a save reads the whole state, so earlier measurements must happen first
-            if getattr(inst.operation, "blocks", ()):
+            if name in _CONTROL_FLOW:
                 cs = all_clbits  # control flow may read any bit
             touched_q |= qs
             touched_c |= cs

@@ -19,6 +19,7 @@ gates are emitted as they are.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -36,37 +37,47 @@ class _Block:
     data: np.ndarray  # dense matrix or diagonal
 
 
-def _bits(index: np.ndarray, positions: list[int]) -> np.ndarray:
-    """Pack the bits of ``index`` at ``positions`` (little-endian)."""
-    out = np.zeros_like(index)
+@functools.lru_cache(maxsize=4096)
+def _layout(qubits: tuple[int, ...], onto: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Index maps for embedding: the inner index of every outer index, and which pairs agree outside.
+
+    Cached: a batch meets the same few qubit layouts again and again.
+    """
+    idx = np.arange(1 << len(onto))
+    positions = [onto.index(q) for q in qubits]
+    inner = np.zeros_like(idx)
     for b, p in enumerate(positions):
-        out |= ((index >> p) & 1) << b
-    return out
+        inner |= ((idx >> p) & 1) << b
+    outer = idx & ~sum(1 << p for p in positions)
+    return inner, outer[:, None] == outer[None, :]
 
 
 def embed_diagonal(diag: np.ndarray, qubits: list[int], onto: list[int]) -> np.ndarray:
     """The diagonal on ``qubits`` as a diagonal on the superset ``onto``."""
-    positions = [onto.index(q) for q in qubits]
-    return diag[_bits(np.arange(1 << len(onto)), positions)]
+    if qubits == onto:
+        return diag
+    return diag[_layout(tuple(qubits), tuple(onto))[0]]
 
 
 def embed_matrix(matrix: np.ndarray, qubits: list[int], onto: list[int]) -> np.ndarray:
     """The matrix on ``qubits`` as a matrix on the superset ``onto`` (identity elsewhere)."""
-    dim = 1 << len(onto)
-    idx = np.arange(dim)
-    positions = [onto.index(q) for q in qubits]
-    inner = _bits(idx, positions)
-    outer = idx & ~sum(1 << p for p in positions)
+    if qubits == onto:
+        return matrix
+    inner, same = _layout(tuple(qubits), tuple(onto))
     # Entry (r, c) is matrix[inner r, inner c] when r and c agree outside ``qubits``.
-    same = outer[:, None] == outer[None, :]
     return np.where(same, matrix[inner[:, None], inner[None, :]], 0)
 
 
 def uncontrolled(qubits: list[int], form: GateForm) -> np.ndarray:
     """The gate's form as a matrix (or diagonal) on all its qubits, controls included."""
+    return form.data if form.nctrl == 0 else _uncontrolled(form)
+
+
+@functools.lru_cache(maxsize=1024)
+def _uncontrolled(form: GateForm) -> np.ndarray:
+    # Cached by form identity: the forms of repeated gates (cx, cz, cp(pi/2)...) are shared.
     nc = form.nctrl
-    if nc == 0:
-        return form.data
+    qubits = range(nc + int(np.log2(form.data.shape[0])))
     k = len(qubits) - nc
     active = [form.ctrl_val | (t << nc) for t in range(1 << k)]
     if form.diagonal:

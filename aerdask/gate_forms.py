@@ -26,7 +26,7 @@ MAX_DENSE_DEFINITION_QUBITS = 5
 _STANDARD_CLASSES = {name: type(gate) for name, gate in get_standard_gate_name_mapping().items()}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: shared forms are cache keys
 class GateForm:
     """A gate as the kernels run it.
 

@@ -185,8 +185,13 @@ def machine():
     except (OSError, StopIteration):
         pass
     import numba
+    import numpy
+    import qiskit_aer
 
-    return f"CPU: {cpu}; cores: {os.cpu_count()}; numba threads: {numba.config.NUMBA_NUM_THREADS}"
+    return (
+        f"CPU: {cpu}; cores: {os.cpu_count()}; numba threads: {numba.config.NUMBA_NUM_THREADS}; "
+        f"numba {numba.__version__}, numpy {numpy.__version__}, qiskit-aer {qiskit_aer.__version__}"
+    )
 
 
 def circuits_table(sizes, peers, repeats, names):
@@ -225,6 +230,7 @@ def batch_section():
         qc = random_circuit(12, 10, max_operands=2, seed=i)
         qc.measure_all()
         circuits.append(qc)
+    circuits = transpile(circuits, basis_gates=["u", "cx"], optimization_level=0)  # gates every simulator has
     aer = qiskit_aer.AerSimulator()
     ours = aerdask.AerSimulator()
     t_aer = timed(lambda: aer.run(circuits, shots=1000, seed_simulator=1).result(), 2)[0]

@@ -149,7 +149,7 @@ def slow_circuit(num_qubits=20, layers=40) -> QuantumCircuit:
 
 
 def test_wait_for_final_state_is_woken_by_the_future(executor):
-    job = AerSimulator(executor=executor).run(slow_circuit())
+    job = AerSimulator(executor=executor).run(slow_circuit(18, 30))  # about a second even on one thread
     calls = []
     start = time.monotonic()
     job.wait_for_final_state(wait=5, callback=lambda *args: calls.append(args))

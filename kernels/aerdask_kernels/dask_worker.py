@@ -95,12 +95,14 @@ def run_task(fn, program, job_id: str):
     its cancel flag so :func:`cancel_job` reaches it between gates.
     """
     worker = distributed.get_worker()
-    worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
     flag = np.zeros(1, dtype=np.uint8)
     with _lock:
+        # A cancelled task can still reach a thread (a worker holds a few queued tasks);
+        # it stops here, before it counts as started.
         if job_id in _cancelled:
             raise JobCancelledError(f"job {job_id} was cancelled before this task started")
         _running.setdefault(job_id, []).append(flag)
+    worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
     try:
         return fn(program, flag)
     finally:
