@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -126,3 +127,22 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool
             return True
         time.sleep(interval)
     return False
+
+
+@contextlib.contextmanager
+def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: bool = True, **kwargs):
+    """A ``Client`` on a fresh ``LocalCluster`` bound to 127.0.0.1, closed on exit."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            **kwargs,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -11,7 +11,7 @@ from qiskit.quantum_info import Statevector
 
 from aerdask import AerSimulator
 
-from .clusters import CliCluster
+from .clusters import CliCluster, local_client
 
 
 @pytest.fixture
@@ -27,14 +27,7 @@ def backend():
 @pytest.fixture(scope="session")
 def local_cluster_client():
     """``LocalCluster(processes=True)``: two worker processes with one thread each."""
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_client(n_workers=2) as client:
         yield client
 
 

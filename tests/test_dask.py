@@ -20,7 +20,7 @@ from aerdask.chunking import split_program
 from aerdask.errors import ClusterError
 from aerdask_kernels import run_program
 
-from .clusters import CliCluster, wait_until
+from .clusters import CliCluster, local_client, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -159,12 +159,7 @@ def test_task_that_kills_every_worker_fails_alone():
     # One retry (Dask's default is three) keeps the test short; three single-thread workers
     # let the survivor hold one while the doomed task kills the other two in turn.
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        with (
-            LocalCluster(
-                n_workers=3, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_client(n_workers=3) as client:
             backend = AerSimulator(executor=client)
             survivor = backend.run(slow_circuit(18, 80), seed_simulator=1)
             assert wait_until(lambda: survivor.status() is JobStatus.RUNNING, timeout=60)
@@ -228,12 +223,7 @@ def test_closed_client_is_an_error_at_run(local_cluster_client):
 
 
 def test_state_bigger_than_any_worker_is_refused_at_run():
-    with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, memory_limit="256MiB", dashboard_address="127.0.0.1:0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_client(n_workers=1, processes=False, memory_limit="256MiB") as client:
         qc = QuantumCircuit(25)
         qc.h(0)
         with pytest.raises(CircuitTooLargeError, match="needs 536,870,912 bytes but 268,435,456 bytes"):
@@ -296,12 +286,7 @@ def test_worker_without_aerdask_gets_a_clear_error_then_shipped_kernels(tmp_path
 
 
 def test_multithreaded_worker_runs_concurrent_jobs():
-    with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_client(n_workers=1, threads_per_worker=2) as client:
         backend = AerSimulator(executor=client)
         jobs = [backend.run(slow_circuit(16, 20), seed_simulator=i) for i in range(4)]
         assert all(len(job.result(timeout=120).results) == 1 for job in jobs)
