@@ -140,12 +140,6 @@ class Experiment:
         """A shallow copy with some fields changed (arrays are shared, not copied)."""
         return dataclasses.replace(self, **changes)
 
-    @property
-    def needs_branching(self) -> bool:
-        """True if shots must branch: a measurement or reset before the end."""
-        codes = self.ops[:, COL_OPCODE] if self.ops.size else self.ops
-        return bool(np.any((codes == OP_MEASURE) | (codes == OP_RESET)))
-
     def validate(self) -> None:
         """Check shapes, dtypes and every index.
 
