@@ -131,15 +131,16 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.02) -> bool
 
 @contextlib.contextmanager
 def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: bool = True, **kwargs):
-    """A ``Client`` on a fresh ``LocalCluster`` bound to 127.0.0.1, closed on exit."""
+    """A ``Client`` on a fresh ``LocalCluster`` (on 127.0.0.1 with processes), closed on exit."""
     from distributed import Client, LocalCluster
 
+    if processes:
+        kwargs.setdefault("host", "127.0.0.1")  # in-process clusters talk over inproc://, not an address
     with (
         LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
             processes=processes,
-            host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
             **kwargs,
         ) as cluster,
