@@ -123,23 +123,21 @@ class MatrixCache:
             return None
         return (op.name, op.num_qubits, params, int(getattr(op, "ctrl_state", 0) or 0))
 
-    def form(self, op) -> GateForm | None:
-        """The :class:`GateForm` of ``op``, or ``None`` if it has no matrix."""
+    def _cached(self, store: dict, compute, op):
         key = self._key(op)
         if key is None:
-            return _form(op)
-        if key not in self._forms:
-            self._forms[key] = _form(op)
-        return self._forms[key]
+            return compute(op)
+        if key not in store:
+            store[key] = compute(op)
+        return store[key]
+
+    def form(self, op) -> GateForm | None:
+        """The :class:`GateForm` of ``op``, or ``None`` if it has no matrix."""
+        return self._cached(self._forms, _form, op)
 
     def matrix(self, op) -> np.ndarray | None:
         """The dense matrix of ``op`` (complex128, ``(2**k, 2**k)``), or ``None`` if it has none."""
-        key = self._key(op)
-        if key is None:
-            return _dense(op)
-        if key not in self._matrices:
-            self._matrices[key] = _dense(op)
-        return self._matrices[key]
+        return self._cached(self._matrices, _dense, op)
 
 
 def target_state(op) -> np.ndarray:

@@ -15,7 +15,6 @@ __all__ = [
     "probability_one",
     "collapse",
     "flip",
-    "probabilities",
     "marginal_probabilities",
     "expval_pauli",
 ]
@@ -67,16 +66,6 @@ def flip(state, qubit):
         a = state[i0]
         state[i0] = state[i1]
         state[i1] = a
-
-
-@njit
-def probabilities(state):
-    """``|state|**2`` as float64, shape ``(2**n,)``."""
-    out = np.empty(state.size, dtype=np.float64)
-    for i in range(state.size):
-        a = state[i]
-        out[i] = a.real * a.real + a.imag * a.imag
-    return out
 
 
 @njit
