@@ -139,3 +139,23 @@ def test_parallel_paths_match_the_serial_reference(controls, targets, rng):
         sub[:, cmask] = matrix @ sub[:, cmask]
         expected = np.moveaxis(sub.reshape([2] * n), range(k), axes).reshape(-1)
         np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
+    """A plain kernel whose cached code calls a threaded one used to segfault on its first call."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from aerdask_kernels.gates import apply_matrix\n"
+        "s = np.zeros(1 << 16, complex); s[0] = 1\n"
+        "apply_matrix(s, np.zeros(0, np.int64), 0, np.array([3]), np.array([0, 1, 1, 0], complex))\n"
+        "print(abs(s[8]))\n"
+    )
+    env = {**os.environ, "AERDASK_NUMBA_CACHE_DIR": str(tmp_path), "AERDASK_NUMBA_CACHE": "1"}
+    for _ in range(2):  # the first run fills the cache, the second links from it
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "1.0"

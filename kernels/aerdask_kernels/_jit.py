@@ -10,6 +10,12 @@ cache directory is keyed by a hash of every source file of this package and the
 Numba version instead, so any change starts a fresh cache. If no directory is
 writable, functions compile in memory rather than fail the import.
 
+Why threads are launched on a cache hit: Numba starts its thread pool when it
+compiles a parallel function or loads one from the cache, but not when it loads a
+plain function (``apply_matrix``) whose machine code calls a parallel one it
+inlined; calling that from a fresh process segfaulted. Every cached function of
+this package therefore launches the pool before its cached code is linked.
+
 Environment variables:
     AERDASK_NUMBA_CACHE: ``0`` switches on-disk caching off (default ``1``).
     AERDASK_NUMBA_CACHE_DIR: where the cache lives (default ``NUMBA_CACHE_DIR``, else
@@ -108,6 +114,24 @@ def _cache_usable() -> bool:
 CACHE_ENABLED = CACHE_ENABLED and _install_locator() and _cache_usable()
 
 
+def _launch_threads_on_load(dispatcher):
+    """Make a cache hit start Numba's thread pool, as compiling would (see module docstring)."""
+    cache = getattr(dispatcher, "_cache", None)
+    load = getattr(cache, "load_overload", None)
+    if load is None:  # Numba changed its internals: compile in memory rather than risk it
+        return False
+
+    def load_overload(sig, target_context):
+        # Before the load: linking the cached code resolves the thread pool's symbols.
+        from numba.np.ufunc.parallel import _launch_threads
+
+        _launch_threads()
+        return load(sig, target_context)
+
+    cache.load_overload = load_overload
+    return True
+
+
 def njit(*args, **kwargs):
     """``numba.njit`` with ``nogil=True`` and optional on-disk caching.
 
@@ -123,7 +147,9 @@ def njit(*args, **kwargs):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", numba.NumbaWarning)
-                    return numba.njit(cache=True, **kwargs)(fn)
+                    dispatcher = numba.njit(cache=True, **kwargs)(fn)
+                if _launch_threads_on_load(dispatcher):
+                    return dispatcher
             except RuntimeError:
                 pass  # no writable cache locator: compile in memory instead
         return numba.njit(cache=False, **kwargs)(fn)
