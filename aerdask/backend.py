@@ -42,6 +42,13 @@ def build_target(num_qubits: int | None = None) -> Target:
     return target
 
 
+def _blocking_qubits(options: dict) -> int:
+    """The program's ``blocking_qubits``: 0 off, -1 automatic, else the block width."""
+    if not options["blocking_enable"]:
+        return 0
+    return -1 if options["blocking_qubits"] is None else options["blocking_qubits"]
+
+
 class AerSimulator(BackendV2):
     """A statevector simulator backend that runs jobs on a thread pool or a Dask cluster.
 
@@ -56,6 +63,11 @@ class AerSimulator(BackendV2):
     * ``max_job_size``: experiments per task; ``max_shot_size``: shots per task.
     * ``max_parallel_threads``: threads one task may use (0: all cores).
     * ``fusion_enable``: fuse neighbouring gates into fewer passes (default True).
+    * ``blocking_enable``: cache blocking (default True): runs of gates on large
+      states are applied block by block in a cache-sized buffer, one memory pass per
+      run. ``blocking_qubits``: qubits per block (int; None: 15 qubits, for states of
+      19 qubits and more; an int blocks every wider state). In Aer these two options
+      chunk the state for MPI or several GPUs; here they serve the CPU cache.
 
     Any other option raises :class:`~aerdask.errors.AerdaskInputError`.
     """
@@ -152,6 +164,7 @@ class AerSimulator(BackendV2):
                 "precision": options["precision"],
                 "seed_simulator": seed,
                 "max_parallel_threads": options["max_parallel_threads"],
+                "blocking_qubits": _blocking_qubits(options),
             },
         )
 

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, object] = {
     "max_shot_size": None,
     "max_parallel_threads": 0,
     "fusion_enable": True,
+    "blocking_enable": True,
+    "blocking_qubits": None,
 }
 
 METHODS = ("automatic", "statevector")
@@ -83,6 +85,8 @@ _VALIDATORS: dict[str, Callable] = {
     "max_shot_size": _int_in("max_shot_size", 1, MAX_SHOTS, none_ok=True),
     "max_parallel_threads": _int_in("max_parallel_threads", 0, 4096),
     "fusion_enable": _bool("fusion_enable"),
+    "blocking_enable": _bool("blocking_enable"),
+    "blocking_qubits": _int_in("blocking_qubits", 2, 40, none_ok=True),
 }
 
 

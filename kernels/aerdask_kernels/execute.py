@@ -21,6 +21,7 @@ import time
 import numba
 import numpy as np
 
+from .blocking import plan_blocks
 from .interpreter import CANCELLED, run_segment
 from .measure import (
     collapse,
@@ -151,7 +152,7 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     start = time.perf_counter()
     dtype = np.complex64 if options["precision"] == "single" else np.complex128
     rng = experiment_rng(options["seed_simulator"], exp.seed_key)
-    walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag)
+    walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
     walker.run()
     return {
         "index": exp.index,
@@ -170,13 +171,15 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
 class _Walker:
     """Walks the branch tree of one experiment and collects outcomes."""
 
-    def __init__(self, exp: Experiment, dtype, memory: bool, rng, cancel_flag):
+    def __init__(self, exp: Experiment, dtype, memory: bool, rng, cancel_flag, blocking_qubits: int = -1):
         self.exp = exp
         self.dtype = dtype
         self.rng = rng
         self.cancel_flag = cancel_flag
         self.want_memory = memory
         self.matrices = exp.matrices.astype(dtype, copy=False)
+        plan = plan_blocks(exp, blocking_qubits)
+        self.plan = (plan.entry, plan.runs, plan.steps, plan.pool, plan.positions)
         self.counts: dict[int, int] = {}
         self.memory_parts: list[np.ndarray] = []
         self.saves = _SaveCollector(exp)
@@ -194,7 +197,7 @@ class _Walker:
         exp = self.exp
         n_ops = exp.ops.shape[0]
         while True:
-            pc = run_segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag)
+            pc = run_segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
             if pc == CANCELLED:
                 raise JobCancelledError("job cancelled while running")
             if pc >= n_ops:

@@ -1,6 +1,7 @@
 """The compiled walk over a program's opcodes.
 
 ``run_segment`` executes gates and classical jumps without returning to Python,
+runs the cache blocks of a :class:`.blocking.Plan` where one starts,
 and stops at the first op that needs the Python driver (a measurement, a reset or
 a save, which branch shots or build result data) or at the end. Between gates it
 reads ``cancel_flag[0]``: another thread sets it to stop a running job.
@@ -9,6 +10,7 @@ reads ``cancel_flag[0]``: another thread sets it to stop a running job.
 from __future__ import annotations
 
 from ._jit import njit
+from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix
 from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 
@@ -43,7 +45,38 @@ def register_value(creg, clbits):
 
 
 @njit
-def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag):
+def _apply_gate_row(state, ops, pc, qubits, matrices):
+    """Apply the MATRIX or DIAG row ``pc`` with the ordinary kernels."""
+    qoff, nctrl, ntarg, moff = ops[pc, 1], ops[pc, 2], ops[pc, 3], ops[pc, 4]
+    controls = qubits[qoff : qoff + nctrl]
+    targets = qubits[qoff + nctrl : qoff + nctrl + ntarg]
+    if ops[pc, 0] == OP_MATRIX:
+        dim = 1 << ntarg
+        apply_matrix(state, controls, ops[pc, 5], targets, matrices[moff : moff + dim * dim])
+    else:
+        apply_diagonal(state, controls, ops[pc, 5], targets, matrices[moff : moff + (1 << ntarg)])
+
+
+@njit
+def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
+    """The steps of one planned run; False if the cancel flag stopped it."""
+    for s in range(run[0], run[1]):
+        if cancel_flag[0] != 0:
+            return False
+        n_local, local_off, rows_off, n_rows = steps[s, 0], steps[s, 1], steps[s, 2], steps[s, 3]
+        rows = pool[rows_off : rows_off + n_rows]
+        if n_local == 0:
+            for r in range(n_rows):
+                _apply_gate_row(state, ops, rows[r], qubits, matrices)
+        else:
+            local = pool[local_off : local_off + n_local]
+            slots = pool[local_off + n_local : local_off + 2 * n_local]
+            apply_block(state, local, slots, rows, ops, positions, matrices)
+    return True
+
+
+@njit
+def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan):
     """Run ops from ``pc`` until one needs the Python driver, in place.
 
     Args:
@@ -54,44 +87,32 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag):
         creg: int8, shape ``(max(num_clbits, 1),)``; read by BRANCH ops.
         pc: int; first op to run.
         cancel_flag: uint8, shape ``(1,)``; non-zero stops the walk.
+        plan: tuple ``(entry, runs, steps, pool, positions)`` of a
+            :class:`.blocking.Plan`; runs with an entry are applied block by block.
 
     Returns:
         int: the index of the first MEASURE/RESET/SAVE op reached, ``len(ops)`` at
         the end, or :data:`CANCELLED`.
 
     """
+    entry, runs, steps, pool, positions = plan
     n_ops = ops.shape[0]
     while pc < n_ops:
         if cancel_flag[0] != 0:
             return CANCELLED
         op = ops[pc, 0]
-        qoff = ops[pc, 1]
-        nctrl = ops[pc, 2]
-        ntarg = ops[pc, 3]
-        if op == OP_MATRIX:
-            dim = 1 << ntarg
-            moff = ops[pc, 4]
-            apply_matrix(
-                state,
-                qubits[qoff : qoff + nctrl],
-                ops[pc, 5],
-                qubits[qoff + nctrl : qoff + nctrl + ntarg],
-                matrices[moff : moff + dim * dim],
-            )
-            pc += 1
-        elif op == OP_DIAG:
-            moff = ops[pc, 4]
-            apply_diagonal(
-                state,
-                qubits[qoff : qoff + nctrl],
-                ops[pc, 5],
-                qubits[qoff + nctrl : qoff + nctrl + ntarg],
-                matrices[moff : moff + (1 << ntarg)],
-            )
+        if entry[pc] >= 0:
+            run = runs[entry[pc]]
+            if not _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
+                return CANCELLED
+            pc = run[2]
+        elif op == OP_MATRIX or op == OP_DIAG:
+            _apply_gate_row(state, ops, pc, qubits, matrices)
             pc += 1
         elif op == OP_JUMP:
             pc = ops[pc, 6]
         elif op == OP_BRANCH:
+            qoff, ntarg = ops[pc, 1], ops[pc, 3]
             value = register_value(creg, qubits[qoff : qoff + ntarg])
             if _compare(value, ops[pc, 7], ops[pc, 5]):
                 pc += 1

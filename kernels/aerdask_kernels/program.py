@@ -85,6 +85,11 @@ OPTION_TYPES = {
     "max_parallel_threads": int,
 }
 
+#: Run options a program may leave out, with their defaults.
+OPTIONAL_OPTIONS = {
+    "blocking_qubits": -1,  # cache blocks: -1 automatic, 0 off, k > 0 blocks of k qubits
+}
+
 MAX_SHOTS = 2**63 - 1
 _ARRAY_FIELDS = ("ops", "qubits", "matrices", "params", "final_qubits", "final_clbits")
 
@@ -276,7 +281,9 @@ class Program:
         experiments: The compiled circuits, in input order.
         options: Run options: ``shots`` (int), ``memory`` (bool), ``precision``
             (``"double"`` or ``"single"``), ``seed_simulator`` (int) and
-            ``max_parallel_threads`` (int, 0 means all cores).
+            ``max_parallel_threads`` (int, 0 means all cores); optionally
+            ``blocking_qubits`` (int: -1 automatic, 0 no cache blocking, ``k`` blocks of
+            ``k`` qubits whenever the state is wider; see :mod:`.blocking`).
         version: The program format version (:data:`FORMAT_VERSION`).
         job_id: Set by the job at submission; names the job in errors.
 
@@ -307,9 +314,13 @@ class Program:
             value = self.options[key]
             if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
                 raise QobjValidationError(f"option {key!r} must be {typ.__name__}, got {value!r}")
-        unknown = set(self.options) - set(OPTION_TYPES)
+        known = set(OPTION_TYPES) | set(OPTIONAL_OPTIONS)
+        unknown = set(self.options) - known
         if unknown:
-            raise QobjValidationError(f"unknown program options {sorted(unknown)}; allowed {sorted(OPTION_TYPES)}")
+            raise QobjValidationError(f"unknown program options {sorted(unknown)}; allowed {sorted(known)}")
+        blocking = self.options.get("blocking_qubits", -1)
+        if not isinstance(blocking, int) or isinstance(blocking, bool) or not -1 <= blocking <= 40:
+            raise QobjValidationError(f"option 'blocking_qubits' must be an int in [-1, 40], got {blocking!r}")
         ranges = {"shots": (1, MAX_SHOTS), "seed_simulator": (0, 2**63 - 1), "max_parallel_threads": (0, 4096)}
         for key, (low, high) in ranges.items():
             if not low <= self.options[key] <= high:

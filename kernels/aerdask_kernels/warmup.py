@@ -25,7 +25,7 @@ from .program import (
     Program,
 )
 
-__all__ = ["warm_up", "warm_up_program"]
+__all__ = ["warm_up", "warm_up_program", "warm_up_blocked_program"]
 
 
 def _hadamard(k: int) -> np.ndarray:
@@ -81,6 +81,38 @@ def warm_up_program(precision: str = "double") -> Program:
     return Program([exp], options)
 
 
+def warm_up_blocked_program(precision: str = "double") -> Program:
+    """A 6-qubit program in 4-qubit cache blocks: every blocked kernel runs once."""
+    mats = [_hadamard(1).ravel(), _hadamard(2).ravel(), _hadamard(3).ravel(), np.exp(1j * np.arange(2))]
+    offsets = np.cumsum([0] + [m.size for m in mats])
+    qubits = np.array([1, 3, 1, 2, 1, 2, 3, 3, 1, 2, 1], dtype=np.int64)
+    ops = np.array(
+        [
+            [OP_MATRIX, 0, 0, 1, offsets[0], 0, 0, 0],  # h q1 (a low buffer bit)
+            [OP_MATRIX, 1, 0, 1, offsets[0], 0, 0, 0],  # h q3 (a higher one)
+            [OP_MATRIX, 2, 0, 2, offsets[1], 0, 0, 0],  # 2-qubit on q1 q2
+            [OP_MATRIX, 4, 0, 3, offsets[2], 0, 0, 0],  # 3-qubit on q1 q2 q3
+            [OP_MATRIX, 7, 1, 1, offsets[0], 1, 0, 0],  # controlled h: q3 -> q1
+            [OP_DIAG, 9, 1, 1, offsets[3], 1, 0, 0],  # controlled phase: q2 -> q1
+        ],
+        dtype=np.int64,
+    )
+    exp = Experiment(
+        name="warm_up_blocked",
+        num_qubits=6,
+        num_clbits=1,
+        ops=ops,
+        qubits=qubits,
+        matrices=np.concatenate(mats),
+        params=np.zeros(0),
+        final_qubits=np.array([1], dtype=np.int64),
+        final_clbits=np.array([0], dtype=np.int64),
+        shots=4,
+    )
+    options = {"shots": 4, "memory": False, "precision": precision, "seed_simulator": 0, "max_parallel_threads": 0}
+    return Program([exp], {**options, "blocking_qubits": 4})
+
+
 def warm_up() -> float:
     """Compile (or load from cache) every kernel in both precisions.
 
@@ -92,4 +124,5 @@ def warm_up() -> float:
         program = warm_up_program(precision)
         program.validate()
         run_program(program)
+        run_program(warm_up_blocked_program(precision))
     return time.perf_counter() - start

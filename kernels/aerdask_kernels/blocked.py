@@ -1,0 +1,298 @@
+"""Cache-blocked gate runs: many gates per pass over a large state.
+
+A large state is read from memory once per gate by the kernels in :mod:`.gates`,
+and a dense two-qubit gate costs two to three memory passes on a many-core-per-
+channel machine. Here a run of gates whose qubits all lie in one set of ``K``
+*local* qubits is applied block by block: for each setting of the other qubits,
+the ``2**K`` amplitudes are copied into a cache-sized buffer as separate real and
+imaginary arrays (a layout the compiler vectorises, unlike interleaved complex
+numbers), every gate of the run is applied there, and the buffer is written back.
+One memory pass for the whole run.
+
+The buffer's bit order is the planner's choice (:mod:`.blocking`): local qubit
+``local[i]`` is buffer index bit ``slots[i]``. The lowest buffer bits go to local
+qubits no gate of the run touches, so every gate's inner loop runs over at least
+``2**3`` contiguous buffer entries (short loops do not vectorise). The planner
+stores each row's qubits as buffer bits in ``positions``, parallel to the
+program's qubit table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import njit
+from .gates import insert_zero_bits
+from .program import OP_MATRIX
+
+__all__ = ["apply_block"]
+
+
+@njit(fastmath=True)
+def _block_1q(re, im, p, m):
+    m00r, m00i, m01r, m01i = m[0].real, m[0].imag, m[1].real, m[1].imag
+    m10r, m10i, m11r, m11i = m[2].real, m[2].imag, m[3].real, m[3].imag
+    stride = 1 << p
+    for i0 in range(0, re.size, 2 * stride):
+        r0 = re[i0 : i0 + stride]
+        q0 = im[i0 : i0 + stride]
+        r1 = re[i0 + stride : i0 + 2 * stride]
+        q1 = im[i0 + stride : i0 + 2 * stride]
+        for j in range(stride):
+            ar, ai, br, bi = r0[j], q0[j], r1[j], q1[j]
+            r0[j] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+            q0[j] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+            r1[j] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+            q1[j] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@njit(fastmath=True)
+def _block_1q_low(re, im, p, m):
+    """Targets 0 and 1: a flat loop over pairs, which vectorises where short runs would not."""
+    m00r, m00i, m01r, m01i = m[0].real, m[0].imag, m[1].real, m[1].imag
+    m10r, m10i, m11r, m11i = m[2].real, m[2].imag, m[3].real, m[3].imag
+    stride = 1 << p
+    low = stride - 1
+    for i in range(re.size >> 1):
+        a = ((i >> p) << (p + 1)) | (i & low)
+        b = a + stride
+        ar, ai, br, bi = re[a], im[a], re[b], im[b]
+        re[a] = m00r * ar - m00i * ai + m01r * br - m01i * bi
+        im[a] = m00r * ai + m00i * ar + m01r * bi + m01i * br
+        re[b] = m10r * ar - m10i * ai + m11r * br - m11i * bi
+        im[b] = m10r * ai + m10i * ar + m11r * bi + m11i * br
+
+
+@njit(fastmath=True)
+def _block_2q(re, im, p0, p1, m):
+    # Matrix entries as scalars: loaded from an array, LLVM would reload them after
+    # every store (the buffers might alias them) and not vectorise.
+    m00r, m00i = m[0].real, m[0].imag
+    m01r, m01i = m[1].real, m[1].imag
+    m02r, m02i = m[2].real, m[2].imag
+    m03r, m03i = m[3].real, m[3].imag
+    m10r, m10i = m[4].real, m[4].imag
+    m11r, m11i = m[5].real, m[5].imag
+    m12r, m12i = m[6].real, m[6].imag
+    m13r, m13i = m[7].real, m[7].imag
+    m20r, m20i = m[8].real, m[8].imag
+    m21r, m21i = m[9].real, m[9].imag
+    m22r, m22i = m[10].real, m[10].imag
+    m23r, m23i = m[11].real, m[11].imag
+    m30r, m30i = m[12].real, m[12].imag
+    m31r, m31i = m[13].real, m[13].imag
+    m32r, m32i = m[14].real, m[14].imag
+    m33r, m33i = m[15].real, m[15].imag
+    lo, hi = min(p0, p1), max(p0, p1)
+    s0, s1 = 1 << p0, 1 << p1
+    run = 1 << lo
+    for a in range(0, re.size, 2 << hi):
+        for i in range(a, a + (1 << hi), 2 << lo):
+            r0 = re[i : i + run]
+            q0 = im[i : i + run]
+            r1 = re[i + s0 : i + s0 + run]
+            q1 = im[i + s0 : i + s0 + run]
+            r2 = re[i + s1 : i + s1 + run]
+            q2 = im[i + s1 : i + s1 + run]
+            r3 = re[i + s0 + s1 : i + s0 + s1 + run]
+            q3 = im[i + s0 + s1 : i + s0 + s1 + run]
+            for j in range(run):
+                x0, y0, x1, y1 = r0[j], q0[j], r1[j], q1[j]
+                x2, y2, x3, y3 = r2[j], q2[j], r3[j], q3[j]
+                r0[j] = (
+                    (m00r * x0 - m00i * y0)
+                    + (m01r * x1 - m01i * y1)
+                    + (m02r * x2 - m02i * y2)
+                    + (m03r * x3 - m03i * y3)
+                )
+                q0[j] = (
+                    (m00r * y0 + m00i * x0)
+                    + (m01r * y1 + m01i * x1)
+                    + (m02r * y2 + m02i * x2)
+                    + (m03r * y3 + m03i * x3)
+                )
+                r1[j] = (
+                    (m10r * x0 - m10i * y0)
+                    + (m11r * x1 - m11i * y1)
+                    + (m12r * x2 - m12i * y2)
+                    + (m13r * x3 - m13i * y3)
+                )
+                q1[j] = (
+                    (m10r * y0 + m10i * x0)
+                    + (m11r * y1 + m11i * x1)
+                    + (m12r * y2 + m12i * x2)
+                    + (m13r * y3 + m13i * x3)
+                )
+                r2[j] = (
+                    (m20r * x0 - m20i * y0)
+                    + (m21r * x1 - m21i * y1)
+                    + (m22r * x2 - m22i * y2)
+                    + (m23r * x3 - m23i * y3)
+                )
+                q2[j] = (
+                    (m20r * y0 + m20i * x0)
+                    + (m21r * y1 + m21i * x1)
+                    + (m22r * y2 + m22i * x2)
+                    + (m23r * y3 + m23i * x3)
+                )
+                r3[j] = (
+                    (m30r * x0 - m30i * y0)
+                    + (m31r * x1 - m31i * y1)
+                    + (m32r * x2 - m32i * y2)
+                    + (m33r * x3 - m33i * y3)
+                )
+                q3[j] = (
+                    (m30r * y0 + m30i * x0)
+                    + (m31r * y1 + m31i * x1)
+                    + (m32r * y2 + m32i * x2)
+                    + (m33r * y3 + m33i * x3)
+                )
+
+
+@njit
+def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
+    """Controls and any number of targets: one group of ``2**k`` amplitudes at a time."""
+    k = targ_pos.size
+    dim = 1 << k
+    positions = np.sort(np.concatenate((ctrl_pos, targ_pos)))
+    base_bits = 0
+    for j in range(ctrl_pos.size):
+        if (ctrl_val >> j) & 1:
+            base_bits |= 1 << ctrl_pos[j]
+    offsets = np.zeros(dim, dtype=np.int64)
+    for r in range(dim):
+        for b in range(k):
+            if (r >> b) & 1:
+                offsets[r] |= 1 << targ_pos[b]
+    vr = np.empty(dim, dtype=re.dtype)
+    vi = np.empty(dim, dtype=re.dtype)
+    for g in range(re.size >> positions.size):
+        base = insert_zero_bits(g, positions) | base_bits
+        for r in range(dim):
+            vr[r] = re[base + offsets[r]]
+            vi[r] = im[base + offsets[r]]
+        for r in range(dim):
+            accr = 0.0
+            acci = 0.0
+            for c in range(dim):
+                e = matrix[r * dim + c]
+                accr += e.real * vr[c] - e.imag * vi[c]
+                acci += e.real * vi[c] + e.imag * vr[c]
+            re[base + offsets[r]] = accr
+            im[base + offsets[r]] = acci
+
+
+@njit(fastmath=True)
+def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
+    mask = 0
+    want = 0
+    for j in range(ctrl_pos.size):
+        mask |= 1 << ctrl_pos[j]
+        if (ctrl_val >> j) & 1:
+            want |= 1 << ctrl_pos[j]
+    dr = diagonal.real.copy()
+    di = diagonal.imag.copy()
+    # The index into the diagonal from the 6 low bits comes from a table; the high
+    # bits are read once per 64 amplitudes, so the inner loop has no bit gathering.
+    block = min(64, re.size)
+    low_index = np.zeros(block, dtype=np.int64)
+    for j in range(block):
+        for b in range(targ_pos.size):
+            if targ_pos[b] < 6:
+                low_index[j] |= ((j >> targ_pos[b]) & 1) << b
+    for start in range(0, re.size, block):
+        high = 0
+        for b in range(targ_pos.size):
+            if targ_pos[b] >= 6:
+                high |= ((start >> targ_pos[b]) & 1) << b
+        for j in range(block):
+            i = start + j
+            if (i & mask) == want:
+                d = high | low_index[j]
+                x, y = re[i], im[i]
+                re[i] = dr[d] * x - di[d] * y
+                im[i] = dr[d] * y + di[d] * x
+
+
+@njit
+def _apply_row(re, im, row, positions, matrices):
+    qoff, nctrl, ntarg, moff, cval = row[1], row[2], row[3], row[4], row[5]
+    ctrl = positions[qoff : qoff + nctrl]
+    targ = positions[qoff + nctrl : qoff + nctrl + ntarg]
+    if row[0] == OP_MATRIX:
+        dim = 1 << ntarg
+        matrix = matrices[moff : moff + dim * dim]
+        if nctrl == 0 and ntarg == 1:
+            if targ[0] < 2:
+                _block_1q_low(re, im, targ[0], matrix)
+            else:
+                _block_1q(re, im, targ[0], matrix)
+        elif nctrl == 0 and ntarg == 2:
+            _block_2q(re, im, targ[0], targ[1], matrix)
+        else:
+            _block_general(re, im, ctrl, cval, targ, matrix)
+    else:
+        _block_diagonal(re, im, ctrl, cval, targ, matrices[moff : moff + (1 << ntarg)])
+
+
+@njit
+def _gather_maps(local, slots):
+    """State offsets of a block's contiguous runs, and the buffer slots of runs and of run elements."""
+    k = local.size
+    low = 0
+    while low < k and local[low] == low:
+        low += 1
+    high = k - low
+    run_offsets = np.zeros(1 << high, dtype=np.int64)
+    run_slots = np.zeros(1 << high, dtype=np.int64)
+    for h in range(1 << high):
+        for b in range(high):
+            if (h >> b) & 1:
+                run_offsets[h] |= 1 << local[low + b]
+                run_slots[h] |= 1 << slots[low + b]
+    element_slots = np.zeros(1 << low, dtype=np.int64)
+    for j in range(1 << low):
+        for b in range(low):
+            if (j >> b) & 1:
+                element_slots[j] |= 1 << slots[b]
+    return run_offsets, run_slots, element_slots
+
+
+@njit(parallel=True)
+def apply_block(state, local, slots, rows, ops, positions, matrices):
+    """Apply ``ops[rows]`` (MATRIX/DIAG rows on ``local`` qubits only) in one pass, in place.
+
+    Args:
+        state: complex128 or complex64, shape ``(2**n,)``; modified in place.
+        local: int64, ascending; the block's qubits (``2**local.size`` amplitudes per block).
+        slots: int64, parallel to ``local``: the buffer index bit of each local qubit.
+        rows: int64; indices of the rows of ``ops`` to apply, in order.
+        ops: int64, shape ``(n_ops, 8)``; the program's opcode table.
+        positions: int64, parallel to the program's qubit table: each row's qubits as
+            buffer index bits (the ``slots`` of those qubits).
+        matrices: the program's matrices, same dtype as ``state``.
+    """
+    k = local.size
+    run_offsets, run_slots, element_slots = _gather_maps(local, slots)
+    run = element_slots.size
+    n_blocks = state.size >> k
+    n_chunks = min(n_blocks, 256)  # one pair of buffers per chunk of blocks
+    for c in prange(n_chunks):
+        re = np.empty(1 << k, dtype=state.real.dtype)
+        im = np.empty(1 << k, dtype=state.real.dtype)
+        for g in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
+            base = insert_zero_bits(g, local)
+            for h in range(run_offsets.size):
+                src = state[base + run_offsets[h] : base + run_offsets[h] + run]
+                slot = run_slots[h]
+                for j in range(run):
+                    re[slot | element_slots[j]] = src[j].real
+                    im[slot | element_slots[j]] = src[j].imag
+            for r in range(rows.size):
+                _apply_row(re, im, ops[rows[r]], positions, matrices)
+            for h in range(run_offsets.size):
+                dst = state[base + run_offsets[h] : base + run_offsets[h] + run]
+                slot = run_slots[h]
+                for j in range(run):
+                    dst[j] = complex(re[slot | element_slots[j]], im[slot | element_slots[j]])

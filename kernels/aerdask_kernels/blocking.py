@@ -1,0 +1,185 @@
+"""The cache-blocking planner: which gates run together in one pass over the state.
+
+A *run* is a stretch of MATRIX/DIAG rows that control flow can enter only at its
+first row (no jump lands inside) and leaves only at its end. Inside a run, gates
+on disjoint qubits commute, so the planner may reorder them: it fills a block with
+``block_qubits`` local qubits greedily in circuit order, taking every gate whose
+qubits fit and which no skipped gate must precede (a skipped gate "blocks" its
+qubits for the rest of the scan). The ``low_qubits`` lowest qubits are always
+local, so a block is gathered in contiguous runs of at least ``2**low_qubits``
+amplitudes (whole cache lines, in prefetcher-friendly order).
+
+A block of one gate gains nothing, so a lone gate is a plain step run by the
+ordinary kernels. Small states (below ``min_qubits``) are not planned at all: they
+sit in cache already.
+
+The plan is plain int64 arrays for :func:`.interpreter.run_segment`:
+
+* ``entry[pc]``: the run starting at row ``pc``, or -1.
+* ``runs[r] = (first_step, end_step, resume_pc)``.
+* ``steps[s] = (n_local, local_offset, rows_offset, n_rows)`` into ``pool``: the
+  local qubits (ascending), then their buffer bits, at ``local_offset``; the rows at
+  ``rows_offset``. ``n_local == 0`` means the rows run one by one with the ordinary kernels.
+* ``positions``: parallel to the experiment's qubit table, each blocked row's
+  qubits as buffer bits of its block.
+
+The buffer bit order puts ``free_slots`` qubits that no gate of the block touches
+lowest, so each gate's inner loop is long enough to vectorise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, Experiment
+
+__all__ = ["Plan", "plan_blocks", "BLOCK_QUBITS", "BLOCK_MIN_QUBITS", "BLOCK_LOW_QUBITS", "BLOCK_FREE_SLOTS"]
+
+#: Local qubits per block: 2**15 amplitudes, 512 KiB of complex128 buffers (``AERDASK_BLOCK_QUBITS``).
+BLOCK_QUBITS = int(os.environ.get("AERDASK_BLOCK_QUBITS", "15"))
+#: Lowest qubits always in a block: contiguous runs of 2**5 amplitudes (512 B).
+BLOCK_LOW_QUBITS = 5
+#: Lowest buffer bits kept for qubits no gate of the block touches: inner loops of >= 8 entries.
+BLOCK_FREE_SLOTS = 3
+#: States of fewer qubits are not blocked (``AERDASK_BLOCK_MIN_QUBITS``; 0 switches blocking off).
+BLOCK_MIN_QUBITS = int(os.environ.get("AERDASK_BLOCK_MIN_QUBITS", "19"))
+
+
+@dataclasses.dataclass
+class Plan:
+    """A blocking plan for one experiment (see the module docstring for the arrays)."""
+
+    entry: np.ndarray
+    runs: np.ndarray
+    steps: np.ndarray
+    pool: np.ndarray
+    positions: np.ndarray
+
+    @classmethod
+    def empty(cls, exp: Experiment) -> Plan:
+        """A plan that blocks nothing: every row runs with the ordinary kernels."""
+        z = np.zeros((0, 4), dtype=np.int64)
+        return cls(np.full(exp.ops.shape[0], -1, dtype=np.int64), z[:, :3], z, z[:, 0], z[:, 0])
+
+
+def _runs(ops: np.ndarray):
+    """(start, end) of each stretch of gate rows that no jump enters in the middle."""
+    op = ops[:, 0]
+    gate = (op == OP_MATRIX) | (op == OP_DIAG)
+    jumps = (op == OP_JUMP) | (op == OP_BRANCH)
+    target = np.zeros(op.size + 1, dtype=bool)
+    target[ops[jumps, 6]] = True
+    start = None
+    for pc in range(op.size + 1):
+        if start is not None and (pc == op.size or not gate[pc] or target[pc]):
+            yield start, pc
+            start = None
+        if pc < op.size and gate[pc] and start is None:
+            start = pc
+
+
+def _cost(touched: set, low: frozenset, free_slots: int) -> int:
+    """Local qubits a block needs: the touched ones, the low ones, and enough untouched ones."""
+    return len(touched | low) + max(0, free_slots - len(low - touched))
+
+
+def _group(gates, block_qubits: int, low: frozenset, free_slots: int, num_qubits: int):
+    """Greedy blocks: (touched qubits, [(row, qubits)...]) that fit ``block_qubits`` local qubits.
+
+    A gate too wide for any block comes alone, with no touched qubits.
+    """
+    pending = list(gates)
+    while pending:
+        if _cost(set(pending[0][1]), low, free_slots) > block_qubits:
+            yield set(), pending[:1]
+            pending = pending[1:]
+            continue
+        touched = set()
+        taken, kept, blocked = [], [], set()
+        for i, (row, qs) in enumerate(pending):
+            if qs & blocked or _cost(touched | qs, low, free_slots) > block_qubits:
+                blocked |= qs
+                kept.append((row, qs))
+                if len(blocked) >= num_qubits:  # no later gate can move ahead
+                    kept.extend(pending[i + 1 :])
+                    break
+                continue
+            touched |= qs
+            taken.append((row, qs))
+        yield touched, taken
+        pending = kept
+
+
+def _layout(touched: set, low: frozenset, free_slots: int, num_qubits: int):
+    """The block's local qubits (ascending) and the buffer bit of each: untouched ones lowest."""
+    untouched = sorted(low - touched)
+    candidates = (q for q in range(num_qubits) if q not in touched and q not in low)
+    while len(untouched) < free_slots:
+        untouched.append(next(candidates))
+    order = sorted(untouched) + sorted(touched)
+    local = sorted(order)
+    slot = {q: i for i, q in enumerate(order)}
+    return local, [slot[q] for q in local], slot
+
+
+def plan_blocks(
+    exp: Experiment,
+    blocking_qubits: int = -1,
+    low_qubits: int = BLOCK_LOW_QUBITS,
+    free_slots: int = BLOCK_FREE_SLOTS,
+) -> Plan:
+    """Plan cache blocks for ``exp``.
+
+    Args:
+        exp: The experiment.
+        blocking_qubits: The program option: ``-1`` blocks of :data:`BLOCK_QUBITS`
+            qubits from :data:`BLOCK_MIN_QUBITS` qubits on; ``0`` no blocking (an empty
+            plan); ``k > 0`` blocks of ``k`` qubits whenever the state is wider.
+        low_qubits: Lowest qubits always local (contiguous gathers).
+        free_slots: Lowest buffer bits kept for untouched qubits.
+    """
+    n = exp.num_qubits
+    block_qubits = blocking_qubits
+    if blocking_qubits < 0:
+        block_qubits = BLOCK_QUBITS if 0 < BLOCK_MIN_QUBITS <= n else 0
+    if block_qubits <= 0 or n <= block_qubits:
+        return Plan.empty(exp)
+    ops, qubits = exp.ops, exp.qubits
+    entry = np.full(ops.shape[0], -1, dtype=np.int64)
+    positions = np.zeros(qubits.size, dtype=np.int64)
+    runs, steps, pool = [], [], []
+    # Narrow blocks (tests, warm-up) scale both reserves down, so gates still fit.
+    low = frozenset(range(min(low_qubits, block_qubits // 3)))
+    free_slots = min(free_slots, block_qubits // 3)
+
+    def add_step(local, slots, rows):
+        steps.append((len(local), len(pool), len(pool) + 2 * len(local), len(rows)))
+        pool.extend(local)
+        pool.extend(slots)
+        pool.extend(rows)
+
+    for start, end in _runs(ops):
+        if end - start < 2:
+            continue
+        gates = []
+        for pc in range(start, end):
+            qoff, count = ops[pc, 1], ops[pc, 2] + ops[pc, 3]
+            gates.append((pc, frozenset(qubits[qoff : qoff + count].tolist())))
+        first = len(steps)
+        for touched, taken in _group(gates, block_qubits, low, free_slots, n):
+            rows = [row for row, _ in taken]
+            if len(rows) == 1:
+                add_step([], [], rows)
+                continue
+            local, slots, slot = _layout(touched, low, free_slots, n)
+            for row in rows:
+                qoff, count = ops[row, 1], ops[row, 2] + ops[row, 3]
+                positions[qoff : qoff + count] = [slot[q] for q in qubits[qoff : qoff + count].tolist()]
+            add_step(local, slots, rows)
+        entry[start] = len(runs)
+        runs.append((first, len(steps), end))
+    as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
+    return Plan(entry, as_array(runs, 3), as_array(steps, 4), np.array(pool, dtype=np.int64), positions)
