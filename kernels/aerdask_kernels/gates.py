@@ -78,11 +78,16 @@ def _apply_1q(state, target, matrix):
             i0 = _insert_zero_bit(i, target)
             _pair(state, i0, i0 | stride, m00, m01, m10, m11)
     elif target >= 6:
-        # Runs of 64 pairs are contiguous in both halves: two streaming loops per chunk.
+        # Runs of 64 pairs are contiguous in both halves. Slices, not index arithmetic on
+        # one array: LLVM then proves the halves apart and vectorises the loop.
         for c in prange(state.size >> 7):
             i0 = _insert_zero_bit(c << 6, target)
+            a = state[i0 : i0 + 64]
+            b = state[i0 + stride : i0 + stride + 64]
             for j in range(64):
-                _pair(state, i0 + j, i0 + j + stride, m00, m01, m10, m11)
+                x, y = a[j], b[j]
+                a[j] = m00 * x + m01 * y
+                b[j] = m10 * x + m11 * y
     else:
         for i in prange(state.size >> 1):
             i0 = _insert_zero_bit(i, target)
@@ -104,11 +109,29 @@ def _quad(state, i0, s0, s1, m):
     state[i3] = m[12] * a0 + m[13] * a1 + m[14] * a2 + m[15] * a3
 
 
+@njit(fastmath=True)
+def _quad_run(state, i0, s0, s1, m):
+    """64 consecutive quads from ``i0``, as slices (which vectorise)."""
+    a0 = state[i0 : i0 + 64]
+    a1 = state[i0 + s0 : i0 + s0 + 64]
+    a2 = state[i0 + s1 : i0 + s1 + 64]
+    a3 = state[i0 + s0 + s1 : i0 + s0 + s1 + 64]
+    for j in range(64):
+        x0, x1, x2, x3 = a0[j], a1[j], a2[j], a3[j]
+        a0[j] = m[0] * x0 + m[1] * x1 + m[2] * x2 + m[3] * x3
+        a1[j] = m[4] * x0 + m[5] * x1 + m[6] * x2 + m[7] * x3
+        a2[j] = m[8] * x0 + m[9] * x1 + m[10] * x2 + m[11] * x3
+        a3[j] = m[12] * x0 + m[13] * x1 + m[14] * x2 + m[15] * x3
+
+
 @njit(parallel=True)
 def _apply_2q(state, t0, t1, matrix):
     lo, hi = min(t0, t1), max(t0, t1)
     s0, s1 = 1 << t0, 1 << t1
-    if state.size < PARALLEL_MIN_SIZE:
+    if state.size >= PARALLEL_MIN_SIZE and lo >= 6:
+        for c in prange(state.size >> 8):
+            _quad_run(state, _insert_zero_bit(_insert_zero_bit(c << 6, lo), hi), s0, s1, matrix)
+    elif state.size < PARALLEL_MIN_SIZE:
         for i in range(state.size >> 2):
             _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
     else:
