@@ -1,7 +1,7 @@
 """The benchmark suite: aerdask against qiskit-aer and, where installed, qibojit, lightning and qulacs.
 
 Run: ``pip install -e ".[bench]" && python benchmarks/suite.py`` (``--sizes 16 20`` for a
-quick look, ``--skip-peers`` to compare with Aer only). Everything is measured in one
+quick look, ``--skip-peers`` to compare with Aer only, ``--peers qibojit`` for some peers). Everything is measured in one
 run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
 and to the fastest peer, and the memory-bandwidth limit (an in-place read+write pass
 over a 2**26 complex128 array) with the CPU and thread count.
@@ -309,6 +309,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 20, 24, 26])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--peers", nargs="+", choices=["qibojit", "lightning", "qulacs"], help="only these peers")
     parser.add_argument("--circuits", nargs="+", choices=sorted(CIRCUITS), default=list(CIRCUITS))
     parser.add_argument("--only", choices=["circuits", "kernels", "batch", "shots", "memory"], nargs="+")
     args = parser.parse_args(argv)
@@ -326,6 +327,8 @@ def main(argv=None):
     peers = []
     if not args.skip_peers:
         for peer, module in (("qibojit", "qibojit"), ("lightning", "pennylane_lightning"), ("qulacs", "qulacs")):
+            if args.peers and peer not in args.peers:
+                continue
             try:
                 __import__(module)
                 peers.append(peer)
