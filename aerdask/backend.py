@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import uuid
+from collections.abc import Iterator
 
 import psutil
 from qiskit.circuit import QuantumCircuit
@@ -12,12 +14,14 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
+from aerdask_kernels.program import Experiment
 
 from .binding import expand_experiments
-from .chunking import split_program
+from .chunking import auto_job_size, estimated_cost, split_program
 from .compiler import MatrixCache, compile_circuit
 from .errors import AerdaskInputError, CircuitTooLargeError
-from .executors import adapt, is_dask_client
+from .executors import adapt
+from .executors.base import ExecutorAdapter
 from .instructions import INSTRUCTIONS
 from .job import AerJob
 from .options import DEFAULTS, validate_options
@@ -111,6 +115,10 @@ class AerSimulator(BackendV2):
     def run(self, run_input, parameter_binds=None, **run_options) -> AerJob:
         """Compile ``run_input`` and submit it; returns the running :class:`AerJob`.
 
+        Without ``max_shot_size``, each task is submitted as soon as its circuits are
+        compiled, so workers start while the rest compiles; a circuit that cannot be
+        compiled still raises here, after cancelling the tasks already submitted.
+
         Args:
             run_input: A ``QuantumCircuit`` or a list of them.
             parameter_binds: Aer's form: one dict per circuit mapping each parameter
@@ -119,12 +127,25 @@ class AerSimulator(BackendV2):
 
         Raises:
             AerdaskInputError: bad options, circuits or binds, an unsupported
-                instruction, or a circuit too big for memory; raised before anything runs.
+                instruction, or a circuit too big for memory; raised before ``run``
+                returns, and nothing of the job keeps running.
 
         """
         circuits = _as_circuit_list(run_input)
         bound = expand_experiments(circuits, parameter_binds)
-        return self.submit(self.compile(bound, **run_options), **run_options)
+        options = self._merged_options(run_options)
+        if options["max_shot_size"] is not None:  # shot pieces are grouped across experiments: split the whole
+            return self._submit(self.compile(bound, **run_options), options)
+        adapter, program_options, indices = self._prepare(bound, None, options)
+        size = options["max_job_size"] or _auto_job_size(adapter, [(c.num_qubits, len(c.data)) for c in bound])
+        experiments = self._compiled(bound, indices, options)
+        chunks = (
+            Program(experiments=list(itertools.islice(experiments, size)), options=program_options)
+            for _ in range(0, len(bound), size)
+        )
+        job = AerJob(self, str(uuid.uuid4()), run_program, None, options["executor"], chunks=chunks)
+        job.submit()
+        return job
 
     def compile(self, circuits: list[QuantumCircuit], indices: list[int] | None = None, **run_options) -> Program:
         """Compile bound circuits into a program without running it (``run`` = ``compile`` + ``submit``).
@@ -139,9 +160,38 @@ class AerSimulator(BackendV2):
         Raises:
             AerdaskInputError: as :meth:`run`.
         """
-        options = {**self.options.__dict__, **validate_options(run_options)}
+        options = self._merged_options(run_options)
         circuits = _as_circuit_list(circuits)
         expand_experiments(circuits, None)  # refuses unbound parameters
+        _, program_options, indices = self._prepare(circuits, indices, options)
+        return Program(experiments=list(self._compiled(circuits, indices, options)), options=program_options)
+
+    def submit(self, program: Program, **run_options) -> AerJob:
+        """Split ``program`` into tasks and submit them as one :class:`AerJob`.
+
+        With neither ``max_job_size`` nor ``max_shot_size``, experiments are grouped so
+        that every thread of the executor gets about four tasks, none much shorter
+        than 20 ms of estimated work (one task for a single experiment).
+        """
+        return self._submit(program, self._merged_options(run_options))
+
+    def _merged_options(self, run_options: dict) -> dict:
+        return {**self.options.__dict__, **validate_options(run_options)}
+
+    def _submit(self, program: Program, options: dict) -> AerJob:
+        executor = options["executor"]
+        max_job_size, max_shot_size = options["max_job_size"], options["max_shot_size"]
+        if max_job_size is None and max_shot_size is None:
+            max_job_size = _auto_job_size(
+                adapt(executor), [(e.num_qubits, e.ops.shape[0]) for e in program.experiments]
+            )
+        chunks = split_program(program, max_job_size, max_shot_size)
+        job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
+        job.submit()
+        return job
+
+    def _prepare(self, circuits: list[QuantumCircuit], indices, options: dict):
+        """Checks that need no compiling; returns the adapter, the program options and the indices."""
         adapter = adapt(options["executor"])
         adapter.prepare()
         limit = adapter.memory_limit()
@@ -151,40 +201,25 @@ class AerSimulator(BackendV2):
         if seed is None:
             seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
         indices = list(range(len(circuits))) if indices is None else list(indices)
-        cache = MatrixCache()
-        experiments = [
-            compile_circuit(circuit, index=i, shots=options["shots"], cache=cache, fusion=options["fusion_enable"])
-            for i, circuit in zip(indices, circuits, strict=True)
-        ]
-        return Program(
-            experiments=experiments,
-            options={
-                "shots": options["shots"],
-                "memory": options["memory"],
-                "precision": options["precision"],
-                "seed_simulator": seed,
-                "max_parallel_threads": options["max_parallel_threads"],
-                "blocking_qubits": _blocking_qubits(options),
-            },
-        )
-
-    def submit(self, program: Program, **run_options) -> AerJob:
-        """Split ``program`` into tasks and submit them as one :class:`AerJob`."""
-        options = {**self.options.__dict__, **validate_options(run_options)}
-        executor = options["executor"]
-        chunks = split_program(program, *self._split(program, executor, options))
-        job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
-        job.submit()
-        return job
+        if len(indices) != len(circuits):
+            raise AerdaskInputError(f"compile() got {len(indices)} indices for {len(circuits)} circuits")
+        program_options = {
+            "shots": options["shots"],
+            "memory": options["memory"],
+            "precision": options["precision"],
+            "seed_simulator": seed,
+            "max_parallel_threads": options["max_parallel_threads"],
+            "blocking_qubits": _blocking_qubits(options),
+        }
+        return adapter, program_options, indices
 
     @staticmethod
-    def _split(program: Program, executor, options) -> tuple[int | None, int | None]:
-        max_job_size, max_shot_size = options["max_job_size"], options["max_shot_size"]
-        if max_job_size is None and max_shot_size is None and is_dask_client(executor):
-            from .executors.dask import default_job_size
-
-            max_job_size = default_job_size(executor, program)
-        return max_job_size, max_shot_size
+    def _compiled(circuits: list[QuantumCircuit], indices: list[int], options: dict) -> Iterator[Experiment]:
+        cache = MatrixCache()  # shared by the batch: it repeats the same few gates
+        for i, circuit in zip(indices, circuits, strict=True):
+            yield compile_circuit(
+                circuit, index=i, shots=options["shots"], cache=cache, fusion=options["fusion_enable"]
+            )
 
     @staticmethod
     def _check_memory(circuit: QuantumCircuit, precision: str, available: int) -> None:
@@ -200,6 +235,12 @@ class AerSimulator(BackendV2):
 
     def __repr__(self) -> str:
         return f"AerSimulator('{self.name}')"
+
+
+def _auto_job_size(adapter: ExecutorAdapter, shapes: list[tuple[int, int]]) -> int:
+    """Experiments per task for ``(num_qubits, num_ops)`` shapes (see :func:`~aerdask.chunking.auto_job_size`)."""
+    cost = sum(estimated_cost(n, ops) for n, ops in shapes) / len(shapes)
+    return auto_job_size(len(shapes), adapter.threads(), cost)
 
 
 def _as_circuit_list(run_input) -> list[QuantumCircuit]:

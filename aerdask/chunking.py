@@ -14,7 +14,7 @@ import numpy as np
 
 from aerdask_kernels import Program
 
-__all__ = ["split_program", "merge_results", "auto_job_size"]
+__all__ = ["split_program", "merge_results", "auto_job_size", "estimated_cost"]
 
 
 def _shot_chunks(shots: int, max_shot_size: int | None) -> list[int]:
@@ -44,6 +44,11 @@ def split_program(program: Program, max_job_size: int | None = None, max_shot_si
     # A shot split asks for parallel tasks: without max_job_size each piece is its own task.
     size = max_job_size or (1 if len(units) > len(program.experiments) else len(units))
     return [program.replace(experiments=units[i : i + size]) for i in range(0, len(units), size)]
+
+
+def estimated_cost(num_qubits: int, num_ops: int) -> float:
+    """Rough seconds to run an experiment: ~2 ns per amplitude per op (enough to size tasks)."""
+    return 2e-9 * (1 << num_qubits) * max(1, num_ops)
 
 
 def auto_job_size(num_experiments: int, total_threads: int, per_experiment_cost: float) -> int:

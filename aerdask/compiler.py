@@ -97,6 +97,8 @@ class _CircuitCompiler:
         all_qubits = set(range(circuit.num_qubits))
         all_clbits = set(range(circuit.num_clbits))
         for i in range(len(data) - 1, -1, -1):
+            if len(touched_q) == circuit.num_qubits and len(touched_c) == circuit.num_clbits:
+                break  # nothing earlier can be terminal
             inst = data[i]
             name = inst.name
             if name == "barrier":
@@ -115,6 +117,13 @@ class _CircuitCompiler:
 
     # -- dispatch -----------------------------------------------------------------
     def _instruction(self, inst, qmap, cmap, loop: _Loop | None) -> None:
+        if inst.is_standard_gate():
+            form = self.cache.standard_form(inst)
+            if form is not None:
+                qargs = [qmap[q] for q in inst.qubits]
+                self.dirty.update(qargs)
+                self.em.gate(qargs, form, inst.params)
+                return
         op = inst.operation
         qargs = [qmap[q] for q in inst.qubits]
         cargs = [cmap.get(c, self.top_clbits.get(c)) for c in inst.clbits]
@@ -363,7 +372,7 @@ def compile_circuit(
         shots: Shots to run.
         seed_key: Spawn key for the experiment's ``SeedSequence`` (default ``(index,)``).
         cache: A :class:`MatrixCache` shared across a batch.
-        fusion: Fuse neighbouring gates (see :mod:`aerdask.fusion`); Aer's ``fusion_enable``.
+        fusion: Fuse neighbouring gates (see :mod:`aerdask_kernels.fusion`); Aer's ``fusion_enable``.
 
     Returns:
         The experiment, not yet validated.

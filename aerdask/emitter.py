@@ -6,6 +6,7 @@ import cmath
 
 import numpy as np
 
+from aerdask_kernels.fusion import fuse_rows
 from aerdask_kernels.program import (
     CMP_CODES,
     N_COLS,
@@ -18,7 +19,6 @@ from aerdask_kernels.program import (
     OP_SAVE,
 )
 
-from .fusion import Fuser
 from .gate_forms import GateForm, form_of
 
 __all__ = ["Emitter"]
@@ -28,7 +28,7 @@ class Emitter:
     """Builds one experiment's arrays; jumps name labels that :meth:`finish` resolves."""
 
     def __init__(self, fuse: bool = True):
-        self.fuser = Fuser(self._emit_gate) if fuse else None
+        self.fuse = fuse
         self.rows: list[list[int]] = []
         self.qubits: list[int] = []
         self.matrices: list[np.ndarray] = []
@@ -38,10 +38,6 @@ class Emitter:
         self.labels: dict[int, int] = {}
         self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
         self.next_label = 0
-
-    def _flush(self) -> None:
-        if self.fuser is not None:
-            self.fuser.flush()
 
     def _row(self, opcode, qubits=(), nctrl=0, moff=0, cval=0, arg=0, arg2=0) -> None:
         qoff = len(self.qubits)
@@ -55,22 +51,31 @@ class Emitter:
         return off
 
     def gate(self, qubits: list[int], form: GateForm, params=()) -> None:
-        """Add a gate on ``qubits`` (controls first); with fusion it may merge with its neighbours."""
-        if self.fuser is not None:
-            self.fuser.gate(list(qubits), form)
-        else:
-            self._emit_gate(qubits, form, params)
-
-    def _emit_gate(self, qubits: list[int], form: GateForm, params=()) -> None:
+        """Add a gate on ``qubits`` (controls first); :meth:`finish` may fuse it with its neighbours."""
         if form.identity:
             return
         poff = len(self.params)
-        for p in params:
-            if isinstance(p, int | float):
-                self.params.append(float(p))
-        opcode = OP_DIAG if form.diagonal else OP_MATRIX
-        moff = self._matrix_offset(form.data)
-        self._row(opcode, qubits, form.nctrl, moff, form.ctrl_val, poff, len(self.params) - poff)
+        if params and not self.fuse:  # fused rows carry no parameters
+            self.params.extend(float(p) for p in params if isinstance(p, int | float))
+        # _row and _matrix_offset written out: this runs once per gate of every circuit.
+        data = form.data
+        moff = self.moff
+        self.matrices.append(data.ravel())
+        self.moff += data.size
+        qoff = len(self.qubits)
+        self.qubits.extend(qubits)
+        self.rows.append(
+            [
+                OP_DIAG if form.diagonal else OP_MATRIX,
+                qoff,
+                form.nctrl,
+                len(qubits) - form.nctrl,
+                moff,
+                form.ctrl_val,
+                poff,
+                len(self.params) - poff,
+            ]
+        )
 
     def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
         """Emit a (controlled) matrix, as a DIAG row when it is diagonal."""
@@ -83,17 +88,14 @@ class Emitter:
 
     def measure(self, qubit: int, clbit: int) -> None:
         """Measure ``qubit`` into ``clbit``."""
-        self._flush()
         self._row(OP_MEASURE, [qubit], arg=clbit)
 
     def reset(self, qubit: int) -> None:
         """Reset ``qubit`` to ``|0>``."""
-        self._flush()
         self._row(OP_RESET, [qubit])
 
     def save(self, spec: dict) -> None:
         """Save data described by ``spec`` at this point."""
-        self._flush()
         self.saves.append(spec)
         self._row(OP_SAVE, arg=len(self.saves) - 1)
 
@@ -104,31 +106,26 @@ class Emitter:
 
     def place(self, label: int) -> None:
         """Bind ``label`` to the next row."""
-        self._flush()
         self.labels[label] = len(self.rows)
 
     def jump(self, label: int) -> None:
         """Continue at ``label``."""
-        self._flush()
         self.pending.append(len(self.rows))
         self._row(OP_JUMP, arg=label)
 
     def branch(self, clbits, cmp: str, value: int, label: int) -> None:
         """Continue unless ``value(clbits) cmp value`` holds; then go to ``label``."""
-        self._flush()
         self.pending.append(len(self.rows))
         self._row(OP_BRANCH, list(clbits), 0, 0, int(value), label, CMP_CODES[cmp])
 
     def finish(self) -> dict:
         """The experiment's arrays: ``ops``, ``qubits``, ``matrices``, ``params``."""
-        self._flush()
         for row in self.pending:
             self.rows[row][6] = self.labels[self.rows[row][6]]
         ops = np.array(self.rows, dtype=np.int64).reshape(-1, N_COLS)
         matrices = np.concatenate(self.matrices) if self.matrices else np.zeros(0, dtype=np.complex128)
-        return {
-            "ops": ops,
-            "qubits": np.array(self.qubits, dtype=np.int64),
-            "matrices": matrices.astype(np.complex128, copy=False),
-            "params": np.array(self.params, dtype=np.float64),
-        }
+        qubits = np.array(self.qubits, dtype=np.int64)
+        matrices = matrices.astype(np.complex128, copy=False)
+        if self.fuse:
+            ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
+        return {"ops": ops, "qubits": qubits, "matrices": matrices, "params": np.array(self.params, dtype=np.float64)}

@@ -36,20 +36,26 @@ class AerJob(JobV1):
         job_id: Unique id; task keys derive from it.
         fn: Module-level function run per task as ``fn(program, cancel_flag)``
             (normally :func:`aerdask_kernels.run_program`).
-        qobj: The compiled :class:`~aerdask_kernels.Program`.
+        qobj: The compiled :class:`~aerdask_kernels.Program`; ``None`` when ``chunks``
+            is an iterator of programs still being compiled, whose experiments, in
+            order, then make the program.
         executor: A ``concurrent.futures.Executor``, a Dask ``Client``, or ``None``
             for the shared local thread pool.
-        chunks: The tasks' programs, from :func:`aerdask.chunking.split_program`;
-            default one task running all of ``qobj``.
+        chunks: The tasks' programs, from :func:`aerdask.chunking.split_program`, or
+            an iterator that yields them while compiling (each is submitted as soon as
+            it arrives); default one task running all of ``qobj``.
 
     """
 
-    def __init__(self, backend, job_id: str, fn: Callable, qobj: Program, executor=None, *, chunks=None):
+    def __init__(self, backend, job_id: str, fn: Callable, qobj: Program | None, executor=None, *, chunks=None):
         super().__init__(backend, job_id)
         self._fn = fn
         self._qobj = qobj
         self._adapter = adapt(executor)
-        self._chunks: list[Program] = list(chunks) if chunks is not None else [qobj]
+        if chunks is None:
+            chunks = [] if qobj is None else [qobj]  # None, None: a job that retrieve() fills in
+        self._chunk_source = chunks
+        self._chunks: list[Program] = list(chunks) if isinstance(chunks, list | tuple) else []
         self._handles: list | None = None
         self._cancelled = False
         self._lock = threading.Lock()
@@ -59,23 +65,41 @@ class AerJob(JobV1):
     def submit(self) -> None:
         """Validate the program and submit its tasks.
 
+        Chunks that arrive from an iterator are validated and submitted one by one; if
+        the iterator raises (a circuit that does not compile) or a chunk is invalid,
+        the tasks already submitted are cancelled and the error propagates.
+
         Raises:
             JobError: if the job was already submitted.
-            QobjValidationError: if the program is invalid (nothing is submitted).
+            QobjValidationError: if the program is invalid (nothing is submitted, or
+                what was is cancelled).
 
         """
         with self._lock:
             if self._handles is not None:
                 raise JobError(f"job {self._job_id} has already been submitted; create a new job to run again")
-            self._qobj.validate()
-            self._qobj.job_id = self._job_id
+            known = self._qobj is not None
+            if known:
+                self._qobj.validate()
             self._submit_time = time.monotonic()
-            self._handles = [
-                self._adapter.submit(
-                    self._fn, chunk.replace(job_id=self._job_id), f"aerdask-{self._job_id}-{i}", self._job_id
-                )
-                for i, chunk in enumerate(self._chunks)
-            ]
+            handles, chunks = [], []
+            try:
+                for i, chunk in enumerate(self._chunk_source):
+                    if not known:
+                        chunk.validate()
+                    key = f"aerdask-{self._job_id}-{i}"
+                    handles.append(
+                        self._adapter.submit(self._fn, chunk.replace(job_id=self._job_id), key, self._job_id)
+                    )
+                    chunks.append(chunk)
+            except BaseException:
+                if handles:
+                    self._adapter.cancel(handles, self._job_id)
+                raise
+            if not known:
+                self._qobj = Program(experiments=[e for c in chunks for e in c.experiments], options=chunks[0].options)
+            self._qobj.job_id = self._job_id
+            self._chunks, self._handles = chunks, handles
             self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
 
     @classmethod

@@ -1,5 +1,6 @@
 """Jobs on real Dask clusters: splitting, seeds, workers, failures (real processes and signals)."""
 
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -107,12 +108,16 @@ def test_identical_submissions_are_not_merged(local_cluster_client):
     assert jobs[0].result().get_counts() == jobs[1].result().get_counts()
 
 
-def test_default_split_keeps_threads_busy_only_on_dask(local_cluster_client):
+def test_default_split_keeps_every_executors_threads_busy(local_cluster_client):
     circuits = small_batch(64)
     dask_job = AerSimulator(executor=local_cluster_client).run(circuits)
     assert 2 <= dask_job.tasks() <= 32
-    assert AerSimulator().run(circuits).tasks() == 1
     assert len(dask_job.result().results) == 64
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        pool_job = AerSimulator(executor=pool).run(circuits, shots=10)
+        assert pool_job.tasks() == 2  # tiny circuits: one task per thread
+        assert len(pool_job.result().results) == 64
+    assert AerSimulator().run(circuits[0]).tasks() == 1
 
 
 def test_workers_are_warm_before_the_first_task(local_cluster_client, cli_cluster_client):

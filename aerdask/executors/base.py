@@ -77,6 +77,10 @@ class ExecutorAdapter(abc.ABC):
     def memory_limit(self) -> int:
         """Bytes one task may use for its state (the largest worker's limit)."""
 
+    @abc.abstractmethod
+    def threads(self) -> int:
+        """How many tasks can run at once (worker threads of the pool or the cluster)."""
+
     def dashboard_link(self) -> str | None:
         """A link to watch the tasks, where the executor has one."""
         return None

@@ -18,20 +18,11 @@ import psutil
 
 from aerdask_kernels.dask_worker import STARTED_TOPIC, cancel_job_soon, run_task
 
-from ..chunking import auto_job_size
 from ..errors import TaskLostError
 from .base import ExecutorAdapter, TaskHandle
 from .cluster import ensure_ready
 
-__all__ = ["DaskAdapter", "default_job_size"]
-
-
-def default_job_size(client: distributed.Client, program) -> int:
-    """Experiments per task for a job with no explicit split (see :func:`auto_job_size`)."""
-    threads = sum(client.nthreads().values()) or 1
-    # ~2 ns per amplitude per gate: a rough cost model, enough to keep tasks >> 1.5 ms of overhead.
-    costs = [2e-9 * (1 << exp.num_qubits) * max(1, exp.ops.shape[0]) for exp in program.experiments]
-    return auto_job_size(len(program.experiments), threads, sum(costs) / len(costs))
+__all__ = ["DaskAdapter"]
 
 
 class _Started:
@@ -125,6 +116,9 @@ class DaskAdapter(ExecutorAdapter):
         largest = max([w.get("memory_limit") or 0 for w in workers] + [0])
         # Workers without a limit (0) report nothing usable; assume a host like this one.
         return largest or psutil.virtual_memory().total
+
+    def threads(self) -> int:
+        return sum(self.executor.nthreads().values()) or 1
 
     def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
         client = self.executor

@@ -89,6 +89,10 @@ class LocalAdapter(ExecutorAdapter):
     def memory_limit(self) -> int:
         return psutil.virtual_memory().available
 
+    def threads(self) -> int:
+        # Thread and process pools keep their size here; any other executor: one per core.
+        return getattr(self.executor, "_max_workers", None) or os.cpu_count() or 1
+
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         concurrent.futures.wait(
             [h.future for h in handles], timeout=timeout, return_when=concurrent.futures.FIRST_EXCEPTION

@@ -1,0 +1,323 @@
+"""Gate fusion over an experiment's opcode rows: fewer passes over the state.
+
+The compiler emits one row per gate and calls :func:`fuse_rows` once per
+experiment; this is compiled code because fusing in Python (a few numpy calls per
+gate) cost more than simulating a batch of small circuits.
+
+Two blocks are kept open while gate rows stream in, and their qubit sets never
+overlap, so they commute and may be emitted in any order:
+
+* a dense block on at most :data:`MAX_DENSE_QUBITS` qubits. Gates whose qubits lie
+  inside it are multiplied in, and a one-qubit block grows into the two-qubit gate
+  that follows it. Two one-qubit gates on different qubits are *not* merged: a dense
+  two-qubit pass costs about three one-qubit passes, so that would be slower.
+* a diagonal block on up to :data:`MAX_DIAGONAL_QUBITS` qubits. Diagonal gates
+  (``rz``, ``p``, ``cz``, ``cp``, ``rzz``, ``mcphase``...) commute with each other,
+  and a diagonal pass costs about one memory pass whatever its width, so a QFT's
+  ladders of controlled phases become a few passes.
+
+A gate that overlaps an open block it cannot join closes that block first. Wider
+gates pass through as they are. Rows that are not gates (measure, reset, save,
+jumps) and rows a jump lands on close both blocks, so no block spans them.
+Fused rows carry no gate parameters (``ARG``/``ARG2`` are 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+from .program import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+
+__all__ = ["fuse_rows", "MAX_DIAGONAL_QUBITS", "MAX_DENSE_QUBITS"]
+
+MAX_DIAGONAL_QUBITS = 10
+MAX_DENSE_QUBITS = 2
+
+
+@njit
+def _find(qubit, onto, m):
+    for j in range(m):
+        if onto[j] == qubit:
+            return j
+    return -1
+
+
+@njit
+def _positions(qs, k, onto, m):
+    """Where each of ``qs[:k]`` sits in ``onto[:m]`` (-1 where it does not)."""
+    pos = np.empty(max(k, 1), dtype=np.int64)
+    for b in range(k):
+        pos[b] = _find(qs[b], onto, m)
+    return pos
+
+
+@njit
+def _inner(index, pos, k):
+    """The bits of ``index`` at ``pos[:k]``, packed into bits ``0..k-1``."""
+    value = 0
+    for b in range(k):
+        value |= ((index >> pos[b]) & 1) << b
+    return value
+
+
+@njit
+def _overlaps(qs, k, onto, m):
+    for b in range(k):
+        if _find(qs[b], onto, m) >= 0:
+            return True
+    return False
+
+
+@njit
+def _inside(qs, k, onto, m):
+    for b in range(k):
+        if _find(qs[b], onto, m) < 0:
+            return False
+    return True
+
+
+@njit
+def _embed_matrix(matrix, qs, k, onto, m):
+    """The ``k``-qubit ``matrix`` on ``qs`` as a matrix on the superset ``onto[:m]``."""
+    pos = _positions(qs, k, onto, m)
+    dim = 1 << m
+    mask = 0
+    for b in range(k):
+        mask |= 1 << pos[b]
+    kd = 1 << k
+    out = np.zeros(dim * dim, dtype=np.complex128)
+    for r in range(dim):
+        ri = _inner(r, pos, k)
+        for c in range(dim):
+            if (r & ~mask) == (c & ~mask):
+                out[r * dim + c] = matrix[ri * kd + _inner(c, pos, k)]
+    return out
+
+
+@njit
+def _matmul(a, b, dim):
+    out = np.zeros(dim * dim, dtype=np.complex128)
+    for r in range(dim):
+        for j in range(dim):
+            x = a[r * dim + j]
+            if x != 0:
+                for c in range(dim):
+                    out[r * dim + c] += x * b[j * dim + c]
+    return out
+
+
+@njit
+def _grow(matrices, used, need):
+    """``matrices`` with room for ``need`` more entries after ``used``."""
+    if used + need <= matrices.size:
+        return matrices
+    bigger = np.empty(max(2 * matrices.size, used + need), dtype=np.complex128)
+    bigger[:used] = matrices[:used]
+    return bigger
+
+
+@njit
+def _emit(out_ops, out_qubits, out_m, counts, opcode, qs, nctrl, ntarg, cval, data, size):
+    """Append a gate row; returns ``out_m`` (reallocated when it was full)."""
+    row, nq, nm = counts[0], counts[1], counts[2]
+    out_m = _grow(out_m, nm, size)
+    out_ops[row, :] = 0
+    out_ops[row, 0] = opcode
+    out_ops[row, 1] = nq
+    out_ops[row, 2] = nctrl
+    out_ops[row, 3] = ntarg
+    out_ops[row, 4] = nm
+    out_ops[row, 5] = cval
+    for b in range(nctrl + ntarg):
+        out_qubits[nq + b] = qs[b]
+    out_m[nm : nm + size] = data[:size]
+    counts[0] = row + 1
+    counts[1] = nq + nctrl + ntarg
+    counts[2] = nm + size
+    return out_m
+
+
+@njit
+def _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts):
+    dim = 1 << dn
+    for r in range(dim):
+        for c in range(dim):
+            if r != c and dm[r * dim + c] != 0:
+                return _emit(out_ops, out_qubits, out_m, counts, OP_MATRIX, dq, 0, dn, 0, dm, dim * dim)
+    diag = np.empty(dim, dtype=np.complex128)  # e.g. rz . rz: run it as a diagonal
+    for r in range(dim):
+        diag[r] = dm[r * dim + r]
+    return _emit(out_ops, out_qubits, out_m, counts, OP_DIAG, dq, 0, dn, 0, diag, dim)
+
+
+@njit
+def _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts):
+    size = 1 << gn
+    for i in range(size):
+        if gd[i] != 1:
+            return _emit(out_ops, out_qubits, out_m, counts, OP_DIAG, gq, 0, gn, 0, gd, size)
+    return out_m  # the identity: nothing to run
+
+
+@njit
+def _uncontrolled(ops, r, qubits, matrices):
+    """Row ``r``'s qubits (controls first) and its matrix or diagonal over all of them."""
+    qoff, nc, nt, moff, cval = ops[r, 1], ops[r, 2], ops[r, 3], ops[r, 4], ops[r, 5]
+    k = nc + nt
+    qs = qubits[qoff : qoff + k].copy()
+    td = 1 << nt
+    if ops[r, 0] == OP_DIAG:
+        full = np.ones(1 << k, dtype=np.complex128)
+        for t in range(td):
+            full[cval | (t << nc)] = matrices[moff + t]
+        return qs, full
+    dim = 1 << k
+    full = np.zeros(dim * dim, dtype=np.complex128)
+    for i in range(dim):
+        full[i * dim + i] = 1
+    for a in range(td):
+        for b in range(td):
+            full[(cval | (a << nc)) * dim + (cval | (b << nc))] = matrices[moff + a * td + b]
+    return qs, full
+
+
+@njit
+def fuse_rows(ops, qubits, matrices):
+    """Fuse the gate rows of one experiment (see the module docs).
+
+    Args:
+        ops: int64, shape ``(n, 8)``; the unfused opcode table, jumps resolved.
+        qubits: int64; the indices ``ops`` points into.
+        matrices: complex128; the flat matrices ``ops`` points into.
+
+    Returns:
+        tuple: ``(ops, qubits, matrices)`` of the fused experiment, same dtypes; jump
+        targets renumbered.
+
+    """
+    n = ops.shape[0]
+    target = np.zeros(n + 1, dtype=np.bool_)
+    for r in range(n):
+        if ops[r, 0] == OP_JUMP or ops[r, 0] == OP_BRANCH:
+            target[ops[r, 6]] = True
+    new_index = np.empty(n + 1, dtype=np.int64)
+    out_ops = np.empty((n, N_COLS), dtype=np.int64)
+    out_qubits = np.empty(qubits.size, dtype=np.int64)
+    out_m = np.empty(max(matrices.size, 16), dtype=np.complex128)
+    counts = np.zeros(3, dtype=np.int64)  # rows, qubits, matrix entries written
+    dq = np.empty(MAX_DENSE_QUBITS, dtype=np.int64)
+    dm = np.empty(1 << (2 * MAX_DENSE_QUBITS), dtype=np.complex128)
+    dn = 0  # qubits of the open dense block; 0: none
+    gq = np.empty(MAX_DIAGONAL_QUBITS, dtype=np.int64)
+    gd = np.empty(1 << MAX_DIAGONAL_QUBITS, dtype=np.complex128)
+    gn = -1  # qubits of the open diagonal block (0 is a global phase); -1: none
+    for r in range(n):
+        opcode = ops[r, 0]
+        k = ops[r, 2] + ops[r, 3]
+        gate = opcode == OP_MATRIX or opcode == OP_DIAG
+        fusible = (opcode == OP_DIAG and k <= MAX_DIAGONAL_QUBITS) or (opcode == OP_MATRIX and k <= MAX_DENSE_QUBITS)
+        qoff = ops[r, 1]
+        if target[r] or not gate:
+            if dn > 0:
+                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
+                dn = 0
+            if gn >= 0:
+                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+                gn = -1
+        elif not fusible:
+            if dn > 0 and _overlaps(qubits[qoff:], k, dq, dn):
+                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
+                dn = 0
+            if gn >= 0 and _overlaps(qubits[qoff:], k, gq, gn):
+                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+                gn = -1
+        new_index[r] = counts[0]
+        if not gate or not fusible:
+            size = 0
+            if opcode == OP_MATRIX:
+                size = 1 << (2 * ops[r, 3])
+            elif opcode == OP_DIAG:
+                size = 1 << ops[r, 3]
+            moff = ops[r, 4]
+            row = counts[0]
+            out_m = _emit(
+                out_ops,
+                out_qubits,
+                out_m,
+                counts,
+                opcode,
+                qubits[qoff:],
+                ops[r, 2],
+                ops[r, 3],
+                ops[r, 5],
+                matrices[moff:],
+                size,
+            )
+            if not gate:
+                out_ops[row, 4] = 0
+                out_ops[row, 6] = ops[r, 6]
+                out_ops[row, 7] = ops[r, 7]
+            continue
+        qs, data = _uncontrolled(ops, r, qubits, matrices)
+        if opcode == OP_DIAG:
+            if dn > 0 and _inside(qs, k, dq, dn):
+                pos = _positions(qs, k, dq, dn)
+                dim = 1 << dn
+                for i in range(dim):
+                    s = data[_inner(i, pos, k)]
+                    for c in range(dim):
+                        dm[i * dim + c] *= s
+                continue
+            if dn > 0 and _overlaps(qs, k, dq, dn):
+                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
+                dn = 0
+            if gn >= 0:
+                m = gn
+                union = np.empty(gn + k, dtype=np.int64)
+                union[:gn] = gq[:gn]
+                for b in range(k):
+                    if _find(qs[b], gq, gn) < 0:
+                        union[m] = qs[b]
+                        m += 1
+                if m <= MAX_DIAGONAL_QUBITS:
+                    pos = _positions(qs, k, union, m)
+                    low = (1 << gn) - 1
+                    merged = np.empty(1 << m, dtype=np.complex128)
+                    for i in range(1 << m):
+                        merged[i] = gd[i & low] * data[_inner(i, pos, k)]  # the block's qubits come first
+                    gq[:m] = union[:m]
+                    gd[: 1 << m] = merged
+                    gn = m
+                    continue
+                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+            gq[:k] = qs
+            gd[: 1 << k] = data
+            gn = k
+            continue
+        if gn >= 0 and _overlaps(qs, k, gq, gn):
+            out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)  # it came first
+            gn = -1
+        if dn > 0:
+            if _inside(qs, k, dq, dn):
+                dm[: 1 << (2 * dn)] = _matmul(_embed_matrix(data, qs, k, dq, dn), dm, 1 << dn)
+                continue
+            if dn == 1 and _find(dq[0], qs, k) >= 0:  # a one-qubit block grows into this gate
+                dm[: 1 << (2 * k)] = _matmul(data, _embed_matrix(dm, dq, 1, qs, k), 1 << k)
+                dq[:k] = qs
+                dn = k
+                continue
+            out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
+        dq[:k] = qs
+        dm[: 1 << (2 * k)] = data
+        dn = k
+    new_index[n] = counts[0]
+    if dn > 0:
+        out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
+    if gn >= 0:
+        out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+    rows = counts[0]
+    for r in range(rows):
+        if out_ops[r, 0] == OP_JUMP or out_ops[r, 0] == OP_BRANCH:
+            out_ops[r, 6] = new_index[out_ops[r, 6]]
+    return out_ops[:rows].copy(), out_qubits[: counts[1]].copy(), out_m[: counts[2]].copy()
