@@ -230,3 +230,33 @@ def test_default_pool_survives_fork():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_a_circuit_that_fails_to_compile_cancels_the_tasks_already_submitted(executor, monkeypatch):
+    from qiskit.circuit import Instruction
+
+    import aerdask.job
+    from aerdask import UnsupportedInstructionError
+
+    adapters = []
+
+    def recording_adapt(executor):
+        adapter = real_adapt(executor)
+        adapter.submitted, adapter.cancelled = [], []
+        submit, cancel = adapter.submit, adapter.cancel
+        adapter.submit = lambda *a: adapter.submitted.append(submit(*a)) or adapter.submitted[-1]
+        adapter.cancel = lambda handles, job_id: (adapter.cancelled.extend(handles), cancel(handles, job_id))
+        adapters.append(adapter)
+        return adapter
+
+    real_adapt = aerdask.job.adapt
+    monkeypatch.setattr(aerdask.job, "adapt", recording_adapt)
+    bad = QuantumCircuit(1, name="bad")
+    bad.append(Instruction("mystery_op", 1, 0, []), [0])
+    circuits = [forever_circuit(), quick_circuit(), bad, quick_circuit()]
+    with pytest.raises(UnsupportedInstructionError, match="mystery_op"):
+        AerSimulator(executor=executor).run(circuits, max_job_size=1)
+    (adapter,) = adapters
+    assert len(adapter.submitted) == 2  # the tasks compiled before the bad circuit were running...
+    assert adapter.cancelled == adapter.submitted  # ...and were cancelled before run() raised
+    assert wait_until(lambda: all(h.done() for h in adapter.submitted), timeout=30)

@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
+
+from aerdask import AerSimulator
 
 from .conftest import random_u_layer, reference_statevector, simulate_statevector
 
@@ -45,3 +48,39 @@ def test_fusion_cuts_the_passes_of_a_qft():
     plain = compile_circuit(qc, fusion=False).ops.shape[0]
     assert fused * 2.5 < plain
     np.testing.assert_allclose(simulate_statevector(qc), reference_statevector(qc), atol=1e-10)
+
+
+def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
+    from aerdask.compiler import compile_circuit
+    from aerdask_kernels.program import OP_BRANCH, OP_DIAG, OP_JUMP
+
+    qc = QuantumCircuit(10, 2)
+    for q in range(10):
+        qc.rz(0.1 * (q + 1), q)  # ten one-qubit diagonals: one 1024-entry DIAG, from 20 entries
+    qc.h(range(10))
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)) as else_:
+        qc.h(1)
+        qc.rz(0.3, 1)
+    with else_:
+        qc.x(2)
+        qc.t(2)
+    qc.h(3)
+    with qc.if_test((qc.clbits[0], 0)):  # its jump lands on the end, past the block still open there
+        qc.x(4)
+    qc.measure(4, 1)
+    fused = compile_circuit(qc, fusion=True)
+    plain = compile_circuit(qc, fusion=False)
+    fused.validate()
+    assert fused.ops.shape[0] < plain.ops.shape[0]
+    assert any(r[0] == OP_DIAG and r[3] == 10 for r in fused.ops)
+    for program in (fused, plain):  # every jump lands on the first row of its block, in both
+        branches = program.ops[program.ops[:, 0] == OP_BRANCH]
+        assert program.ops[branches[0, 6] - 1, 0] == OP_JUMP  # the else block starts right after the then-jump
+        assert branches[1, 6] == program.ops.shape[0]  # the last if ends the program
+        assert program.ops[-1, 0] != OP_BRANCH  # x(4) is inside it
+    results = [
+        AerSimulator().run(qc, shots=2000, seed_simulator=4, fusion_enable=f).result().get_counts()
+        for f in (True, False)
+    ]
+    assert results[0] == results[1]

@@ -311,11 +311,11 @@ def fuse_rows(ops, qubits, matrices):
         dq[:k] = qs
         dm[: 1 << (2 * k)] = data
         dn = k
-    new_index[n] = counts[0]
     if dn > 0:
         out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
     if gn >= 0:
         out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+    new_index[n] = counts[0]  # after the last blocks: a jump to the end skips nothing
     rows = counts[0]
     for r in range(rows):
         if out_ops[r, 0] == OP_JUMP or out_ops[r, 0] == OP_BRANCH:
