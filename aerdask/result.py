@@ -12,7 +12,7 @@ __all__ = ["build_result", "experiment_data"]
 
 
 def _hex_keys(mapping: dict) -> dict:
-    return {hex(int(k)): int(v) for k, v in sorted(mapping.items())}
+    return {hex(k): v for k, v in sorted(mapping.items())}  # workers return Python ints
 
 
 def experiment_data(raw: dict, kinds: dict[str, str]) -> dict:
