@@ -78,6 +78,7 @@ def cmd_sweep(args) -> int:
     if len(circuits) != 1:
         raise SweepError(f"{args.circuit}: a sweep needs exactly one circuit, found {len(circuits)}")
     names, points = grid_points(args.grid) if args.grid else csv_points(args.values)
+    stop = _stop_on_signals()
     with _client(args.scheduler) as client:
         backend = AerSimulator(executor=client)
         summary = run_sweep(
@@ -90,6 +91,7 @@ def cmd_sweep(args) -> int:
             seed=args.seed,
             points_per_job=args.points_per_job,
             progress=None if args.quiet else sys.stderr,
+            stop=stop,
         )
     print(
         f"{summary['points']} points in {args.output} ({summary['ran']} run now, {summary['skipped']} already done, "
@@ -98,12 +100,18 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def cmd_cluster(args) -> int:
-    from distributed import Client, LocalCluster
-
+def _stop_on_signals() -> threading.Event:
+    """An event that Ctrl-C and SIGTERM set, in place of raising where the signal lands."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_cluster(args) -> int:
+    from distributed import Client, LocalCluster
+
+    stop = _stop_on_signals()
     with (
         LocalCluster(
             n_workers=args.workers,

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -162,6 +163,7 @@ def run_sweep(
     seed: int | None = None,
     points_per_job: int = 50,
     progress=sys.stderr,
+    stop: threading.Event | None = None,
 ) -> dict:
     """Run every point not yet in ``output``; append results as jobs finish.
 
@@ -175,6 +177,9 @@ def run_sweep(
         seed: Seed of the whole sweep; default a fresh one, kept in the sidecar.
         points_per_job: Points per job (each job is split further on a Dask cluster).
         progress: Stream for the progress bar, or ``None``.
+        stop: Set from a signal handler to interrupt the sweep at its next check (between
+            jobs, and while waiting): safer than a ``KeyboardInterrupt`` raised anywhere,
+            which can leave a lock of a future held and hang the exit.
 
     Returns:
         ``{"points": total, "ran": run now, "skipped": already done, "seed": seed}``.
@@ -200,11 +205,12 @@ def run_sweep(
     jobs = []
     try:
         for start in range(0, len(todo), points_per_job):
+            _check(stop)
             batch = todo[start : start + points_per_job]
             bound = [circuit.assign_parameters(dict(zip(params, points[i], strict=True))) for i in batch]
             program = backend.compile(bound, indices=batch, shots=shots, seed_simulator=out.meta["seed"])
             jobs.append((batch, backend.submit(program)))
-        _collect(jobs, names, points, out, len(points), progress)
+        _collect(jobs, names, points, out, len(points), progress, stop)
     except BaseException:
         for _, job in jobs:
             if not job.in_final_state():
@@ -215,9 +221,15 @@ def run_sweep(
     return {"points": len(points), "ran": len(todo), "skipped": skipped, "seed": out.meta["seed"]}
 
 
-def _collect(jobs, names, points, out: _Output, total: int, progress) -> None:
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt("sweep stopped by a signal")
+
+
+def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None) -> None:
     pending = list(jobs)
     while pending:
+        _check(stop)
         still = []
         for batch, job in pending:
             if not job.in_final_state():
