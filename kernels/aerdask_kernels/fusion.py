@@ -36,6 +36,13 @@ MAX_DENSE_QUBITS = 2
 
 
 @njit
+def _copy(dst, src, n, at):
+    """``dst[at:at+n] = src[:n]`` as a loop: slice assignment compiles broadcasting checks (seconds, cold)."""
+    for i in range(n):
+        dst[at + i] = src[i]
+
+
+@njit
 def _find(qubit, onto, m):
     for j in range(m):
         if onto[j] == qubit:
@@ -113,25 +120,31 @@ def _grow(matrices, used, need):
     if used + need <= matrices.size:
         return matrices
     bigger = np.empty(max(2 * matrices.size, used + need), dtype=np.complex128)
-    bigger[:used] = matrices[:used]
+    _copy(bigger, matrices, used, 0)
     return bigger
 
 
 @njit
-def _emit(out_ops, out_qubits, out_m, counts, opcode, qs, nctrl, ntarg, cval, data, size):
-    """Append a gate row; returns ``out_m`` (reallocated when it was full)."""
+def _emit(out_ops, out_qubits, out_m, counts, fields, qs, data, size):
+    """Append a row (``fields``: opcode, nctrl, ntarg, cval); returns ``out_m``, reallocated when full.
+
+    The fields come in an array because Numba compiles a function anew for every
+    combination of constant arguments it is called with (seconds each, cold).
+    """
     row, nq, nm = counts[0], counts[1], counts[2]
     out_m = _grow(out_m, nm, size)
-    out_ops[row, :] = 0
-    out_ops[row, 0] = opcode
+    nctrl, ntarg = fields[1], fields[2]
+    for c in range(N_COLS):
+        out_ops[row, c] = 0
+    out_ops[row, 0] = fields[0]
     out_ops[row, 1] = nq
     out_ops[row, 2] = nctrl
     out_ops[row, 3] = ntarg
     out_ops[row, 4] = nm
-    out_ops[row, 5] = cval
+    out_ops[row, 5] = fields[3]
     for b in range(nctrl + ntarg):
         out_qubits[nq + b] = qs[b]
-    out_m[nm : nm + size] = data[:size]
+    _copy(out_m, data, size, nm)
     counts[0] = row + 1
     counts[1] = nq + nctrl + ntarg
     counts[2] = nm + size
@@ -144,11 +157,12 @@ def _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts):
     for r in range(dim):
         for c in range(dim):
             if r != c and dm[r * dim + c] != 0:
-                return _emit(out_ops, out_qubits, out_m, counts, OP_MATRIX, dq, 0, dn, 0, dm, dim * dim)
+                fields = np.array([OP_MATRIX, 0, dn, 0])
+                return _emit(out_ops, out_qubits, out_m, counts, fields, dq, dm, dim * dim)
     diag = np.empty(dim, dtype=np.complex128)  # e.g. rz . rz: run it as a diagonal
     for r in range(dim):
         diag[r] = dm[r * dim + r]
-    return _emit(out_ops, out_qubits, out_m, counts, OP_DIAG, dq, 0, dn, 0, diag, dim)
+    return _emit(out_ops, out_qubits, out_m, counts, np.array([OP_DIAG, 0, dn, 0]), dq, diag, dim)
 
 
 @njit
@@ -156,7 +170,7 @@ def _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts):
     size = 1 << gn
     for i in range(size):
         if gd[i] != 1:
-            return _emit(out_ops, out_qubits, out_m, counts, OP_DIAG, gq, 0, gn, 0, gd, size)
+            return _emit(out_ops, out_qubits, out_m, counts, np.array([OP_DIAG, 0, gn, 0]), gq, gd, size)
     return out_m  # the identity: nothing to run
 
 
@@ -208,10 +222,13 @@ def fuse_rows(ops, qubits, matrices):
     counts = np.zeros(3, dtype=np.int64)  # rows, qubits, matrix entries written
     dq = np.empty(MAX_DENSE_QUBITS, dtype=np.int64)
     dm = np.empty(1 << (2 * MAX_DENSE_QUBITS), dtype=np.complex128)
-    dn = 0  # qubits of the open dense block; 0: none
+    # blk[0]: qubits of the open dense block (0: none); blk[1]: qubits of the open diagonal
+    # block (0 is a global phase; -1: none). In an array, not in locals: a local that is
+    # 0 here would reach the helpers as a constant and compile them once more.
+    blk = np.zeros(2, dtype=np.int64)
     gq = np.empty(MAX_DIAGONAL_QUBITS, dtype=np.int64)
     gd = np.empty(1 << MAX_DIAGONAL_QUBITS, dtype=np.complex128)
-    gn = -1  # qubits of the open diagonal block (0 is a global phase); -1: none
+    blk[1] = -1
     for r in range(n):
         opcode = ops[r, 0]
         k = ops[r, 2] + ops[r, 3]
@@ -219,19 +236,19 @@ def fuse_rows(ops, qubits, matrices):
         fusible = (opcode == OP_DIAG and k <= MAX_DIAGONAL_QUBITS) or (opcode == OP_MATRIX and k <= MAX_DENSE_QUBITS)
         qoff = ops[r, 1]
         if target[r] or not gate:
-            if dn > 0:
-                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
-                dn = 0
-            if gn >= 0:
-                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
-                gn = -1
+            if blk[0] > 0:
+                out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
+                blk[0] = 0
+            if blk[1] >= 0:
+                out_m = _flush_diagonal(gq, blk[1], gd, out_ops, out_qubits, out_m, counts)
+                blk[1] = -1
         elif not fusible:
-            if dn > 0 and _overlaps(qubits[qoff:], k, dq, dn):
-                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
-                dn = 0
-            if gn >= 0 and _overlaps(qubits[qoff:], k, gq, gn):
-                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
-                gn = -1
+            if blk[0] > 0 and _overlaps(qubits[qoff:], k, dq, blk[0]):
+                out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
+                blk[0] = 0
+            if blk[1] >= 0 and _overlaps(qubits[qoff:], k, gq, blk[1]):
+                out_m = _flush_diagonal(gq, blk[1], gd, out_ops, out_qubits, out_m, counts)
+                blk[1] = -1
         new_index[r] = counts[0]
         if not gate or not fusible:
             size = 0
@@ -241,19 +258,8 @@ def fuse_rows(ops, qubits, matrices):
                 size = 1 << ops[r, 3]
             moff = ops[r, 4]
             row = counts[0]
-            out_m = _emit(
-                out_ops,
-                out_qubits,
-                out_m,
-                counts,
-                opcode,
-                qubits[qoff:],
-                ops[r, 2],
-                ops[r, 3],
-                ops[r, 5],
-                matrices[moff:],
-                size,
-            )
+            fields = np.array([opcode, ops[r, 2], ops[r, 3], ops[r, 5]])
+            out_m = _emit(out_ops, out_qubits, out_m, counts, fields, qubits[qoff:], matrices[moff:], size)
             if not gate:
                 out_ops[row, 4] = 0
                 out_ops[row, 6] = ops[r, 6]
@@ -261,60 +267,60 @@ def fuse_rows(ops, qubits, matrices):
             continue
         qs, data = _uncontrolled(ops, r, qubits, matrices)
         if opcode == OP_DIAG:
-            if dn > 0 and _inside(qs, k, dq, dn):
-                pos = _positions(qs, k, dq, dn)
-                dim = 1 << dn
+            if blk[0] > 0 and _inside(qs, k, dq, blk[0]):
+                pos = _positions(qs, k, dq, blk[0])
+                dim = 1 << blk[0]
                 for i in range(dim):
                     s = data[_inner(i, pos, k)]
                     for c in range(dim):
                         dm[i * dim + c] *= s
                 continue
-            if dn > 0 and _overlaps(qs, k, dq, dn):
-                out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
-                dn = 0
-            if gn >= 0:
-                m = gn
-                union = np.empty(gn + k, dtype=np.int64)
-                union[:gn] = gq[:gn]
+            if blk[0] > 0 and _overlaps(qs, k, dq, blk[0]):
+                out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
+                blk[0] = 0
+            if blk[1] >= 0:
+                m = blk[1]
+                union = np.empty(blk[1] + k, dtype=np.int64)
+                _copy(union, gq, blk[1], 0)
                 for b in range(k):
-                    if _find(qs[b], gq, gn) < 0:
+                    if _find(qs[b], gq, blk[1]) < 0:
                         union[m] = qs[b]
                         m += 1
                 if m <= MAX_DIAGONAL_QUBITS:
                     pos = _positions(qs, k, union, m)
-                    low = (1 << gn) - 1
+                    low = (1 << blk[1]) - 1
                     merged = np.empty(1 << m, dtype=np.complex128)
                     for i in range(1 << m):
                         merged[i] = gd[i & low] * data[_inner(i, pos, k)]  # the block's qubits come first
-                    gq[:m] = union[:m]
-                    gd[: 1 << m] = merged
-                    gn = m
+                    _copy(gq, union, m, 0)
+                    _copy(gd, merged, 1 << m, 0)
+                    blk[1] = m
                     continue
-                out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
-            gq[:k] = qs
-            gd[: 1 << k] = data
-            gn = k
+                out_m = _flush_diagonal(gq, blk[1], gd, out_ops, out_qubits, out_m, counts)
+            _copy(gq, qs, k, 0)
+            _copy(gd, data, 1 << k, 0)
+            blk[1] = k
             continue
-        if gn >= 0 and _overlaps(qs, k, gq, gn):
-            out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)  # it came first
-            gn = -1
-        if dn > 0:
-            if _inside(qs, k, dq, dn):
-                dm[: 1 << (2 * dn)] = _matmul(_embed_matrix(data, qs, k, dq, dn), dm, 1 << dn)
+        if blk[1] >= 0 and _overlaps(qs, k, gq, blk[1]):
+            out_m = _flush_diagonal(gq, blk[1], gd, out_ops, out_qubits, out_m, counts)  # it came first
+            blk[1] = -1
+        if blk[0] > 0:
+            if _inside(qs, k, dq, blk[0]):
+                _copy(dm, _matmul(_embed_matrix(data, qs, k, dq, blk[0]), dm, 1 << blk[0]), 1 << (2 * blk[0]), 0)
                 continue
-            if dn == 1 and _find(dq[0], qs, k) >= 0:  # a one-qubit block grows into this gate
-                dm[: 1 << (2 * k)] = _matmul(data, _embed_matrix(dm, dq, 1, qs, k), 1 << k)
-                dq[:k] = qs
-                dn = k
+            if blk[0] == 1 and _find(dq[0], qs, k) >= 0:  # a one-qubit block grows into this gate
+                _copy(dm, _matmul(data, _embed_matrix(dm, dq, blk[0], qs, k), 1 << k), 1 << (2 * k), 0)
+                _copy(dq, qs, k, 0)
+                blk[0] = k
                 continue
-            out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
-        dq[:k] = qs
-        dm[: 1 << (2 * k)] = data
-        dn = k
-    if dn > 0:
-        out_m = _flush_dense(dq, dn, dm, out_ops, out_qubits, out_m, counts)
-    if gn >= 0:
-        out_m = _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts)
+            out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
+        _copy(dq, qs, k, 0)
+        _copy(dm, data, 1 << (2 * k), 0)
+        blk[0] = k
+    if blk[0] > 0:
+        out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
+    if blk[1] >= 0:
+        out_m = _flush_diagonal(gq, blk[1], gd, out_ops, out_qubits, out_m, counts)
     new_index[n] = counts[0]  # after the last blocks: a jump to the end skips nothing
     rows = counts[0]
     for r in range(rows):
