@@ -57,25 +57,9 @@ class Emitter:
         poff = len(self.params)
         if params and not self.fuse:  # fused rows carry no parameters
             self.params.extend(float(p) for p in params if isinstance(p, int | float))
-        # _row and _matrix_offset written out: this runs once per gate of every circuit.
-        data = form.data
-        moff = self.moff
-        self.matrices.append(data.ravel())
-        self.moff += data.size
-        qoff = len(self.qubits)
-        self.qubits.extend(qubits)
-        self.rows.append(
-            [
-                OP_DIAG if form.diagonal else OP_MATRIX,
-                qoff,
-                form.nctrl,
-                len(qubits) - form.nctrl,
-                moff,
-                form.ctrl_val,
-                poff,
-                len(self.params) - poff,
-            ]
-        )
+        opcode = OP_DIAG if form.diagonal else OP_MATRIX
+        moff = self._matrix_offset(form.data)
+        self._row(opcode, qubits, form.nctrl, moff, form.ctrl_val, poff, len(self.params) - poff)
 
     def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
         """Emit a (controlled) matrix, as a DIAG row when it is diagonal."""
