@@ -96,6 +96,8 @@ class AerJob(JobV1):
                 if handles:
                     self._adapter.cancel(handles, self._job_id)
                 raise
+            if not known and not chunks:
+                raise JobError(f"job {self._job_id} got no program and no chunks to run")
             if not known:
                 self._qobj = Program(experiments=[e for c in chunks for e in c.experiments], options=chunks[0].options)
             self._qobj.job_id = self._job_id

@@ -260,3 +260,9 @@ def test_a_circuit_that_fails_to_compile_cancels_the_tasks_already_submitted(exe
     assert len(adapter.submitted) == 2  # the tasks compiled before the bad circuit were running...
     assert adapter.cancelled == adapter.submitted  # ...and were cancelled before run() raised
     assert wait_until(lambda: all(h.done() for h in adapter.submitted), timeout=30)
+
+
+def test_a_job_with_nothing_to_run_is_refused():
+    job = AerJob(AerSimulator(), f"empty-{uuid.uuid4()}", run_program, None, chunks=iter([]))
+    with pytest.raises(JobError, match="no program and no chunks"):
+        job.submit()
