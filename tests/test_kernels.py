@@ -159,3 +159,32 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.strip() == "1.0"
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusion, rng):
+    from qiskit.circuit.random import random_circuit
+
+    from aerdask.compiler import compile_circuit
+    from aerdask_kernels import execute
+    from aerdask_kernels.blocking import plan_blocks
+    from aerdask_kernels.gates import PARALLEL_MIN_SIZE
+    from aerdask_kernels.interpreter import run_segment, run_segment_serial
+
+    qc = random_circuit(9, 12, max_operands=4, seed=int(rng.integers(1000)))  # controlled and diagonal gates too
+    exp = compile_circuit(qc, fusion=fusion)
+    plan = plan_blocks(exp, -1)
+    flags, creg = np.zeros(1, dtype=np.uint8), np.zeros(max(exp.num_clbits, 1), dtype=np.int8)
+    states = []
+    for segment in (run_segment, run_segment_serial):
+        state = np.zeros(1 << 9, dtype=np.complex128)
+        state[0] = 1
+        plan_tuple = (plan.entry, plan.runs, plan.steps, plan.pool, plan.positions)
+        assert segment(state, exp.ops, exp.qubits, exp.matrices, creg, 0, flags, plan_tuple) == exp.ops.shape[0]
+        states.append(state)
+    np.testing.assert_allclose(states[1], states[0], atol=1e-13)
+    assert not np.allclose(states[0][0], 1)  # the circuit did something
+    walker = execute._Walker(exp, np.complex128, False, np.random.default_rng(0), flags)
+    assert walker.segment is run_segment_serial and (1 << 9) < PARALLEL_MIN_SIZE
+    blocked = execute._Walker(exp, np.complex128, False, np.random.default_rng(0), flags, blocking_qubits=4)
+    assert blocked.segment is run_segment  # a plan with cache blocks needs the full interpreter

@@ -16,6 +16,12 @@ plain function (``apply_matrix``) whose machine code calls a parallel one it
 inlined; calling that from a fresh process segfaulted. Every cached function of
 this package therefore launches the pool before its cached code is linked.
 
+Why serial copies: Numba compiles a function with everything it calls, so the
+interpreter drags in every parallel loop and the cache-blocked kernels even for a
+10-qubit job. :func:`serial_variant` copies a kernel's call tree without
+``parallel`` (and with stubs for paths a small state never takes); small states run
+that copy, which halves the first job's compile on a new machine.
+
 Environment variables:
     AERDASK_NUMBA_CACHE: ``0`` switches on-disk caching off (default ``1``).
     AERDASK_NUMBA_CACHE_DIR: where the cache lives (default ``NUMBA_CACHE_DIR``, else
@@ -27,12 +33,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import types
 import warnings
 
 import numba
 from numba.core import caching
 
-__all__ = ["njit", "CACHE_ENABLED"]
+__all__ = ["njit", "serial_variant", "CACHE_ENABLED"]
 
 CACHE_ENABLED = os.environ.get("AERDASK_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
@@ -157,3 +164,42 @@ def njit(*args, **kwargs):
     if args and callable(args[0]):
         return decorate(args[0])
     return decorate
+
+
+def serial_variant(dispatcher, replace: dict | None = None, _made: dict | None = None):
+    """A copy of a kernel and of every aerdask kernel it calls, compiled without ``parallel``.
+
+    Why: Numba compiles a function together with everything it calls, and the parallel
+    loops (and the cache blocks) are most of the cold compile. A small state never
+    uses them, so it runs a serial copy that compiles in a fraction of the time. The
+    copies share the source (``prange`` is ``range`` without ``parallel``); only the
+    globals they call through are rebound, and ``_serial`` in their qualified names
+    gives them cache files of their own.
+
+    Args:
+        dispatcher: A function made by :func:`njit`.
+        replace: Global name -> dispatcher to call instead, in every copied function
+            (e.g. a stub for a path the serial copy never takes).
+
+    Returns:
+        The dispatcher of the copy.
+
+    """
+    made = {} if _made is None else _made
+    if dispatcher in made:
+        return made[dispatcher]
+    fn = dispatcher.py_func
+    namespace = dict(fn.__globals__)
+    for name in fn.__code__.co_names:
+        value = namespace.get(name)
+        if replace and name in replace:
+            namespace[name] = replace[name]
+        elif isinstance(value, numba.core.registry.CPUDispatcher) and value.py_func.__module__.startswith(__package__):
+            namespace[name] = serial_variant(value, replace, made)
+    copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + "_serial"
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("parallel", "cache", "nopython")}
+    made[dispatcher] = njit(**options)(copy)
+    return made[dispatcher]

@@ -22,7 +22,8 @@ import numba
 import numpy as np
 
 from .blocking import plan_blocks
-from .interpreter import CANCELLED, run_segment
+from .gates import PARALLEL_MIN_SIZE
+from .interpreter import CANCELLED, run_segment, run_segment_serial
 from .measure import (
     collapse,
     expval_pauli,
@@ -180,6 +181,10 @@ class _Walker:
         self.matrices = exp.matrices.astype(dtype, copy=False)
         plan = plan_blocks(exp, blocking_qubits)
         self.plan = (plan.entry, plan.runs, plan.steps, plan.pool, plan.positions)
+        # Small states with no cache blocks take the serial interpreter, which compiles
+        # far faster (it matters for the first job on a machine; see _jit.serial_variant).
+        small = (1 << exp.num_qubits) < PARALLEL_MIN_SIZE and plan.runs.shape[0] == 0
+        self.segment = run_segment_serial if small else run_segment
         self.counts: dict[int, int] = {}
         self.memory_parts: list[np.ndarray] = []
         self.saves = _SaveCollector(exp)
@@ -197,7 +202,7 @@ class _Walker:
         exp = self.exp
         n_ops = exp.ops.shape[0]
         while True:
-            pc = run_segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
+            pc = self.segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
             if pc == CANCELLED:
                 raise JobCancelledError("job cancelled while running")
             if pc >= n_ops:

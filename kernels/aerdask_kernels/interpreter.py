@@ -9,12 +9,12 @@ reads ``cancel_flag[0]``: another thread sets it to stop a running job.
 
 from __future__ import annotations
 
-from ._jit import njit
+from ._jit import njit, serial_variant
 from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix
 from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 
-__all__ = ["run_segment", "CANCELLED"]
+__all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
 
 #: Returned by :func:`run_segment` when the cancel flag was seen.
 CANCELLED = -1
@@ -121,3 +121,15 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan):
         else:
             return pc
     return pc
+
+
+@njit
+def _no_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
+    """Stands in for :func:`_run_blocks` in the serial interpreter, which runs only empty plans."""
+    return False
+
+
+#: :func:`run_segment` without threads or cache blocks, for states below
+#: ``PARALLEL_MIN_SIZE`` with an empty plan: same results, and about half the cold
+#: compile (the parallel loops and the blocked kernels are never compiled for it).
+run_segment_serial = serial_variant(run_segment, replace={"_run_blocks": _no_blocks})
