@@ -143,6 +143,7 @@ def merge_results(program: Program, chunk_outputs: list[list[dict] | None]) -> l
         for p in pieces:
             for k, v in p["counts"].items():
                 counts[k] = counts.get(k, 0) + v
+        counts = dict(sorted(counts.items(), key=lambda kv: int(kv[0], 16)))  # each piece's order, merged
         memory = None if pieces[0]["memory"] is None else [m for p in pieces for m in p["memory"]]
         merged.append(
             {

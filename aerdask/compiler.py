@@ -18,8 +18,9 @@ from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
 from aerdask_kernels.program import Experiment
+from aerdask_kernels.standard import OP_STANDARD, STANDARD_GATES
 
-from .emitter import Emitter
+from .emitter import Emitter, NonNumericParameters
 from .errors import UnsupportedInstructionError
 from .gate_forms import MatrixCache, householder, target_state
 from .instructions import SAVE_KINDS, lookup
@@ -52,10 +53,11 @@ class _Loop:
 class _CircuitCompiler:
     """Compiles one bound circuit into an :class:`Experiment`."""
 
-    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache, fusion: bool = True):
+    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache, fusion: bool = True, standard: bool = True):
         self.circuit = circuit
         self.cache = cache
         self.em = Emitter(fuse=fusion)
+        self.standard = standard  # standard gates as rows whose matrices are built in compiled code
         self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
         self.dirty: set[int] = set()  # qubits that may have left |0>
         self.final_qubits: list[int] = []
@@ -76,12 +78,24 @@ class _CircuitCompiler:
         self.em.phase(float(circuit.global_phase))
         data = list(circuit.data)  # each access to circuit.data builds Python objects: do it once
         terminal = self._terminal_measures(circuit, data, qmap, cmap)
+        # The loop of a batch compile. Standard gates take Emitter.standard's path written
+        # out here: the two calls per gate cost as much as everything else it does.
+        standard = STANDARD_GATES if self.standard else {}
+        rows, qubits, params, dirty = self.em.rows, self.em.qubits, self.em.params, self.dirty
         for i, inst in enumerate(data):
-            if i in terminal:
+            spec = standard.get(inst.name)
+            if spec is not None and inst.is_standard_gate():  # a user's gate may take a standard name
+                qargs = [qmap[q] for q in inst.qubits]
+                dirty.update(qargs)
+                p = inst.params
+                rows.append((OP_STANDARD, len(qubits), 0, len(qargs), spec[0], 0, len(params), len(p)))
+                qubits += qargs
+                params += p
+            elif i in terminal:
                 self.final_qubits.append(qmap[inst.qubits[0]])
                 self.final_clbits.append(cmap[inst.clbits[0]])
-                continue
-            self._instruction(inst, qmap, cmap, None)
+            else:
+                self._instruction(inst, qmap, cmap, None)
         out = self.em.finish()
         out["final_qubits"] = np.array(self.final_qubits, dtype=np.int64)
         out["final_clbits"] = np.array(self.final_clbits, dtype=np.int64)
@@ -117,6 +131,8 @@ class _CircuitCompiler:
 
     # -- dispatch -----------------------------------------------------------------
     def _instruction(self, inst, qmap, cmap, loop: _Loop | None) -> None:
+        if self._standard(inst, qmap):
+            return
         if inst.is_standard_gate():
             form = self.cache.standard_form(inst)
             if form is not None:
@@ -152,6 +168,16 @@ class _CircuitCompiler:
             self._inline(op.definition, qargs, cargs, loop)
         else:
             raise self.unsupported(op.name, "it has neither a matrix nor a definition")
+
+    def _standard(self, inst, qmap) -> bool:
+        """Emit ``inst`` as a standard-gate row if it is one; returns whether it was."""
+        spec = STANDARD_GATES.get(inst.name) if self.standard else None
+        if spec is None or not inst.is_standard_gate():  # a user's gate may take a standard name
+            return False
+        qargs = [qmap[q] for q in inst.qubits]
+        self.dirty.update(qargs)
+        self.em.standard(spec[0], qargs, inst.params)
+        return True
 
     def _reset(self, qubit: int) -> None:
         if self.depth == 0 and qubit not in self.dirty:
@@ -381,7 +407,11 @@ def compile_circuit(
         UnsupportedInstructionError: naming the instruction and the circuit.
 
     """
-    arrays = _CircuitCompiler(circuit, cache or MatrixCache(), fusion).compile()
+    cache = cache or MatrixCache()
+    try:
+        arrays = _CircuitCompiler(circuit, cache, fusion).compile()
+    except NonNumericParameters:  # e.g. an expression with a complex value: each gate's own path decides
+        arrays = _CircuitCompiler(circuit, cache, fusion, standard=False).compile()
     return Experiment(
         name=circuit.name,
         num_qubits=circuit.num_qubits,

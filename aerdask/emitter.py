@@ -18,10 +18,15 @@ from aerdask_kernels.program import (
     OP_RESET,
     OP_SAVE,
 )
+from aerdask_kernels.standard import OP_STANDARD, expand_standard
 
 from .gate_forms import GateForm, form_of
 
-__all__ = ["Emitter"]
+__all__ = ["Emitter", "NonNumericParameters"]
+
+
+class NonNumericParameters(TypeError):
+    """A standard gate's parameter is not a real number; compile the circuit without standard rows."""
 
 
 class Emitter:
@@ -29,7 +34,7 @@ class Emitter:
 
     def __init__(self, fuse: bool = True):
         self.fuse = fuse
-        self.rows: list[list[int]] = []
+        self.rows: list = []  # lists, or tuples for rows that are never patched
         self.qubits: list[int] = []
         self.matrices: list[np.ndarray] = []
         self.moff = 0
@@ -60,6 +65,16 @@ class Emitter:
         opcode = OP_DIAG if form.diagonal else OP_MATRIX
         moff = self._matrix_offset(form.data)
         self._row(opcode, qubits, form.nctrl, moff, form.ctrl_val, poff, len(self.params) - poff)
+
+    def standard(self, code: int, qubits: list[int], params) -> None:
+        """Add standard gate ``code`` (see :mod:`aerdask_kernels.standard`); its matrix is built in :meth:`finish`.
+
+        ``params`` are the gate's parameters as Qiskit holds them; :meth:`finish`
+        raises :class:`NonNumericParameters` if one is not a real number.
+        """
+        self.rows.append((OP_STANDARD, len(self.qubits), 0, len(qubits), code, 0, len(self.params), len(params)))
+        self.qubits += qubits
+        self.params += params  # kept even when fused: the matrix is built from them
 
     def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
         """Emit a (controlled) matrix, as a DIAG row when it is diagonal."""
@@ -110,6 +125,13 @@ class Emitter:
         matrices = np.concatenate(self.matrices) if self.matrices else np.zeros(0, dtype=np.complex128)
         qubits = np.array(self.qubits, dtype=np.int64)
         matrices = matrices.astype(np.complex128, copy=False)
+        try:
+            params = np.array(self.params, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NonNumericParameters(str(exc)) from exc
+        if ops.shape[0] and (ops[:, 0] == OP_STANDARD).any():
+            ops, matrices = expand_standard(ops, qubits, matrices, params)
         if self.fuse:
             ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
-        return {"ops": ops, "qubits": qubits, "matrices": matrices, "params": np.array(self.params, dtype=np.float64)}
+            params = np.zeros(0, dtype=np.float64)  # fused rows carry no parameters
+        return {"ops": ops, "qubits": qubits, "matrices": matrices, "params": params}

@@ -11,10 +11,6 @@ from qiskit.result import Result
 __all__ = ["build_result", "experiment_data"]
 
 
-def _hex_keys(mapping: dict) -> dict:
-    return {hex(k): v for k, v in sorted(mapping.items())}  # workers return Python ints
-
-
 def experiment_data(raw: dict, kinds: dict[str, str]) -> dict:
     """The ``data`` dict of one experiment, Aer style.
 
@@ -25,9 +21,9 @@ def experiment_data(raw: dict, kinds: dict[str, str]) -> dict:
     """
     data: dict = {}
     if raw.get("has_counts", True):
-        data["counts"] = _hex_keys(raw["counts"])
+        data["counts"] = raw["counts"]  # hex keys, built by the workers
     if raw.get("memory") is not None:
-        data["memory"] = [hex(int(v)) for v in raw["memory"]]
+        data["memory"] = raw["memory"]
     for label, value in raw["saves"].items():
         data[label] = _save_value(kinds.get(label), value)
     return data

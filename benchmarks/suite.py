@@ -1,8 +1,8 @@
 """The benchmark suite: aerdask against qiskit-aer and, where installed, qibojit, lightning and qulacs.
 
 Run: ``pip install -e ".[bench]" && python benchmarks/suite.py`` (``--sizes 16 20`` for a
-quick look, ``--skip-peers`` to compare with Aer only, ``--peers qibojit`` for some peers). Everything is measured in one
-run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
+quick look, ``--skip-peers`` to compare with Aer only, ``--peers qibojit`` for some peers).
+Everything is measured in one run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
 and to the fastest peer, and the memory-bandwidth limit (an in-place read+write pass
 over a 2**26 complex128 array) with the CPU and thread count.
 """

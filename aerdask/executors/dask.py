@@ -124,7 +124,11 @@ class DaskAdapter(ExecutorAdapter):
     def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
         client = self.executor
         started = _started_keys(client)
-        future = client.submit(run_task, fn, program, job_id, key=key, pure=False)
+        # One bytes object instead of the program: Dask sends each numpy array of a pickled
+        # object as a frame of its own, and the scheduler (in the client's process on a
+        # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
+        blob = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+        future = client.submit(run_task, fn, blob, job_id, key=key, pure=False)
         return _DaskHandle(future, client, started)
 
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:

@@ -11,6 +11,7 @@ a backend first meets a cluster).
 
 from __future__ import annotations
 
+import pickle
 import platform
 import threading
 
@@ -93,6 +94,12 @@ def run_task(fn, program, job_id: str):
 
     Logs :data:`STARTED_TOPIC` so the client sees the task running, and registers
     its cancel flag so :func:`cancel_job` reaches it between gates.
+
+    Args:
+        fn: ``run_program``.
+        program: A :class:`~aerdask_kernels.Program`, or one pickled (``bytes``, as the
+            client sends it: see ``aerdask.executors.dask``).
+        job_id: The job the task belongs to.
     """
     worker = distributed.get_worker()
     flag = np.zeros(1, dtype=np.uint8)
@@ -104,6 +111,8 @@ def run_task(fn, program, job_id: str):
         _running.setdefault(job_id, []).append(flag)
     worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
     try:
+        if isinstance(program, bytes):
+            program = pickle.loads(program)  # from our client, as trusted as the pickles Dask itself sends
         return fn(program, flag)
     finally:
         with _lock:

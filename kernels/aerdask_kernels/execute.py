@@ -142,9 +142,10 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
 
     Returns:
         dict with ``index``, ``name``, ``shots``, ``seed_simulator``, ``seed_key``,
-        ``counts`` (``{int outcome: int}``), ``memory`` (list of per-shot outcomes,
-        or ``None``), ``saves`` (``{label: value}``), ``save_weights`` (shots behind
-        each averaged save, to merge shot chunks) and ``time_taken`` (s).
+        ``counts`` (``{hex outcome: int}``, in increasing order of the outcome),
+        ``memory`` (per-shot outcomes as hex strings, or ``None``), ``saves``
+        (``{label: value}``), ``save_weights`` (shots behind each averaged save, to
+        merge shot chunks) and ``time_taken`` (s).
 
     Raises:
         JobCancelledError: if ``cancel_flag[0]`` was set.
@@ -161,7 +162,9 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
         "shots": exp.shots,
         "seed_simulator": options["seed_simulator"],
         "seed_key": list(exp.seed_key),
-        "counts": walker.counts,
+        # Hex keys are built here, on the workers in parallel, not on the client that
+        # gathers the whole batch (a million hex() calls for 1000 circuits x 1000 shots).
+        "counts": {hex(k): v for k, v in sorted(walker.counts.items())},
         "memory": walker.memory(),
         "saves": walker.saves.finish(),
         "save_weights": walker.saves.weights(),
@@ -280,14 +283,14 @@ class _Walker:
             self.memory_parts.append(values[inverse] if inverse is not None else np.repeat(values, counts))
 
     def memory(self):
-        """Per-shot outcomes (Python ints) in a seeded random order, or ``None``."""
+        """Per-shot outcomes (hex strings) in a seeded random order, or ``None``."""
         if not self.want_memory:
             return None
         mem = np.concatenate(self.memory_parts) if self.memory_parts else np.zeros(0, dtype=object)
         if len(self.memory_parts) > 1:
             # Branches are visited depth first; shuffle so the shot order carries no structure.
             mem = mem[self.rng.permutation(mem.size)]
-        return mem.tolist()
+        return [hex(v) for v in mem.tolist()]
 
 
 class _SaveCollector:
