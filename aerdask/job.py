@@ -206,7 +206,7 @@ class AerJob(JobV1):
                     break
                 self._adapter.wait([h for h in handles if not h.done()], remaining)
             raise JobFailedError(self.error_message(), partial_result=self.partial_result())
-        return self._build([h.result() for h in handles])
+        return self._build(self._adapter.results(handles))
 
     def partial_result(self) -> Result:
         """The experiments that finished so far, as a ``Result`` (``success`` False unless all did)."""

@@ -65,6 +65,10 @@ class ExecutorAdapter(abc.ABC):
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         """Block until every handle is done, one has failed, or ``timeout`` seconds passed."""
 
+    def results(self, handles: Sequence[TaskHandle]) -> list:
+        """The outputs of finished tasks, in order."""
+        return [handle.result() for handle in handles]
+
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
         """Cancel every task of a job: queued ones never start, running ones stop at the next gate."""
         for handle in handles:

@@ -131,6 +131,10 @@ class DaskAdapter(ExecutorAdapter):
         future = client.submit(run_task, fn, blob, job_id, key=key, pure=False)
         return _DaskHandle(future, client, started)
 
+    def results(self, handles: Sequence[TaskHandle]) -> list:
+        # One gather for all: Future.result() is a round trip to the scheduler each.
+        return self.executor.gather([h.future for h in handles])
+
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
         # Stop running tasks first (the flag), then release the queued ones.
         # Fire and forget: a busy or dying worker must not block cancel().
