@@ -84,7 +84,7 @@ def _apply_1q(state, target, matrix):
     elif target >= 6:
         # Runs of pairs are contiguous in both halves. Slices, not index arithmetic on
         # one array: LLVM then proves the halves apart and vectorises the loop.
-        run = min(stride, _RUN)  # not a constant: see _RUN
+        run = min(stride, _RUN, state.size >> 8)  # not a constant (see _RUN); >= 64 chunks for the threads
         for c in prange(state.size // (2 * run)):
             i0 = _insert_zero_bit(c * run, target)
             a = state[i0 : i0 + run]
@@ -134,7 +134,7 @@ def _apply_2q(state, t0, t1, matrix):
     lo, hi = min(t0, t1), max(t0, t1)
     s0, s1 = 1 << t0, 1 << t1
     if state.size >= PARALLEL_MIN_SIZE and lo >= 6:
-        run = min(1 << lo, _RUN)
+        run = min(1 << lo, _RUN, state.size >> 8)
         for c in prange(state.size // (4 * run)):
             _quad_run(state, _insert_zero_bit(_insert_zero_bit(c * run, lo), hi), s0, s1, matrix, run)
     elif state.size < PARALLEL_MIN_SIZE:
