@@ -107,7 +107,16 @@ def test_expval_pauli_matches_dense(label, rng):
 
 @pytest.mark.parametrize(
     "controls, targets",
-    [((), (0,)), ((), (9,)), ((), (14,)), ((), (2, 13)), ((), (12, 7)), ((5,), (1,)), ((14, 0), (7,)), ((), (3, 11, 6))],
+    [
+        ((), (0,)),
+        ((), (9,)),
+        ((), (14,)),
+        ((), (2, 13)),
+        ((), (12, 7)),
+        ((5,), (1,)),
+        ((14, 0), (7,)),
+        ((), (3, 11, 6)),
+    ],
 )
 def test_parallel_paths_match_the_serial_reference(controls, targets, rng):
     """15 qubits: above the threshold where kernels split the work over threads."""
