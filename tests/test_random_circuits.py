@@ -50,6 +50,24 @@ def test_fusion_cuts_the_passes_of_a_qft():
     np.testing.assert_allclose(simulate_statevector(qc), reference_statevector(qc), atol=1e-10)
 
 
+def test_gates_move_along_their_own_qubits_into_a_neighbouring_pair():
+    from aerdask.compiler import compile_circuit
+
+    qc = QuantumCircuit(5)
+    qc.h(0)  # next on qubit 0: cx(0, 1), past cx(2, 3) -> taken in
+    qc.cx(2, 3)
+    qc.cx(0, 1)
+    qc.ccx(1, 2, 4)
+    qc.sx(0)  # previous on qubit 0: cx(0, 1), the ccx does not touch 0 -> taken in
+    qc.sx(1)  # previous on qubit 1: the ccx -> stays
+    exp = compile_circuit(qc, fusion=True)
+    rows = [exp.qubits[r[1] : r[1] + r[2] + r[3]].tolist() for r in exp.ops]
+    assert rows == [[2, 3], [0, 1], [1, 2, 4], [1]]
+    rng = np.random.default_rng(3)
+    full = random_u_layer(5, rng).compose(qc)
+    np.testing.assert_allclose(simulate_statevector(full), reference_statevector(full), atol=1e-10)
+
+
 def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
     from aerdask.compiler import compile_circuit
     from aerdask_kernels.program import OP_BRANCH, OP_DIAG, OP_JUMP
