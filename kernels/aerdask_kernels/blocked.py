@@ -24,6 +24,7 @@ from numba import prange
 
 from ._jit import njit
 from .gates import insert_zero_bits
+from .monomial import _BLOCK_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial, target_offsets
 from .program import OP_MATRIX
 
 __all__ = ["apply_block"]
@@ -216,14 +217,21 @@ def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
 
 
 @njit
-def _apply_row(re, im, row, positions, matrices):
+def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, ti):
     qoff, nctrl, ntarg, moff, cval = row[1], row[2], row[3], row[4], row[5]
     ctrl = positions[qoff : qoff + nctrl]
     targ = positions[qoff + nctrl : qoff + nctrl + ntarg]
     if row[0] == OP_MATRIX:
         dim = 1 << ntarg
         matrix = matrices[moff : moff + dim * dim]
-        if nctrl == 0 and ntarg == 1:
+        if is_monomial:
+            base_bits = 0
+            for j in range(nctrl):
+                if (cval >> j) & 1:
+                    base_bits |= 1 << ctrl[j]
+            gate_bits = np.sort(np.concatenate((ctrl, targ)))
+            block_monomial(re, im, gate_bits, base_bits, target_offsets(targ), perm, phase, tr, ti)
+        elif nctrl == 0 and ntarg == 1:
             if targ[0] < 2:
                 _block_1q_low(re, im, targ[0], matrix)
             else:
@@ -259,6 +267,34 @@ def _gather_maps(local, slots):
     return run_offsets, run_slots, element_slots
 
 
+@njit(fastmath=True)
+def _gather(src, re, im, slot, element_slots, in_order):
+    """One contiguous run of the state into the buffers, at ``slot``."""
+    if in_order:
+        a = re[slot : slot + src.size]
+        b = im[slot : slot + src.size]
+        for j in range(src.size):
+            a[j] = src[j].real
+            b[j] = src[j].imag
+    else:
+        for j in range(src.size):
+            re[slot | element_slots[j]] = src[j].real
+            im[slot | element_slots[j]] = src[j].imag
+
+
+@njit(fastmath=True)
+def _scatter(dst, re, im, slot, element_slots, in_order):
+    """The buffers at ``slot`` back into one contiguous run of the state."""
+    if in_order:
+        a = re[slot : slot + dst.size]
+        b = im[slot : slot + dst.size]
+        for j in range(dst.size):
+            dst[j] = complex(a[j], b[j])
+    else:
+        for j in range(dst.size):
+            dst[j] = complex(re[slot | element_slots[j]], im[slot | element_slots[j]])
+
+
 @njit(parallel=True)
 def apply_block(state, local, slots, rows, ops, positions, matrices):
     """Apply ``ops[rows]`` (MATRIX/DIAG rows on ``local`` qubits only) in one pass, in place.
@@ -277,22 +313,32 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
     run_offsets, run_slots, element_slots = _gather_maps(local, slots)
     run = element_slots.size
     n_blocks = state.size >> k
+    # Which rows are monomial (x, cx, swap...), found once for all blocks.
+    is_monomial = np.zeros(rows.size, dtype=np.bool_)
+    perms = np.zeros((rows.size, 1 << MAX_MONOMIAL_TARGETS), dtype=np.int64)
+    phases = np.zeros((rows.size, 1 << MAX_MONOMIAL_TARGETS), dtype=matrices.dtype)
+    for r in range(rows.size):
+        row = ops[rows[r]]
+        if row[0] == OP_MATRIX and row[3] <= MAX_MONOMIAL_TARGETS:
+            dim = 1 << row[3]
+            is_monomial[r] = monomial(matrices[row[4] : row[4] + dim * dim], dim, perms[r], phases[r])
+    scratch = min(1 << k, (1 << MAX_MONOMIAL_TARGETS) * _BLOCK_RUN)
+    in_order = True  # a run's amplitudes keep their order in the buffer: plain copies
+    for j in range(run):
+        in_order = in_order and element_slots[j] == j
     n_chunks = min(n_blocks, 256)  # one pair of buffers per chunk of blocks
     for c in prange(n_chunks):
         re = np.empty(1 << k, dtype=state.real.dtype)
         im = np.empty(1 << k, dtype=state.real.dtype)
+        tr = np.empty(scratch, dtype=state.real.dtype)
+        ti = np.empty(scratch, dtype=state.real.dtype)
         for g in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             base = insert_zero_bits(g, local)
             for h in range(run_offsets.size):
                 src = state[base + run_offsets[h] : base + run_offsets[h] + run]
-                slot = run_slots[h]
-                for j in range(run):
-                    re[slot | element_slots[j]] = src[j].real
-                    im[slot | element_slots[j]] = src[j].imag
+                _gather(src, re, im, run_slots[h], element_slots, in_order)
             for r in range(rows.size):
-                _apply_row(re, im, ops[rows[r]], positions, matrices)
+                _apply_row(re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti)
             for h in range(run_offsets.size):
                 dst = state[base + run_offsets[h] : base + run_offsets[h] + run]
-                slot = run_slots[h]
-                for j in range(run):
-                    dst[j] = complex(re[slot | element_slots[j]], im[slot | element_slots[j]])
+                _scatter(dst, re, im, run_slots[h], element_slots, in_order)

@@ -374,15 +374,21 @@ def _last(last, stamp, q, run):
 
 
 @njit
-def _take_in(ops, qubits, matrices, host, r, before):
-    """Multiply row ``r`` into the dense pair row ``host``; ``before``: ``r`` runs first."""
-    hq = qubits[ops[host, 1] : ops[host, 1] + 2]
+def _take_in(ops, qubits, matrices, host, r):
+    """Multiply row ``r`` into the dense pair row ``host``, before or after it as ``r`` comes.
+
+    Sizes come from ``ops``, not literals, and ``hq`` is a copy: Numba would compile
+    the helpers once more for a constant argument or a new array layout (seconds, cold).
+    """
+    k = ops[host, 3]
+    dim = 1 << k
+    hq = qubits[ops[host, 1] : ops[host, 1] + k].copy()
     rq, data = _dense(ops, r, qubits, matrices)
-    embedded = _embed_matrix(data, rq, rq.size, hq, 2)
+    embedded = _embed_matrix(data, rq, rq.size, hq, k)
     moff = ops[host, 4]
-    current = matrices[moff : moff + 16].copy()
-    product = _matmul(current, embedded, 4) if before else _matmul(embedded, current, 4)
-    _copy(matrices, product, 16, moff)
+    current = matrices[moff : moff + dim * dim].copy()
+    product = _matmul(current, embedded, dim) if r < host else _matmul(embedded, current, dim)
+    _copy(matrices, product, dim * dim, moff)
 
 
 @njit
@@ -425,11 +431,11 @@ def absorb_rows(ops, qubits, matrices):
             a, b = qubits[qoff], qubits[qoff + 1]
             h = _last(last, stamp, a, run)
             if h >= 0 and h == _last(last, stamp, b, run) and _is_pair(ops, h):
-                _take_in(ops, qubits, matrices, h, r, False)  # same pair, nothing between
+                _take_in(ops, qubits, matrices, h, r)  # same pair, nothing between
                 dead[r] = True
                 continue
-            for q in (a, b):
-                s = _last(last, stamp, q, run)
+            for side in range(2):
+                s = _last(last, stamp, qubits[qoff + side], run)
                 if s < 0 or dead[s] or not _is_small(ops, s):
                     continue
                 sk = ops[s, 3]
@@ -439,7 +445,7 @@ def absorb_rows(ops, qubits, matrices):
                     if (sq != a and sq != b) or _last(last, stamp, sq, run) != s:
                         ok = False
                 if ok:
-                    _take_in(ops, qubits, matrices, r, s, True)
+                    _take_in(ops, qubits, matrices, r, s)
                     dead[s] = True
         elif _is_small(ops, r):
             h = _last(last, stamp, qubits[qoff], run)
@@ -447,7 +453,7 @@ def absorb_rows(ops, qubits, matrices):
             for j in range(1, k):
                 ok = ok and _last(last, stamp, qubits[qoff + j], run) == h
             if ok:
-                _take_in(ops, qubits, matrices, h, r, False)
+                _take_in(ops, qubits, matrices, h, r)
                 dead[r] = True
                 continue
         for j in range(k):

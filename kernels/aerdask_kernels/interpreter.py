@@ -9,9 +9,12 @@ reads ``cancel_flag[0]``: another thread sets it to stop a running job.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import njit, serial_variant
 from .blocked import apply_block
-from .gates import apply_diagonal, apply_matrix
+from .gates import apply_diagonal, apply_matrix, control_bits
+from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial, target_offsets
 from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 
 __all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
@@ -52,7 +55,16 @@ def _apply_gate_row(state, ops, pc, qubits, matrices):
     targets = qubits[qoff + nctrl : qoff + nctrl + ntarg]
     if ops[pc, 0] == OP_MATRIX:
         dim = 1 << ntarg
-        apply_matrix(state, controls, ops[pc, 5], targets, matrices[moff : moff + dim * dim])
+        matrix = matrices[moff : moff + dim * dim]
+        if ntarg <= MAX_MONOMIAL_TARGETS:
+            perm = np.empty(dim, dtype=np.int64)
+            phase = np.empty(dim, dtype=matrix.dtype)
+            if monomial(matrix, dim, perm, phase):  # x, cx, swap, ccx...: moves, no products
+                positions = np.sort(np.concatenate((controls, targets)))
+                base_bits = control_bits(controls, ops[pc, 5])
+                apply_monomial(state, positions, base_bits, target_offsets(targets), perm, phase)
+                return
+        apply_matrix(state, controls, ops[pc, 5], targets, matrix)
     else:
         apply_diagonal(state, controls, ops[pc, 5], targets, matrices[moff : moff + (1 << ntarg)])
 
@@ -129,7 +141,22 @@ def _no_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, posi
     return False
 
 
-#: :func:`run_segment` without threads or cache blocks, for states below
-#: ``PARALLEL_MIN_SIZE`` with an empty plan: same results, and about half the cold
-#: compile (the parallel loops and the blocked kernels are never compiled for it).
-run_segment_serial = serial_variant(run_segment, replace={"_run_blocks": _no_blocks})
+@njit
+def _not_monomial(matrix, dim, perm, phase):
+    """Stands in for :func:`.monomial.monomial` in the serial interpreter: every matrix runs dense."""
+    return False
+
+
+@njit
+def _no_monomial(state, positions, base_bits, offsets, perm, phase):
+    """Stands in for :func:`.monomial.apply_monomial` in the serial interpreter (never called)."""
+
+
+#: :func:`run_segment` without threads, cache blocks or the monomial path, for states
+#: below ``PARALLEL_MIN_SIZE`` with an empty plan: same results, and about half the
+#: cold compile (the parallel loops and the blocked kernels are never compiled for
+#: it). A small state sits in cache, where a dense pass over it is cheap anyway.
+run_segment_serial = serial_variant(
+    run_segment,
+    replace={"_run_blocks": _no_blocks, "monomial": _not_monomial, "apply_monomial": _no_monomial},
+)
