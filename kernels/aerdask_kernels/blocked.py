@@ -23,8 +23,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import insert_zero_bits
-from .monomial import _BLOCK_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial, target_offsets
+from .gates import control_bits, insert_zero_bits
+from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial, target_offsets
 from .program import OP_MATRIX
 
 __all__ = ["apply_block"]
@@ -225,12 +225,8 @@ def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, t
         dim = 1 << ntarg
         matrix = matrices[moff : moff + dim * dim]
         if is_monomial:
-            base_bits = 0
-            for j in range(nctrl):
-                if (cval >> j) & 1:
-                    base_bits |= 1 << ctrl[j]
             gate_bits = np.sort(np.concatenate((ctrl, targ)))
-            block_monomial(re, im, gate_bits, base_bits, target_offsets(targ), perm, phase, tr, ti)
+            block_monomial(re, im, gate_bits, control_bits(ctrl, cval), target_offsets(targ), perm, phase, tr, ti)
         elif nctrl == 0 and ntarg == 1:
             if targ[0] < 2:
                 _block_1q_low(re, im, targ[0], matrix)
@@ -299,6 +295,9 @@ def _scatter(dst, re, im, slot, element_slots, in_order):
 def apply_block(state, local, slots, rows, ops, positions, matrices):
     """Apply ``ops[rows]`` (MATRIX/DIAG rows on ``local`` qubits only) in one pass, in place.
 
+    Rows whose matrix is monomial (x, cx, swap...) are found once, before the blocks,
+    and run as moves (:func:`.monomial.block_monomial`).
+
     Args:
         state: complex128 or complex64, shape ``(2**n,)``; modified in place.
         local: int64, ascending; the block's qubits (``2**local.size`` amplitudes per block).
@@ -322,7 +321,7 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
         if row[0] == OP_MATRIX and row[3] <= MAX_MONOMIAL_TARGETS:
             dim = 1 << row[3]
             is_monomial[r] = monomial(matrices[row[4] : row[4] + dim * dim], dim, perms[r], phases[r])
-    scratch = min(1 << k, (1 << MAX_MONOMIAL_TARGETS) * _BLOCK_RUN)
+    scratch = min(1 << k, (1 << MAX_MONOMIAL_TARGETS) * BLOCK_MOVE_RUN)
     in_order = True  # a run's amplitudes keep their order in the buffer: plain copies
     for j in range(run):
         in_order = in_order and element_slots[j] == j

@@ -25,12 +25,12 @@ from numba import prange
 from ._jit import njit
 from .gates import _RUN, PARALLEL_MIN_SIZE, insert_zero_bits
 
-__all__ = ["monomial", "apply_monomial", "block_monomial", "target_offsets", "MAX_MONOMIAL_TARGETS"]
+__all__ = ["monomial", "apply_monomial", "block_monomial", "target_offsets", "MAX_MONOMIAL_TARGETS", "BLOCK_MOVE_RUN"]
 
 #: Widest gate checked for the monomial path (a 3-target group is 8 amplitudes).
 MAX_MONOMIAL_TARGETS = 3
 #: Longest run of contiguous groups moved at a time in a cache block (scratch of 8 x 256 entries).
-_BLOCK_RUN = 256
+BLOCK_MOVE_RUN = 256
 
 
 @njit
@@ -224,7 +224,7 @@ def block_monomial(re, im, positions, base_bits, offsets, perm, phase, tr, ti):
     """
     dim = offsets.size
     groups = re.size >> positions.size
-    run = min(1 << positions[0], groups, _BLOCK_RUN)
+    run = min(1 << positions[0], groups, BLOCK_MOVE_RUN)
     pairs = _involution(perm, offsets.size)
     for g in range(0, groups, run):
         base = insert_zero_bits(g, positions) | base_bits
