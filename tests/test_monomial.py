@@ -5,8 +5,8 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import DCXGate, iSwapGate
 
-from aerdask_kernels.gates import apply_matrix, control_bits
-from aerdask_kernels.monomial import apply_monomial, monomial, target_offsets
+from aerdask_kernels.gates import apply_matrix, control_bits, target_offsets
+from aerdask_kernels.monomial import apply_monomial, monomial
 
 from .conftest import random_u_layer, reference_statevector, simulate_statevector
 from .test_kernels import DTYPES, random_state, random_unitary

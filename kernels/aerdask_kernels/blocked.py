@@ -23,8 +23,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import control_bits, insert_zero_bits
-from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial, target_offsets
+from .gates import control_bits, insert_zero_bits, target_offsets
+from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
 from .program import OP_MATRIX
 
 __all__ = ["apply_block"]
@@ -161,11 +161,7 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
     for j in range(ctrl_pos.size):
         if (ctrl_val >> j) & 1:
             base_bits |= 1 << ctrl_pos[j]
-    offsets = np.zeros(dim, dtype=np.int64)
-    for r in range(dim):
-        for b in range(k):
-            if (r >> b) & 1:
-                offsets[r] |= 1 << targ_pos[b]
+    offsets = target_offsets(targ_pos)
     vr = np.empty(dim, dtype=re.dtype)
     vi = np.empty(dim, dtype=re.dtype)
     for g in range(re.size >> positions.size):

@@ -25,7 +25,7 @@ from numba import prange
 
 from ._jit import njit
 
-__all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits", "PARALLEL_MIN_SIZE"]
+__all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits", "target_offsets", "PARALLEL_MIN_SIZE"]
 
 #: Amplitudes from which kernels use threads (``AERDASK_PARALLEL_MIN_QUBITS``, default 14).
 PARALLEL_MIN_SIZE = 1 << int(os.environ.get("AERDASK_PARALLEL_MIN_QUBITS", "14"))
@@ -157,15 +157,30 @@ def _group(state, base, offsets, matrix, buf):
         state[base + offsets[r]] = acc
 
 
-@njit(parallel=True)
-def _apply_general(state, positions, base_bits, targets, matrix):
-    """Any number of targets, with controls: ``positions`` are all involved qubits, sorted."""
+@njit
+def target_offsets(targets):
+    """``offsets[r]``: the index bits of target setting ``r`` (bit ``b`` of ``r`` is ``targets[b]``).
+
+    Args:
+        targets: int64, shape ``(k,)``; qubits (or buffer bits).
+
+    Returns:
+        int64 array, shape ``(2**k,)``.
+    """
     dim = 1 << targets.size
     offsets = np.zeros(dim, dtype=np.int64)
     for r in range(dim):
         for b in range(targets.size):
             if (r >> b) & 1:
                 offsets[r] |= 1 << targets[b]
+    return offsets
+
+
+@njit(parallel=True)
+def _apply_general(state, positions, base_bits, targets, matrix):
+    """Any number of targets, with controls: ``positions`` are all involved qubits, sorted."""
+    dim = 1 << targets.size
+    offsets = target_offsets(targets)
     groups = state.size >> positions.size
     if state.size < PARALLEL_MIN_SIZE:
         buf = np.empty(dim, dtype=state.dtype)

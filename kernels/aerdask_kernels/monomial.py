@@ -13,8 +13,7 @@ this path too, and programs need no new format.
 
 Shared arguments: ``positions`` are every qubit the gate involves (controls and
 targets), sorted ascending; ``base_bits`` the index bits of the active controls;
-``offsets[r]`` the index bits of target setting ``r`` (bit ``b`` of ``r`` belongs to
-``targets[b]``, as in the matrix).
+``offsets[r]`` the index bits of target setting ``r`` (:func:`.gates.target_offsets`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from numba import prange
 from ._jit import njit
 from .gates import _RUN, PARALLEL_MIN_SIZE, insert_zero_bits
 
-__all__ = ["monomial", "apply_monomial", "block_monomial", "target_offsets", "MAX_MONOMIAL_TARGETS", "BLOCK_MOVE_RUN"]
+__all__ = ["monomial", "apply_monomial", "block_monomial", "MAX_MONOMIAL_TARGETS", "BLOCK_MOVE_RUN"]
 
 #: Widest gate checked for the monomial path (a 3-target group is 8 amplitudes).
 MAX_MONOMIAL_TARGETS = 3
@@ -60,18 +59,6 @@ def monomial(matrix, dim, perm, phase):
         perm[r] = col
         phase[r] = matrix[r * dim + col]
     return True
-
-
-@njit
-def target_offsets(targets):
-    """``offsets[r]``: the index bits of target setting ``r`` (int64, shape ``(2**k,)``)."""
-    dim = 1 << targets.size
-    offsets = np.zeros(dim, dtype=np.int64)
-    for r in range(dim):
-        for b in range(targets.size):
-            if (r >> b) & 1:
-                offsets[r] |= 1 << targets[b]
-    return offsets
 
 
 @njit
@@ -140,7 +127,7 @@ def apply_monomial(state, positions, base_bits, offsets, perm, phase):
         state: complex128 or complex64, shape ``(2**n,)``; modified in place.
         positions: int64, sorted; every qubit of the gate.
         base_bits: int; the index bits of the active controls.
-        offsets: int64, shape ``(2**k,)``; see :func:`target_offsets`.
+        offsets: int64, shape ``(2**k,)``; see :func:`.gates.target_offsets`.
         perm: int64; output ``r`` takes input ``perm[r]``.
         phase: ``state``'s dtype; output ``r`` is multiplied by ``phase[r]``.
     """
@@ -215,7 +202,7 @@ def block_monomial(re, im, positions, base_bits, offsets, perm, phase, tr, ti):
         im: same as ``re``; imaginary parts.
         positions: int64, sorted; every qubit of the gate, as buffer bits.
         base_bits: int; buffer bits of the active controls.
-        offsets: int64, shape ``(2**k,)``; see :func:`target_offsets`.
+        offsets: int64, shape ``(2**k,)``; see :func:`.gates.target_offsets`.
         perm: int64, at least ``2**k`` entries; output ``r`` takes input ``perm[r]``.
         phase: complex, at least ``2**k`` entries; output ``r`` is multiplied by ``phase[r]``.
         tr: scratch like ``re``, at least ``2**k * 256`` entries (used by permutations
