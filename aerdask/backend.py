@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import secrets
 import uuid
-from collections.abc import Iterator
 
+import numpy as np
 import psutil
 from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
-from aerdask_kernels.program import Experiment
 
-from .binding import expand_experiments
-from .chunking import auto_job_size, estimated_cost, split_program
-from .compiler import MatrixCache, compile_circuit
+from .binding import bind_values, values_array
+from .chunking import auto_job_size, estimated_cost, plan_chunks
+from .compiler import compile_batch
 from .errors import AerdaskInputError, CircuitTooLargeError
 from .executors import adapt
 from .executors.base import ExecutorAdapter
@@ -115,111 +113,127 @@ class AerSimulator(BackendV2):
     def run(self, run_input, parameter_binds=None, **run_options) -> AerJob:
         """Compile ``run_input`` and submit it; returns the running :class:`AerJob`.
 
-        Without ``max_shot_size``, each task is submitted as soon as its circuits are
-        compiled, so workers start while the rest compiles; a circuit that cannot be
-        compiled still raises here, after cancelling the tasks already submitted.
+        The data path, top to bottom: check the values of the parameters, connect to
+        the executor, compile the circuits (a circuit with parameters once, for all
+        its points), group the points into tasks, and submit each task as soon as its
+        circuits are compiled, so workers start while the rest compiles. A circuit
+        that cannot be compiled still raises here, after cancelling the tasks already
+        submitted.
 
         Args:
             run_input: A ``QuantumCircuit`` or a list of them.
             parameter_binds: Aer's form: one dict per circuit mapping each parameter
-                to a list of values; each value set runs as one experiment.
+                (or its name) to a list of values; each value set runs as one
+                experiment, in circuit order.
             **run_options: Any option of the class docs, for this run only.
 
         Raises:
-            AerdaskInputError: bad options, circuits or binds, an unsupported
-                instruction, or a circuit too big for memory; raised before ``run``
-                returns, and nothing of the job keeps running.
+            AerdaskInputError: bad options, circuits or values (naming the parameter),
+                an unsupported instruction, or a circuit too big for memory; raised
+                before ``run`` returns, and nothing of the job keeps running.
 
         """
-        circuits = _as_circuit_list(run_input)
-        bound = expand_experiments(circuits, parameter_binds)
         options = self._merged_options(run_options)
-        if options["max_shot_size"] is not None:  # shot pieces are grouped across experiments: split the whole
-            return self._submit(self.compile(bound, **run_options), options)
-        adapter, program_options, indices = self._prepare(bound, None, options)
-        size = options["max_job_size"] or _auto_job_size(adapter, [(c.num_qubits, len(c.data)) for c in bound])
-        experiments = self._compiled(bound, indices, options)
-        chunks = (
-            Program(experiments=list(itertools.islice(experiments, size)), options=program_options)
-            for _ in range(0, len(bound), size)
-        )
-        job = AerJob(self, str(uuid.uuid4()), run_program, None, options["executor"], chunks=chunks)
-        job.submit()
-        return job
+        circuits = _as_circuit_list(run_input)
+        values = bind_values(circuits, parameter_binds)
+        adapter = self._connect(circuits, options)
+        experiments = compile_batch(circuits, values, options["shots"])
+        size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
+        tasks = plan_chunks(experiments, size, options["max_shot_size"], self._program_options(options))
+        return self._start(tasks, options, validate=False)  # our compiler's output: the workers validate it
 
-    def compile(self, circuits: list[QuantumCircuit], indices: list[int] | None = None, **run_options) -> Program:
-        """Compile bound circuits into a program without running it (``run`` = ``compile`` + ``submit``).
+    def compile(
+        self,
+        circuits: list[QuantumCircuit],
+        indices=None,
+        parameter_binds=None,
+        parameter_values=None,
+        **run_options,
+    ) -> Program:
+        """Compile circuits into a program without running it (``run`` = ``compile`` + ``submit``).
+
+        Each circuit compiles once; with parameters, its experiment runs at every row
+        of its values, and ``submit`` sends each task only its rows.
 
         Args:
-            circuits: Parameter-bound circuits.
-            indices: Each experiment's index, which keys its seed (default ``0..n-1``). A
-                sweep passes global point numbers, so a point's samples do not depend on
-                which other points share its job.
+            circuits: A circuit or a list of them.
+            indices: Each point's experiment number, which keys its seed (default
+                ``0..n-1`` in Aer's order: per circuit, per value set). A sweep passes
+                global point numbers, so a point's samples do not depend on which other
+                points share its job.
+            parameter_binds: As :meth:`run`.
+            parameter_values: Instead of ``parameter_binds``: per circuit, an array of
+                shape ``(points, circuit.num_parameters)``, columns in
+                ``circuit.parameters`` order (a circuit without parameters may take
+                ``(points, 0)`` to run several times with distinct seeds, or ``None``).
             **run_options: Options of the class docs.
 
         Raises:
-            AerdaskInputError: as :meth:`run`.
+            AerdaskInputError: as :meth:`run`, or for indices that do not match the points.
         """
         options = self._merged_options(run_options)
         circuits = _as_circuit_list(circuits)
-        expand_experiments(circuits, None)  # refuses unbound parameters
-        _, program_options, indices = self._prepare(circuits, indices, options)
-        return Program(experiments=list(self._compiled(circuits, indices, options)), options=program_options)
+        if parameter_values is not None and parameter_binds is not None:
+            raise AerdaskInputError("compile() takes parameter_binds or parameter_values, not both")
+        if parameter_values is None:
+            values = bind_values(circuits, parameter_binds)
+        else:
+            values = _values_per_circuit(circuits, parameter_values)
+        self._connect(circuits, options)
+        if indices is not None:
+            indices = np.asarray(indices, dtype=np.int64)
+            points = sum(1 if v is None else v.shape[0] for v in values)
+            if indices.shape != (points,):
+                raise AerdaskInputError(f"compile() got {indices.size} indices for {points} experiments")
+        experiments = list(compile_batch(circuits, values, options["shots"], indices))
+        return Program(experiments=experiments, options=self._program_options(options))
 
     def submit(self, program: Program, **run_options) -> AerJob:
         """Split ``program`` into tasks and submit them as one :class:`AerJob`.
 
-        With neither ``max_job_size`` nor ``max_shot_size``, experiments are grouped so
-        that every thread of the executor gets about four tasks, none much shorter
-        than 20 ms of estimated work (one task for a single experiment).
+        With neither ``max_job_size`` nor ``max_shot_size``, points are grouped so
+        that every thread of the executor gets work (see
+        :func:`aerdask.chunking.auto_job_size`); ``max_job_size`` counts points.
         """
-        return self._submit(program, self._merged_options(run_options))
+        options = self._merged_options(run_options)
+        size = options["max_job_size"]
+        if size is None and options["max_shot_size"] is None:
+            shapes = [(e.num_qubits, e.ops.shape[0], e.num_points, e.shots) for e in program.experiments]
+            size = _auto_job_size(adapt(options["executor"]), shapes)
+        tasks = plan_chunks(program.experiments, size, options["max_shot_size"], program.options)
+        return self._start(tasks, options)
+
+    def _start(self, tasks, options: dict, validate: bool = True) -> AerJob:
+        job = AerJob(self, str(uuid.uuid4()), run_program, tasks, options["executor"], validate=validate)
+        job.submit()
+        return job
 
     def _merged_options(self, run_options: dict) -> dict:
         return {**self.options.__dict__, **validate_options(run_options)}
 
-    def _submit(self, program: Program, options: dict) -> AerJob:
-        executor = options["executor"]
-        max_job_size, max_shot_size = options["max_job_size"], options["max_shot_size"]
-        if max_job_size is None and max_shot_size is None:
-            max_job_size = _auto_job_size(
-                adapt(executor), [(e.num_qubits, e.ops.shape[0]) for e in program.experiments]
-            )
-        chunks = split_program(program, max_job_size, max_shot_size)
-        job = AerJob(self, str(uuid.uuid4()), run_program, program, executor, chunks=chunks)
-        job.submit()
-        return job
-
-    def _prepare(self, circuits: list[QuantumCircuit], indices, options: dict):
-        """Checks that need no compiling; returns the adapter, the program options and the indices."""
+    def _connect(self, circuits: list[QuantumCircuit], options: dict) -> ExecutorAdapter:
+        """The executor's adapter, checked: it can run tasks, and every circuit fits its memory."""
         adapter = adapt(options["executor"])
         adapter.prepare()
         limit = adapter.memory_limit()
         for circuit in circuits:
             self._check_memory(circuit, options["precision"], limit)
+        return adapter
+
+    @staticmethod
+    def _program_options(options: dict) -> dict:
         seed = options["seed_simulator"]
         if seed is None:
             seed = secrets.randbits(63)  # reported in the result, so the run can be repeated
-        indices = list(range(len(circuits))) if indices is None else list(indices)
-        if len(indices) != len(circuits):
-            raise AerdaskInputError(f"compile() got {len(indices)} indices for {len(circuits)} circuits")
-        program_options = {
+        return {
             "shots": options["shots"],
             "memory": options["memory"],
             "precision": options["precision"],
             "seed_simulator": seed,
             "max_parallel_threads": options["max_parallel_threads"],
             "blocking_qubits": _blocking_qubits(options),
+            "fusion_enable": options["fusion_enable"],
         }
-        return adapter, program_options, indices
-
-    @staticmethod
-    def _compiled(circuits: list[QuantumCircuit], indices: list[int], options: dict) -> Iterator[Experiment]:
-        cache = MatrixCache()  # shared by the batch: it repeats the same few gates
-        for i, circuit in zip(indices, circuits, strict=True):
-            yield compile_circuit(
-                circuit, index=i, shots=options["shots"], cache=cache, fusion=options["fusion_enable"]
-            )
 
     @staticmethod
     def _check_memory(circuit: QuantumCircuit, precision: str, available: int) -> None:
@@ -237,10 +251,36 @@ class AerSimulator(BackendV2):
         return f"AerSimulator('{self.name}')"
 
 
-def _auto_job_size(adapter: ExecutorAdapter, shapes: list[tuple[int, int]]) -> int:
-    """Experiments per task for ``(num_qubits, num_ops)`` shapes (see :func:`~aerdask.chunking.auto_job_size`)."""
-    cost = sum(estimated_cost(n, ops) for n, ops in shapes) / len(shapes)
-    return auto_job_size(len(shapes), adapter.threads(), cost)
+def _values_per_circuit(circuits: list[QuantumCircuit], parameter_values) -> list[np.ndarray]:
+    if not isinstance(parameter_values, list | tuple) or len(parameter_values) != len(circuits):
+        raise AerdaskInputError(
+            f"parameter_values must be a list with one array per circuit ({len(circuits)} circuits)"
+        )
+    out = []
+    for i, (circuit, values) in enumerate(zip(circuits, parameter_values, strict=True)):
+        if values is None and not circuit.num_parameters:
+            out.append(None)
+        else:
+            names = [p.name for p in circuit.parameters]
+            out.append(values_array(values, names, f"parameter_values[{i}] (circuit {circuit.name!r})"))
+    return out
+
+
+def _shapes(circuits: list[QuantumCircuit], values: list, shots: int) -> list[tuple[int, int, int, int]]:
+    return [
+        (c.num_qubits, len(c.data), 1 if v is None else v.shape[0], shots)
+        for c, v in zip(circuits, values, strict=True)
+    ]
+
+
+def _auto_job_size(adapter: ExecutorAdapter, shapes: list[tuple[int, int, int, int]]) -> int:
+    """Points per task for ``(num_qubits, num_ops, points, shots)`` shapes.
+
+    See :func:`~aerdask.chunking.auto_job_size`.
+    """
+    points = sum(p for _, _, p, _ in shapes)
+    cost = sum(p * estimated_cost(n, ops, shots) for n, ops, p, shots in shapes) / points
+    return auto_job_size(points, adapter.threads(), cost, adapter.task_overhead())
 
 
 def _as_circuit_list(run_input) -> list[QuantumCircuit]:

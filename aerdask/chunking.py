@@ -1,20 +1,40 @@
-"""Split a program into tasks and merge their outputs back.
+"""Split a job into tasks and merge their outputs back.
 
-``max_job_size`` caps experiments per task; ``max_shot_size`` caps the shots of
-one experiment per task. A shot chunk ``j`` of experiment ``i`` draws from
-``SeedSequence(seed_simulator, spawn_key=(i, j))`` while an unsplit experiment
-draws from ``spawn_key=(i,)``: so the split of experiments never changes a
-result, and the split of shots changes the sample stream (but a given split
-gives the same result on every executor and on every run).
+A job's unit of work is a *point*: one experiment at one row of its values array
+(an experiment without parameters has one). Tasks hold whole numbers of points:
+``max_job_size`` caps the points per task, ``max_shot_size`` the shots of one point
+per task. Shot chunk ``j`` of point ``i`` draws from
+``SeedSequence(seed_simulator, spawn_key=(i, j))`` while an unsplit point draws from
+``spawn_key=(i,)``: so the split of points never changes a result, and the split of
+shots changes the sample stream (but a given split gives the same result on every
+executor and on every run).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
-from aerdask_kernels import Program
+from aerdask_kernels import Experiment, Program
 
-__all__ = ["split_program", "merge_results", "auto_job_size", "estimated_cost"]
+from .errors import AerdaskInputError
+
+__all__ = [
+    "plan_chunks",
+    "split_program",
+    "check_unique",
+    "result_slots",
+    "merge_results",
+    "auto_job_size",
+    "estimated_cost",
+]
+
+#: A task's overhead should stay below this share of its run time.
+OVERHEAD_SHARE = 0.03
+#: Tasks per thread at most: enough that a slow task does not leave threads idle at the end.
+TASKS_PER_THREAD = 4
 
 
 def _shot_chunks(shots: int, max_shot_size: int | None) -> list[int]:
@@ -24,49 +44,98 @@ def _shot_chunks(shots: int, max_shot_size: int | None) -> list[int]:
     return [max_shot_size] * full + ([rest] if rest else [])
 
 
-def split_program(program: Program, max_job_size: int | None = None, max_shot_size: int | None = None) -> list[Program]:
-    """Chunks of ``program``, each a program of its own (arrays are shared, not copied).
+def _pieces(exp: Experiment, max_shot_size: int | None) -> list[Experiment]:
+    sizes = _shot_chunks(exp.shots, max_shot_size)
+    if len(sizes) == 1:
+        return [exp]
+    return [exp.replace(shots=s, shot_chunk=j) for j, s in enumerate(sizes)]
+
+
+def plan_chunks(
+    experiments: Iterable[Experiment], size: int | None, max_shot_size: int | None, options: dict
+) -> Iterator[Program]:
+    """Group the points of ``experiments`` into task programs, as they arrive.
 
     Args:
-        program: The whole job.
-        max_job_size: Experiments per chunk (``None``: all in one).
-        max_shot_size: Shots per chunk of one experiment (``None``: no shot split).
-            With a shot split and no ``max_job_size``, every piece is a task of its own.
+        experiments: Compiled experiments, possibly still being compiled (an iterator).
+        size: Points per task (``None``: all in one task, or with a shot split one
+            task per piece).
+        max_shot_size: Shots per task for one point (``None``: no shot split).
+        options: The program options every task carries.
 
+    Yields:
+        Each task's program, as soon as it is full (arrays are shared, not copied).
     """
-    units = []
+    size = size or (1 if max_shot_size else math.inf)
+    pending: list[Experiment] = []
+    room = size
+    for exp in experiments:
+        for piece in _pieces(exp, max_shot_size):
+            start, points = 0, piece.num_points
+            while start < points:
+                take = int(min(room, points - start))
+                pending.append(piece if take == points else piece.points(start, start + take))
+                start += take
+                room -= take
+                if room == 0:
+                    yield Program(pending, options)
+                    pending, room = [], size
+    if pending:
+        yield Program(pending, options)
+
+
+def check_unique(program: Program, seen: set) -> None:
+    """Refuse a point that ``seen`` (the job's earlier tasks) or this task already holds.
+
+    Raises:
+        AerdaskInputError: naming the experiment number given twice.
+    """
     for exp in program.experiments:
-        sizes = _shot_chunks(exp.shots, max_shot_size)
-        if len(sizes) == 1:
-            units.append(exp)
-        else:
-            units.extend(exp.replace(shots=s, seed_key=(exp.index, j)) for j, s in enumerate(sizes))
-    # A shot split asks for parallel tasks: without max_job_size each piece is its own task.
-    size = max_job_size or (1 if len(units) > len(program.experiments) else len(units))
-    return [program.replace(experiments=units[i : i + size]) for i in range(0, len(units), size)]
+        for index in exp.indices.tolist():
+            key = (index, exp.shot_chunk)
+            if key in seen:
+                raise AerdaskInputError(
+                    f"experiment number {index} appears twice in the job (circuit {exp.name!r}); "
+                    "each point needs its own index"
+                )
+            seen.add(key)
 
 
-def estimated_cost(num_qubits: int, num_ops: int) -> float:
-    """Rough seconds to run an experiment: ~2 ns per amplitude per op (enough to size tasks)."""
-    return 2e-9 * (1 << num_qubits) * max(1, num_ops)
+def split_program(program: Program, max_job_size: int | None = None, max_shot_size: int | None = None) -> list[Program]:
+    """Chunks of ``program``, each a program of its own (see :func:`plan_chunks`)."""
+    return list(plan_chunks(program.experiments, max_job_size, max_shot_size, program.options))
 
 
-def auto_job_size(num_experiments: int, total_threads: int, per_experiment_cost: float) -> int:
-    """Experiments per task that keep ``total_threads`` busy without drowning in task overhead.
+def estimated_cost(num_qubits: int, num_ops: int, shots: int = 0) -> float:
+    """Rough seconds to run one point: enough to size tasks.
 
-    Aims at about four tasks per thread (so a slow task does not leave threads idle at
-    the end) but never tasks shorter than ~20 ms of estimated work, against ~1.5 ms of
-    Dask overhead per task.
+    About 2 ns per amplitude per gate to simulate, 1 us per gate for the worker to
+    bind, build and fuse it, 25 ns per shot to sample, and 20 us per point.
+    """
+    return 2e-9 * (1 << num_qubits) * max(1, num_ops) + 1e-6 * num_ops + 2.5e-8 * shots + 2e-5
+
+
+def auto_job_size(num_points: int, total_threads: int, per_point_cost: float, task_overhead: float = 0.0045) -> int:
+    """Points per task that keep ``total_threads`` busy without drowning in task overhead.
+
+    Every thread gets work (one task at least, as long as there are points), and the
+    same number of tasks, up to :data:`TASKS_PER_THREAD` so that a slow task does not
+    leave threads idle at the end, as long as each task runs at least
+    ``task_overhead / OVERHEAD_SHARE`` (the overhead stays a few percent).
 
     Args:
-        num_experiments: Experiments in the job.
-        total_threads: Worker threads in the cluster.
-        per_experiment_cost: Estimated seconds per experiment.
+        num_points: Points in the job.
+        total_threads: Worker threads of the executor.
+        per_point_cost: Estimated seconds per point.
+        task_overhead: Seconds an executor spends per task (about 4.5 ms on Dask).
 
     """
-    by_balance = max(1, num_experiments // max(1, 4 * total_threads))
-    by_overhead = max(1, int(np.ceil(0.02 / max(per_experiment_cost, 1e-9))))
-    return max(1, min(num_experiments, max(by_balance, min(by_overhead, num_experiments // max(1, total_threads)))))
+    threads = max(1, total_threads)
+    total = num_points * max(per_point_cost, 1e-9)
+    long_task = task_overhead / OVERHEAD_SHARE
+    per_thread = max(1, min(TASKS_PER_THREAD, int(total / (threads * long_task))))
+    tasks = max(1, min(threads * per_thread, num_points))
+    return math.ceil(num_points / tasks)
 
 
 def _merge_saves(parts: list[dict], spec_by_label: dict) -> dict:
@@ -114,16 +183,46 @@ def _scale(value, factor):
     return value * factor
 
 
-def merge_results(program: Program, chunk_outputs: list[list[dict] | None]) -> list[dict | None]:
-    """One raw result per experiment of ``program``, in input order.
+def _merge_counts(pieces: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The pieces' outcomes, ascending, with their counts added up."""
+    outcomes = np.concatenate([p["outcomes"] for p in pieces])
+    counts = np.concatenate([p["counts"] for p in pieces])
+    if outcomes.dtype == object:  # past 62 clbits: Python ints
+        total: dict = {}
+        for k, v in zip(outcomes.tolist(), counts.tolist(), strict=True):
+            total[k] = total.get(k, 0) + v
+        keys = sorted(total)
+        return np.array(keys, dtype=object), np.array([total[k] for k in keys], dtype=np.int64)
+    unique, inverse = np.unique(outcomes, return_inverse=True)
+    return unique, np.bincount(inverse, weights=counts, minlength=unique.size).astype(np.int64)
+
+
+def result_slots(program: Program) -> list[tuple[int, Experiment, int]]:
+    """The job's results: ``(index, experiment, shots)`` for each index, in index order.
+
+    Pieces of a shot-split point share its index; their shots add up.
+    """
+    slots: dict[int, list] = {}
+    for exp in program.experiments:
+        for index in exp.indices.tolist():
+            slot = slots.get(index)
+            if slot is None:
+                slots[index] = [index, exp, exp.shots]
+            else:
+                slot[2] += exp.shots
+    return [tuple(slots[i]) for i in sorted(slots)]
+
+
+def merge_results(program: Program, chunk_outputs: list[list[dict] | None], slots: list | None = None) -> list:
+    """One raw result per index of ``program`` (see :func:`result_slots`), in index order.
 
     Args:
-        program: The whole job.
-        chunk_outputs: Each chunk's output, or ``None`` for a chunk that did not finish.
+        program: The whole job: every task's experiments.
+        chunk_outputs: Each task's output, or ``None`` for a task that did not finish.
+        slots: ``result_slots(program)``, when the caller has it already.
 
     Returns:
-        A list aligned with ``program.experiments``; ``None`` where any part of an
-        experiment is missing.
+        A list aligned with :func:`result_slots`; ``None`` where any part of a point is missing.
 
     """
     parts: dict[int, list[dict]] = {}
@@ -131,25 +230,23 @@ def merge_results(program: Program, chunk_outputs: list[list[dict] | None]) -> l
         for raw in output or []:
             parts.setdefault(raw["index"], []).append(raw)
     merged: list[dict | None] = []
-    for exp in program.experiments:
-        pieces = sorted(parts.get(exp.index, []), key=lambda r: tuple(r["seed_key"]))
-        if sum(p["shots"] for p in pieces) != exp.shots:
-            merged.append(None)
-            continue
-        if len(pieces) == 1:
+    for index, exp, shots in slots if slots is not None else result_slots(program):
+        pieces = parts.get(index, [])
+        if len(pieces) == 1 and pieces[0]["shots"] == shots:
             merged.append(pieces[0])
             continue
-        counts: dict = {}
-        for p in pieces:
-            for k, v in p["counts"].items():
-                counts[k] = counts.get(k, 0) + v
-        counts = dict(sorted(counts.items(), key=lambda kv: int(kv[0], 16)))  # each piece's order, merged
-        memory = None if pieces[0]["memory"] is None else [m for p in pieces for m in p["memory"]]
+        pieces = sorted(pieces, key=lambda r: tuple(r["seed_key"]))
+        if sum(p["shots"] for p in pieces) != shots:
+            merged.append(None)
+            continue
+        outcomes, counts = _merge_counts(pieces)
+        memory = None if pieces[0]["memory"] is None else np.concatenate([p["memory"] for p in pieces])
         merged.append(
             {
                 **pieces[0],
-                "shots": exp.shots,
-                "seed_key": list(exp.seed_key),
+                "shots": shots,
+                "seed_key": [index],
+                "outcomes": outcomes,
                 "counts": counts,
                 "memory": memory,
                 "saves": _merge_saves(pieces, {s["label"]: s for s in exp.saves}),

@@ -1,31 +1,42 @@
 """Compile Qiskit circuits into the plain-data program that workers run.
 
-``compile_circuit`` walks a bound ``QuantumCircuit`` once and emits opcode rows
-(see :mod:`aerdask_kernels.program`). Matrices are computed here, on the client,
-so the worker never sees a Qiskit object. Measurements at the end of the circuit
-are lifted out and sampled in one pass; everything else runs in order.
+``compile_circuit`` walks a ``QuantumCircuit`` once and emits opcode rows (see
+:mod:`aerdask_kernels.opcodes`); the worker never sees a Qiskit object. The client
+only reads the circuit's structure: standard gates become rows of a gate number,
+qubits and parameters, and workers build their matrices and fuse them. Top-level
+instructions are read natively where Qiskit allows it (:mod:`aerdask.native`);
+everything else is read here in Python. Measurements at the end of the circuit are
+lifted out and sampled in one pass; everything else runs in order.
+
+A circuit with unbound parameters compiles once: its gate parameters become
+expressions of the parameter columns (:mod:`aerdask.expressions`), and each point
+of its values array is bound on the worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Iterator
 
 import numpy as np
-from qiskit.circuit import ClassicalRegister, Clbit, Gate, QuantumCircuit
+from qiskit.circuit import ClassicalRegister, Clbit, Gate, ParameterExpression, QuantumCircuit
 from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
 from qiskit.circuit.classical import expr
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
-from aerdask_kernels.program import Experiment
-from aerdask_kernels.standard import OP_STANDARD, STANDARD_GATES
+from aerdask_kernels.program import Experiment, no_points
+from aerdask_kernels.standard import STANDARD_GATES
 
-from .emitter import Emitter, NonNumericParameters
+from . import native
+from .emitter import _NO_MATRICES, Emitter, NonNumericParameters
 from .errors import UnsupportedInstructionError
+from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
 from .instructions import SAVE_KINDS, lookup
 
-__all__ = ["compile_circuit", "MatrixCache"]
+__all__ = ["compile_batch", "compile_circuit", "MatrixCache", "NotTemplatable"]
 _SUPPORTED_HINT = (
     "aerdask runs the standard gates, unitary, diagonal, multi-controlled gates, any gate with a matrix "
     "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
@@ -51,18 +62,46 @@ class _Loop:
 
 
 class _CircuitCompiler:
-    """Compiles one bound circuit into an :class:`Experiment`."""
+    """Compiles one circuit into the arrays of an :class:`Experiment`.
 
-    def __init__(self, circuit: QuantumCircuit, cache: MatrixCache, fusion: bool = True, standard: bool = True):
+    Args:
+        circuit: The circuit; with unbound parameters only if ``expressions`` is given.
+        cache: Matrix forms shared across a batch.
+        standard: Emit standard gates as STANDARD rows (off: every gate's matrix is
+            built here, the path for parameters that are neither numbers nor expressions).
+        expressions: The circuit's expression table, to compile it once for many points.
+        use_native: Read top-level instructions natively where possible.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        cache: MatrixCache,
+        standard: bool = True,
+        expressions: ExpressionTable | None = None,
+        use_native: bool = True,
+    ):
         self.circuit = circuit
         self.cache = cache
-        self.em = Emitter(fuse=fusion)
-        self.standard = standard  # standard gates as rows whose matrices are built in compiled code
+        self.em = Emitter(expressions, size_hint=len(circuit.data))
+        self.standard = standard
+        self.use_native = use_native and standard
         self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
-        self.dirty: set[int] = set()  # qubits that may have left |0>
-        self.final_qubits: list[int] = []
-        self.final_clbits: list[int] = []
-        self.top_clbits = {bit: i for i, bit in enumerate(circuit.clbits)}
+        self.dirty = np.zeros(max(circuit.num_qubits, 1), dtype=np.bool_)  # qubits that may have left |0>
+        self._qmap: dict | None = None
+        self._cmap: dict | None = None
+
+    @property
+    def qmap(self) -> dict:
+        if self._qmap is None:
+            self._qmap = {q: i for i, q in enumerate(self.circuit.qubits)}
+        return self._qmap
+
+    @property
+    def top_clbits(self) -> dict:
+        if self._cmap is None:
+            self._cmap = {bit: i for i, bit in enumerate(self.circuit.clbits)}
+        return self._cmap
 
     # -- errors -----------------------------------------------------------------
     def unsupported(self, name: str, reason: str) -> UnsupportedInstructionError:
@@ -72,42 +111,57 @@ class _CircuitCompiler:
 
     # -- entry ------------------------------------------------------------------
     def compile(self) -> dict:
-        circuit = self.circuit
-        qmap = {q: i for i, q in enumerate(circuit.qubits)}
-        cmap = dict(self.top_clbits)
-        self.em.phase(float(circuit.global_phase))
-        data = list(circuit.data)  # each access to circuit.data builds Python objects: do it once
-        terminal = self._terminal_measures(circuit, data, qmap, cmap)
-        # The loop of a batch compile. Standard gates take Emitter.standard's path written
-        # out here: the two calls per gate cost as much as everything else it does.
+        self.em.phase(self.circuit.global_phase)
+        reader = native.reader(self.circuit) if self.use_native else None
+        if reader is None:
+            self._compile_python()
+        else:
+            self._compile_native(reader)
+        return self.em.finish()
+
+    def _compile_native(self, reader: native.CircuitReader) -> None:
+        """The native reader takes every instruction it can; Python takes the rest, one at a time."""
+        terminal = reader.terminal()
+        if terminal is None:
+            terminal = self._terminal_measures(list(self.circuit.data))
+        data = self.circuit.data
+        i = 0
+        while True:
+            i = reader.read(i, self.em, terminal, self.dirty)
+            if i >= reader.size:
+                return
+            self._top_level(data[i], terminal[i])
+            i += 1
+
+    def _compile_python(self) -> None:
+        data = list(self.circuit.data)  # each access to circuit.data builds Python objects: do it once
+        terminal = self._terminal_measures(data)
+        qmap = self.qmap
+        # The loop of a batch compile without the native reader: standard gates take
+        # the shortest path, written out here.
         standard = STANDARD_GATES if self.standard else {}
-        rows, qubits, params, dirty = self.em.rows, self.em.qubits, self.em.params, self.dirty
+        em, dirty = self.em, self.dirty
         for i, inst in enumerate(data):
             spec = standard.get(inst.name)
             if spec is not None and inst.is_standard_gate():  # a user's gate may take a standard name
                 qargs = [qmap[q] for q in inst.qubits]
-                dirty.update(qargs)
-                p = inst.params
-                rows.append((OP_STANDARD, len(qubits), 0, len(qargs), spec[0], 0, len(params), len(p)))
-                qubits += qargs
-                params += p
-            elif i in terminal:
-                self.final_qubits.append(qmap[inst.qubits[0]])
-                self.final_clbits.append(cmap[inst.clbits[0]])
+                dirty[qargs] = True
+                em.standard(spec[0], qargs, inst.params)
             else:
-                self._instruction(inst, qmap, cmap, None)
-        out = self.em.finish()
-        out["final_qubits"] = np.array(self.final_qubits, dtype=np.int64)
-        out["final_clbits"] = np.array(self.final_clbits, dtype=np.int64)
-        out["saves"] = self.em.saves
-        return out
+                self._top_level(inst, terminal[i])
 
-    @staticmethod
-    def _terminal_measures(circuit, data, qmap, cmap) -> set[int]:
-        """Indices of top-level measurements that nothing after them touches."""
+    def _top_level(self, inst, terminal: bool) -> None:
+        if terminal:
+            self.em.final_measure(self.qmap[inst.qubits[0]], self.top_clbits[inst.clbits[0]])
+        else:
+            self._instruction(inst, self.qmap, self.top_clbits, None)
+
+    def _terminal_measures(self, data) -> np.ndarray:
+        """Bool per instruction: top-level measurements that nothing after them touches."""
+        circuit, qmap, cmap = self.circuit, self.qmap, self.top_clbits
         touched_q: set[int] = set()
         touched_c: set[int] = set()
-        terminal = set()
+        terminal = np.zeros(len(data), dtype=np.bool_)
         all_qubits = set(range(circuit.num_qubits))
         all_clbits = set(range(circuit.num_clbits))
         for i in range(len(data) - 1, -1, -1):
@@ -120,7 +174,7 @@ class _CircuitCompiler:
             qs = {qmap[q] for q in inst.qubits}
             cs = {cmap[c] for c in inst.clbits}
             if name == "measure" and not (qs & touched_q) and not (cs & touched_c):
-                terminal.add(i)
+                terminal[i] = True
             if name in SAVE_KINDS:
                 qs = all_qubits  # a save reads the whole state, so earlier measurements must happen first
             if name in _CONTROL_FLOW:
@@ -137,8 +191,8 @@ class _CircuitCompiler:
             form = self.cache.standard_form(inst)
             if form is not None:
                 qargs = [qmap[q] for q in inst.qubits]
-                self.dirty.update(qargs)
-                self.em.gate(qargs, form, inst.params)
+                self.dirty[qargs] = True
+                self.em.gate(qargs, form)
                 return
         op = inst.operation
         qargs = [qmap[q] for q in inst.qubits]
@@ -149,17 +203,19 @@ class _CircuitCompiler:
             return
         if kind == "measure":
             self.em.measure(qargs[0], cargs[0])
-            self.dirty.add(qargs[0])
+            self.dirty[qargs[0]] = True
         elif kind == "reset":
             self._reset(qargs[0])
         elif kind == "global_phase":
-            self.em.phase(float(op.params[0]))
+            self.em.phase(op.params[0])
         elif kind == "save":
             self._save(op, qargs)
         elif kind == "state_preparation":
             self._state_preparation(op, qargs)
         elif kind == "control_flow":
             self._control_flow(op, inst, qargs, qmap, cmap, loop)
+        elif _free_parameters(op):
+            self._parameterized(op, qargs, cargs, loop)
         elif isinstance(op, AnnotatedOperation):
             self._annotated(op, qargs)
         elif isinstance(op, Gate) and kind != "initialize":
@@ -175,22 +231,31 @@ class _CircuitCompiler:
         if spec is None or not inst.is_standard_gate():  # a user's gate may take a standard name
             return False
         qargs = [qmap[q] for q in inst.qubits]
-        self.dirty.update(qargs)
+        self.dirty[qargs] = True
         self.em.standard(spec[0], qargs, inst.params)
         return True
 
+    def _parameterized(self, op, qargs, cargs, loop) -> None:
+        """An instruction (not a standard gate) whose parameters are expressions: run its definition."""
+        if self.em.expressions is None:
+            raise self.unsupported(op.name, "it has unbound parameters")
+        if getattr(op, "definition", None) is None:
+            raise NotTemplatable(f"{op.name!r} has unbound parameters and no definition")
+        self.dirty[qargs] = True
+        self._inline(op.definition, qargs, cargs, loop)
+
     def _reset(self, qubit: int) -> None:
-        if self.depth == 0 and qubit not in self.dirty:
+        if self.depth == 0 and not self.dirty[qubit]:
             return  # still |0>: the reset is a no-op
         self.em.reset(qubit)
         if self.depth == 0:
-            self.dirty.discard(qubit)  # a reset leaves the qubit in |0>, unentangled
+            self.dirty[qubit] = False  # a reset leaves the qubit in |0>, unentangled
 
     def _gate(self, op, qargs, inst, qmap, cmap, loop) -> None:
-        self.dirty.update(qargs)
+        self.dirty[qargs] = True
         form = self.cache.form(op)
         if form is not None:
-            self.em.gate(qargs, form, op.params)
+            self.em.gate(qargs, form)
         elif op.definition is not None:
             self._inline(op.definition, qargs, [], loop)
         else:
@@ -210,24 +275,24 @@ class _CircuitCompiler:
         matrix = self.cache.matrix(base)
         if matrix is None:
             raise self.unsupported(op.name, "its base operation has no matrix")
-        self.dirty.update(qargs)
-        self.em.unitary(qargs[:nctrl], ctrl_val, qargs[nctrl:], matrix, ())
+        self.dirty[qargs] = True
+        self.em.unitary(qargs[:nctrl], ctrl_val, qargs[nctrl:], matrix)
 
     def _inline(self, definition: QuantumCircuit, qargs, cargs, loop) -> None:
         qmap = {q: qargs[i] for i, q in enumerate(definition.qubits)}
         cmap = {c: cargs[i] for i, c in enumerate(definition.clbits)}
-        self.em.phase(float(definition.global_phase))
+        self.em.phase(definition.global_phase)
         for inst in definition.data:
             self._instruction(inst, qmap, cmap, loop)
 
     def _state_preparation(self, op, qargs) -> None:
-        if self.depth == 0 and not (set(qargs) & self.dirty):
+        if self.depth == 0 and not self.dirty[qargs].any():
             # From |0...0> any unitary whose first column is the target state will do.
             matrix = householder(target_state(op))
         else:
             matrix = np.asarray(Operator(op).data, dtype=np.complex128)
-        self.dirty.update(qargs)
-        self.em.unitary([], 0, qargs, matrix, ())
+        self.dirty[qargs] = True
+        self.em.unitary([], 0, qargs, matrix)
 
     def _save(self, op, qargs) -> None:
         kind = SAVE_KINDS[op.name]
@@ -262,7 +327,7 @@ class _CircuitCompiler:
                 raise self.unsupported(name, "it is outside a loop")
             self.em.jump(loop.break_label if name == "break_loop" else loop.continue_label)
             return
-        self.dirty.update(qargs)
+        self.dirty[qargs] = True
         self.depth += 1
         try:
             getattr(self, f"_{name}")(op, inst, qmap, cmap, loop)
@@ -272,7 +337,7 @@ class _CircuitCompiler:
     def _block(self, block: QuantumCircuit, inst, qmap, cmap, loop) -> None:
         bq = {q: qmap[inst.qubits[i]] for i, q in enumerate(block.qubits)}
         bc = {c: cmap.get(inst.clbits[i], self.top_clbits.get(inst.clbits[i])) for i, c in enumerate(block.clbits)}
-        self.em.phase(float(block.global_phase))
+        self.em.phase(block.global_phase)
         for sub in block.data:
             self._instruction(sub, bq, bc, loop)
 
@@ -363,62 +428,142 @@ class _CircuitCompiler:
         )
 
 
+@functools.lru_cache(maxsize=256)
+def _register_fields(qregs: tuple, cregs: tuple, num_clbits: int) -> dict:
+    """The register part of a header; a batch shares a few layouts, and their (read-only) lists."""
+    creg_sizes = [[reg.name, reg.size] for reg in cregs]
+    clbit_labels = [[reg.name, j] for reg in cregs for j in range(reg.size)]
+    if sum(size for _, size in creg_sizes) != num_clbits:
+        creg_sizes = [["c", num_clbits]] if num_clbits else []
+        clbit_labels = [["c", j] for j in range(num_clbits)]
+    return {
+        "creg_sizes": creg_sizes,
+        "clbit_labels": clbit_labels,
+        "qreg_sizes": [[reg.name, reg.size] for reg in qregs],
+        "qubit_labels": [[reg.name, j] for reg in qregs for j in range(reg.size)],
+    }
+
+
 def _header(circuit: QuantumCircuit) -> dict:
-    creg_sizes = [[reg.name, reg.size] for reg in circuit.cregs]
-    clbit_labels = [[reg.name, j] for reg in circuit.cregs for j in range(reg.size)]
-    if sum(size for _, size in creg_sizes) != circuit.num_clbits:
-        creg_sizes = [["c", circuit.num_clbits]] if circuit.num_clbits else []
-        clbit_labels = [["c", j] for j in range(circuit.num_clbits)]
+    phase = circuit.global_phase
     return {
         "name": circuit.name,
         "n_qubits": circuit.num_qubits,
         "memory_slots": circuit.num_clbits,
-        "creg_sizes": creg_sizes,
-        "clbit_labels": clbit_labels,
-        "qreg_sizes": [[reg.name, reg.size] for reg in circuit.qregs],
-        "qubit_labels": [[reg.name, j] for reg in circuit.qregs for j in range(reg.size)],
-        "global_phase": float(circuit.global_phase),
+        **_register_fields(tuple(circuit.qregs), tuple(circuit.cregs), circuit.num_clbits),
+        # An expression of the parameters differs by point: its text stands for it.
+        "global_phase": str(phase) if isinstance(phase, ParameterExpression) and phase.parameters else float(phase),
         "metadata": dict(circuit.metadata or {}),
     }
+
+
+def _free_parameters(op) -> bool:
+    """Whether an operation has a parameter that is an unbound expression."""
+    return any(isinstance(p, ParameterExpression) and p.parameters for p in getattr(op, "params", ()))
 
 
 def compile_circuit(
     circuit: QuantumCircuit,
     index: int = 0,
     shots: int = 1024,
-    seed_key: tuple = (),
     cache: MatrixCache | None = None,
-    fusion: bool = True,
+    use_native: bool = True,
 ) -> Experiment:
-    """Compile one parameter-bound circuit.
+    """Compile one circuit; with unbound parameters, once for any values of them.
 
     Args:
-        circuit: A circuit with every parameter bound.
+        circuit: The circuit.
         index: The experiment's position in the job (names it in errors, keys its seed).
         shots: Shots to run.
-        seed_key: Spawn key for the experiment's ``SeedSequence`` (default ``(index,)``).
         cache: A :class:`MatrixCache` shared across a batch.
-        fusion: Fuse neighbouring gates (see :mod:`aerdask_kernels.fusion`); Aer's ``fusion_enable``.
+        use_native: Read instructions through Qiskit's C API where it can (see
+            :mod:`aerdask.native`); off, everything is read from Python.
 
     Returns:
-        The experiment, not yet validated.
+        The experiment, not yet validated. With parameters, ``parameters`` names them
+        (in ``circuit.parameters`` order) and ``values`` holds one placeholder point of
+        zeros: replace it with the real points (``Experiment.replace(values=...,
+        indices=...)``).
 
     Raises:
         UnsupportedInstructionError: naming the instruction and the circuit.
+        NotTemplatable: for a circuit with parameters that cannot be compiled once
+            (bind it per point and compile each).
 
     """
-    cache = cache or MatrixCache()
+    return _compile(circuit, index, shots, cache or MatrixCache(), use_native)[0]
+
+
+def _compile(circuit, index, shots, cache, use_native=True) -> tuple[Experiment, ExpressionTable | None]:
+    parameters = list(circuit.parameters) if circuit.num_parameters else []
+    expressions = ExpressionTable(parameters) if parameters else None
     try:
-        arrays = _CircuitCompiler(circuit, cache, fusion).compile()
+        arrays = _CircuitCompiler(circuit, cache, True, expressions, use_native).compile()
     except NonNumericParameters:  # e.g. an expression with a complex value: each gate's own path decides
-        arrays = _CircuitCompiler(circuit, cache, fusion, standard=False).compile()
+        if expressions is not None:
+            raise NotTemplatable("a gate parameter is neither a number nor a real expression") from None
+        arrays = _CircuitCompiler(circuit, cache, standard=False).compile()
+    extra = {}
+    if parameters:
+        extra = {"parameters": [p.name for p in parameters], "values": np.zeros((1, len(parameters)))}
+    return _experiment(circuit, index, shots, {**arrays, **extra}), expressions
+
+
+def _experiment(circuit: QuantumCircuit, index: int, shots: int, fields: dict) -> Experiment:
     return Experiment(
         name=circuit.name,
         num_qubits=circuit.num_qubits,
         num_clbits=circuit.num_clbits,
         header=_header(circuit),
-        seed_key=tuple(seed_key) if seed_key else (index,),
+        indices=no_points(index),
         shots=shots,
-        index=index,
-        **arrays,
+        **fields,
     )
+
+
+def compile_batch(
+    circuits: list[QuantumCircuit], values: list, shots: int, indices: np.ndarray | None = None
+) -> Iterator[Experiment]:
+    """Compile a job's circuits, lazily: each experiment is yielded as soon as it is compiled.
+
+    A circuit with parameters is compiled once and runs at the rows of its values
+    array. One that cannot be (:class:`NotTemplatable`: an opaque gate with unbound
+    parameters, a complex-valued expression) is bound here, point by point, and each
+    bound copy compiled: the same results, at the client's expense.
+
+    Args:
+        circuits: The circuits.
+        values: Per circuit, ``None`` (no parameters) or float64 ``(points, parameters)``
+            in ``circuit.parameters`` order (see :func:`aerdask.binding.bind_values`).
+        shots: Shots of every point.
+        indices: int64, one experiment number per point; default ``0, 1, ...`` in order.
+
+    Raises:
+        UnsupportedInstructionError: naming the instruction and the circuit.
+        AerdaskInputError: for a point at which a gate angle has no finite value.
+    """
+    cache = MatrixCache()  # shared by the batch: it repeats the same few gates
+    fast = native.batch_compiler()
+    first = 0
+    for circuit, vals in zip(circuits, values, strict=True):
+        count = 1 if vals is None else vals.shape[0]
+        numbers = np.arange(first, first + count) if indices is None else indices[first : first + count]
+        first += count
+        if vals is None:
+            arrays = None if fast is None else fast.arrays(circuit)
+            if arrays is None:
+                yield compile_circuit(circuit, int(numbers[0]), shots, cache)
+            else:  # a plain circuit, read whole by one native call
+                yield _experiment(circuit, int(numbers[0]), shots, {**arrays, "matrices": _NO_MATRICES, "saves": []})
+            continue
+        try:
+            template, table = _compile(circuit, 0, shots, cache)
+        except NotTemplatable:
+            params = list(circuit.parameters)
+            for row, index in zip(vals.tolist(), numbers.tolist(), strict=True):
+                bound = circuit.assign_parameters(dict(zip(params, row, strict=True)), inplace=False)
+                yield compile_circuit(bound, index, shots, cache)
+            continue
+        experiment = template.replace(values=vals, indices=np.asarray(numbers, dtype=np.int64))
+        check_finite(experiment, [str(e) for e in table.exprs] if table else None)
+        yield experiment

@@ -1,13 +1,17 @@
-"""Accumulates opcode rows and the flat arrays they point into (see :mod:`aerdask_kernels.program`)."""
+"""Accumulates one experiment's opcode rows and the flat arrays they point into.
+
+The buffers are numpy arrays that grow on demand, so the native reader
+(:mod:`aerdask.native`) and the Python compiler write into the same ones; ``counts``
+says how much of each is used. Nothing here builds a matrix for a standard gate or
+fuses gates: workers do that (:mod:`aerdask_kernels.prepare`).
+"""
 
 from __future__ import annotations
 
-import cmath
-
 import numpy as np
+from qiskit.circuit import ParameterExpression
 
-from aerdask_kernels.fusion import fuse_rows
-from aerdask_kernels.program import (
+from aerdask_kernels.opcodes import (
     CMP_CODES,
     N_COLS,
     OP_BRANCH,
@@ -17,37 +21,99 @@ from aerdask_kernels.program import (
     OP_MEASURE,
     OP_RESET,
     OP_SAVE,
+    OP_STANDARD,
 )
-from aerdask_kernels.standard import OP_STANDARD, expand_standard
+from aerdask_kernels.standard import STANDARD_GATES
 
+from .expressions import ExpressionTable
 from .gate_forms import GateForm, form_of
 
 __all__ = ["Emitter", "NonNumericParameters"]
 
+_ROWS, _QUBITS, _PARAMS, _FINALS = range(4)  # slots of Emitter.counts
+_NO_MATRICES = np.zeros(0, dtype=np.complex128)  # shared: it holds no element
+_GLOBAL_PHASE = STANDARD_GATES["global_phase"][0]
+
 
 class NonNumericParameters(TypeError):
-    """A standard gate's parameter is not a real number; compile the circuit without standard rows."""
+    """A standard gate's parameter is neither a real number nor an expression of the circuit's parameters."""
+
+
+def _grown(buffer: np.ndarray, used: int, need: int) -> np.ndarray:
+    if used + need <= buffer.shape[0]:
+        return buffer
+    out = np.empty((max(2 * buffer.shape[0], used + need), *buffer.shape[1:]), dtype=buffer.dtype)
+    out[:used] = buffer[:used]
+    return out
 
 
 class Emitter:
-    """Builds one experiment's arrays; jumps name labels that :meth:`finish` resolves."""
+    """Builds one experiment's arrays; jumps name labels that :meth:`finish` resolves.
 
-    def __init__(self, fuse: bool = True):
-        self.fuse = fuse
-        self.rows: list = []  # lists, or tuples for rows that are never patched
-        self.qubits: list[int] = []
+    Args:
+        expressions: The circuit's parameter expressions, for a circuit compiled once
+            for many points (``None``: every parameter must be a number).
+        size_hint: Instructions of the circuit: room for their rows is made at once.
+    """
+
+    def __init__(self, expressions: ExpressionTable | None = None, size_hint: int = 16):
+        rows = size_hint + 2
+        self.ops = np.empty((rows, N_COLS), dtype=np.int64)
+        self.qubits = np.empty(3 * rows, dtype=np.int64)
+        self.params = np.empty(4 * rows, dtype=np.float64)
+        self.finals = np.empty((2, rows), dtype=np.int64)  # qubit, clbit of each final measurement
+        self.counts = np.zeros(4, dtype=np.int64)  # rows, qubits, params, finals in use
+        self.param_expr: dict[int, int] = {}  # params slot -> expression
+        self.expressions = expressions
         self.matrices: list[np.ndarray] = []
         self.moff = 0
-        self.params: list[float] = []
         self.saves: list[dict] = []
         self.labels: dict[int, int] = {}
         self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
         self.next_label = 0
 
+    def reserve(self, rows: int, qubits: int, params: int) -> None:
+        """Make room for ``rows`` more rows, ``qubits`` more qubit entries and ``params`` parameters."""
+        rows_used, qubits_used, params_used, finals_used = (int(c) for c in self.counts)
+        self.ops = _grown(self.ops, rows_used, rows)
+        self.qubits = _grown(self.qubits, qubits_used, qubits)
+        self.params = _grown(self.params, params_used, params)
+        if finals_used + rows > self.finals.shape[1]:
+            grown = np.empty((2, max(2 * self.finals.shape[1], finals_used + rows)), dtype=np.int64)
+            grown[:, :finals_used] = self.finals[:, :finals_used]
+            self.finals = grown
+
+    @property
+    def n_rows(self) -> int:
+        """Rows emitted so far."""
+        return int(self.counts[_ROWS])
+
     def _row(self, opcode, qubits=(), nctrl=0, moff=0, cval=0, arg=0, arg2=0) -> None:
-        qoff = len(self.qubits)
-        self.qubits.extend(qubits)
-        self.rows.append([opcode, qoff, nctrl, len(qubits) - nctrl, moff, cval, arg, arg2])
+        self.reserve(1, len(qubits), 0)
+        row, qoff = int(self.counts[_ROWS]), int(self.counts[_QUBITS])
+        self.qubits[qoff : qoff + len(qubits)] = qubits
+        self.ops[row] = (opcode, qoff, nctrl, len(qubits) - nctrl, moff, cval, arg, arg2)
+        self.counts[_ROWS] += 1
+        self.counts[_QUBITS] += len(qubits)
+
+    def _params(self, params) -> tuple[int, int]:
+        """Store gate parameters (numbers, or expressions of the circuit's parameters); returns offset, count."""
+        self.reserve(0, 0, len(params))
+        offset = int(self.counts[_PARAMS])
+        for i, p in enumerate(params):
+            if isinstance(p, ParameterExpression) and p.parameters:
+                if self.expressions is None:
+                    raise NonNumericParameters(f"parameter {p} is not bound")
+                self.param_expr[offset + i] = self.expressions.add(p)
+                value = 0.0
+            else:
+                try:
+                    value = float(p)
+                except (TypeError, ValueError) as exc:
+                    raise NonNumericParameters(f"parameter {p!r} is not a real number") from exc
+            self.params[offset + i] = value
+        self.counts[_PARAMS] += len(params)
+        return offset, len(params)
 
     def _matrix_offset(self, data: np.ndarray) -> int:
         off = self.moff
@@ -55,39 +121,42 @@ class Emitter:
         self.moff += data.size
         return off
 
-    def gate(self, qubits: list[int], form: GateForm, params=()) -> None:
-        """Add a gate on ``qubits`` (controls first); :meth:`finish` may fuse it with its neighbours."""
+    def gate(self, qubits: list[int], form: GateForm) -> None:
+        """Add a gate with a fixed matrix on ``qubits`` (controls first)."""
         if form.identity:
             return
-        poff = len(self.params)
-        if params and not self.fuse:  # fused rows carry no parameters
-            self.params.extend(float(p) for p in params if isinstance(p, int | float))
         opcode = OP_DIAG if form.diagonal else OP_MATRIX
-        moff = self._matrix_offset(form.data)
-        self._row(opcode, qubits, form.nctrl, moff, form.ctrl_val, poff, len(self.params) - poff)
+        self._row(opcode, qubits, form.nctrl, self._matrix_offset(form.data), form.ctrl_val)
 
     def standard(self, code: int, qubits: list[int], params) -> None:
-        """Add standard gate ``code`` (see :mod:`aerdask_kernels.standard`); its matrix is built in :meth:`finish`.
+        """Add standard gate ``code`` (see :mod:`aerdask_kernels.standard`); workers build its matrix.
 
-        ``params`` are the gate's parameters as Qiskit holds them; :meth:`finish`
-        raises :class:`NonNumericParameters` if one is not a real number.
+        Raises:
+            NonNumericParameters: for a parameter that is neither a real number nor
+                (with an expression table) an expression of the circuit's parameters.
         """
-        self.rows.append((OP_STANDARD, len(self.qubits), 0, len(qubits), code, 0, len(self.params), len(params)))
-        self.qubits += qubits
-        self.params += params  # kept even when fused: the matrix is built from them
+        offset, count = self._params(params)
+        self._row(OP_STANDARD, qubits, 0, code, 0, offset, count)
 
-    def unitary(self, controls, ctrl_val, targets, matrix, params=()) -> None:
+    def unitary(self, controls, ctrl_val, targets, matrix) -> None:
         """Emit a (controlled) matrix, as a DIAG row when it is diagonal."""
-        self.gate([*controls, *targets], form_of(matrix, len(controls), ctrl_val), params)
+        self.gate([*controls, *targets], form_of(matrix, len(controls), ctrl_val))
 
-    def phase(self, angle: float) -> None:
-        """Multiply the state by ``exp(i angle)``."""
-        if angle:
-            self.gate([], GateForm(0, 0, np.array([cmath.exp(1j * angle)], dtype=np.complex128), True))
+    def phase(self, angle) -> None:
+        """Multiply the state by ``exp(i angle)``; ``angle`` may be an expression of the parameters."""
+        if (isinstance(angle, ParameterExpression) and angle.parameters) or angle:
+            self.standard(_GLOBAL_PHASE, [], [angle])
 
     def measure(self, qubit: int, clbit: int) -> None:
         """Measure ``qubit`` into ``clbit``."""
         self._row(OP_MEASURE, [qubit], arg=clbit)
+
+    def final_measure(self, qubit: int, clbit: int) -> None:
+        """Measure ``qubit`` into ``clbit`` at the end (sampled with the others)."""
+        self.reserve(1, 0, 0)
+        used = int(self.counts[_FINALS])
+        self.finals[:, used] = qubit, clbit
+        self.counts[_FINALS] += 1
 
     def reset(self, qubit: int) -> None:
         """Reset ``qubit`` to ``|0>``."""
@@ -105,33 +174,39 @@ class Emitter:
 
     def place(self, label: int) -> None:
         """Bind ``label`` to the next row."""
-        self.labels[label] = len(self.rows)
+        self.labels[label] = self.n_rows
 
     def jump(self, label: int) -> None:
         """Continue at ``label``."""
-        self.pending.append(len(self.rows))
+        self.pending.append(self.n_rows)
         self._row(OP_JUMP, arg=label)
 
     def branch(self, clbits, cmp: str, value: int, label: int) -> None:
         """Continue unless ``value(clbits) cmp value`` holds; then go to ``label``."""
-        self.pending.append(len(self.rows))
+        self.pending.append(self.n_rows)
         self._row(OP_BRANCH, list(clbits), 0, 0, int(value), label, CMP_CODES[cmp])
 
     def finish(self) -> dict:
-        """The experiment's arrays: ``ops``, ``qubits``, ``matrices``, ``params``."""
+        """The experiment's arrays, as the :class:`~aerdask_kernels.Experiment` fields of the same names."""
+        rows, n_qubits, n_params, n_finals = (int(c) for c in self.counts)
+        # Views of the buffers, not copies: the emitter is done with them (a pickle holds the view only).
+        ops = self.ops[:rows]
         for row in self.pending:
-            self.rows[row][6] = self.labels[self.rows[row][6]]
-        ops = np.array(self.rows, dtype=np.int64).reshape(-1, N_COLS)
-        matrices = np.concatenate(self.matrices) if self.matrices else np.zeros(0, dtype=np.complex128)
-        qubits = np.array(self.qubits, dtype=np.int64)
-        matrices = matrices.astype(np.complex128, copy=False)
-        try:
-            params = np.array(self.params, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise NonNumericParameters(str(exc)) from exc
-        if ops.shape[0] and (ops[:, 0] == OP_STANDARD).any():
-            ops, matrices = expand_standard(ops, qubits, matrices, params)
-        if self.fuse:
-            ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
-            params = np.zeros(0, dtype=np.float64)  # fused rows carry no parameters
-        return {"ops": ops, "qubits": qubits, "matrices": matrices, "params": params}
+            ops[row, 6] = self.labels[int(ops[row, 6])]
+        out = {
+            "ops": ops,
+            "qubits": self.qubits[:n_qubits],
+            "matrices": np.concatenate(self.matrices) if self.matrices else _NO_MATRICES,
+            "params": self.params[:n_params],
+            "final_qubits": self.finals[0, :n_finals],
+            "final_clbits": self.finals[1, :n_finals],
+            "saves": self.saves,
+        }
+        out["matrices"] = out["matrices"].astype(np.complex128, copy=False)
+        if self.param_expr:
+            slots = np.full(n_params, -1, dtype=np.int64)
+            slots[list(self.param_expr)] = list(self.param_expr.values())
+            out["param_expr"] = slots
+        if self.expressions is not None and len(self.expressions):
+            out.update(self.expressions.arrays())
+        return out

@@ -17,7 +17,7 @@ from qiskit.result import Result
 
 from aerdask_kernels import ExperimentError, Program, run_program
 
-from .chunking import merge_results
+from .chunking import check_unique, merge_results, result_slots
 from .errors import JobFailedError, JobTimeoutError
 from .executors import adapt
 from .result import build_result
@@ -36,26 +36,26 @@ class AerJob(JobV1):
         job_id: Unique id; task keys derive from it.
         fn: Module-level function run per task as ``fn(program, cancel_flag)``
             (normally :func:`aerdask_kernels.run_program`).
-        qobj: The compiled :class:`~aerdask_kernels.Program`; ``None`` when ``chunks``
-            is an iterator of programs still being compiled, whose experiments, in
-            order, then make the program.
+        qobj: What to run: a :class:`~aerdask_kernels.Program` (one task), or an
+            iterable of programs, one task each, submitted as they arrive (``run()``
+            passes a generator that compiles while the first tasks already run). After
+            :meth:`submit`, :meth:`qobj` is the whole program: every task's experiments.
         executor: A ``concurrent.futures.Executor``, a Dask ``Client``, or ``None``
             for the shared local thread pool.
-        chunks: The tasks' programs, from :func:`aerdask.chunking.split_program`, or
-            an iterator that yields them while compiling (each is submitted as soon as
-            it arrives); default one task running all of ``qobj``.
+        validate: Validate each task's program before submitting it (the workers
+            validate again before running). ``run()`` leaves this to the workers for
+            the programs its own compiler made.
 
     """
 
-    def __init__(self, backend, job_id: str, fn: Callable, qobj: Program | None, executor=None, *, chunks=None):
+    def __init__(self, backend, job_id: str, fn: Callable, qobj, executor=None, *, validate: bool = True):
         super().__init__(backend, job_id)
+        self._validate = validate
         self._fn = fn
-        self._qobj = qobj
+        self._tasks = [qobj] if isinstance(qobj, Program) else qobj
+        self._qobj: Program | None = qobj if isinstance(qobj, Program) else None
         self._adapter = adapt(executor)
-        if chunks is None:
-            chunks = [] if qobj is None else [qobj]  # None, None: a job that retrieve() fills in
-        self._chunk_source = chunks
-        self._chunks: list[Program] = list(chunks) if isinstance(chunks, list | tuple) else []
+        self._chunks: list[Program] = []
         self._handles: list | None = None
         self._cancelled = False
         self._lock = threading.Lock()
@@ -63,44 +63,40 @@ class AerJob(JobV1):
 
     # -- submission ----------------------------------------------------------------
     def submit(self) -> None:
-        """Validate the program and submit its tasks.
+        """Validate each task's program and submit it, in order, as it arrives.
 
-        Chunks that arrive from an iterator are validated and submitted one by one; if
-        the iterator raises (a circuit that does not compile) or a chunk is invalid,
-        the tasks already submitted are cancelled and the error propagates.
+        If the task iterable raises (a circuit that does not compile) or a task is
+        invalid, the tasks already submitted are cancelled and the error propagates.
 
         Raises:
-            JobError: if the job was already submitted.
-            QobjValidationError: if the program is invalid (nothing is submitted, or
-                what was is cancelled).
+            JobError: if the job was already submitted, or has nothing to run.
+            QobjValidationError: if a task's program is invalid.
+            AerdaskInputError: if two points of the job share an experiment number.
 
         """
         with self._lock:
             if self._handles is not None:
                 raise JobError(f"job {self._job_id} has already been submitted; create a new job to run again")
-            known = self._qobj is not None
-            if known:
-                self._qobj.validate()
+            if self._tasks is None:
+                raise JobError(f"job {self._job_id} has no program to run")
             self._submit_time = time.monotonic()
-            handles, chunks = [], []
+            handles, chunks, seen = [], [], set()
             try:
-                for i, chunk in enumerate(self._chunk_source):
-                    if not known:
+                for i, chunk in enumerate(self._tasks):
+                    if self._validate:
                         chunk.validate()
-                    key = f"aerdask-{self._job_id}-{i}"
-                    handles.append(
-                        self._adapter.submit(self._fn, chunk.replace(job_id=self._job_id), key, self._job_id)
-                    )
+                    check_unique(chunk, seen)
+                    chunk = chunk.replace(job_id=self._job_id)
+                    handles.append(self._adapter.submit(self._fn, chunk, f"aerdask-{self._job_id}-{i}", self._job_id))
                     chunks.append(chunk)
+                if not chunks:
+                    raise JobError(f"job {self._job_id} got no tasks to run")
             except BaseException:
                 if handles:
                     self._adapter.cancel(handles, self._job_id)
                 raise
-            if not known and not chunks:
-                raise JobError(f"job {self._job_id} got no program and no chunks to run")
-            if not known:
-                self._qobj = Program(experiments=[e for c in chunks for e in c.experiments], options=chunks[0].options)
-            self._qobj.job_id = self._job_id
+            experiments = [exp for chunk in chunks for exp in chunk.experiments]
+            self._qobj = Program(experiments=experiments, options=chunks[0].options, job_id=self._job_id)
             self._chunks, self._handles = chunks, handles
             self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
 
@@ -221,12 +217,14 @@ class AerJob(JobV1):
 
     def _build(self, outputs: list, error: str | None = None) -> Result:
         backend = self.backend()
+        slots = result_slots(self._qobj)
         return build_result(
             backend.name,
             backend.backend_version,
             self._job_id,
             self._qobj,
-            merge_results(self._qobj, outputs),
+            slots,
+            merge_results(self._qobj, outputs, slots),
             time.monotonic() - self._submit_time,
             error,
         )

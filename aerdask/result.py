@@ -1,4 +1,13 @@
-"""Build a ``qiskit.result.Result`` from the plain data workers return."""
+"""Build a ``qiskit.result.Result`` from the plain data workers return.
+
+Workers return outcomes as arrays of numbers. A batch of 1000 circuits with 1000
+shots holds about a million distinct counts: building their hex-keyed dicts (or
+unpickling them) on the client would cost more than everything else it does for the
+job, and it is the one part that does not scale with the cluster. So each
+experiment's ``counts`` and ``memory`` are built from the arrays the first time
+they are read (``result.get_counts(i)``, ``result.data(i)``, ``to_dict()``...), only
+for the experiments read, and then kept.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +16,66 @@ import datetime
 import numpy as np
 from qiskit.quantum_info import Statevector
 from qiskit.result import Result
+from qiskit.result.models import ExperimentResult, ExperimentResultData
 
-__all__ = ["build_result", "experiment_data"]
+__all__ = ["ResultData", "build_result", "hex_strings"]
+
+_HEX_TABLE_SIZE = 1 << 16
+_hex_table: list = []  # filled on first use: hex(v) for v < _HEX_TABLE_SIZE, as an object array
 
 
-def experiment_data(raw: dict, kinds: dict[str, str]) -> dict:
-    """The ``data`` dict of one experiment, Aer style.
+def hex_strings(values: np.ndarray) -> list[str]:
+    """``[hex(v) for v in values]`` for int64 (or object) arrays of non-negative clbit values."""
+    if values.dtype != object and (values.size == 0 or values.max() < _HEX_TABLE_SIZE):
+        if not _hex_table:
+            _hex_table.append(np.array([hex(v) for v in range(_HEX_TABLE_SIZE)], dtype=object))
+        return _hex_table[0][values].tolist()  # one lookup per value, no formatting
+    return [hex(int(v)) for v in values.tolist()]
+
+
+class ResultData(ExperimentResultData):
+    """An experiment's data whose ``counts`` and ``memory`` are built from arrays when first read.
+
+    Every way Qiskit reads them goes through these attributes, so a reader sees the
+    usual ``{hex outcome: count}`` dict and list of hex strings.
 
     Args:
-        raw: One element of :func:`aerdask_kernels.run_program`'s output.
-        kinds: Save label -> save kind, from the experiment's save specs.
-
+        outcomes: The clbit values seen (int64, ascending; objects past 62 clbits), or
+            ``None`` for a circuit without clbits (no ``counts``, as in Aer).
+        counts: int64; how often each outcome was seen.
+        memory: Per-shot clbit values (as ``outcomes``), a uint8 array of packed
+            bits (kept as it is), or ``None``.
+        **data: Saved data, by label.
     """
-    data: dict = {}
-    if raw.get("has_counts", True):
-        data["counts"] = raw["counts"]  # hex keys, built by the workers
-    if raw.get("memory") is not None:
-        data["memory"] = raw["memory"]
-    for label, value in raw["saves"].items():
-        data[label] = _save_value(kinds.get(label), value)
-    return data
+
+    def __init__(self, outcomes=None, counts=None, memory=None, **data):
+        super().__init__(**data)
+        self._outcomes, self._counts, self._memory = outcomes, counts, memory
+        lazy = [name for name, value in (("counts", outcomes), ("memory", memory)) if value is not None]
+        self._data_attributes[:0] = lazy
+
+    @property
+    def counts(self) -> dict:
+        """``{hex outcome: count}``, in increasing order of the outcome."""
+        built = self.__dict__.get("_counts_dict")
+        if built is None:
+            if self._outcomes is None:
+                raise AttributeError("this experiment has no counts (its circuit has no clbits)")
+            built = dict(zip(hex_strings(self._outcomes), self._counts.tolist(), strict=True))
+            self.__dict__["_counts_dict"] = built
+        return built
+
+    @property
+    def memory(self):
+        """Each shot's outcome as a hex string (or the packed bits a sampler asked for)."""
+        built = self.__dict__.get("_memory_list")
+        if built is None:
+            if self._memory is None:
+                raise AttributeError("this experiment kept no memory (run with memory=True)")
+            is_bits = self._memory.dtype == np.uint8 and self._memory.ndim == 2
+            built = self._memory if is_bits else hex_strings(self._memory)
+            self.__dict__["_memory_list"] = built
+        return built
 
 
 def _save_value(kind: str | None, value):
@@ -41,63 +90,71 @@ def _save_value(kind: str | None, value):
     return value
 
 
+def _data(raw: dict, kinds: dict[str, str], has_counts: bool) -> ResultData:
+    saves = {label: _save_value(kinds.get(label), value) for label, value in raw["saves"].items()}
+    return ResultData(raw["outcomes"] if has_counts else None, raw["counts"], raw.get("memory"), **saves)
+
+
 def build_result(
     backend_name: str,
     backend_version: str,
     job_id: str,
     program,
+    slots: list,
     raw_results: list[dict | None],
     time_taken: float = 0.0,
     error: str | None = None,
 ) -> Result:
-    """Assemble the job's ``Result`` in input order.
+    """Assemble the job's ``Result``: one experiment result per point, in index order.
 
     Args:
         backend_name: ``backend.name``.
         backend_version: ``backend.backend_version``.
         job_id: The job's id.
-        program: The job's :class:`~aerdask_kernels.Program` (gives headers and saves).
-        raw_results: One merged raw dict per experiment of ``program``, ``None`` for
-            an experiment that did not finish (it is left out and ``success`` is False).
+        program: The job's :class:`~aerdask_kernels.Program`.
+        slots: ``(index, experiment, shots)`` per point (:func:`aerdask.chunking.result_slots`).
+        raw_results: One merged raw dict per slot, ``None`` for a point that did not
+            finish (it is left out and ``success`` is False).
         time_taken: Wall time of the job in seconds.
         error: Status message of a failed job.
 
     """
     results = []
-    for exp, raw in zip(program.experiments, raw_results, strict=True):
+    kinds_of: dict[int, dict] = {}  # experiments share their save specs across points
+    precision = program.options["precision"]
+    for (index, exp, shots), raw in zip(slots, raw_results, strict=True):
         if raw is None:
             continue
-        kinds = {save["label"]: save["kind"] for save in exp.saves}
-        raw = dict(raw, has_counts=exp.num_clbits > 0)
+        kinds = kinds_of.get(id(exp))
+        if kinds is None:
+            kinds = kinds_of[id(exp)] = {save["label"]: save["kind"] for save in exp.saves}
         results.append(
-            {
-                "shots": exp.shots,
-                "success": True,
-                "status": "DONE",
-                "data": experiment_data(raw, kinds),
-                "header": exp.header,
-                "seed_simulator": raw["seed_simulator"],
-                "time_taken": raw["time_taken"],
-                "metadata": {
+            ExperimentResult(
+                shots=shots,
+                success=True,
+                data=_data(raw, kinds, exp.num_clbits > 0),
+                status="DONE",
+                header=exp.header,
+                seed_simulator=raw["seed_simulator"],
+                time_taken=raw["time_taken"],
+                metadata={
                     "method": "statevector",
-                    "precision": program.options["precision"],
-                    "index": exp.index,
+                    "precision": precision,
+                    "index": index,
                     "parallel_state_update": raw.get("threads", 1),
                 },
-            }
+            )
         )
-    success = error is None and len(results) == len(program.experiments)
-    return Result.from_dict(
-        {
-            "backend_name": backend_name,
-            "backend_version": backend_version,
-            "job_id": job_id,
-            "qobj_id": job_id,
-            "success": success,
-            "results": results,
-            "date": datetime.datetime.now().isoformat(),
-            "status": "COMPLETED" if success else (error or "PARTIAL COMPLETED"),
-            "time_taken": time_taken,
-            "metadata": {"omp_enabled": True, "parallel_experiments": 1},
-        }
+    success = error is None and len(results) == len(slots)
+    return Result(
+        backend_name=backend_name,
+        backend_version=backend_version,
+        job_id=job_id,
+        qobj_id=job_id,
+        success=success,
+        results=results,
+        date=datetime.datetime.now().isoformat(),
+        status="COMPLETED" if success else (error or "PARTIAL COMPLETED"),
+        time_taken=time_taken,
+        metadata={"omp_enabled": True, "parallel_experiments": 1},
     )

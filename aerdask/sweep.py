@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
+from .binding import values_array
 from .errors import AerdaskInputError
 from .progress import progress_text
 
@@ -82,6 +83,7 @@ def csv_points(path: str | Path) -> tuple[list[str], list[tuple[float, ...]]]:
 
 
 def _bind_names(circuit: QuantumCircuit, names: list[str]):
+    """The circuit's parameters, in ``circuit.parameters`` order, checked against ``names``."""
     by_name = {p.name: p for p in circuit.parameters}
     missing, extra = set(by_name) - set(names), set(names) - set(by_name)
     if missing or extra:
@@ -90,7 +92,7 @@ def _bind_names(circuit: QuantumCircuit, names: list[str]):
             + (f"; missing {sorted(missing)}" if missing else "")
             + (f"; unknown {sorted(extra)}" if extra else "")
         )
-    return [by_name[name] for name in names]
+    return list(circuit.parameters)
 
 
 class _Output:
@@ -188,7 +190,7 @@ def run_sweep(
         SweepError: parameters that do not match, or an output file of another sweep.
         KeyboardInterrupt: after cancelling the running jobs; what finished is kept.
     """
-    params = _bind_names(circuit, names)
+    order = [names.index(p.name) for p in _bind_names(circuit, names)]
     meta = {
         "names": names,
         "shots": shots,
@@ -204,12 +206,16 @@ def run_sweep(
     skipped = len(points) - len(todo)
     jobs = []
     try:
+        if todo:
+            # Compiled once: each job sends only its rows of the values array.
+            values = values_array(points, names, f"sweep of circuit {circuit.name!r}")[todo][:, order]
+            program = backend.compile(
+                [circuit], indices=todo, parameter_values=[values], shots=shots, seed_simulator=out.meta["seed"]
+            )
         for start in range(0, len(todo), points_per_job):
             _check(stop)
             batch = todo[start : start + points_per_job]
-            bound = [circuit.assign_parameters(dict(zip(params, points[i], strict=True))) for i in batch]
-            program = backend.compile(bound, indices=batch, shots=shots, seed_simulator=out.meta["seed"])
-            jobs.append((batch, backend.submit(program)))
+            jobs.append((batch, backend.submit(program.points(start, start + len(batch)))))
         _collect(jobs, names, points, out, len(points), progress, stop)
     except BaseException:
         for _, job in jobs:

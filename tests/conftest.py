@@ -88,3 +88,11 @@ def simulate_statevector(circuit: QuantumCircuit, **options) -> np.ndarray:
 
 def reference_statevector(circuit: QuantumCircuit) -> np.ndarray:
     return Statevector(circuit).data
+
+
+def compiled(circuit: QuantumCircuit, fusion: bool = True):
+    """``circuit`` as a worker runs it: compiled, its matrices built and (with ``fusion``) fused."""
+    from aerdask.compiler import compile_circuit
+    from aerdask_kernels.prepare import prepare_point
+
+    return prepare_point(compile_circuit(circuit), 0, fusion)

@@ -7,12 +7,11 @@ from qiskit.circuit.library import quantum_volume
 from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
-from aerdask.compiler import compile_circuit
 from aerdask.errors import AerdaskInputError
 from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks
 from aerdask_kernels.program import OP_DIAG, OP_MATRIX, Program, QobjValidationError
 
-from .conftest import random_u_layer, reference_statevector, simulate_statevector
+from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 
 
 def blocked_steps(plan):
@@ -33,7 +32,7 @@ def row_qubits(exp, row):
 @pytest.mark.parametrize("fusion", [True, False])
 def test_plan_keeps_every_gate_once_and_each_qubits_order(seed, fusion):
     qc = random_circuit(12, 12, max_operands=3, seed=seed)
-    exp = compile_circuit(qc, fusion=fusion)
+    exp = compiled(qc, fusion=fusion)
     plan = plan_blocks(exp, 8)
     order = []
     for n_local, loff, roff, n_rows in plan.steps:
@@ -58,7 +57,7 @@ def test_untouched_qubits_take_the_lowest_buffer_bits():
     for q in (0, 1, 2, 9):
         qc.h(q)
     qc.cx(0, 9)
-    exp = compile_circuit(qc, fusion=False)
+    exp = compiled(qc, fusion=False)
     plan = plan_blocks(exp, 9)
     ((local, rows),) = blocked_steps(plan)
     n_local = local.size
@@ -78,7 +77,7 @@ def test_no_jump_lands_inside_a_planned_run():
         qc.h(3)
     qc.cx(2, 3)
     qc.h(4)
-    exp = compile_circuit(qc)
+    exp = compiled(qc)
     plan = plan_blocks(exp, 6)
     targets = {int(exp.ops[pc, 6]) for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (6, 7)}
     starts = [pc for pc in range(exp.ops.shape[0]) if plan.entry[pc] >= 0]
@@ -93,9 +92,9 @@ def test_automatic_blocking_starts_at_the_documented_width():
         qc = QuantumCircuit(n)
         for q in range(n):
             qc.h(q)
-        plan = plan_blocks(compile_circuit(qc), -1)
+        plan = plan_blocks(compiled(qc), -1)
         assert bool(blocked_steps(plan)) == blocked
-    assert not blocked_steps(plan_blocks(compile_circuit(qc), 0))  # 0 switches it off
+    assert not blocked_steps(plan_blocks(compiled(qc), 0))  # 0 switches it off
 
 
 @pytest.mark.parametrize("num_qubits,blocking_qubits", [(9, 6), (11, 8), (12, 7)])

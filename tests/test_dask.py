@@ -317,12 +317,7 @@ def test_flaky_fn_on_dask_keeps_partial_results(local_cluster_client):
     backend = AerSimulator(executor=local_cluster_client)
     program = backend.run(small_batch(4)).qobj()
     job = AerJob(
-        backend,
-        f"partial-{uuid.uuid4()}",
-        flaky,
-        program,
-        local_cluster_client,
-        chunks=split_program(program, max_job_size=1),
+        backend, f"partial-{uuid.uuid4()}", flaky, split_program(program, max_job_size=1), local_cluster_client
     )
     job.submit()
     with pytest.raises(JobFailedError, match="'c1'.*bad chunk") as info:

@@ -169,9 +169,7 @@ def test_error_keeps_the_cause_and_names_the_experiment(executor):
     program = backend.run([quick_circuit("a"), quick_circuit("bad"), quick_circuit("c")]).qobj()
     from aerdask.chunking import split_program
 
-    job = AerJob(
-        backend, f"flaky-{uuid.uuid4()}", flaky, program, executor, chunks=split_program(program, max_job_size=1)
-    )
+    job = AerJob(backend, f"flaky-{uuid.uuid4()}", flaky, split_program(program, max_job_size=1), executor)
     job.submit()
     job.wait_for_final_state(timeout=30, wait=0.1)
     assert job.status() is JobStatus.ERROR
@@ -263,6 +261,8 @@ def test_a_circuit_that_fails_to_compile_cancels_the_tasks_already_submitted(exe
 
 
 def test_a_job_with_nothing_to_run_is_refused():
-    job = AerJob(AerSimulator(), f"empty-{uuid.uuid4()}", run_program, None, chunks=iter([]))
-    with pytest.raises(JobError, match="no program and no chunks"):
+    job = AerJob(AerSimulator(), f"empty-{uuid.uuid4()}", run_program, iter([]))
+    with pytest.raises(JobError, match="no tasks"):
         job.submit()
+    with pytest.raises(JobError, match="no program"):
+        AerJob(AerSimulator(), f"none-{uuid.uuid4()}", run_program, None).submit()

@@ -12,6 +12,8 @@ from aerdask_kernels.measure import (
     probability_one,
 )
 
+from .conftest import compiled
+
 DTYPES = [np.complex128, np.complex64]
 
 
@@ -174,14 +176,13 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
 def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusion, rng):
     from qiskit.circuit.random import random_circuit
 
-    from aerdask.compiler import compile_circuit
     from aerdask_kernels import execute
     from aerdask_kernels.blocking import plan_blocks
     from aerdask_kernels.gates import PARALLEL_MIN_SIZE
     from aerdask_kernels.interpreter import run_segment, run_segment_serial
 
     qc = random_circuit(9, 12, max_operands=4, seed=int(rng.integers(1000)))  # controlled and diagonal gates too
-    exp = compile_circuit(qc, fusion=fusion)
+    exp = compiled(qc, fusion=fusion)
     plan = plan_blocks(exp, -1)
     flags, creg = np.zeros(1, dtype=np.uint8), np.zeros(max(exp.num_clbits, 1), dtype=np.int8)
     states = []

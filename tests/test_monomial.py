@@ -8,7 +8,7 @@ from qiskit.circuit.library import DCXGate, iSwapGate
 from aerdask_kernels.gates import apply_matrix, control_bits, target_offsets
 from aerdask_kernels.monomial import apply_monomial, monomial
 
-from .conftest import random_u_layer, reference_statevector, simulate_statevector
+from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 from .test_kernels import DTYPES, random_state, random_unitary
 
 X = np.array([[0, 1], [1, 0]])
@@ -103,12 +103,10 @@ def test_circuits_of_monomial_gates_inside_and_outside_cache_blocks(blocking_qub
 
 
 def test_a_fused_row_that_is_a_permutation_runs_as_one():
-    from aerdask.compiler import compile_circuit
-
     qc = QuantumCircuit(3)
     qc.cx(0, 1)
     qc.swap(0, 1)  # cx . swap on one pair: one fused row, still a permutation
-    exp = compile_circuit(qc, fusion=True)
+    exp = compiled(qc, fusion=True)
     assert exp.ops.shape[0] == 1
     dim = 4
     assert monomial(exp.matrices[:16], dim, np.zeros(dim, np.int64), np.zeros(dim, np.complex128))

@@ -1,9 +1,13 @@
-"""Qiskit's own backend primitives run on AerSimulator and agree with the statevector ones."""
+"""Primitives: Qiskit's backend ones on AerSimulator, and aerdask.primitives, against the statevector ones."""
+
+import concurrent.futures
 
 import numpy as np
-from qiskit import QuantumCircuit
+import pytest
+from qiskit import ClassicalRegister, QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2, StatevectorEstimator, StatevectorSampler
+from qiskit.providers import JobStatus
 from qiskit.quantum_info import SparsePauliOp
 
 from aerdask import AerSimulator
@@ -43,3 +47,90 @@ def test_backend_estimator_v2_matches_statevector_estimator():
     got = ours.run([(qc, obs, values)]).result()[0].data.evs
     exp = StatevectorEstimator().run([(qc, obs, values)]).result()[0].data.evs
     np.testing.assert_allclose(got, exp, atol=0.05)
+
+
+# -- aerdask.primitives: compiled once, values as arrays, on every executor ---------------------
+def test_sampler_matches_statevector_sampler_with_broadcast_shapes(executor):
+    from aerdask.primitives import SamplerV2
+
+    qc = ansatz()
+    high, low = ClassicalRegister(1, "high"), ClassicalRegister(2, "low")
+    qc.add_register(high)  # clbit 0
+    qc.add_register(low)  # clbits 1, 2
+    qc.measure([2, 0, 1], [0, 1, 2])
+    values = np.array([[[0.3, 1.1], [2.0, -0.4], [1.0, 1.0]]] * 2) + np.arange(2)[:, None, None]  # shape (2, 3)
+    shots = 4000
+    job = SamplerV2(seed=7, executor=executor).run([(qc, values)], shots=shots)
+    ours = job.result()
+    assert job.status() is JobStatus.DONE and job.done() and job.in_final_state()
+    ref = StatevectorSampler(seed=7).run([(qc, values)], shots=shots).result()
+    data = ours[0].data
+    assert data.low.shape == (2, 3) and data.low.num_shots == shots and data.low.num_bits == 2
+    for index in np.ndindex(2, 3):
+        for name in ("high", "low"):
+            got, exp = data[name].get_counts(index), ref[0].data[name].get_counts(index)
+            keys = set(got) | set(exp)
+            assert 0.5 * sum(abs(got.get(k, 0) - exp.get(k, 0)) for k in keys) / shots < 0.04
+        # qubits 0 and 1 are entangled by the cx: low reads 00 or 11, never 01 or 10.
+        assert set(data.low[index].get_counts()) <= {"00", "11"}
+
+
+def test_sampler_is_seeded_and_each_point_has_its_own_stream():
+    from aerdask.primitives import SamplerV2
+
+    qc = ansatz()
+    qc.measure_all()
+    values = [[0.3, 1.1], [0.3, 1.1]]
+    first = SamplerV2(seed=3).run([(qc, values)], shots=300).result()[0].data.meas
+    again = SamplerV2(seed=3).run([(qc, values)], shots=300).result()[0].data.meas
+    assert first.get_bitstrings(0) == again.get_bitstrings(0) and first.get_bitstrings(1) == again.get_bitstrings(1)
+    assert first.get_bitstrings(0) != first.get_bitstrings(1)  # same values, other point: other samples
+
+
+def test_estimator_matches_statevector_estimator_exactly(executor):
+    from aerdask.primitives import EstimatorV2
+
+    qc = ansatz()
+    observables = [[SparsePauliOp(["ZZI", "IXX"], [1.0, 0.5])], [SparsePauliOp("YIZ", -0.7)]]  # shape (2, 1)
+    values = np.linspace(-1, 1, 12).reshape(2, 3, 2)  # broadcast with the observables to (2, 3)
+    pub = (qc, observables, values)
+    job = EstimatorV2(executor=executor).run([pub, (qc, "XXY", values[0, 0])])
+    ours = job.result()
+    ref = StatevectorEstimator().run([pub, (qc, "XXY", values[0, 0])]).result()
+    assert ours[0].data.evs.shape == (2, 3) and ours[1].data.evs.shape == ()
+    for got, exp in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(got.data.evs, exp.data.evs, atol=1e-12)
+        np.testing.assert_array_equal(got.data.stds, np.zeros(got.data.evs.shape))
+
+
+def test_estimator_precision_adds_seeded_noise_of_that_size():
+    from aerdask.primitives import EstimatorV2
+
+    qc = ansatz()
+    values = np.tile([0.3, 1.1], (2000, 1))
+    exact = StatevectorEstimator().run([(qc, "ZZI", values[:1])]).result()[0].data.evs[0]
+    noisy = EstimatorV2(seed=5).run([(qc, "ZZI", values)], precision=0.02).result()[0]
+    assert abs(noisy.data.evs.mean() - exact) < 0.003 and abs(noisy.data.evs.std() - 0.02) < 0.002
+    assert np.all(noisy.data.stds == 0.02)
+    again = EstimatorV2(seed=5).run([(qc, "ZZI", values)], precision=0.02).result()[0]
+    np.testing.assert_array_equal(noisy.data.evs, again.data.evs)
+
+
+def test_primitive_jobs_cancel_and_refuse_bad_values():
+    from aerdask import AerdaskInputError
+    from aerdask.primitives import EstimatorV2, SamplerV2
+
+    qc = ansatz()
+    with pytest.raises(AerdaskInputError, match="parameter 'b' at point 0"):
+        EstimatorV2().run([(qc, "ZZZ", [0.1, np.nan])])
+    with pytest.raises(ValueError, match="precision must be non-negative"):  # Qiskit's own check
+        EstimatorV2().run([(qc, "ZZZ", [0.1, 0.2])], precision=-1)
+    wide = QuantumCircuit(18)
+    wide.h(range(18))
+    for _ in range(30):
+        wide.cx(range(17), range(1, 18))
+    wide.measure_all()
+    job = SamplerV2().run([(wide, None, 10)] * 8)
+    assert job.cancel() and job.cancelled() and job.status() is JobStatus.CANCELLED
+    with pytest.raises(concurrent.futures.CancelledError):
+        job.result()

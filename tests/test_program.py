@@ -9,6 +9,8 @@ from qiskit import QuantumCircuit
 from aerdask import AerSimulator, QobjValidationError
 from aerdask_kernels import Program, run_program
 from aerdask_kernels.program import OP_MATRIX
+from aerdask_kernels.standard import STANDARD_ARITY
+from aerdask_kernels.validation import suspect_rows, validate_row
 
 
 @pytest.fixture
@@ -17,6 +19,7 @@ def program():
     qc.h(0)
     qc.cx(0, 1)
     qc.rz(0.4, 2)
+    qc.unitary(np.array([[0, 1j], [1j, 0]]), [1])  # a row with its own matrix
     qc.measure(0, 0)
     with qc.if_test((qc.clbits[0], 1)):
         qc.x(2)
@@ -52,7 +55,8 @@ def test_round_trip_gives_the_same_results(program, roundtrip, tmp_path):
         copy = Program.load(tmp_path / "prog.npz")
     copy.validate()
     a, b = run_program(program)[0], run_program(copy)[0]
-    assert a["counts"] == b["counts"] and a["memory"] == b["memory"]
+    for field in ("outcomes", "counts", "memory"):
+        np.testing.assert_array_equal(a[field], b[field])
     np.testing.assert_array_equal(a["saves"]["statevector"], b["saves"]["statevector"])
     assert copy.experiments[0].header == program.experiments[0].header
 
@@ -67,6 +71,8 @@ def test_round_trip_gives_the_same_results(program, roundtrip, tmp_path):
         (lambda p: p.experiments[0].ops.__setitem__((0, 0), 42), "opcode"),
         (lambda p: p.experiments[0].qubits.__setitem__(0, 17), "index 17"),
         (lambda p: setattr(p.experiments[0], "matrices", p.experiments[0].matrices[:2]), "outside matrices"),
+        (lambda p: setattr(p.experiments[0], "params", p.experiments[0].params[:0]), "outside params"),
+        (lambda p: p.experiments[0].ops.__setitem__((0, 4), 99), "not a standard gate"),
         (lambda p: setattr(p.experiments[0], "ops", p.experiments[0].ops.astype(np.int32)), "int64"),
         (lambda p: setattr(p, "experiments", []), "at least one"),
     ],
@@ -101,10 +107,19 @@ def test_vectorised_screen_never_misses_a_bad_row(program, rng):
     for _ in range(300):
         bad = pickle.loads(pickle.dumps(exp))
         row, col = int(rng.integers(bad.ops.shape[0])), int(rng.integers(8))
-        bad.ops[row, col] = int(rng.choice([-1, 0, 1, 2, 3, 7, 9, 40, 2**40]))
-        suspects = bad._suspect_rows()
+        bad.ops[row, col] = int(rng.choice([-1, 0, 1, 2, 3, 7, 8, 9, 40, 99, 100, 2**40]))
+        suspects = suspect_rows(
+            bad.ops,
+            bad.qubits,
+            bad.matrices.size,
+            bad.params.size,
+            bad.num_qubits,
+            bad.num_clbits,
+            len(bad.saves),
+            STANDARD_ARITY,
+        )
         for pc in range(bad.ops.shape[0]):
             try:
-                bad._validate_row(pc, bad.ops[pc], lambda msg: (_ for _ in ()).throw(QobjValidationError(msg)))
+                validate_row(bad, pc, bad.ops[pc], lambda msg: (_ for _ in ()).throw(QobjValidationError(msg)))
             except QobjValidationError:
                 assert suspects[pc], (pc, bad.ops[pc])

@@ -7,7 +7,7 @@ from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
 
-from .conftest import random_u_layer, reference_statevector, simulate_statevector
+from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 
 
 @pytest.mark.parametrize("num_qubits", range(1, 11))
@@ -41,18 +41,14 @@ def test_fusion_off_gives_the_same_state(num_qubits):
 def test_fusion_cuts_the_passes_of_a_qft():
     from qiskit.synthesis import synth_qft_full
 
-    from aerdask.compiler import compile_circuit
-
     qc = synth_qft_full(12)
-    fused = compile_circuit(qc, fusion=True).ops.shape[0]
-    plain = compile_circuit(qc, fusion=False).ops.shape[0]
+    fused = compiled(qc, fusion=True).ops.shape[0]
+    plain = compiled(qc, fusion=False).ops.shape[0]
     assert fused * 2.5 < plain
     np.testing.assert_allclose(simulate_statevector(qc), reference_statevector(qc), atol=1e-10)
 
 
 def test_gates_move_along_their_own_qubits_into_a_neighbouring_pair():
-    from aerdask.compiler import compile_circuit
-
     qc = QuantumCircuit(5)
     qc.h(0)  # next on qubit 0: cx(0, 1), past cx(2, 3) -> taken in
     qc.cx(2, 3)
@@ -60,7 +56,7 @@ def test_gates_move_along_their_own_qubits_into_a_neighbouring_pair():
     qc.ccx(1, 2, 4)
     qc.sx(0)  # previous on qubit 0: cx(0, 1), the ccx does not touch 0 -> taken in
     qc.sx(1)  # previous on qubit 1: the ccx -> stays
-    exp = compile_circuit(qc, fusion=True)
+    exp = compiled(qc, fusion=True)
     rows = [exp.qubits[r[1] : r[1] + r[2] + r[3]].tolist() for r in exp.ops]
     assert rows == [[2, 3], [0, 1], [1, 2, 4], [1]]
     rng = np.random.default_rng(3)
@@ -69,7 +65,6 @@ def test_gates_move_along_their_own_qubits_into_a_neighbouring_pair():
 
 
 def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
-    from aerdask.compiler import compile_circuit
     from aerdask_kernels.program import OP_BRANCH, OP_DIAG, OP_JUMP
 
     qc = QuantumCircuit(10, 2)
@@ -87,8 +82,8 @@ def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
     with qc.if_test((qc.clbits[0], 0)):  # its jump lands on the end, past the block still open there
         qc.x(4)
     qc.measure(4, 1)
-    fused = compile_circuit(qc, fusion=True)
-    plain = compile_circuit(qc, fusion=False)
+    fused = compiled(qc, fusion=True)
+    plain = compiled(qc, fusion=False)
     fused.validate()
     assert fused.ops.shape[0] < plain.ops.shape[0]
     assert any(r[0] == OP_DIAG and r[3] == 10 for r in fused.ops)

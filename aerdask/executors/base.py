@@ -85,6 +85,10 @@ class ExecutorAdapter(abc.ABC):
     def threads(self) -> int:
         """How many tasks can run at once (worker threads of the pool or the cluster)."""
 
+    def task_overhead(self) -> float:
+        """Seconds the executor spends on a task besides running it (sizes the tasks of a job)."""
+        return 0.0005
+
     def dashboard_link(self) -> str | None:
         """A link to watch the tasks, where the executor has one."""
         return None

@@ -1,7 +1,9 @@
 """The function a worker runs: a :class:`Program` in, plain data out.
 
 :func:`run_program` is module-level and imports only numpy and numba, so a Dask
-worker needs nothing but this package. The client turns its output into a
+worker needs nothing but this package. It prepares each point of each experiment
+(binds its parameters, builds the matrices and fuses them: :mod:`.prepare`), runs
+it, and returns one plain dict per point; the client turns them into a
 ``qiskit.result.Result``.
 
 Shots are simulated as a tree: the state runs once until a measurement or reset
@@ -31,6 +33,7 @@ from .measure import (
     marginal_probabilities,
     probability_one,
 )
+from .prepare import prepare_point
 from .program import OP_MEASURE, OP_RESET, OP_SAVE, Experiment, Program
 from .sampling import sample_indices
 
@@ -70,38 +73,50 @@ def experiment_rng(seed: int, seed_key: tuple) -> np.random.Generator:
 
 
 def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list[dict]:
-    """Run every experiment of ``program`` in order.
+    """Run every point of every experiment of ``program``, in order.
 
     Args:
-        program: A validated program.
+        program: The program; validated here first (kernels index arrays without
+            bounds checks, so nothing malformed may reach them).
         cancel_flag: uint8, shape ``(1,)``; set element 0 from another thread to stop.
 
     Returns:
-        One dict per experiment (see :func:`run_experiment`).
+        One dict per point (see :func:`run_experiment`).
 
     Raises:
+        QobjValidationError: if the program is malformed or of another format version.
         JobCancelledError: if the flag was set.
-        ExperimentError: if an experiment failed; it names the experiment and keeps
-            the results of the experiments before it.
+        ExperimentError: if a point failed; it names the experiment and keeps the
+            results of the points before it.
 
     """
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
-    results = []
-    with _thread_share(program.options["max_parallel_threads"]) as threads:
+    program.validate()
+    options = program.options
+    fusion = options.get("fusion_enable", True)
+    results: list[dict] = []
+    with _thread_share(options["max_parallel_threads"]) as threads:
         for exp in program.experiments:
-            try:
-                results.append(run_experiment(exp, program.options, cancel_flag))
-            except JobCancelledError:
-                raise
-            except Exception as exc:
-                raise ExperimentError(
-                    f"experiment {exp.index} ({exp.name!r}) failed: {type(exc).__name__}: {exc}",
-                    exp.index,
-                    exp.name,
-                    results,
-                ) from exc
-            results[-1]["threads"] = threads
+            prepared = None  # without expressions, every point runs the same rows: prepare them once
+            for point in range(exp.num_points):
+                index = int(exp.indices[point])
+                try:
+                    if exp.parameterized or prepared is None:
+                        prepared = prepare_point(exp, point, fusion)
+                    else:
+                        prepared = prepared.replace(indices=exp.indices[point : point + 1])
+                    results.append(run_experiment(prepared, options, cancel_flag))
+                except JobCancelledError:
+                    raise
+                except Exception as exc:
+                    raise ExperimentError(
+                        f"experiment {index} ({exp.name!r}) failed: {type(exc).__name__}: {exc}",
+                        index,
+                        exp.name,
+                        results,
+                    ) from exc
+                results[-1]["threads"] = threads
     return results
 
 
@@ -138,14 +153,17 @@ def _thread_share(requested: int):
 
 
 def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> dict:
-    """Simulate one experiment.
+    """Simulate the first point of a prepared experiment (see :func:`.prepare.prepare_point`).
 
     Returns:
         dict with ``index``, ``name``, ``shots``, ``seed_simulator``, ``seed_key``,
-        ``counts`` (``{hex outcome: int}``, in increasing order of the outcome),
-        ``memory`` (per-shot outcomes as hex strings, or ``None``), ``saves``
-        (``{label: value}``), ``save_weights`` (shots behind each averaged save, to
-        merge shot chunks) and ``time_taken`` (s).
+        ``outcomes`` and ``counts`` (the clbit values seen, ascending, and how often:
+        int64 arrays; past 62 clbits the outcomes are an object array of ints),
+        ``memory`` (per-shot clbit values, an array like ``outcomes``; with
+        ``memory_format="bits"`` a uint8 array of shape ``(shots, bytes)``, big-endian;
+        ``None`` without ``memory``), ``saves`` (``{label: value}``), ``save_weights``
+        (shots behind each averaged save, to merge shot chunks) and ``time_taken`` (s).
+        Outcomes travel as numbers: the client formats only what is read.
 
     Raises:
         JobCancelledError: if ``cancel_flag[0]`` was set.
@@ -153,19 +171,19 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     """
     start = time.perf_counter()
     dtype = np.complex64 if options["precision"] == "single" else np.complex128
-    rng = experiment_rng(options["seed_simulator"], exp.seed_key)
+    rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
     walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
     walker.run()
+    outcomes, counts = walker.histogram()
     return {
         "index": exp.index,
         "name": exp.name,
         "shots": exp.shots,
         "seed_simulator": options["seed_simulator"],
-        "seed_key": list(exp.seed_key),
-        # Hex keys are built here, on the workers in parallel, not on the client that
-        # gathers the whole batch (a million hex() calls for 1000 circuits x 1000 shots).
-        "counts": {hex(k): v for k, v in sorted(walker.counts.items())},
-        "memory": walker.memory(),
+        "seed_key": list(exp.seed_key(0)),
+        "outcomes": outcomes,
+        "counts": counts,
+        "memory": walker.memory(options.get("memory_format", "hex")),
         "saves": walker.saves.finish(),
         "save_weights": walker.saves.weights(),
         "time_taken": time.perf_counter() - start,
@@ -282,15 +300,39 @@ class _Walker:
         if self.want_memory:
             self.memory_parts.append(values[inverse] if inverse is not None else np.repeat(values, counts))
 
-    def memory(self):
-        """Per-shot outcomes (hex strings) in a seeded random order, or ``None``."""
+    def histogram(self) -> tuple[np.ndarray, np.ndarray]:
+        """The outcomes seen, ascending, and their counts (int64; outcomes past 62 clbits as objects)."""
+        items = sorted(self.counts.items())
+        wide = self.exp.num_clbits > 62
+        outcomes = np.array([k for k, _ in items], dtype=object if wide else np.int64)
+        return outcomes, np.array([v for _, v in items], dtype=np.int64)
+
+    def memory(self, fmt: str = "hex"):
+        """Per-shot outcomes in a seeded random order, or ``None`` without memory.
+
+        Args:
+            fmt: ``"hex"`` for the clbit values (int64, or objects past 62 clbits),
+                which the client shows as hex strings; ``"bits"`` for a uint8 array of
+                shape ``(shots, ceil(num_clbits / 8))``, big-endian (clbit 0 is the
+                lowest bit of the last byte, as ``qiskit.primitives.BitArray`` stores it).
+        """
         if not self.want_memory:
             return None
         mem = np.concatenate(self.memory_parts) if self.memory_parts else np.zeros(0, dtype=object)
         if len(self.memory_parts) > 1:
             # Branches are visited depth first; shuffle so the shot order carries no structure.
             mem = mem[self.rng.permutation(mem.size)]
-        return [hex(v) for v in mem.tolist()]
+        if fmt == "bits":
+            return _packed_bits(mem, self.exp.num_clbits)
+        return mem if self.exp.num_clbits > 62 else mem.astype(np.int64)
+
+
+def _packed_bits(values: np.ndarray, num_clbits: int) -> np.ndarray:
+    """Register values as big-endian bytes: uint8, shape ``(len(values), ceil(num_clbits / 8))``."""
+    width = (num_clbits + 7) // 8
+    if values.dtype != object and width <= 8:
+        return np.ascontiguousarray(values.astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - width :])
+    return np.frombuffer(b"".join(int(v).to_bytes(width, "big") for v in values), dtype=np.uint8).reshape(-1, width)
 
 
 class _SaveCollector:
@@ -389,6 +431,8 @@ def _save_value(spec: dict, state: np.ndarray):
         return (amps.real.astype(np.float64) ** 2) + (amps.imag.astype(np.float64) ** 2)
     if kind == "expval":
         return _expectation(spec["params"], qubits, state)
+    if kind == "expvals":  # several observables on the same qubits (the estimator's)
+        return np.array([_expectation(terms, qubits, state) for terms in spec["params"]], dtype=np.float64)
     raise ValueError(f"unknown save kind {kind!r}")
 
 

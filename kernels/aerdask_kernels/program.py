@@ -2,29 +2,17 @@
 
 A :class:`Program` (what ``AerJob.qobj()`` returns) is a list of :class:`Experiment`
 plus a dict of run options. Each experiment is an opcode table over flat numpy
-arrays, so it pickles small, loads without pickle (``save``/``load`` use ``.npz``
-plus JSON), and is walked by compiled code without touching Python objects.
+arrays (see :mod:`.opcodes`), so it pickles small, loads without pickle
+(``save``/``load`` use ``.npz`` plus JSON), and is walked by compiled code without
+touching Python objects.
 
-Opcode rows (``ops``, int64, shape ``(n_ops, 8)``), columns named by ``COL_*``:
-
-=========  ==========================================================================
-opcode     meaning of the row
-=========  ==========================================================================
-MATRIX     apply a ``2**k`` square matrix (``matrices[MOFF:]``) to the ``NTARG``
-           target qubits, when the ``NCTRL`` control qubits equal ``CVAL``.
-           ``qubits[QOFF:]`` holds the controls, then the targets.
-DIAG       as MATRIX but only the diagonal (``2**k`` entries) is stored; ``k`` may
-           be 0, which is a (controlled) global phase.
-MEASURE    measure ``qubits[QOFF]`` into clbit ``ARG``.
-RESET      reset ``qubits[QOFF]`` to ``|0>``.
-SAVE       save data described by ``Experiment.saves[ARG]``.
-JUMP       continue at op ``ARG``.
-BRANCH     unless ``value(clbits) CMP CVAL`` holds, continue at op ``ARG``; the
-           clbits (little-endian) are ``qubits[QOFF:QOFF+NTARG]``, ``CMP`` is ``ARG2``.
-=========  ==========================================================================
-
-For MATRIX and DIAG, ``ARG``/``ARG2`` are the offset and count of the gate's
-parameters in ``params`` (kept for inspection; the matrix is what runs).
+An experiment is compiled once and run at one or more *points*: the rows of its
+``values`` array (points x parameters). Gate parameters that depend on the
+circuit's parameters refer to expressions (:mod:`.expressions`) that a worker
+evaluates at each point before it builds the matrices and fuses the gates. Each
+point is one result: point ``p`` is the job's experiment ``indices[p]`` and samples
+from ``SeedSequence(seed_simulator, spawn_key=(indices[p],))``, or
+``(indices[p], shot_chunk)`` for a piece of a shot-split experiment.
 """
 
 from __future__ import annotations
@@ -36,7 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from ._jit import njit
+from .opcodes import (
+    CMP_CODES,
+    N_COLS,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SAVE,
+    OP_STANDARD,
+    OPCODE_NAMES,
+    SAVE_KINDS,
+    SAVE_SUBTYPES,
+)
+from .packing import pack_experiments, unpack_experiments
+from .validation import MAX_SHOTS, QobjValidationError, validate_experiment
 
 __all__ = [
     "FORMAT_VERSION",
@@ -50,34 +54,19 @@ __all__ = [
     "OP_SAVE",
     "OP_JUMP",
     "OP_BRANCH",
+    "OP_STANDARD",
+    "OPCODE_NAMES",
+    "N_COLS",
     "CMP_CODES",
     "SAVE_KINDS",
     "SAVE_SUBTYPES",
+    "MAX_SHOTS",
+    "no_points",
 ]
 
 #: Bumped whenever the meaning of a field changes; workers refuse other versions.
-FORMAT_VERSION = 1
-
-OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_SAVE, OP_JUMP, OP_BRANCH = range(1, 8)
-OPCODE_NAMES = {1: "MATRIX", 2: "DIAG", 3: "MEASURE", 4: "RESET", 5: "SAVE", 6: "JUMP", 7: "BRANCH"}
-COL_OPCODE, COL_QOFF, COL_NCTRL, COL_NTARG, COL_MOFF, COL_CVAL, COL_ARG, COL_ARG2 = range(8)
-N_COLS = 8
-
-#: Comparison codes of BRANCH rows.
-CMP_CODES = {"==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
-_MAX_CMP = len(CMP_CODES) - 1  # the codes are 0.._MAX_CMP
-
-#: Save kinds (Aer's instruction names without the ``save_`` prefix).
-SAVE_KINDS = (
-    "statevector",
-    "statevector_dict",
-    "probabilities",
-    "probabilities_dict",
-    "amplitudes",
-    "amplitudes_sq",
-    "expval",
-)
-SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
+#: 2: STANDARD rows, parameter expressions and points; workers build matrices and fuse.
+FORMAT_VERSION = 2
 
 #: Run options a program carries, with their types.
 OPTION_TYPES = {
@@ -91,81 +80,71 @@ OPTION_TYPES = {
 #: Run options a program may leave out, with their defaults.
 OPTIONAL_OPTIONS = {
     "blocking_qubits": -1,  # cache blocks: -1 automatic, 0 off, k > 0 blocks of k qubits
+    "fusion_enable": True,  # workers fuse the gate rows before running them
+    "memory_format": "hex",  # per-shot outcomes as hex strings, or "bits": uint8 (shots, bytes) big-endian
 }
+MEMORY_FORMATS = ("hex", "bits")
 
-MAX_SHOTS = 2**63 - 1
-_ARRAY_FIELDS = ("ops", "qubits", "matrices", "params", "final_qubits", "final_clbits")
+_ARRAY_FIELDS = (
+    "ops",
+    "qubits",
+    "matrices",
+    "params",
+    "final_qubits",
+    "final_clbits",
+    "indices",
+    "values",
+    "param_expr",
+    "expr_code",
+    "expr_start",
+    "expr_consts",
+)
 
 
-class QobjValidationError(ValueError):
-    """A program (qobj) is malformed; the message names the experiment and the field."""
+# Shared defaults: a batch of experiments without parameters allocates none of its own. They
+# hold no element, so sharing them is safe; they stay writable because Numba compiles a
+# kernel once more for a read-only argument.
+_NO_VALUES = np.zeros((1, 0), dtype=np.float64)
+_NO_INTS = np.zeros(0, dtype=np.int64)
+_NO_CODE = np.zeros((0, 2), dtype=np.int64)
+_NO_FLOATS = np.zeros(0, dtype=np.float64)
 
 
-@njit
-def _suspect_rows(ops, qubits, n_matrices, num_qubits, num_clbits, n_saves):
-    """Screen every row at once (compiled: numpy calls per experiment cost 0.1 s per 1000 circuits).
-
-    Returns a bool array that flags every row :meth:`Experiment._validate_row` would
-    reject (and maybe more); only flagged rows get that slower check, which names the problem.
-    """
-    n = ops.shape[0]
-    bad = np.zeros(n, dtype=np.bool_)
-    for r in range(n):
-        op, qoff, nctrl, ntarg = ops[r, 0], ops[r, 1], ops[r, 2], ops[r, 3]
-        moff, cval, arg, arg2 = ops[r, 4], ops[r, 5], ops[r, 6], ops[r, 7]
-        if op < OP_MATRIX or op > OP_BRANCH or min(qoff, nctrl, ntarg, moff) < 0 or ntarg > 30:
-            bad[r] = True
-            continue
-        nq = nctrl + ntarg
-        if qoff + nq > qubits.size:
-            bad[r] = True
-            continue
-        bound = num_clbits if op == OP_BRANCH else num_qubits
-        quantum = op == OP_MATRIX or op == OP_DIAG or op == OP_MEASURE or op == OP_RESET
-        for i in range(nq):
-            q = qubits[qoff + i]
-            if q < 0 or q >= bound:
-                bad[r] = True
-            for j in range(i):
-                if quantum and qubits[qoff + j] == q:
-                    bad[r] = True
-        if op == OP_MATRIX or op == OP_DIAG:
-            size = (1 << (2 * ntarg)) if op == OP_MATRIX else (1 << ntarg)
-            if moff + size > n_matrices or cval < 0 or cval >= (1 << min(nctrl, 62)):
-                bad[r] = True
-            if op == OP_MATRIX and ntarg < 1:
-                bad[r] = True
-        elif op == OP_MEASURE or op == OP_RESET:
-            if nctrl != 0 or ntarg != 1 or (op == OP_MEASURE and (arg < 0 or arg >= num_clbits)):
-                bad[r] = True
-        elif op == OP_SAVE:
-            bad[r] = bad[r] or arg < 0 or arg >= n_saves
-        else:  # JUMP, BRANCH
-            bad[r] = bad[r] or arg < 0 or arg > n
-            if op == OP_BRANCH and (ntarg > 62 or arg2 < 0 or arg2 > _MAX_CMP):
-                bad[r] = True
-    return bad
+def no_points(index: int) -> np.ndarray:
+    """``indices`` of an experiment without parameters: its one point is experiment ``index``."""
+    return np.array([index], dtype=np.int64)
 
 
 @dataclasses.dataclass
 class Experiment:
-    """One circuit, compiled.
+    """One circuit, compiled, and the points it runs at.
 
     Attributes:
         name: The circuit's name, echoed in the result header.
         num_qubits: Width of the state (``2**num_qubits`` amplitudes).
         num_clbits: Number of classical bits (memory slots).
-        ops: int64, shape ``(n_ops, 8)``; the opcode table described in the module docs.
+        ops: int64, shape ``(n_ops, 8)``; the opcode table (:mod:`.opcodes`).
         qubits: int64, shape ``(m,)``; qubit and clbit indices referenced by ``ops``.
         matrices: complex128, shape ``(p,)``; flattened row-major matrices and diagonals.
-        params: float64, shape ``(r,)``; gate parameters, for inspection.
+        params: float64, shape ``(r,)``; gate parameters (STANDARD rows build their
+            matrices from them; entries that ``param_expr`` marks are placeholders).
         final_qubits: int64, shape ``(f,)``; qubits measured at the end (sampled).
         final_clbits: int64, shape ``(f,)``; the clbit each final measurement writes.
         saves: One dict per SAVE op: ``kind``, ``label``, ``subtype``, ``qubits``, ``params``.
         header: JSON-able header for ``qiskit.result.Result`` (registers, name, metadata).
-        seed_key: Spawn key of this experiment's ``numpy.random.SeedSequence``.
-        shots: Shots of this experiment (a shot chunk may hold fewer than the job).
-        index: Position of the experiment in the job's input (circuits x bind sets).
+        shots: Shots of each point (a shot chunk holds part of the job's shots).
+        indices: int64, shape ``(points,)``; each point's experiment number in the
+            job (its result position, and its seed's spawn key).
+        values: float64, shape ``(points, len(parameters))``; each point's parameter values.
+        parameters: Names of the ``values`` columns (the circuit's parameters).
+        param_expr: int64, shape ``(r,)`` or ``(0,)`` when every parameter is a
+            constant; ``-1``, or the expression whose value ``params[i]`` takes.
+        expr_code: int64, shape ``(c, 2)``; the expressions (:mod:`.expressions`).
+        expr_start: int64, shape ``(k + 1,)``, or ``(0,)`` for none; expression ``e`` is
+            ``expr_code[expr_start[e]:expr_start[e + 1]]``.
+        expr_consts: float64; constants the expressions push.
+        shot_chunk: ``-1`` for all the shots of each point, or ``j`` for chunk ``j``
+            of a shot-split experiment (its samples come from spawn key ``(index, j)``).
 
     """
 
@@ -180,19 +159,54 @@ class Experiment:
     final_clbits: np.ndarray
     saves: list = dataclasses.field(default_factory=list)
     header: dict = dataclasses.field(default_factory=dict)
-    seed_key: tuple = ()
     shots: int = 1024
-    index: int = 0
+    indices: np.ndarray = dataclasses.field(default_factory=lambda: no_points(0))
+    values: np.ndarray = dataclasses.field(default_factory=lambda: _NO_VALUES)
+    parameters: list = dataclasses.field(default_factory=list)
+    param_expr: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
+    expr_code: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CODE)
+    expr_start: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
+    expr_consts: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
+    shot_chunk: int = -1
+
+    @property
+    def index(self) -> int:
+        """The first point's experiment number (names the experiment in messages)."""
+        return int(self.indices[0])
+
+    @property
+    def num_points(self) -> int:
+        """How many results this experiment gives (rows of ``values``)."""
+        return int(self.values.shape[0])
+
+    @property
+    def parameterized(self) -> bool:
+        """Whether some gate parameter is an expression of the point's values."""
+        return self.expr_start.size > 1
+
+    def seed_key(self, point: int) -> tuple:
+        """Spawn key of point ``point``'s ``SeedSequence``."""
+        index = int(self.indices[point])
+        return (index,) if self.shot_chunk < 0 else (index, self.shot_chunk)
+
+    def points(self, start: int, stop: int) -> Experiment:
+        """The same experiment at points ``start:stop`` only (arrays shared, not copied)."""
+        return dataclasses.replace(self, values=self.values[start:stop], indices=self.indices[start:stop])
 
     def meta(self) -> dict:
         """Everything but the arrays, as JSON-able data."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _ARRAY_FIELDS}
-        out["seed_key"] = list(self.seed_key)
-        return out
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _ARRAY_FIELDS}
 
     def replace(self, **changes: Any) -> Experiment:
         """A shallow copy with some fields changed (arrays are shared, not copied)."""
         return dataclasses.replace(self, **changes)
+
+    def without_header(self) -> Experiment:
+        """A shallow copy without the result header, which only the client needs."""
+        copy = object.__new__(Experiment)
+        copy.__dict__.update(self.__dict__)
+        copy.header = {}
+        return copy
 
     def validate(self) -> None:
         """Check shapes, dtypes and every index.
@@ -201,96 +215,7 @@ class Experiment:
             QobjValidationError: naming the experiment and what is wrong.
 
         """
-        where = f"experiment {self.index} ({self.name!r})"
-
-        def fail(msg: str) -> None:
-            raise QobjValidationError(f"{where}: {msg}")
-
-        dtypes = {
-            "ops": np.int64,
-            "qubits": np.int64,
-            "matrices": np.complex128,
-            "params": np.float64,
-            "final_qubits": np.int64,
-            "final_clbits": np.int64,
-        }
-        for field, dtype in dtypes.items():
-            arr = getattr(self, field)
-            if not isinstance(arr, np.ndarray) or arr.dtype != dtype:
-                fail(f"{field} must be a numpy array of {np.dtype(dtype).name}, got {type(arr).__name__}")
-            if field != "ops" and arr.ndim != 1:
-                fail(f"{field} must be 1-D, got shape {arr.shape}")
-        if self.ops.ndim != 2 or self.ops.shape[1] != N_COLS:
-            fail(f"ops must have shape (n, {N_COLS}), got {self.ops.shape}")
-        if not isinstance(self.num_qubits, int) or not 0 <= self.num_qubits <= 62:
-            fail(f"num_qubits must be an int in [0, 62], got {self.num_qubits!r}")
-        if not isinstance(self.num_clbits, int) or self.num_clbits < 0:
-            fail(f"num_clbits must be a non-negative int, got {self.num_clbits!r}")
-        if not isinstance(self.shots, int) or not 1 <= self.shots <= MAX_SHOTS:
-            fail(f"shots must be an int in [1, 2**63 - 1], got {self.shots!r}")
-        if self.final_qubits.shape != self.final_clbits.shape:
-            fail("final_qubits and final_clbits differ in length")
-        self._check_indices(self.final_qubits, self.num_qubits, "final_qubits", fail)
-        self._check_indices(self.final_clbits, self.num_clbits, "final_clbits", fail)
-        # Screen every row at once; only suspect rows get the slow check that names the problem.
-        for pc in np.flatnonzero(self._suspect_rows()):
-            self._validate_row(int(pc), self.ops[pc], fail)
-        for i, save in enumerate(self.saves):
-            if save.get("kind") not in SAVE_KINDS:
-                fail(f"save {i}: kind {save.get('kind')!r} is not one of {SAVE_KINDS}")
-            if save.get("subtype") not in SAVE_SUBTYPES:
-                fail(f"save {i}: subtype {save.get('subtype')!r} is not one of {SAVE_SUBTYPES}")
-            self._check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), self.num_qubits, f"save {i}", fail)
-
-    def _suspect_rows(self) -> np.ndarray:
-        """Rows that may break a rule of :meth:`_validate_row` (a superset of the bad ones)."""
-        return _suspect_rows(
-            self.ops, self.qubits, self.matrices.size, self.num_qubits, self.num_clbits, len(self.saves)
-        )
-
-    @staticmethod
-    def _check_indices(arr, bound, what, fail) -> None:
-        if arr.size and (arr.min() < 0 or arr.max() >= bound):
-            fail(
-                f"{what} holds index {int(arr.max()) if arr.max() >= bound else int(arr.min())}, allowed 0..{bound - 1}"
-            )
-
-    def _validate_row(self, pc: int, row: np.ndarray, fail) -> None:
-        op, qoff, nctrl, ntarg, moff, cval, arg, arg2 = (int(v) for v in row)
-        n_ops = self.ops.shape[0]
-        if op not in OPCODE_NAMES:
-            fail(f"op {pc}: unknown opcode {op}, allowed {sorted(OPCODE_NAMES)}")
-        if min(qoff, nctrl, ntarg, moff) < 0 or qoff + nctrl + ntarg > self.qubits.size:
-            fail(f"op {pc}: qubit slice [{qoff}, {qoff + nctrl + ntarg}) is outside qubits[{self.qubits.size}]")
-        idx = self.qubits[qoff : qoff + nctrl + ntarg]
-        if op in (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET):
-            self._check_indices(idx, self.num_qubits, f"op {pc} qubits", fail)
-            if len(set(idx.tolist())) != idx.size:
-                fail(f"op {pc}: repeated qubit in {idx.tolist()}")
-        if op in (OP_MATRIX, OP_DIAG):
-            dim = 1 << ntarg
-            size = dim * dim if op == OP_MATRIX else dim
-            if moff + size > self.matrices.size:
-                fail(f"op {pc}: matrix [{moff}, {moff + size}) is outside matrices[{self.matrices.size}]")
-            if not 0 <= cval < (1 << nctrl):
-                fail(f"op {pc}: control value {cval} does not fit {nctrl} controls")
-            if op == OP_MATRIX and ntarg < 1:
-                fail(f"op {pc}: MATRIX needs at least one target qubit")
-        elif op in (OP_MEASURE, OP_RESET):
-            if nctrl != 0 or ntarg != 1:
-                fail(f"op {pc}: {OPCODE_NAMES[op]} acts on exactly one qubit")
-            if op == OP_MEASURE and not 0 <= arg < self.num_clbits:
-                fail(f"op {pc}: clbit {arg} outside 0..{self.num_clbits - 1}")
-        elif op == OP_SAVE and not 0 <= arg < len(self.saves):
-            fail(f"op {pc}: save index {arg} outside 0..{len(self.saves) - 1}")
-        elif op in (OP_JUMP, OP_BRANCH) and not 0 <= arg <= n_ops:
-            fail(f"op {pc}: jump target {arg} outside 0..{n_ops}")
-        if op == OP_BRANCH:
-            self._check_indices(idx, self.num_clbits, f"op {pc} condition clbits", fail)
-            if ntarg > 62:
-                fail(f"op {pc}: conditions on more than 62 clbits are not supported")
-            if arg2 not in CMP_CODES.values():
-                fail(f"op {pc}: comparison code {arg2} not in {sorted(CMP_CODES.values())}")
+        validate_experiment(self)
 
 
 @dataclasses.dataclass
@@ -298,12 +223,15 @@ class Program:
     """The qobj: compiled experiments plus run options.
 
     Attributes:
-        experiments: The compiled circuits, in input order.
+        experiments: The compiled circuits, in input order; their points, in order,
+            are the job's results (pieces of a shot-split experiment share an index).
         options: Run options: ``shots`` (int), ``memory`` (bool), ``precision``
             (``"double"`` or ``"single"``), ``seed_simulator`` (int) and
             ``max_parallel_threads`` (int, 0 means all cores); optionally
             ``blocking_qubits`` (int: -1 automatic, 0 no cache blocking, ``k`` blocks of
-            ``k`` qubits whenever the state is wider; see :mod:`.blocking`).
+            ``k`` qubits whenever the state is wider; see :mod:`.blocking`),
+            ``fusion_enable`` (bool, default True) and ``memory_format`` (``"hex"``, the
+            default, or ``"bits"``).
         version: The program format version (:data:`FORMAT_VERSION`).
         job_id: Set by the job at submission; names the job in errors.
 
@@ -328,6 +256,13 @@ class Program:
             )
         if not isinstance(self.experiments, list) or not self.experiments:
             raise QobjValidationError("a program needs at least one experiment")
+        self._validate_options()
+        for exp in self.experiments:
+            if not isinstance(exp, Experiment):
+                raise QobjValidationError(f"experiments must be Experiment objects, got {type(exp).__name__}")
+            exp.validate()
+
+    def _validate_options(self) -> None:
         for key, typ in OPTION_TYPES.items():
             if key not in self.options:
                 raise QobjValidationError(f"option {key!r} is missing; a program carries {sorted(OPTION_TYPES)}")
@@ -341,25 +276,57 @@ class Program:
         blocking = self.options.get("blocking_qubits", -1)
         if not isinstance(blocking, int) or isinstance(blocking, bool) or not -1 <= blocking <= 40:
             raise QobjValidationError(f"option 'blocking_qubits' must be an int in [-1, 40], got {blocking!r}")
+        if not isinstance(self.options.get("fusion_enable", True), bool):
+            raise QobjValidationError(f"option 'fusion_enable' must be bool, got {self.options['fusion_enable']!r}")
+        if self.options.get("memory_format", "hex") not in MEMORY_FORMATS:
+            raise QobjValidationError(
+                f"option 'memory_format' must be one of {MEMORY_FORMATS}, got {self.options['memory_format']!r}"
+            )
         ranges = {"shots": (1, MAX_SHOTS), "seed_simulator": (0, 2**63 - 1), "max_parallel_threads": (0, 4096)}
         for key, (low, high) in ranges.items():
             if not low <= self.options[key] <= high:
                 raise QobjValidationError(f"option {key!r} must be in [{low}, {high}], got {self.options[key]!r}")
         if self.options["precision"] not in ("double", "single"):
             raise QobjValidationError(f"precision must be 'double' or 'single', got {self.options['precision']!r}")
-        for exp in self.experiments:
-            if not isinstance(exp, Experiment):
-                raise QobjValidationError(f"experiments must be Experiment objects, got {type(exp).__name__}")
-            exp.validate()
 
     def replace(self, **changes: Any) -> Program:
         """A shallow copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def without_headers(self) -> Program:
+        """The program as a task needs it: the experiments without their result headers."""
+        return self.replace(experiments=[exp.without_header() for exp in self.experiments])
+
+    def __getstate__(self) -> dict:
+        # Packed: a few long arrays pickle much faster than a dozen small ones per experiment.
+        state = dict(self.__dict__)
+        state["experiments"] = pack_experiments(self.experiments)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state["experiments"] = unpack_experiments(state["experiments"], Experiment)
+        self.__dict__.update(state)
+
     @property
     def shots(self) -> int:
-        """Total shots over all experiments."""
-        return sum(exp.shots for exp in self.experiments)
+        """Total shots over all points of all experiments."""
+        return sum(exp.shots * exp.num_points for exp in self.experiments)
+
+    @property
+    def num_points(self) -> int:
+        """Points over all experiments (results, counting each piece of a shot split)."""
+        return sum(exp.num_points for exp in self.experiments)
+
+    def points(self, start: int, stop: int) -> Program:
+        """The program of points ``start:stop``, counted over its experiments in order (arrays shared)."""
+        out, first = [], 0
+        for exp in self.experiments:
+            lo, hi = max(start - first, 0), min(stop - first, exp.num_points)
+            if lo < hi:
+                out.append(exp if (lo, hi) == (0, exp.num_points) else exp.points(lo, hi))
+            first += exp.num_points
+        return self.replace(experiments=out)
 
     # -- pickle-free file format ------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -392,7 +359,6 @@ class Program:
                 experiments = []
                 for i, m in enumerate(meta["experiments"]):
                     arrays = {field: npz[f"{i}/{field}"] for field in _ARRAY_FIELDS}
-                    m["seed_key"] = tuple(m["seed_key"])
                     experiments.append(Experiment(**m, **arrays))
         except (KeyError, ValueError, OSError, TypeError) as exc:
             raise QobjValidationError(f"not an aerdask program file: {exc}") from exc

@@ -4,9 +4,9 @@ A batch of small circuits spends most of its compile time turning gates into
 matrices: computing and classifying a 2x2 matrix in Python costs more than
 simulating the gate. The compiler instead emits one :data:`OP_STANDARD` row per
 standard gate (the gate's code in the ``MOFF`` column, its parameters at
-``params[ARG:ARG+ARG2]``), and :func:`expand_standard` turns every such row into
-the MATRIX or DIAG row the program format defines, in one pass per experiment.
-``OP_STANDARD`` never leaves the client: a program holding one fails ``validate()``.
+``params[ARG:ARG+ARG2]``), and a worker's :func:`expand_standard` turns every such
+row into a MATRIX or DIAG row, in one pass per experiment (per point of a
+parameterized one, after binding its parameters).
 
 Matrices follow Qiskit's conventions (little-endian over the gate's qubits; the
 controls of a controlled gate come first, and the row holds only the matrix on the
@@ -22,12 +22,9 @@ import math
 import numpy as np
 
 from ._jit import njit
-from .program import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_STANDARD
 
-__all__ = ["STANDARD_GATES", "OP_STANDARD", "expand_standard", "standard_matrix"]
-
-#: A row the compiler emits and :func:`expand_standard` replaces; not part of the program format.
-OP_STANDARD = 100
+__all__ = ["STANDARD_GATES", "STANDARD_ARITY", "OP_STANDARD", "expand_standard", "standard_matrix"]
 
 _NAMES = (
     # one qubit
@@ -39,13 +36,15 @@ _NAMES = (
     "ccx", "ccz",
     # two qubits
     "swap", "iswap", "dcx", "ecr", "rxx", "ryy", "rzz", "rzx", "cswap",
+    # no qubits
+    "global_phase",
 )  # fmt: skip
 _ONE = _NAMES.index("r") + 1  # codes below are one-qubit gates
 _CONTROLLED = 100  # a controlled gate's code is its base's code + this
 _BASE = {"cx": "x", "cy": "y", "cz": "z", "ch": "h", "cs": "s", "csdg": "sdg", "csx": "sx", "crx": "rx"}
 _BASE |= {"cry": "ry", "crz": "rz", "cp": "p", "cu1": "u1", "cu3": "u3", "cu": "u", "ccx": "x", "ccz": "z"}
 _NUM_PARAMS = {"rx": 1, "ry": 1, "rz": 1, "p": 1, "u1": 1, "u2": 2, "u3": 3, "u": 3, "r": 2, "cu": 4}
-_NUM_PARAMS |= {"rxx": 1, "ryy": 1, "rzz": 1, "rzx": 1}
+_NUM_PARAMS |= {"rxx": 1, "ryy": 1, "rzz": 1, "rzx": 1, "global_phase": 1}
 
 
 def _table() -> dict[str, tuple[int, int, int]]:
@@ -57,6 +56,8 @@ def _table() -> dict[str, tuple[int, int, int]]:
             nctrl = 1
         code = _NAMES.index(base) + _CONTROLLED * nctrl if base else _NAMES.index(name)
         num_qubits = nctrl + (1 if base or code < _ONE else 2)
+        if name == "global_phase":
+            num_qubits = 0
         params = _NUM_PARAMS.get(name, _NUM_PARAMS.get(base, 0))
         table[name] = (code, num_qubits, params)
     return table
@@ -65,10 +66,23 @@ def _table() -> dict[str, tuple[int, int, int]]:
 #: Gate name -> (code, number of qubits, number of parameters).
 STANDARD_GATES: dict[str, tuple[int, int, int]] = _table()
 
+
+def _arity() -> np.ndarray:
+    out = np.full((max(code for code, _, _ in STANDARD_GATES.values()) + 1, 2), -1, dtype=np.int64)
+    for code, num_qubits, num_params in STANDARD_GATES.values():
+        out[code] = num_qubits, num_params
+    return out
+
+
+#: int64, shape ``(codes, 2)``: the qubits and parameters of each code (``-1, -1`` where unused).
+STANDARD_ARITY = _arity()
+
 _SQ = 1 / math.sqrt(2)
 _X, _Y, _Z, _H, _S, _SDG, _T, _TDG, _SX, _SXDG = range(10)
 _RX, _RY, _RZ, _P, _U1, _U2, _U3, _U, _R = range(10, _ONE)
-_SWAP, _ISWAP, _DCX, _ECR, _RXX, _RYY, _RZZ, _RZX, _CSWAP = (_NAMES.index(n) for n in _NAMES[_NAMES.index("swap") :])
+_SWAP, _ISWAP, _DCX, _ECR, _RXX, _RYY, _RZZ, _RZX, _CSWAP, _GPHASE = (
+    _NAMES.index(n) for n in _NAMES[_NAMES.index("swap") :]
+)
 
 
 @njit
@@ -170,6 +184,9 @@ def standard_matrix(code, p, out):
     """
     nctrl = code // _CONTROLLED
     base = code % _CONTROLLED
+    if base == _GPHASE:
+        out[0] = cmath.exp(1j * p[0])
+        return 0, 0, 0
     if base < _ONE:
         _one_qubit(base, p, out)
         return nctrl, (1 << nctrl) - 1, 1

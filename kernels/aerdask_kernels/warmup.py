@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from .execute import run_program
+from .expressions import EXPR_OPCODES
 from .program import (
     CMP_CODES,
     OP_BRANCH,
@@ -21,9 +22,11 @@ from .program import (
     OP_MEASURE,
     OP_RESET,
     OP_SAVE,
+    OP_STANDARD,
     Experiment,
     Program,
 )
+from .standard import STANDARD_GATES
 
 __all__ = ["warm_up", "warm_up_program", "warm_up_blocked_program"]
 
@@ -37,21 +40,28 @@ def _hadamard(k: int) -> np.ndarray:
 
 
 def warm_up_program(precision: str = "double") -> Program:
-    """A 4-qubit program that runs every opcode, every matrix width and every save kind."""
+    """A 4-qubit program that runs every opcode, every matrix width and every save kind.
+
+    It has two points of a parameter ``t``: an ``ry(2 t + 0.5)`` and an ``rzz(t)``
+    compile the expression evaluator, the standard-gate builder and the fuser.
+    """
     mats = [_hadamard(1).ravel(), _hadamard(2).ravel(), _hadamard(3).ravel(), np.exp(1j * np.arange(2))]
     offsets = np.cumsum([0] + [m.size for m in mats])
-    qubits = np.array([0, 1, 2, 0, 1, 2, 3, 1, 2, 0, 0, 1, 3, 0], dtype=np.int64)
+    qubits = np.array([0, 1, 2, 0, 1, 2, 3, 1, 2, 0, 0, 1, 3, 0, 1, 2, 3], dtype=np.int64)
+    ry, rzz = STANDARD_GATES["ry"][0], STANDARD_GATES["rzz"][0]
     # opcode, qoff, nctrl, ntarg, moff, cval, arg, arg2
     ops = np.array(
         [
+            [OP_STANDARD, 14, 0, 1, ry, 0, 0, 1],  # ry(2 t + 0.5) q1
+            [OP_STANDARD, 15, 0, 2, rzz, 0, 1, 1],  # rzz(t) q2 q3
             [OP_MATRIX, 0, 0, 1, offsets[0], 0, 0, 0],  # h q0
             [OP_MATRIX, 1, 0, 2, offsets[1], 0, 0, 0],  # 2-qubit on q1 q2
             [OP_MATRIX, 3, 0, 3, offsets[2], 0, 0, 0],  # 3-qubit on q0 q1 q2
             [OP_MATRIX, 6, 1, 1, offsets[0], 1, 0, 0],  # controlled h: q3 -> q1
             [OP_DIAG, 8, 1, 1, offsets[3], 1, 0, 0],  # controlled phase: q2 -> q0
             [OP_MEASURE, 10, 0, 1, 0, 0, 0, 0],  # measure q0 -> c0
-            [OP_BRANCH, 11, 0, 1, 0, 1, 8, CMP_CODES["=="]],  # if c1 == 1 ...
-            [OP_JUMP, 0, 0, 0, 0, 0, 8, 0],
+            [OP_BRANCH, 11, 0, 1, 0, 1, 10, CMP_CODES["=="]],  # if c1 == 1 ...
+            [OP_JUMP, 0, 0, 0, 0, 0, 10, 0],
             [OP_RESET, 12, 0, 1, 0, 0, 0, 0],  # reset q3
             [OP_SAVE, 0, 0, 0, 0, 0, 0, 0],
             [OP_SAVE, 0, 0, 0, 0, 0, 1, 0],
@@ -64,6 +74,7 @@ def warm_up_program(precision: str = "double") -> Program:
         {"kind": "probabilities", "label": "p", "subtype": "average", "qubits": [1, 0], "params": []},
         {"kind": "expval", "label": "e", "subtype": "average", "qubits": [0, 1], "params": [["XY", 1.0]]},
     ]
+    op = EXPR_OPCODES
     exp = Experiment(
         name="warm_up",
         num_qubits=4,
@@ -71,11 +82,21 @@ def warm_up_program(precision: str = "double") -> Program:
         ops=ops,
         qubits=qubits,
         matrices=np.concatenate(mats),
-        params=np.zeros(0),
+        params=np.zeros(2),
         final_qubits=np.array([1, 2], dtype=np.int64),
         final_clbits=np.array([1, 0], dtype=np.int64),
         saves=saves,
         shots=16,
+        indices=np.array([0, 1], dtype=np.int64),
+        values=np.array([[0.3], [1.2]]),
+        parameters=["t"],
+        param_expr=np.array([0, 1], dtype=np.int64),
+        expr_code=np.array(
+            [[op["const"], 0], [op["param"], 0], [op["mul"], 0], [op["const"], 1], [op["add"], 0], [op["param"], 0]],
+            dtype=np.int64,
+        ),
+        expr_start=np.array([0, 5, 6], dtype=np.int64),
+        expr_consts=np.array([2.0, 0.5]),
     )
     options = {"shots": 16, "memory": True, "precision": precision, "seed_simulator": 0, "max_parallel_threads": 0}
     return Program([exp], options)

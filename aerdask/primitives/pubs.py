@@ -1,0 +1,62 @@
+"""What both primitives share: a backend per executor, and PUBs compiled once and submitted as one job."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+from qiskit.circuit import QuantumCircuit
+
+from aerdask_kernels import Program
+
+from ..backend import AerSimulator
+from ..job import AerJob
+
+__all__ = ["make_backend", "flat_values", "submit_pubs"]
+
+
+def make_backend(executor, backend_options: dict | None) -> AerSimulator:
+    """An :class:`AerSimulator` with ``backend_options``, running on ``executor`` (default: the local pool)."""
+    options = dict(backend_options or {})
+    if executor is not None:
+        options["executor"] = executor
+    return AerSimulator(**options)
+
+
+def flat_values(circuit: QuantumCircuit, bindings) -> np.ndarray:
+    """A PUB's ``BindingsArray`` as float64 ``(points, circuit.num_parameters)``, points in C order of its shape."""
+    points = int(np.prod(bindings.shape, dtype=np.int64))
+    return np.asarray(bindings.as_array(circuit.parameters), dtype=np.float64).reshape(points, circuit.num_parameters)
+
+
+def submit_pubs(
+    backend: AerSimulator, items: list[tuple[QuantumCircuit, np.ndarray, int]], run_options: dict, **program_options
+) -> tuple[AerJob, list[int]]:
+    """Compile each PUB's circuit once and run every point of every PUB as one job.
+
+    Args:
+        backend: Runs the job (its executor and options).
+        items: ``(circuit, values, shots)`` per PUB; ``values`` as :func:`flat_values`.
+        run_options: Options of :meth:`AerSimulator.run` (``seed_simulator`` seeds the job).
+        **program_options: Program options to set (``memory_format="bits"``).
+
+    Returns:
+        The submitted job and the first experiment number of each PUB: PUB ``k``'s
+        points are results ``first[k]:first[k] + len(values)``, in order.
+    """
+    run_options = dict(run_options)
+    if run_options.get("seed_simulator") is None:
+        run_options["seed_simulator"] = secrets.randbits(63)  # one seed for every PUB of the job
+    experiments, first, offset = [], [], 0
+    options: dict = {}
+    for circuit, values, shots in items:
+        indices = np.arange(offset, offset + values.shape[0])
+        program = backend.compile(
+            [circuit], indices=indices, parameter_values=[values], **{**run_options, "shots": shots}
+        )
+        experiments += program.experiments
+        options = {**program.options, **program_options}
+        first.append(offset)
+        offset += values.shape[0]
+    executor_options = {k: v for k, v in run_options.items() if k in ("executor", "max_job_size", "max_shot_size")}
+    return backend.submit(Program(experiments=experiments, options=options), **executor_options), first

@@ -1,0 +1,67 @@
+"""The opcodes of the program format, and the names of their columns.
+
+Opcode rows (``ops``, int64, shape ``(n_ops, 8)``), columns named by ``COL_*``:
+
+=========  ==========================================================================
+opcode     meaning of the row
+=========  ==========================================================================
+MATRIX     apply a ``2**k`` square matrix (``matrices[MOFF:]``) to the ``NTARG``
+           target qubits, when the ``NCTRL`` control qubits equal ``CVAL``.
+           ``qubits[QOFF:]`` holds the controls, then the targets.
+DIAG       as MATRIX but only the diagonal (``2**k`` entries) is stored; ``k`` may
+           be 0, which is a (controlled) global phase.
+MEASURE    measure ``qubits[QOFF]`` into clbit ``ARG``.
+RESET      reset ``qubits[QOFF]`` to ``|0>``.
+SAVE       save data described by ``Experiment.saves[ARG]``.
+JUMP       continue at op ``ARG``.
+BRANCH     unless ``value(clbits) CMP CVAL`` holds, continue at op ``ARG``; the
+           clbits (little-endian) are ``qubits[QOFF:QOFF+NTARG]``, ``CMP`` is ``ARG2``.
+STANDARD   Qiskit standard gate number ``MOFF`` (:mod:`.standard`) on the ``NTARG``
+           qubits at ``qubits[QOFF:]`` (controls first), with parameters
+           ``params[ARG:ARG+ARG2]``. Workers turn these rows into MATRIX or DIAG rows
+           (binding parameter expressions first) and fuse them before running.
+=========  ==========================================================================
+
+For MATRIX and DIAG, ``ARG``/``ARG2`` are the offset and count of the gate's
+parameters in ``params`` (kept for inspection; the matrix is what runs).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OP_MATRIX",
+    "OP_DIAG",
+    "OP_MEASURE",
+    "OP_RESET",
+    "OP_SAVE",
+    "OP_JUMP",
+    "OP_BRANCH",
+    "OP_STANDARD",
+    "OPCODE_NAMES",
+    "N_COLS",
+    "CMP_CODES",
+    "SAVE_KINDS",
+    "SAVE_SUBTYPES",
+]
+
+OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_SAVE, OP_JUMP, OP_BRANCH, OP_STANDARD = range(1, 9)
+OPCODE_NAMES = {1: "MATRIX", 2: "DIAG", 3: "MEASURE", 4: "RESET", 5: "SAVE", 6: "JUMP", 7: "BRANCH", 8: "STANDARD"}
+COL_OPCODE, COL_QOFF, COL_NCTRL, COL_NTARG, COL_MOFF, COL_CVAL, COL_ARG, COL_ARG2 = range(8)
+N_COLS = 8
+
+#: Comparison codes of BRANCH rows.
+CMP_CODES = {"==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
+MAX_CMP = len(CMP_CODES) - 1  # the codes are 0..MAX_CMP
+
+#: Save kinds (Aer's instruction names without the ``save_`` prefix).
+SAVE_KINDS = (
+    "statevector",
+    "statevector_dict",
+    "probabilities",
+    "probabilities_dict",
+    "amplitudes",
+    "amplitudes_sq",
+    "expval",
+    "expvals",
+)
+SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
