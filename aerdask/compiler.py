@@ -43,6 +43,7 @@ _SUPPORTED_HINT = (
     "for_loop, while_loop and Aer's save instructions"
 )
 _CONTROL_FLOW = {"if_else", "switch_case", "for_loop", "while_loop", "box"}
+_NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _EXPR_CMP = {
@@ -120,28 +121,39 @@ class _CircuitCompiler:
         return self.em.finish()
 
     def _compile_native(self, reader: native.CircuitReader) -> None:
-        """The native reader takes every instruction it can; Python takes the rest, one at a time."""
+        """The native reader takes every instruction it can; Python takes the rest, one at a time.
+
+        Where the reader keeps stopping at once (a circuit of parameterized gates), each
+        call costs more than it reads, so Python takes the rest of the circuit.
+        """
         terminal = reader.terminal()
-        if terminal is None:
-            terminal = self._terminal_measures(list(self.circuit.data))
         data = self.circuit.data
-        i = 0
+        if terminal is None:
+            terminal = self._terminal_measures(list(data))
+        i, idle = 0, 0
         while True:
+            start = i
             i = reader.read(i, self.em, terminal, self.dirty)
             if i >= reader.size:
+                return
+            idle = idle + 1 if i == start else 0
+            if idle == _NATIVE_PATIENCE:
+                self._compile_python(i, terminal)
                 return
             self._top_level(data[i], terminal[i])
             i += 1
 
-    def _compile_python(self) -> None:
+    def _compile_python(self, start: int = 0, terminal: np.ndarray | None = None) -> None:
         data = list(self.circuit.data)  # each access to circuit.data builds Python objects: do it once
-        terminal = self._terminal_measures(data)
+        if terminal is None:
+            terminal = self._terminal_measures(data)
         qmap = self.qmap
         # The loop of a batch compile without the native reader: standard gates take
         # the shortest path, written out here.
         standard = STANDARD_GATES if self.standard else {}
         em, dirty = self.em, self.dirty
-        for i, inst in enumerate(data):
+        for i in range(start, len(data)):
+            inst = data[i]
             spec = standard.get(inst.name)
             if spec is not None and inst.is_standard_gate():  # a user's gate may take a standard name
                 qargs = [qmap[q] for q in inst.qubits]

@@ -74,7 +74,14 @@ class Emitter:
 
     def reserve(self, rows: int, qubits: int, params: int) -> None:
         """Make room for ``rows`` more rows, ``qubits`` more qubit entries and ``params`` parameters."""
-        rows_used, qubits_used, params_used, finals_used = (int(c) for c in self.counts)
+        rows_used, qubits_used, params_used, finals_used = self.counts.tolist()
+        if (
+            rows_used + rows <= self.ops.shape[0]
+            and qubits_used + qubits <= self.qubits.shape[0]
+            and params_used + params <= self.params.shape[0]
+            and finals_used + rows <= self.finals.shape[1]
+        ):
+            return
         self.ops = _grown(self.ops, rows_used, rows)
         self.qubits = _grown(self.qubits, qubits_used, qubits)
         self.params = _grown(self.params, params_used, params)

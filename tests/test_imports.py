@@ -19,8 +19,14 @@ def test_kernels_import_only_numpy_and_numba():
     assert {"numpy", "numba", "aerdask_kernels"} <= loaded
 
 
+def test_worker_side_compile_imports_only_numpy_and_numba():
+    loaded = _modules_after("import aerdask_kernels.prepare, aerdask_kernels.packing, aerdask_kernels.expressions")
+    for forbidden in ("qiskit", "dask", "distributed", "aerdask"):
+        assert forbidden not in loaded
+
+
 def test_aerdask_import_does_not_load_distributed():
-    loaded = _modules_after("import aerdask; aerdask.AerSimulator()")
+    loaded = _modules_after("import aerdask, aerdask.primitives; aerdask.AerSimulator()")
     assert "aerdask" in loaded and "qiskit" in loaded
     assert "distributed" not in loaded
     assert "dask" not in loaded

@@ -8,7 +8,6 @@ flag that :func:`aerdask_kernels.dask_worker.cancel_job` sets between gates.
 
 from __future__ import annotations
 
-import concurrent.futures
 import pickle
 import threading
 import time
@@ -27,6 +26,7 @@ __all__ = ["DaskAdapter", "TASK_OVERHEAD_S"]
 
 #: Scheduler, transfer and bookkeeping time per task (measured on a LocalCluster: about 4.5 ms).
 TASK_OVERHEAD_S = 0.0045
+_WAKE_S = 1.0  # waits look at the client's state at least this often
 
 
 class _Started:
@@ -65,12 +65,16 @@ def _started_keys(client: distributed.Client) -> _Started:
 
 
 class _DaskHandle(TaskHandle):
-    def __init__(self, future: distributed.Future, client: distributed.Client, started: _Started):
+    def __init__(
+        self, future: distributed.Future, client: distributed.Client, started: _Started, changed: threading.Condition
+    ):
         self.future = future
         self.key = str(future.key)
         self.client = client
         self.started = started
         self.cancel_requested = False
+        # Wake the job's waiters when the task ends (Dask calls this on a thread of its own).
+        future.add_done_callback(lambda _: _notify(changed))
 
     def done(self) -> bool:
         return self.future.done()
@@ -89,7 +93,7 @@ class _DaskHandle(TaskHandle):
         return True
 
     def result(self, timeout=None):
-        return self.future.result(timeout)
+        return pickle.loads(self.future.result(timeout))  # run_task pickles its output (see there)
 
     def exception(self, timeout=None):
         return self.future.exception(timeout)
@@ -103,7 +107,22 @@ class _DaskHandle(TaskHandle):
                 f"task {self.key} was lost: the client lost its connection to the scheduler "
                 f"(client status {self.client.status!r}); resubmit the job"
             )
-        return super().failure()
+        # Future.exception() is a round trip through the client's event loop even when the
+        # future is done; its status is not, and job states read it for every task.
+        return self.future.exception() if self.future.status == "error" else None
+
+
+def _split(handles: Sequence[TaskHandle]) -> tuple[list, list]:
+    """``(pending, ended)`` handles."""
+    pending, ended = [], []
+    for h in handles:
+        (ended if h.done() else pending).append(h)
+    return pending, ended
+
+
+def _notify(changed: threading.Condition) -> None:
+    with changed:
+        changed.notify_all()
 
 
 class DaskAdapter(ExecutorAdapter):
@@ -111,6 +130,7 @@ class DaskAdapter(ExecutorAdapter):
 
     def __init__(self, client: distributed.Client):
         self.executor = client
+        self.changed = threading.Condition()  # notified whenever a task of this adapter ends
 
     def prepare(self) -> None:
         ensure_ready(self.executor)
@@ -135,11 +155,11 @@ class DaskAdapter(ExecutorAdapter):
         # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
         blob = pickle.dumps(program.without_headers(), protocol=pickle.HIGHEST_PROTOCOL)
         future = client.submit(run_task, fn, blob, job_id, key=key, pure=False)
-        return _DaskHandle(future, client, started)
+        return _DaskHandle(future, client, started, self.changed)
 
     def results(self, handles: Sequence[TaskHandle]) -> list:
         # One gather for all: Future.result() is a round trip to the scheduler each.
-        return self.executor.gather([h.future for h in handles])
+        return [pickle.loads(blob) for blob in self.executor.gather([h.future for h in handles])]
 
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
         # Stop running tasks first (the flag), then release the queued ones.
@@ -149,18 +169,20 @@ class DaskAdapter(ExecutorAdapter):
             handle.cancel()
 
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
-        # distributed.wait has no FIRST_EXCEPTION: wake on each completion and stop at a failure.
+        # Woken by the tasks' done callbacks, not by distributed.wait: that has no
+        # FIRST_EXCEPTION, and each call is a round trip through the client's event loop.
         deadline = None if timeout is None else time.monotonic() + timeout
-        pending = [h for h in handles if not h.done()]
-        while pending and not any(h.failure() is not None for h in handles):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return
-            try:
-                distributed.wait([h.future for h in pending], timeout=remaining, return_when="FIRST_COMPLETED")
-            except (TimeoutError, concurrent.futures.CancelledError, distributed.TimeoutError):
-                return  # the caller reads the states and decides
-            pending = [h for h in pending if not h.done()]
+        with self.changed:
+            pending, ended = _split(handles)
+            while pending and not any(h.failure() is not None for h in ended):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                # Bounded, so a client that lost its scheduler is noticed (failure()) without a callback.
+                self.changed.wait(_WAKE_S if remaining is None else min(remaining, _WAKE_S))
+                pending, ended = _split(pending)
+                if any(h.failure() is not None for h in pending):  # lost with the scheduler: not done
+                    return
 
     def dashboard_link(self) -> str | None:
         return self.executor.dashboard_link
@@ -184,7 +206,7 @@ class DaskAdapter(ExecutorAdapter):
         except KeyError:
             return None
         started = _started_keys(self.executor)
-        handles = [_DaskHandle(f, self.executor, started) for f in payload["futures"]]
+        handles = [_DaskHandle(f, self.executor, started, self.changed) for f in payload["futures"]]
         program, sizes = pickle.loads(payload["job"])  # our own blob, as trusted as the pickles Dask sends
         starts = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
         chunks = [program.points(starts[i], starts[i + 1]) for i in range(len(sizes))]

@@ -100,6 +100,12 @@ def run_task(fn, program, job_id: str):
         program: A :class:`~aerdask_kernels.Program`, or one pickled (``bytes``, as the
             client sends it: see ``aerdask.executors.dask``).
         job_id: The job the task belongs to.
+
+    Returns:
+        ``fn``'s output; pickled into one ``bytes`` object when the program came as
+        bytes. Dask would send every numpy array of the output as a frame of its own,
+        read and deserialized one by one by the client's I/O thread: a thousand per task
+        of a batch.
     """
     worker = distributed.get_worker()
     flag = np.zeros(1, dtype=np.uint8)
@@ -111,9 +117,10 @@ def run_task(fn, program, job_id: str):
         _running.setdefault(job_id, []).append(flag)
     worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
     try:
-        if isinstance(program, bytes):
-            program = pickle.loads(program)  # from our client, as trusted as the pickles Dask itself sends
-        return fn(program, flag)
+        if not isinstance(program, bytes):
+            return fn(program, flag)
+        output = fn(pickle.loads(program), flag)  # from our client, as trusted as the pickles Dask itself sends
+        return pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         with _lock:
             flags = _running.get(job_id, [])

@@ -158,7 +158,8 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     Returns:
         dict with ``index``, ``name``, ``shots``, ``seed_simulator``, ``seed_key``,
         ``outcomes`` and ``counts`` (the clbit values seen, ascending, and how often:
-        int64 arrays; past 62 clbits the outcomes are an object array of ints),
+        arrays of the narrowest unsigned type; past 62 clbits the outcomes are an
+        object array of ints),
         ``memory`` (per-shot clbit values, an array like ``outcomes``; with
         ``memory_format="bits"`` a uint8 array of shape ``(shots, bytes)``, big-endian;
         ``None`` without ``memory``), ``saves`` (``{label: value}``), ``save_weights``
@@ -301,11 +302,14 @@ class _Walker:
             self.memory_parts.append(values[inverse] if inverse is not None else np.repeat(values, counts))
 
     def histogram(self) -> tuple[np.ndarray, np.ndarray]:
-        """The outcomes seen, ascending, and their counts (int64; outcomes past 62 clbits as objects)."""
+        """The outcomes seen, ascending, and their counts.
+
+        Both travel to the client in the narrowest unsigned type that holds them
+        (outcomes past 62 clbits as Python ints): a batch's results are mostly these.
+        """
         items = sorted(self.counts.items())
-        wide = self.exp.num_clbits > 62
-        outcomes = np.array([k for k, _ in items], dtype=object if wide else np.int64)
-        return outcomes, np.array([v for _, v in items], dtype=np.int64)
+        outcomes = np.array([k for k, _ in items], dtype=_value_dtype(self.exp.num_clbits))
+        return outcomes, np.array([v for _, v in items], dtype=np.min_scalar_type(self.exp.shots))
 
     def memory(self, fmt: str = "hex"):
         """Per-shot outcomes in a seeded random order, or ``None`` without memory.
@@ -324,7 +328,12 @@ class _Walker:
             mem = mem[self.rng.permutation(mem.size)]
         if fmt == "bits":
             return _packed_bits(mem, self.exp.num_clbits)
-        return mem if self.exp.num_clbits > 62 else mem.astype(np.int64)
+        return mem.astype(_value_dtype(self.exp.num_clbits))
+
+
+def _value_dtype(num_clbits: int):
+    """The narrowest unsigned dtype for clbit register values (``object`` past 62 clbits, as simulated)."""
+    return object if num_clbits > 62 else np.min_scalar_type((1 << num_clbits) - 1 if num_clbits else 0)
 
 
 def _packed_bits(values: np.ndarray, num_clbits: int) -> np.ndarray:

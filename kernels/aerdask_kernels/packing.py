@@ -35,14 +35,17 @@ _NARROW = ("ops", "qubits", "final_qubits", "final_clbits", "param_expr", "expr_
 SCALAR_FIELDS = ("name", "num_qubits", "num_clbits", "saves", "header", "shots", "parameters", "shot_chunk")
 
 
+_NARROWER = [(dtype, np.iinfo(dtype).min, np.iinfo(dtype).max) for dtype in (np.int8, np.int16, np.int32)]
+
+
 def _concatenate(arrays: list[np.ndarray], narrow: bool) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([a.shape[0] for a in arrays], out=offsets[1:])
     joined = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     if narrow and joined.size:
         low, high = joined.min(), joined.max()
-        for dtype in (np.int8, np.int16, np.int32):
-            if np.iinfo(dtype).min <= low and high <= np.iinfo(dtype).max:
+        for dtype, dmin, dmax in _NARROWER:
+            if dmin <= low and high <= dmax:
                 return joined.astype(dtype), offsets
     return joined, offsets
 
@@ -65,6 +68,8 @@ def pack_experiments(experiments: list) -> dict:
 
 def unpack_experiments(packed: dict, make) -> list:
     """Rebuild experiments (views into the long arrays) with ``make(**fields)``."""
+    if isinstance(packed, list):  # a single experiment travels as it is
+        return packed
     arrays = {}
     for field in ARRAY_FIELDS:
         joined, offsets = packed[field]

@@ -300,7 +300,8 @@ class Program:
     def __getstate__(self) -> dict:
         # Packed: a few long arrays pickle much faster than a dozen small ones per experiment.
         state = dict(self.__dict__)
-        state["experiments"] = pack_experiments(self.experiments)
+        if len(self.experiments) > 1:  # one experiment pickles as fast as it packs
+            state["experiments"] = pack_experiments(self.experiments)
         return state
 
     def __setstate__(self, state: dict) -> None:
