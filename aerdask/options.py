@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 
-from aerdask_kernels.program import MAX_SHOTS
+from aerdask_kernels.validation import MAX_SHOTS
 
 from .errors import AerdaskInputError
 from .executors import check_executor

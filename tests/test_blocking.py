@@ -9,7 +9,8 @@ from qiskit.circuit.random import random_circuit
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks
-from aerdask_kernels.program import OP_DIAG, OP_MATRIX, Program, QobjValidationError
+from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
+from aerdask_kernels.program import Program, QobjValidationError
 
 from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 

@@ -8,7 +8,7 @@ from qiskit import QuantumCircuit
 
 from aerdask import AerSimulator, QobjValidationError
 from aerdask_kernels import Program, run_program
-from aerdask_kernels.program import OP_MATRIX
+from aerdask_kernels.opcodes import OP_MATRIX
 from aerdask_kernels.standard import STANDARD_ARITY
 from aerdask_kernels.validation import suspect_rows, validate_row
 

@@ -65,7 +65,7 @@ def test_gates_move_along_their_own_qubits_into_a_neighbouring_pair():
 
 
 def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
-    from aerdask_kernels.program import OP_BRANCH, OP_DIAG, OP_JUMP
+    from aerdask_kernels.opcodes import OP_BRANCH, OP_DIAG, OP_JUMP
 
     qc = QuantumCircuit(10, 2)
     for q in range(10):

@@ -9,8 +9,8 @@ from aerdask import AerSimulator
 from aerdask.compiler import MatrixCache, _CircuitCompiler, compile_circuit
 from aerdask.emitter import Emitter, NonNumericParameters
 from aerdask_kernels import Experiment
+from aerdask_kernels.opcodes import OP_DIAG, OP_JUMP
 from aerdask_kernels.prepare import prepare_point
-from aerdask_kernels.program import OP_DIAG, OP_JUMP
 from aerdask_kernels.standard import OP_STANDARD, STANDARD_GATES
 
 from .conftest import compiled

@@ -14,7 +14,7 @@ from qiskit.quantum_info import Pauli
 from ..errors import AerdaskInputError
 from ..library import SaveExpectationValue
 from .job import PrimitiveJob
-from .pubs import flat_values, make_backend, submit_pubs
+from .pubs import PrimitiveBase, flat_values, submit_pubs
 
 __all__ = ["EstimatorV2"]
 
@@ -40,7 +40,7 @@ class Options:
     run_options: dict = dataclasses.field(default_factory=dict)
 
 
-class EstimatorV2(BaseEstimatorV2):
+class EstimatorV2(PrimitiveBase, BaseEstimatorV2):
     """Expectation values of PUBs ``(circuit, observables, parameter_values, precision)``.
 
     Each PUB's circuit compiles once, with one expectation-value save per distinct
@@ -56,26 +56,8 @@ class EstimatorV2(BaseEstimatorV2):
     """
 
     def __init__(self, *, executor=None, seed: int | None = None, options=None):
-        self._options = Options(**(options or {}))
+        super().__init__(executor, Options(**(options or {})))
         self._seed = seed
-        self._backend = make_backend(executor, self._options.backend_options)
-
-    @classmethod
-    def from_backend(cls, backend, **kwargs) -> EstimatorV2:
-        """An estimator running on an existing :class:`~aerdask.AerSimulator`."""
-        estimator = cls(**kwargs)
-        estimator._backend = backend
-        return estimator
-
-    @property
-    def options(self) -> Options:
-        """The estimator's options."""
-        return self._options
-
-    @property
-    def backend(self):
-        """The :class:`~aerdask.AerSimulator` that runs the jobs."""
-        return self._backend
 
     def run(self, pubs: Iterable, *, precision: float | None = None) -> PrimitiveJob:
         """Estimate every PUB; returns the running job.

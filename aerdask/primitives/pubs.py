@@ -12,15 +12,40 @@ from aerdask_kernels import Program
 from ..backend import AerSimulator
 from ..job import AerJob
 
-__all__ = ["make_backend", "flat_values", "submit_pubs"]
+__all__ = ["PrimitiveBase", "flat_values", "submit_pubs"]
 
 
-def make_backend(executor, backend_options: dict | None) -> AerSimulator:
-    """An :class:`AerSimulator` with ``backend_options``, running on ``executor`` (default: the local pool)."""
-    options = dict(backend_options or {})
-    if executor is not None:
-        options["executor"] = executor
-    return AerSimulator(**options)
+class PrimitiveBase:
+    """What both primitives keep: their options and the :class:`AerSimulator` that runs their jobs.
+
+    Args:
+        executor: Where the jobs run; ``None``: the local pool.
+        options: The primitive's options dataclass (``backend_options`` configures the backend).
+    """
+
+    def __init__(self, executor, options):
+        self._options = options
+        backend_options = dict(options.backend_options)
+        if executor is not None:
+            backend_options["executor"] = executor
+        self._backend = AerSimulator(**backend_options)
+
+    @classmethod
+    def from_backend(cls, backend: AerSimulator, **kwargs):
+        """A primitive running on an existing :class:`~aerdask.AerSimulator` (its options and executor)."""
+        primitive = cls(**kwargs)
+        primitive._backend = backend
+        return primitive
+
+    @property
+    def options(self):
+        """The primitive's options."""
+        return self._options
+
+    @property
+    def backend(self) -> AerSimulator:
+        """The :class:`~aerdask.AerSimulator` that runs the jobs."""
+        return self._backend
 
 
 def flat_values(circuit: QuantumCircuit, bindings) -> np.ndarray:

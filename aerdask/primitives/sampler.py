@@ -11,7 +11,7 @@ from qiskit.primitives.containers import BitArray, DataBin
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
 from .job import PrimitiveJob
-from .pubs import flat_values, make_backend, submit_pubs
+from .pubs import PrimitiveBase, flat_values, submit_pubs
 
 __all__ = ["SamplerV2"]
 
@@ -31,7 +31,7 @@ class Options:
     run_options: dict = dataclasses.field(default_factory=dict)
 
 
-class SamplerV2(BaseSamplerV2):
+class SamplerV2(PrimitiveBase, BaseSamplerV2):
     """Samples the classical registers of PUBs ``(circuit, parameter_values, shots)``.
 
     Each PUB's circuit compiles once; its parameter values (any broadcastable shape)
@@ -50,17 +50,9 @@ class SamplerV2(BaseSamplerV2):
     """
 
     def __init__(self, *, default_shots: int = 1024, seed: int | None = None, executor=None, options=None):
+        super().__init__(executor, Options(**(options or {})))
         self._default_shots = default_shots
         self._seed = seed
-        self._options = Options(**(options or {}))
-        self._backend = make_backend(executor, self._options.backend_options)
-
-    @classmethod
-    def from_backend(cls, backend, **kwargs) -> SamplerV2:
-        """A sampler running on an existing :class:`~aerdask.AerSimulator` (its options and executor)."""
-        sampler = cls(**kwargs)
-        sampler._backend = backend
-        return sampler
 
     @property
     def default_shots(self) -> int:
@@ -71,16 +63,6 @@ class SamplerV2(BaseSamplerV2):
     def seed(self) -> int | None:
         """The seed of every job, or ``None``."""
         return self._seed
-
-    @property
-    def options(self) -> Options:
-        """The sampler's options."""
-        return self._options
-
-    @property
-    def backend(self):
-        """The :class:`~aerdask.AerSimulator` that runs the jobs."""
-        return self._backend
 
     def run(self, pubs: Iterable, *, shots: int | None = None) -> PrimitiveJob:
         """Sample every PUB; returns the running job.

@@ -25,7 +25,7 @@ from numba import prange
 from ._jit import njit
 from .gates import control_bits, insert_zero_bits, target_offsets
 from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
-from .program import OP_MATRIX
+from .opcodes import OP_MATRIX
 
 __all__ = ["apply_block"]
 

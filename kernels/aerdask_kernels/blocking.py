@@ -34,7 +34,8 @@ import os
 
 import numpy as np
 
-from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, Experiment
+from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .program import Experiment
 
 __all__ = ["Plan", "plan_blocks", "BLOCK_QUBITS", "BLOCK_MIN_QUBITS", "BLOCK_LOW_QUBITS", "BLOCK_FREE_SLOTS"]
 

@@ -33,8 +33,9 @@ from .measure import (
     marginal_probabilities,
     probability_one,
 )
+from .opcodes import OP_MEASURE, OP_RESET, OP_SAVE
 from .prepare import prepare_point
-from .program import OP_MEASURE, OP_RESET, OP_SAVE, Experiment, Program
+from .program import Experiment, Program
 from .sampling import sample_indices
 
 __all__ = ["run_program", "run_experiment", "JobCancelledError", "ExperimentError", "experiment_rng"]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
-from .program import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 
 __all__ = ["fuse_rows", "absorb_rows", "MAX_DIAGONAL_QUBITS", "MAX_DENSE_QUBITS"]
 

@@ -15,7 +15,7 @@ from ._jit import njit, serial_variant
 from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix, control_bits, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
-from .program import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 
 __all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
 

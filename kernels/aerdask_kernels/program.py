@@ -24,45 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .opcodes import (
-    CMP_CODES,
-    N_COLS,
-    OP_BRANCH,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-    OP_SAVE,
-    OP_STANDARD,
-    OPCODE_NAMES,
-    SAVE_KINDS,
-    SAVE_SUBTYPES,
-)
-from .packing import pack_experiments, unpack_experiments
+from .packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
 from .validation import MAX_SHOTS, QobjValidationError, validate_experiment
 
-__all__ = [
-    "FORMAT_VERSION",
-    "Experiment",
-    "Program",
-    "QobjValidationError",
-    "OP_MATRIX",
-    "OP_DIAG",
-    "OP_MEASURE",
-    "OP_RESET",
-    "OP_SAVE",
-    "OP_JUMP",
-    "OP_BRANCH",
-    "OP_STANDARD",
-    "OPCODE_NAMES",
-    "N_COLS",
-    "CMP_CODES",
-    "SAVE_KINDS",
-    "SAVE_SUBTYPES",
-    "MAX_SHOTS",
-    "no_points",
-]
+__all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MAX_SHOTS", "no_points"]
 
 #: Bumped whenever the meaning of a field changes; workers refuse other versions.
 #: 2: STANDARD rows, parameter expressions and points; workers build matrices and fuse.
@@ -84,21 +49,6 @@ OPTIONAL_OPTIONS = {
     "memory_format": "hex",  # per-shot outcomes as hex strings, or "bits": uint8 (shots, bytes) big-endian
 }
 MEMORY_FORMATS = ("hex", "bits")
-
-_ARRAY_FIELDS = (
-    "ops",
-    "qubits",
-    "matrices",
-    "params",
-    "final_qubits",
-    "final_clbits",
-    "indices",
-    "values",
-    "param_expr",
-    "expr_code",
-    "expr_start",
-    "expr_consts",
-)
 
 
 # Shared defaults: a batch of experiments without parameters allocates none of its own. They
@@ -195,7 +145,7 @@ class Experiment:
 
     def meta(self) -> dict:
         """Everything but the arrays, as JSON-able data."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _ARRAY_FIELDS}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ARRAY_FIELDS}
 
     def replace(self, **changes: Any) -> Experiment:
         """A shallow copy with some fields changed (arrays are shared, not copied)."""
@@ -340,7 +290,7 @@ class Program:
         }
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for i, exp in enumerate(self.experiments):
-            for field in _ARRAY_FIELDS:
+            for field in ARRAY_FIELDS:
                 arrays[f"{i}/{field}"] = getattr(exp, field)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -359,7 +309,7 @@ class Program:
                 meta = json.loads(npz["meta"].tobytes().decode())
                 experiments = []
                 for i, m in enumerate(meta["experiments"]):
-                    arrays = {field: npz[f"{i}/{field}"] for field in _ARRAY_FIELDS}
+                    arrays = {field: npz[f"{i}/{field}"] for field in ARRAY_FIELDS}
                     experiments.append(Experiment(**m, **arrays))
         except (KeyError, ValueError, OSError, TypeError) as exc:
             raise QobjValidationError(f"not an aerdask program file: {exc}") from exc

@@ -13,19 +13,8 @@ import numpy as np
 
 from .execute import run_program
 from .expressions import EXPR_OPCODES
-from .program import (
-    CMP_CODES,
-    OP_BRANCH,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-    OP_SAVE,
-    OP_STANDARD,
-    Experiment,
-    Program,
-)
+from .opcodes import CMP_CODES, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_SAVE, OP_STANDARD
+from .program import Experiment, Program
 from .standard import STANDARD_GATES
 
 __all__ = ["warm_up", "warm_up_program", "warm_up_blocked_program"]
