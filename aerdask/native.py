@@ -94,6 +94,14 @@ def _loader(width: int):
 
 
 # int64 results throughout: numba turns uint64 mixed with int64 into float64.
+def _jit(fn):
+    """``numba.njit`` with an on-disk cache where one can be written; holds the GIL (see the module docs)."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # no writable cache location (a read-only install and home): compile in memory
+        return numba.njit(fn)
+
+
 _load_u8 = _loader(8)
 _load_u32 = _loader(32)
 _load_u64 = _loader(64)
@@ -105,7 +113,7 @@ _FN_KIND, _FN_VIEW, _FN_PARAM_KIND, _FN_AS_REAL, _FN_SIZE = range(5)
 _GLOBAL_PHASE = STANDARD_GATES["global_phase"][0]
 
 
-@numba.njit(cache=True)
+@_jit
 def _name_word(address, length, first):
     word = 0
     for b in range(first, min(length, first + 8)):
@@ -113,13 +121,13 @@ def _name_word(address, length, first):
     return word
 
 
-@numba.njit(cache=True)
+@_jit
 def _fields(view, offs):
     """Addresses of the view's fields (``view``: uint64 words the C API fills)."""
     return np.int64(view.ctypes.data) + offs
 
 
-@numba.njit(cache=True)
+@_jit
 def _terminal(fns, circuit, n, num_qubits, num_clbits, view, offs):
     """Top-level measurements that nothing after them touches; ``ok`` False where unsure."""
     terminal = np.zeros(n, dtype=np.bool_)
@@ -154,7 +162,7 @@ def _terminal(fns, circuit, n, num_qubits, num_clbits, view, offs):
     return terminal, True
 
 
-@numba.njit(cache=True)
+@_jit
 def _find(names, key0, key1, length, last):
     """Row of ``names`` for the name ``(key0, key1, length)``, trying ``last`` (the previous match) first."""
     if names[last, 0] == key0 and names[last, 1] == key1 and names[last, 2] == length:
@@ -165,7 +173,7 @@ def _find(names, key0, key1, length, last):
     return -1
 
 
-@numba.njit(cache=True)
+@_jit
 def _read(fns, circuit, start, stop, stride, view, offs, names, terminal, ops, qubits, params, finals, counts, dirty):
     """Emit rows for instructions ``start..stop`` until one needs Python; returns its index (``stop`` when done).
 
@@ -231,7 +239,7 @@ def _read(fns, circuit, start, stop, stride, view, offs, names, terminal, ops, q
     return stop
 
 
-@numba.njit(cache=True)
+@_jit
 def _whole(fns, circuit, num_qubits, num_clbits, phase, stride, view, offs, names, ops, qubits, params, finals, counts):
     """Compile a whole circuit natively; False (with partial output) where Python must take part.
 
