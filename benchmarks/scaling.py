@@ -121,22 +121,20 @@ class Cluster:
 
 
 def measure(job_fn, repeats: int, worker_cpu=None, clock=time.process_time) -> tuple[float, float, float]:
-    """Seconds, client CPU and worker CPU per job: the run with the least wall time.
+    """Seconds per job (the least of the repeats), and the median client and worker CPU per job.
 
     ``clock`` measures the client: the whole process on a cluster (compile, submit,
     the Dask client's I/O thread, gathering, the ``Result``), the calling thread on
     the local pool (whose workers are threads of the same process).
     """
     job_fn()  # warm-up: compiles, registers the plugin, fills caches
-    best = None
+    runs = []
     for _ in range(repeats):
         cpu0, wall0, w0 = clock(), time.perf_counter(), worker_cpu() if worker_cpu else 0.0
         job_fn()
         wall, cpu = time.perf_counter() - wall0, clock() - cpu0
-        wcpu = (worker_cpu() - w0) if worker_cpu else 0.0
-        if best is None or wall < best[0]:
-            best = (wall, cpu, wcpu)
-    return best
+        runs.append((wall, cpu, (worker_cpu() - w0) if worker_cpu else 0.0))
+    return min(r[0] for r in runs), float(np.median([r[1] for r in runs])), float(np.median([r[2] for r in runs]))
 
 
 def workloads(points: int):
@@ -182,7 +180,7 @@ def main(argv=None) -> None:
         finally:
             cluster.close()
     for name, table in rows.items():
-        print(f"\n{name}: seconds per job (min of {args.repeats}), client CPU per job, worker CPU per job")
+        print(f"\n{name}: seconds per job (min of {args.repeats}); client and worker CPU per job (median)")
         print("| executor | s | vs 1 worker | client CPU s | worker CPU s | bound (client+worker)/client |")
         print("|---|---|---|---|---|---|")
         one = next((wall for label, wall, _, _ in table if label.startswith("1 worker")), None)
