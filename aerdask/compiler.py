@@ -30,7 +30,7 @@ from aerdask_kernels.program import Experiment, no_points
 from aerdask_kernels.standard import STANDARD_GATES
 
 from . import native
-from .emitter import _NO_MATRICES, Emitter, NonNumericParameters
+from .emitter import Emitter, NonNumericParameters
 from .errors import UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
@@ -144,16 +144,17 @@ class _CircuitCompiler:
             i += 1
 
     def _compile_python(self, start: int = 0, terminal: np.ndarray | None = None) -> None:
-        data = list(self.circuit.data)  # each access to circuit.data builds Python objects: do it once
+        """Instructions ``start`` on, read from Python (``terminal``: as :meth:`_terminal_measures`)."""
+        # Each access to circuit.data builds Python objects: read the instructions once.
+        data = list(self.circuit.data) if terminal is None else self.circuit.data[start:]
         if terminal is None:
-            terminal = self._terminal_measures(data)
+            terminal, data = self._terminal_measures(data), data[start:]
         qmap = self.qmap
         # The loop of a batch compile without the native reader: standard gates take
         # the shortest path, written out here.
         standard = STANDARD_GATES if self.standard else {}
         em, dirty = self.em, self.dirty
-        for i in range(start, len(data)):
-            inst = data[i]
+        for i, inst in enumerate(data, start):
             spec = standard.get(inst.name)
             if spec is not None and inst.is_standard_gate():  # a user's gate may take a standard name
                 qargs = [qmap[q] for q in inst.qubits]
@@ -566,7 +567,7 @@ def compile_batch(
             if arrays is None:
                 yield compile_circuit(circuit, int(numbers[0]), shots, cache)
             else:  # a plain circuit, read whole by one native call
-                yield _experiment(circuit, int(numbers[0]), shots, {**arrays, "matrices": _NO_MATRICES, "saves": []})
+                yield _experiment(circuit, int(numbers[0]), shots, arrays)
             continue
         try:
             template, table = _compile(circuit, 0, shots, cache)

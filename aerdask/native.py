@@ -42,6 +42,7 @@ __all__ = ["BatchCompiler", "CircuitReader", "available", "batch_compiler", "rea
 _KIND_GATE, _KIND_BARRIER, _KIND_DELAY, _KIND_MEASURE, _KIND_RESET, _KIND_UNITARY = 0, 1, 2, 3, 4, 5
 _PARAM_REAL, _PARAM_EXPRESSION, _PARAM_INT = 1, 2, 3
 _MAX_NAME = 16  # standard gate names fit two 8-byte words
+_NO_MATRICES = np.zeros(0, dtype=np.complex128)  # shared: a plain circuit has no matrix rows, and it holds nothing
 
 
 def _as_i64(context, builder, sig_type, value):
@@ -382,7 +383,7 @@ class BatchCompiler:
         self.finals = np.empty((2, rows), dtype=np.int64)
 
     def arrays(self, circuit) -> dict | None:
-        """The emitter's arrays for ``circuit`` (bound), or ``None`` if it is not plain."""
+        """``Emitter.finish()``'s fields for ``circuit`` (bound), or ``None`` if it is not plain."""
         api = self.api
         pointer = api.borrow(circuit._data)
         rows = len(circuit.data) + 2  # the phase row, and one spare
@@ -411,9 +412,11 @@ class BatchCompiler:
         return {
             "ops": self.ops[:r].copy(),
             "qubits": self.qubits[:q].copy(),
+            "matrices": _NO_MATRICES,
             "params": self.params[:p].copy(),
             "final_qubits": self.finals[0, :f].copy(),
             "final_clbits": self.finals[1, :f].copy(),
+            "saves": [],
         }
 
 
