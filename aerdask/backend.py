@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import secrets
 import uuid
@@ -13,8 +14,9 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
+from aerdask_kernels.program import Experiment
 
-from .binding import bind_values, values_array
+from .binding import bind_values, expand_parameterizations, values_array
 from .chunking import auto_job_size, estimated_cost, plan_chunks
 from .compiler import compile_batch
 from .errors import AerdaskInputError, CircuitTooLargeError
@@ -22,7 +24,8 @@ from .executors import adapt
 from .executors.base import ExecutorAdapter
 from .instructions import INSTRUCTIONS
 from .job import AerJob
-from .options import DEFAULTS, validate_options
+from .options import DEFAULTS, ENGINE_KNOBS, METHODS, ignored_options, validate_options
+from .truncation import truncate
 
 __all__ = ["AerSimulator", "build_target", "statevector_bytes"]
 
@@ -36,11 +39,19 @@ def _max_qubits() -> int:
     return max(1, int(math.log2(psutil.virtual_memory().total / 16)))
 
 
-def build_target(num_qubits: int | None = None) -> Target:
-    """The ``Target`` advertised by :class:`AerSimulator`, built from the instruction table."""
+def build_target(num_qubits: int | None = None, basis_gates=None) -> Target:
+    """The ``Target`` advertised by :class:`AerSimulator`, built from the instruction table.
+
+    Args:
+        num_qubits: Qubits of the target (default: the most this machine's memory holds).
+        basis_gates: Names of the gates to advertise (Aer's ``basis_gates`` option);
+            measurements, control flow, saves and directives are always advertised.
+            ``None`` advertises every gate of the table.
+    """
     target = Target(description="aerdask statevector simulator", num_qubits=num_qubits or _max_qubits())
     for name, spec in INSTRUCTIONS.items():
-        target.add_instruction(spec.target_entry, name=name)
+        if basis_gates is None or spec.kind != "gate" or name in basis_gates:
+            target.add_instruction(spec.target_entry, name=name)
     return target
 
 
@@ -89,7 +100,43 @@ class AerSimulator(BackendV2):
 
     @classmethod
     def _default_options(cls) -> Options:
-        return Options(**DEFAULTS)
+        return Options(**DEFAULTS, basis_gates=None, **ENGINE_KNOBS)
+
+    @classmethod
+    def from_backend(cls, backend, **options) -> AerSimulator:
+        """A simulator with ``backend``'s qubits, coupling map and gates (Aer's ``from_backend``).
+
+        The ``Target`` is a copy of ``backend.target`` (so ``transpile`` maps circuits
+        onto the device's basis and couplings, with its error and duration data), plus
+        the instructions aerdask adds: measurement, control flow and the save
+        instructions. Noise is not modelled: results are ideal.
+
+        Args:
+            backend: A ``BackendV2`` (e.g. a fake backend from ``qiskit_ibm_runtime``).
+            **options: Run options, as for the constructor.
+
+        Raises:
+            AerdaskInputError: if ``backend`` has no ``target``.
+        """
+        target = getattr(backend, "target", None)
+        if not isinstance(target, Target):
+            raise AerdaskInputError(f"from_backend needs a BackendV2 with a target, got {type(backend).__name__}")
+        sim = cls(name=f"aer_simulator_from({backend.name})", **options)
+        sim._target = copy.deepcopy(target)
+        for name, spec in INSTRUCTIONS.items():
+            if spec.kind != "gate" and name not in sim._target:
+                sim._target.add_instruction(spec.target_entry, name=name)
+        return sim
+
+    @staticmethod
+    def available_methods() -> tuple[str, ...]:
+        """The simulation methods aerdask runs (``automatic`` is the statevector method)."""
+        return METHODS
+
+    @staticmethod
+    def available_devices() -> tuple[str, ...]:
+        """The devices this machine can simulate on: ``("CPU",)``."""
+        return ("CPU",)
 
     @property
     def target(self) -> Target:
@@ -108,9 +155,12 @@ class AerSimulator(BackendV2):
             AerdaskInputError: for an unknown option or a bad value.
 
         """
-        super().set_options(**validate_options(fields))
+        fields = validate_options(fields)
+        if "basis_gates" in fields:
+            self._target = build_target(basis_gates=fields["basis_gates"])
+        super().set_options(**fields)
 
-    def run(self, run_input, parameter_binds=None, **run_options) -> AerJob:
+    def run(self, run_input, parameter_binds=None, parameterizations=None, **run_options) -> AerJob:
         """Compile ``run_input`` and submit it; returns the running :class:`AerJob`.
 
         The data path, top to bottom: check the values of the parameters, connect to
@@ -125,6 +175,9 @@ class AerSimulator(BackendV2):
             parameter_binds: Aer's form: one dict per circuit mapping each parameter
                 (or its name) to a list of values; each value set runs as one
                 experiment, in circuit order.
+            parameterizations: Aer's legacy form: per circuit, a list of
+                ``[[instruction, parameter], [values]]``; bound on the client (see
+                :func:`aerdask.binding.expand_parameterizations`).
             **run_options: Any option of the class docs, for this run only.
 
         Raises:
@@ -135,9 +188,11 @@ class AerSimulator(BackendV2):
         """
         options = self._merged_options(run_options)
         circuits = _as_circuit_list(run_input)
+        if parameterizations is not None:
+            circuits = expand_parameterizations(circuits, parameterizations)
         values = bind_values(circuits, parameter_binds)
-        adapter = self._connect(circuits, options)
-        experiments = compile_batch(circuits, values, options["shots"])
+        adapter, limit = self._connect(options)
+        experiments = self._admitted(compile_batch(circuits, values, options["shots"]), options, limit)
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
         tasks = plan_chunks(experiments, size, options["max_shot_size"], self._program_options(options))
         return self._start(tasks, options, validate=False)  # our compiler's output: the workers validate it
@@ -179,13 +234,13 @@ class AerSimulator(BackendV2):
             values = bind_values(circuits, parameter_binds)
         else:
             values = _values_per_circuit(circuits, parameter_values)
-        self._connect(circuits, options)
+        _, limit = self._connect(options)
         if indices is not None:
             indices = np.asarray(indices, dtype=np.int64)
             points = sum(1 if v is None else v.shape[0] for v in values)
             if indices.shape != (points,):
                 raise AerdaskInputError(f"compile() got {indices.size} indices for {points} experiments")
-        experiments = list(compile_batch(circuits, values, options["shots"], indices))
+        experiments = list(self._admitted(compile_batch(circuits, values, options["shots"], indices), options, limit))
         return Program(experiments=experiments, options=self._program_options(options))
 
     def submit(self, program: Program, **run_options) -> AerJob:
@@ -199,26 +254,48 @@ class AerSimulator(BackendV2):
         size = options["max_job_size"]
         if size is None and options["max_shot_size"] is None:
             shapes = [(e.num_qubits, e.ops.shape[0], e.num_points, e.shots) for e in program.experiments]
-            size = _auto_job_size(adapt(options["executor"]), shapes)
+            size = _auto_job_size(self._connect(options)[0], shapes)
         tasks = plan_chunks(program.experiments, size, options["max_shot_size"], program.options)
         return self._start(tasks, options)
 
     def _start(self, tasks, options: dict, validate: bool = True) -> AerJob:
-        job = AerJob(self, str(uuid.uuid4()), run_program, tasks, options["executor"], validate=validate)
+        ignored = ignored_options(options)
+        metadata = {"ignored_options": ignored} if ignored else None
+        job = AerJob(
+            self, str(uuid.uuid4()), run_program, tasks, options["executor"], validate=validate, metadata=metadata
+        )
         job.submit()
         return job
 
     def _merged_options(self, run_options: dict) -> dict:
         return {**self.options.__dict__, **validate_options(run_options)}
 
-    def _connect(self, circuits: list[QuantumCircuit], options: dict) -> ExecutorAdapter:
-        """The executor's adapter, checked: it can run tasks, and every circuit fits its memory."""
+    def _connect(self, options: dict) -> tuple[ExecutorAdapter, int]:
+        """The executor's adapter, checked, and the bytes one state may use.
+
+        Raises:
+            AerdaskInputError: for a device this machine has not got.
+            ClusterError: if the executor cannot run tasks.
+        """
+        if options["device"] not in self.available_devices():
+            raise AerdaskInputError(
+                f"device={options['device']!r} is not available: aerdask simulates on "
+                f"{self.available_devices()} (see available_devices())"
+            )
         adapter = adapt(options["executor"])
         adapter.prepare()
         limit = adapter.memory_limit()
-        for circuit in circuits:
-            self._check_memory(circuit, options["precision"], limit)
-        return adapter
+        if options["max_memory_mb"]:
+            limit = min(limit, options["max_memory_mb"] << 20)
+        return adapter, limit
+
+    def _admitted(self, experiments, options: dict, limit: int):
+        """The compiled experiments, each truncated to its active qubits and checked against ``limit``."""
+        for exp in experiments:
+            if options["enable_truncation"]:
+                exp = truncate(exp)
+            self._check_memory(exp, options["precision"], limit)
+            yield exp
 
     @staticmethod
     def _program_options(options: dict) -> dict:
@@ -233,18 +310,19 @@ class AerSimulator(BackendV2):
             "max_parallel_threads": options["max_parallel_threads"],
             "blocking_qubits": _blocking_qubits(options),
             "fusion_enable": options["fusion_enable"],
+            "zero_threshold": options["zero_threshold"],
         }
 
     @staticmethod
-    def _check_memory(circuit: QuantumCircuit, precision: str, available: int) -> None:
+    def _check_memory(exp: Experiment, precision: str, available: int) -> None:
         # Checked here because no one else will: a zeroed state is allocated lazily, so a
         # Dask nanny (which sees resident memory only) would let it start and die later.
-        needed = statevector_bytes(circuit.num_qubits, precision)
+        needed = statevector_bytes(exp.num_qubits, precision)
         if needed > available:
             raise CircuitTooLargeError(
-                f"circuit {circuit.name!r} has {circuit.num_qubits} qubits: its {precision}-precision statevector "
-                f"needs {needed:,} bytes but {available:,} bytes are available (largest worker memory limit or "
-                "free memory of this machine)"
+                f"circuit {exp.name!r} has {exp.num_qubits} active qubits: its {precision}-precision statevector "
+                f"needs {needed:,} bytes but {available:,} bytes are available (largest worker memory limit, "
+                "free memory of this machine, or max_memory_mb)"
             )
 
     def __repr__(self) -> str:

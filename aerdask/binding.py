@@ -15,7 +15,7 @@ from qiskit.circuit import Parameter, QuantumCircuit
 
 from .errors import AerdaskInputError
 
-__all__ = ["bind_values", "values_array"]
+__all__ = ["bind_values", "values_array", "expand_parameterizations"]
 
 
 def _names(params) -> str:
@@ -142,4 +142,48 @@ def bind_values(circuits: list[QuantumCircuit], parameter_binds) -> list[np.ndar
             out.append(None)
         else:
             out.append(_bind_set(circuit, binds, i))
+    return out
+
+
+def expand_parameterizations(circuits: list[QuantumCircuit], parameterizations) -> list[QuantumCircuit]:
+    """Aer's legacy ``parameterizations`` run option, as bound circuit copies.
+
+    Per circuit, a list of ``[[instruction, parameter], [value, ...]]``: each entry
+    sets one instruction parameter, and the circuit runs once per value position
+    (every entry of a circuit has the same number of values). An empty list runs
+    the circuit once, as it is. Copies are made on the client: this is a
+    compatibility path; ``parameter_binds`` compiles once instead.
+
+    Raises:
+        AerdaskInputError: for a list of the wrong length, an instruction or parameter
+            index out of range, unequal value counts or a value that is not real.
+    """
+    if not isinstance(parameterizations, list | tuple) or len(parameterizations) != len(circuits):
+        raise AerdaskInputError(
+            f"parameterizations must be a list with one entry per circuit ({len(circuits)} circuits)"
+        )
+    out = []
+    for i, (circuit, entries) in enumerate(zip(circuits, parameterizations, strict=True)):
+        if not entries:
+            out.append(circuit)
+            continue
+        counts = {len(values) for _, values in entries}
+        if len(counts) != 1:
+            raise AerdaskInputError(f"parameterizations[{i}]: every entry needs the same number of values")
+        for point in range(counts.pop()):
+            bound = circuit.copy()
+            for (index, param), values in entries:
+                if not 0 <= index < len(bound.data) or not 0 <= param < len(bound.data[index].operation.params):
+                    raise AerdaskInputError(
+                        f"parameterizations[{i}]: circuit {circuit.name!r} has no parameter {param} "
+                        f"of instruction {index}"
+                    )
+                reason = _bad_value(values[point])
+                if reason:
+                    raise AerdaskInputError(f"parameterizations[{i}]: value {point}: {reason}")
+                inst = bound.data[index]
+                operation = inst.operation.copy()
+                operation.params[param] = float(values[point])
+                bound.data[index] = inst.replace(operation=operation)
+            out.append(bound)
     return out

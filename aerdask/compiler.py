@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 from qiskit.circuit import ClassicalRegister, Clbit, Gate, ParameterExpression, QuantumCircuit
 from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
-from qiskit.circuit.classical import expr
+from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
@@ -30,19 +30,22 @@ from aerdask_kernels.program import Experiment, no_points
 from aerdask_kernels.standard import STANDARD_GATES
 
 from . import native
+from .classical import ClassicalCompiler
 from .emitter import Emitter, NonNumericParameters
 from .errors import UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
-from .instructions import SAVE_KINDS, lookup
+from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup
 
 __all__ = ["compile_batch", "compile_circuit", "MatrixCache", "NotTemplatable"]
 _SUPPORTED_HINT = (
     "aerdask runs the standard gates, unitary, diagonal, multi-controlled gates, any gate with a matrix "
     "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
-    "for_loop, while_loop and Aer's save instructions"
+    "for_loop, while_loop, store, multiplexer, set_statevector and Aer's save instructions"
 )
 _CONTROL_FLOW = {"if_else", "switch_case", "for_loop", "while_loop", "box"}
+_WRITES_CLBITS = _CONTROL_FLOW | {"store"}  # may read or write any clbit
+_READS_STATE = set(SAVE_KINDS) | {"set_statevector"}  # act on the whole state
 _NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
@@ -91,6 +94,9 @@ class _CircuitCompiler:
         self.dirty = np.zeros(max(circuit.num_qubits, 1), dtype=np.bool_)  # qubits that may have left |0>
         self._qmap: dict | None = None
         self._cmap: dict | None = None
+        self.classical = ClassicalCompiler(
+            circuit.num_clbits, lambda reason: self.unsupported("classical expression", reason)
+        )
 
     @property
     def qmap(self) -> dict:
@@ -118,6 +124,7 @@ class _CircuitCompiler:
             self._compile_python()
         else:
             self._compile_native(reader)
+        self.em.num_vars = self.classical.num_vars
         return self.em.finish()
 
     def _compile_native(self, reader: native.CircuitReader) -> None:
@@ -164,8 +171,9 @@ class _CircuitCompiler:
                 self._top_level(inst, terminal[i])
 
     def _top_level(self, inst, terminal: bool) -> None:
-        if terminal:
-            self.em.final_measure(self.qmap[inst.qubits[0]], self.top_clbits[inst.clbits[0]])
+        if terminal:  # Aer's measure may span several qubits: qubit i into clbit i
+            for qubit, clbit in zip(inst.qubits, inst.clbits, strict=True):
+                self.em.final_measure(self.qmap[qubit], self.top_clbits[clbit])
         else:
             self._instruction(inst, self.qmap, self.top_clbits, None)
 
@@ -188,10 +196,10 @@ class _CircuitCompiler:
             cs = {cmap[c] for c in inst.clbits}
             if name == "measure" and not (qs & touched_q) and not (cs & touched_c):
                 terminal[i] = True
-            if name in SAVE_KINDS:
+            if name in _READS_STATE:
                 qs = all_qubits  # a save reads the whole state, so earlier measurements must happen first
-            if name in _CONTROL_FLOW:
-                cs = all_clbits  # control flow may read any bit
+            if name in _WRITES_CLBITS:
+                cs = all_clbits  # control flow may read any bit, a store overwrites its bits
             touched_q |= qs
             touched_c |= cs
         return terminal
@@ -215,14 +223,28 @@ class _CircuitCompiler:
         if kind == "directive":
             return
         if kind == "measure":
-            self.em.measure(qargs[0], cargs[0])
-            self.dirty[qargs[0]] = True
+            for qubit, clbit in zip(qargs, cargs, strict=True):
+                self.em.measure(qubit, clbit)
+            self.dirty[qargs] = True
         elif kind == "reset":
             self._reset(qargs[0])
         elif kind == "global_phase":
             self.em.phase(op.params[0])
         elif kind == "save":
             self._save(op, qargs)
+        elif kind == "store":
+            self._store(op, cmap)
+        elif kind == "multiplexer":
+            self._multiplexer(op, qargs)
+        elif kind == "set_state":
+            self._set_state(op.name, np.asarray(op.params[0], dtype=np.complex128), qargs)
+        elif kind == "initialize" and len(qargs) == self.circuit.num_qubits and self._initialize_all(op, qargs):
+            pass
+        elif op.name in OTHER_METHOD_INSTRUCTIONS:
+            raise self.unsupported(
+                op.name,
+                f"it needs the {OTHER_METHOD_INSTRUCTIONS[op.name]} method; aerdask runs the statevector method",
+            )
         elif kind == "state_preparation":
             self._state_preparation(op, qargs)
         elif kind == "control_flow":
@@ -307,9 +329,59 @@ class _CircuitCompiler:
         self.dirty[qargs] = True
         self.em.unitary([], 0, qargs, matrix)
 
+    def _store(self, op, cmap) -> None:
+        bits = self.classical.target_bits(op.lvalue, lambda t: self._bits(t, cmap))
+        self.em.classical_op(self.classical.program(op.rvalue, lambda t: self._bits(t, cmap)), bits)
+
+    def _multiplexer(self, op, qargs) -> None:
+        """Aer's multiplexer: matrix ``k`` acts on the targets (first qubits) when the controls read ``k``."""
+        matrices = [np.asarray(m, dtype=np.complex128) for m in op.params]
+        dim = matrices[0].shape[0] if matrices and matrices[0].ndim == 2 else 0
+        n_targets = dim.bit_length() - 1
+        if dim < 2 or dim != 1 << n_targets or any(m.shape != (dim, dim) for m in matrices):
+            raise self.unsupported(op.name, "its parameters must be square matrices of one power-of-two size")
+        n_controls = len(qargs) - n_targets
+        if n_controls < 0 or len(matrices) != 1 << n_controls:
+            raise self.unsupported(
+                op.name, f"{len(matrices)} matrices of {n_targets} qubits do not fit {len(qargs)} qubits"
+            )
+        targets, controls = qargs[:n_targets], qargs[n_targets:]
+        self.dirty[qargs] = True
+        for value, matrix in enumerate(matrices):  # the controls select one matrix: the rows commute
+            self.em.unitary(controls, value, targets, matrix)
+
+    def _initialize_all(self, op, qargs) -> bool:
+        """``initialize`` of every qubit sets the state, as in Aer (no reset, so shots still sample).
+
+        Returns False where the definition is not a reset followed by a state preparation.
+        """
+        preps = [inst.operation for inst in op.definition.data if inst.operation.name == "state_preparation"]
+        if len(preps) != 1:
+            return False
+        self._set_state(op.name, target_state(preps[0]), qargs)
+        return True
+
+    def _set_state(self, name: str, amplitudes: np.ndarray, qargs) -> None:
+        """Replace the state; bit ``i`` of ``amplitudes`` is qubit ``qargs[i]``."""
+        n = self.circuit.num_qubits
+        amplitudes = amplitudes.ravel()
+        if sorted(qargs) != list(range(n)) or amplitudes.size != 1 << n:
+            raise self.unsupported(name, f"it must act on all {n} qubits with {1 << n} amplitudes")
+        if list(qargs) != list(range(n)):
+            # Bit i of the given amplitudes is qubit qargs[i]; the state's bit q is qubit q.
+            tensor = amplitudes.reshape((2,) * n)  # axis a is bit n - 1 - a
+            order = [n - 1 - qargs.index(n - 1 - b) for b in range(n)]
+            amplitudes = np.transpose(tensor, order).ravel()
+        self.dirty[:] = True
+        self.em.set_state(n, amplitudes)
+        # The circuit's global phase multiplies the state it sets, as in Aer (it was applied at the start).
+        self.em.phase(self.circuit.global_phase)
+
     def _save(self, op, qargs) -> None:
         kind = SAVE_KINDS[op.name]
         label = getattr(op, "_label", None) or op.name
+        if label == "_method_":  # Aer's save_state: the label is the method's name
+            label = "statevector"
         if any(s["label"] == label for s in self.em.saves):
             raise UnsupportedInstructionError(
                 f"circuit {self.circuit.name!r}: save label {label!r} is used twice; labels must be unique"
@@ -320,6 +392,8 @@ class _CircuitCompiler:
             params = [
                 [str(p[0]), float(np.real(p[1][0] if isinstance(p[1], tuple | list) else p[1]))] for p in op.params
             ]
+        elif kind == "expval_var":  # (label, (coefficient in H, coefficient in H**2)), Aer's layout
+            params = [[str(p[0]), float(np.real(p[1][0])), float(np.real(p[1][1]))] for p in op.params]
         else:
             params = []
         self.em.save(
@@ -368,9 +442,9 @@ class _CircuitCompiler:
             self.em.place(else_label)
 
     def _while_loop(self, op, inst, qmap, cmap, loop) -> None:
-        bits, cmp, value = self._condition(op.condition, cmap)
         start, end = self.em.new_label(), self.em.new_label()
         self.em.place(start)
+        bits, cmp, value = self._condition(op.condition, cmap)  # evaluated anew at each iteration
         self.em.branch(bits, cmp, value, end)
         self._block(op.blocks[0], inst, qmap, cmap, _Loop(end, start))
         self.em.jump(start)
@@ -413,11 +487,20 @@ class _CircuitCompiler:
         return [cmap.get(b, self.top_clbits.get(b)) for b in bits]
 
     def _target_bits(self, target, cmap) -> list[int]:
+        """Clbits holding ``target``'s value: its own, or scratch clbits that a CLASSICAL row fills."""
         if isinstance(target, expr.Var) and isinstance(target.var, Clbit | ClassicalRegister):
             target = target.var
         if isinstance(target, Clbit | ClassicalRegister):
             return self._bits(target, cmap)
-        raise self.unsupported("switch_case", f"its target {target!r} is not a clbit or classical register")
+        if isinstance(target, expr.Var):
+            return self.classical.target_bits(target, lambda t: self._bits(t, cmap))
+        return self._evaluated(target, cmap, target.type.width if target.type.kind is types.Uint else 1)
+
+    def _evaluated(self, node, cmap, width: int) -> list[int]:
+        """Scratch clbits that hold ``node``'s value from here on (a CLASSICAL row computes it)."""
+        bits = self.classical.extra_bits(width)
+        self.em.classical_op(self.classical.program(node, lambda t: self._bits(t, cmap)), bits)
+        return bits
 
     def _condition(self, cond, cmap) -> tuple[list[int], str, int]:
         if isinstance(cond, tuple):
@@ -435,10 +518,9 @@ class _CircuitCompiler:
                 left, right, cmp = right, left, _MIRROR[cmp]
             if isinstance(left, expr.Var) and isinstance(right, expr.Value):
                 return self._target_bits(left, cmap), cmp, int(right.value)
-        raise self.unsupported(
-            "condition",
-            f"expression {cond} is not supported; use a clbit, a register compared with a constant, or their negation",
-        )
+        if isinstance(cond, expr.Expr):  # any other Bool expression: computed into a scratch clbit
+            return self._evaluated(cond, cmap, 1), "==", 1
+        raise self.unsupported("condition", f"{cond!r} is neither a (register, value) pair nor an expression")
 
 
 @functools.lru_cache(maxsize=256)
@@ -559,6 +641,11 @@ def compile_batch(
     fast = native.batch_compiler()
     first = 0
     for circuit, vals in zip(circuits, values, strict=True):
+        if circuit.num_input_vars:
+            names = [v.name for v in circuit.iter_input_vars()]
+            raise UnsupportedInstructionError(
+                f"circuit {circuit.name!r}: input variables {names} have no values; declare them with add_var"
+            )
         count = 1 if vals is None else vals.shape[0]
         numbers = np.arange(first, first + count) if indices is None else indices[first : first + count]
         first += count

@@ -15,12 +15,14 @@ from aerdask_kernels.opcodes import (
     CMP_CODES,
     N_COLS,
     OP_BRANCH,
+    OP_CLASSICAL,
     OP_DIAG,
     OP_JUMP,
     OP_MATRIX,
     OP_MEASURE,
     OP_RESET,
     OP_SAVE,
+    OP_SET_STATE,
     OP_STANDARD,
 )
 from aerdask_kernels.standard import STANDARD_GATES
@@ -68,6 +70,8 @@ class Emitter:
         self.matrices: list[np.ndarray] = []
         self.moff = 0
         self.saves: list[dict] = []
+        self.classical: list[dict] = []
+        self.num_vars = 0  # clbits past the circuit's, for variables and scratch conditions
         self.labels: dict[int, int] = {}
         self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
         self.next_label = 0
@@ -174,6 +178,16 @@ class Emitter:
         self.saves.append(spec)
         self._row(OP_SAVE, arg=len(self.saves) - 1)
 
+    def classical_op(self, program: dict, clbits: list[int]) -> None:
+        """Evaluate ``program`` (:mod:`aerdask_kernels.classical`) and write it to ``clbits``."""
+        self.classical.append(program)
+        self._row(OP_CLASSICAL, list(clbits), arg=len(self.classical) - 1)
+
+    def set_state(self, num_qubits: int, amplitudes: np.ndarray) -> None:
+        """Replace the state by ``amplitudes`` (complex, ``2**num_qubits``, qubit ``q`` is bit ``q``)."""
+        data = np.ascontiguousarray(amplitudes, dtype=np.complex128)
+        self._row(OP_SET_STATE, list(range(num_qubits)), moff=self._matrix_offset(data))
+
     def new_label(self) -> int:
         """A fresh label for :meth:`jump` and :meth:`branch`."""
         self.next_label += 1
@@ -209,6 +223,8 @@ class Emitter:
             "final_clbits": self.finals[1, :n_finals],
             "saves": self.saves,
         }
+        if self.classical or self.num_vars:
+            out["classical"], out["num_vars"] = self.classical, self.num_vars
         out["matrices"] = out["matrices"].astype(np.complex128, copy=False)
         if self.param_expr:
             slots = np.full(n_params, -1, dtype=np.int64)

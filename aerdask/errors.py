@@ -2,11 +2,18 @@
 
 Bad input raises :class:`AerdaskInputError`, which is both a ``QiskitError`` (what
 Qiskit code catches) and a ``ValueError`` (what Python code catches).
+
+Code moved from Aer catches ``qiskit_aer.AerError``. aerdask never imports
+qiskit-aer, but where the program already has (it must have, to name
+``AerError``), every aerdask error raised is also an ``AerError``: a subclass of
+both is made on first use. ``isinstance`` checks against aerdask's classes and
+pickling are unchanged.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 
 from qiskit.exceptions import QiskitError
 from qiskit.providers import JobError
@@ -29,8 +36,29 @@ __all__ = [
 ]
 
 
+_AER_VARIANTS: dict[type, type] = {}
+
+
+def _aer_variant(cls: type) -> type:
+    """``cls``, or a subclass of ``cls`` and ``qiskit_aer.AerError`` when qiskit-aer is loaded."""
+    aer = sys.modules.get("qiskit_aer.aererror")
+    if aer is None or issubclass(cls, aer.AerError):
+        return cls
+    variant = _AER_VARIANTS.get(cls)
+    if variant is None:
+        variant = type(cls.__name__, (cls, aer.AerError), {"__module__": cls.__module__, "_aer_base": cls})
+        _AER_VARIANTS[cls] = variant
+    return variant
+
+
 class AerdaskError(QiskitError):
-    """Base class of aerdask's own errors."""
+    """Base class of aerdask's own errors (also a ``qiskit_aer.AerError`` once qiskit-aer is imported)."""
+
+    def __new__(cls, *args, **kwargs):  # noqa: D102 (see the module docs)
+        return super().__new__(_aer_variant(cls), *args, **kwargs)
+
+    def __reduce__(self):  # pickle as the aerdask class: the variant exists only in this process
+        return (getattr(type(self), "_aer_base", type(self)), self.args, self.__dict__)
 
     def __str__(self) -> str:  # QiskitError shows repr(message); a plain sentence reads better
         return self.message

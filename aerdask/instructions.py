@@ -11,6 +11,13 @@ Kinds:
     control_flow: ``if_else``, ``switch_case``, ``for_loop``, ``while_loop``,
         ``break_loop``, ``continue_loop``.
     save: Aer's save instructions (``aerdask.library`` or qiskit-aer's).
+    set_state: Aer's ``set_statevector``.
+    store: a classical ``Store`` (Qiskit's ``QuantumCircuit.store``).
+    multiplexer: Aer's uniformly controlled gate: one matrix per value of the controls.
+
+Aer instructions of other simulation methods (``set_density_matrix``,
+``save_unitary``, ...) are listed in :data:`OTHER_METHOD_INSTRUCTIONS`, so the
+compiler can say why they cannot run.
 
 Gates outside the table still run when they have a matrix (generic k-qubit
 kernel) or a definition (inlined); they just are not advertised in the ``Target``.
@@ -26,6 +33,7 @@ from qiskit.circuit import (
     ContinueLoopOp,
     ForLoopOp,
     IfElseOp,
+    Store,
     SwitchCaseOp,
     WhileLoopOp,
 )
@@ -35,14 +43,23 @@ from qiskit.circuit.library import (
     MCPhaseGate,
     MCU1Gate,
     MCXGate,
+    PauliGate,
     StatePreparation,
+    UCGate,
     UnitaryGate,
     get_standard_gate_name_mapping,
 )
 
 from . import library
 
-__all__ = ["InstructionSpec", "INSTRUCTIONS", "SAVE_KINDS", "lookup", "supported_names"]
+__all__ = [
+    "InstructionSpec",
+    "INSTRUCTIONS",
+    "SAVE_KINDS",
+    "OTHER_METHOD_INSTRUCTIONS",
+    "lookup",
+    "supported_names",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +98,24 @@ SAVE_KINDS = {
     "save_amplitudes_squared": "amplitudes_sq",
     "save_expval": "expval",
     "save_expectation_value": "expval",
+    "save_expval_var": "expval_var",
+    "save_expectation_value_variance": "expval_var",
+    "save_density_matrix": "density_matrix",
+    "save_state": "statevector",  # the statevector method's state
+}
+
+#: Aer instructions that need a simulation method aerdask does not run -> that method.
+OTHER_METHOD_INSTRUCTIONS = {
+    "set_density_matrix": "density_matrix",
+    "set_unitary": "unitary",
+    "set_superop": "superop",
+    "set_stabilizer": "stabilizer",
+    "set_matrix_product_state": "matrix_product_state",
+    "save_unitary": "unitary",
+    "save_superop": "superop",
+    "save_stabilizer": "stabilizer",
+    "save_clifford": "stabilizer",
+    "save_matrix_product_state": "matrix_product_state",
 }
 
 _SAVE_CLASSES = {
@@ -91,6 +126,9 @@ _SAVE_CLASSES = {
     "save_amplitudes": library.SaveAmplitudes,
     "save_amplitudes_sq": library.SaveAmplitudesSquared,
     "save_expval": library.SaveExpectationValue,
+    "save_expval_var": library.SaveExpectationValueVariance,
+    "save_density_matrix": library.SaveDensityMatrix,
+    "save_state": library.SaveState,
 }
 
 
@@ -113,6 +151,10 @@ def _build() -> dict[str, InstructionSpec]:
         "while_loop": ("control_flow", WhileLoopOp),
         "break_loop": ("control_flow", BreakLoopOp),
         "continue_loop": ("control_flow", ContinueLoopOp),
+        "store": ("store", Store),
+        "multiplexer": ("multiplexer", UCGate),
+        "pauli": ("gate", PauliGate),
+        "set_statevector": ("set_state", library.SetStatevector),
     }
     for name, (kind, cls) in variadic.items():
         table[name] = InstructionSpec(name, kind, cls)

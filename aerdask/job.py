@@ -45,12 +45,17 @@ class AerJob(JobV1):
         validate: Validate each task's program before submitting it (the workers
             validate again before running). ``run()`` leaves this to the workers for
             the programs its own compiler made.
+        metadata: Extra keys for the ``Result``'s ``metadata`` (``run()`` reports
+            the Aer options it did not act on there).
 
     """
 
-    def __init__(self, backend, job_id: str, fn: Callable, qobj, executor=None, *, validate: bool = True):
+    def __init__(
+        self, backend, job_id: str, fn: Callable, qobj, executor=None, *, validate: bool = True, metadata=None
+    ):
         super().__init__(backend, job_id)
         self._validate = validate
+        self._metadata = dict(metadata or {})
         self._fn = fn
         self._tasks = [qobj] if isinstance(qobj, Program) else qobj
         self._qobj: Program | None = qobj if isinstance(qobj, Program) else None
@@ -227,6 +232,7 @@ class AerJob(JobV1):
             merge_results(self._qobj, outputs, slots),
             time.monotonic() - self._submit_time,
             error,
+            self._metadata,
         )
 
     # -- control -----------------------------------------------------------------------

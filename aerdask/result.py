@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime
 
 import numpy as np
-from qiskit.quantum_info import Statevector
+from qiskit.quantum_info import DensityMatrix, Statevector
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
+
+from aerdask_kernels.opcodes import OP_MEASURE, OP_RESET
 
 __all__ = ["ResultData", "build_result", "hex_strings"]
 
@@ -85,14 +87,48 @@ def _save_value(kind: str | None, value):
         return [_save_value(kind, v) for v in value]
     if kind == "statevector":
         return Statevector(np.asarray(value))
+    if kind == "density_matrix":
+        return DensityMatrix(np.asarray(value))
     if kind == "expval":
         return float(value)
+    if kind == "expval_var":
+        return [float(v) for v in value]
     return value
 
 
 def _data(raw: dict, kinds: dict[str, str], has_counts: bool) -> ResultData:
     saves = {label: _save_value(kinds.get(label), value) for label, value in raw["saves"].items()}
     return ResultData(raw["outcomes"] if has_counts else None, raw["counts"], raw.get("memory"), **saves)
+
+
+def experiment_metadata(exp, options: dict) -> dict:
+    """Aer's per-experiment metadata keys that depend on the compiled experiment only.
+
+    ``measure_sampling`` is True when every measurement is at the end, so all shots
+    were sampled from one final state (Aer's measure sampling); with a mid-circuit
+    measurement or reset the shots branch instead.
+    """
+    opcodes = exp.ops[:, 0]
+    mid_circuit = bool(np.isin(opcodes, (OP_MEASURE, OP_RESET)).any())
+    active = exp.header.get("active_input_qubits")
+    fusion = options.get("fusion_enable", True)
+    return {
+        "method": "statevector",
+        "device": "CPU",
+        "precision": options["precision"],
+        "measure_sampling": exp.final_qubits.size > 0 and not mid_circuit,
+        "num_qubits": exp.num_qubits,
+        "active_input_qubits": list(range(exp.num_qubits)) if active is None else list(active),
+        "num_clbits": exp.num_clbits,
+        "parallel_shots": 1,
+        "fusion": {"enabled": fusion, "applied": fusion and exp.ops.shape[0] > 1},
+    }
+
+
+def _header(header: dict) -> dict:
+    if "active_input_qubits" in header:  # the compiler's note for the metadata, not a header field
+        header = {k: v for k, v in header.items() if k != "active_input_qubits"}
+    return header
 
 
 def build_result(
@@ -104,6 +140,7 @@ def build_result(
     raw_results: list[dict | None],
     time_taken: float = 0.0,
     error: str | None = None,
+    metadata: dict | None = None,
 ) -> Result:
     """Assemble the job's ``Result``: one experiment result per point, in index order.
 
@@ -117,31 +154,33 @@ def build_result(
             finish (it is left out and ``success`` is False).
         time_taken: Wall time of the job in seconds.
         error: Status message of a failed job.
+        metadata: Extra keys of the ``Result``'s metadata.
 
     """
     results = []
-    kinds_of: dict[int, dict] = {}  # experiments share their save specs across points
-    precision = program.options["precision"]
+    shared: dict[int, tuple] = {}  # the points of an experiment share its save kinds, header and metadata
     for (index, exp, shots), raw in zip(slots, raw_results, strict=True):
         if raw is None:
             continue
-        kinds = kinds_of.get(id(exp))
-        if kinds is None:
-            kinds = kinds_of[id(exp)] = {save["label"]: save["kind"] for save in exp.saves}
+        known = shared.get(id(exp))
+        if known is None:
+            kinds = {save["label"]: save["kind"] for save in exp.saves}
+            known = shared[id(exp)] = (kinds, _header(exp.header), experiment_metadata(exp, program.options))
+        kinds, header, meta = known
         results.append(
             ExperimentResult(
                 shots=shots,
                 success=True,
                 data=_data(raw, kinds, exp.num_clbits > 0),
                 status="DONE",
-                header=exp.header,
+                header=header,
                 seed_simulator=raw["seed_simulator"],
                 time_taken=raw["time_taken"],
                 metadata={
-                    "method": "statevector",
-                    "precision": precision,
+                    **meta,
                     "index": index,
                     "parallel_state_update": raw.get("threads", 1),
+                    "time_taken": raw["time_taken"],
                 },
             )
         )
@@ -156,5 +195,5 @@ def build_result(
         date=datetime.datetime.now().isoformat(),
         status="COMPLETED" if success else (error or "PARTIAL COMPLETED"),
         time_taken=time_taken,
-        metadata={"omp_enabled": True, "parallel_experiments": 1},
+        metadata={"omp_enabled": True, "parallel_experiments": 1, "time_taken": time_taken, **(metadata or {})},
     )

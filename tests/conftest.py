@@ -19,6 +19,16 @@ def rng():
     return np.random.default_rng(20261124)
 
 
+@pytest.fixture
+def bell():
+    """A measured Bell circuit named ``bell``."""
+    qc = QuantumCircuit(2, 2, name="bell")
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure([0, 1], [0, 1])
+    return qc
+
+
 @pytest.fixture(scope="session")
 def backend():
     return AerSimulator()

@@ -14,15 +14,6 @@ from aerdask.errors import AerdaskInputError
 from aerdask.instructions import INSTRUCTIONS
 
 
-@pytest.fixture
-def bell():
-    qc = QuantumCircuit(2, 2, name="bell")
-    qc.h(0)
-    qc.cx(0, 1)
-    qc.measure([0, 1], [0, 1])
-    return qc
-
-
 def test_is_a_backend_v2_with_aer_defaults():
     backend = AerSimulator()
     assert isinstance(backend, BackendV2)
@@ -48,7 +39,7 @@ def test_transpile_keeps_supported_gates():
     assert {"ccx", "rzz", "save_statevector"} <= set(out.count_ops())
 
 
-@pytest.mark.parametrize("shots", [1.5, "10", 0, -5, 2**63, True, None])
+@pytest.mark.parametrize("shots", [1.5, "ten", "2.5", 0, -5, 2**63, True, None, float("inf")])
 def test_bad_shots_raise_at_run(bell, shots):
     with pytest.raises(AerdaskInputError, match="shots must be an int in \\[1, "):
         AerSimulator().run(bell, shots=shots)
@@ -64,7 +55,12 @@ def test_bad_shots_raise_at_run(bell, shots):
         ("max_job_size", 0, "max_job_size must be"),
         ("max_shot_size", 2.0, "max_shot_size must be"),
         ("max_parallel_threads", -2, "max_parallel_threads must be"),
-        ("noise_model", object(), "not supported.*supported options"),
+        ("noise_model", object(), "noise_model must be None"),
+        ("device", "TPU", "device must be one of"),
+        ("shots", 10.5, "shots must be"),
+        ("basis_gates", ["cx", "cxx"], "basis_gates names instructions aerdask does not know: \\['cxx'\\]"),
+        ("zero_threshold", -1.0, "zero_threshold must be"),
+        ("no_such_option", 1, "not supported.*supported options"),
         ("executor", "localhost:8786", "executor must be a concurrent.futures.Executor"),
     ],
 )
@@ -154,7 +150,7 @@ def test_parameter_binds_unequal_and_unknown():
 
 def test_forty_qubits_fail_at_once_with_bytes():
     qc = QuantumCircuit(40)
-    qc.h(0)
+    qc.h(range(40))  # every qubit active: nothing to truncate
     with pytest.raises(CircuitTooLargeError, match="needs 17,592,186,044,416 bytes but [0-9,]+ bytes are available"):
         AerSimulator().run(qc)
 

@@ -115,7 +115,9 @@ def test_vectorised_screen_never_misses_a_bad_row(program, rng):
             bad.params.size,
             bad.num_qubits,
             bad.num_clbits,
+            bad.num_clbits + bad.num_vars,
             len(bad.saves),
+            len(bad.classical),
             STANDARD_ARITY,
         )
         for pc in range(bad.ops.shape[0]):

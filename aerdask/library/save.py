@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit, QuantumRegister
-from qiskit.quantum_info import Operator, Pauli, SparsePauliOp
+from qiskit.quantum_info import Operator, Pauli, SparsePauliOp, Statevector
 
 _SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
 
@@ -122,18 +122,22 @@ class SaveAmplitudesSquared(SaveData):
         )
 
 
-def _pauli_terms(operator) -> list[tuple[str, tuple[float, float]]]:
+def _pauli_terms(operator, variance: bool = False) -> list[tuple[str, tuple[float, float]]]:
     if isinstance(operator, Pauli):
         operator = SparsePauliOp(operator)
     elif not isinstance(operator, SparsePauliOp):
         operator = SparsePauliOp.from_operator(Operator(operator))
     if not np.allclose(operator.coeffs.imag, 0):
         raise ValueError("save_expectation_value needs a Hermitian operator (real Pauli coefficients)")
-    terms: dict[str, float] = {}
+    # Aer's layout: (label, (coefficient in H, coefficient in H**2)); the second is
+    # filled only for the variance, whose workers need <H**2>.
+    terms: dict[str, list[float]] = {}
     for label, coeff in operator.label_iter():
-        terms[label] = terms.get(label, 0.0) + float(np.real(coeff))
-    # Aer's layout: (label, (coefficient, coefficient of the variance term)).
-    return [(label, (coeff, 0.0)) for label, coeff in terms.items()]
+        terms.setdefault(label, [0.0, 0.0])[0] += float(np.real(coeff))
+    if variance:
+        for label, coeff in operator.dot(operator).simplify(atol=0).label_iter():
+            terms.setdefault(label, [0.0, 0.0])[1] += float(np.real(coeff))
+    return [(label, (c1, c2)) for label, (c1, c2) in terms.items()]
 
 
 class SaveExpectationValue(SaveData):
@@ -143,6 +147,53 @@ class SaveExpectationValue(SaveData):
         terms = _pauli_terms(operator)
         num_qubits = len(terms[0][0])
         super().__init__("save_expval", num_qubits, label, _subtype(True, pershot, conditional, unnormalized), terms)
+
+
+class SaveExpectationValueVariance(SaveData):
+    """Save ``[<H>, <H**2> - <H>**2]`` of a Hermitian operator (float64 pair), averaged over shots."""
+
+    def __init__(
+        self, operator, label="expectation_value_variance", unnormalized=False, pershot=False, conditional=False
+    ):
+        terms = _pauli_terms(operator, variance=True)
+        num_qubits = len(terms[0][0])
+        subtype = _subtype(True, pershot, conditional, unnormalized)
+        super().__init__("save_expval_var", num_qubits, label, subtype, terms)
+
+
+class SaveDensityMatrix(SaveData):
+    """Save the reduced density matrix of the qubits it acts on (the others traced out), averaged over shots."""
+
+    def __init__(self, num_qubits, label="density_matrix", unnormalized=False, pershot=False, conditional=False):
+        subtype = _subtype(True, pershot, conditional, unnormalized)
+        super().__init__("save_density_matrix", num_qubits, label, subtype)
+
+
+class SaveState(SaveData):
+    """Save the simulator's state: for the statevector method, the statevector.
+
+    The default label is the method's name (``"statevector"``), as in Aer.
+    """
+
+    def __init__(self, num_qubits, label=None, pershot=False, conditional=False):
+        super().__init__("save_state", num_qubits, label or "statevector", _subtype(False, pershot, conditional))
+
+
+class SetStatevector(Instruction):
+    """Set the whole state to a normalised statevector (Aer's ``set_statevector``).
+
+    Args:
+        state: A ``Statevector`` or an array of ``2**n`` amplitudes.
+
+    Raises:
+        ValueError: if the amplitudes are not a normalised state of whole qubits.
+    """
+
+    def __init__(self, state):
+        state = Statevector(state)
+        if not np.isclose(np.linalg.norm(state.data), 1.0, atol=1e-8):
+            raise ValueError(f"set_statevector needs a normalised state, got norm {np.linalg.norm(state.data)}")
+        super().__init__("set_statevector", state.num_qubits, 0, [state.data])
 
 
 def _qubits(circuit: QuantumCircuit, qubits=None) -> list:
@@ -203,6 +254,37 @@ def save_expectation_value(
     return self.append(instr, list(qubits))
 
 
+def save_expectation_value_variance(
+    self, operator, qubits, label="expectation_value_variance", unnormalized=False, pershot=False, conditional=False
+):
+    """Append :class:`SaveExpectationValueVariance` of ``operator`` on ``qubits``."""
+    instr = SaveExpectationValueVariance(operator, label, unnormalized, pershot, conditional)
+    return self.append(instr, list(qubits))
+
+
+def save_density_matrix(
+    self, qubits=None, label="density_matrix", unnormalized=False, pershot=False, conditional=False
+):
+    """Append :class:`SaveDensityMatrix` on ``qubits`` (default: all)."""
+    qubits = _qubits(self, qubits)
+    return self.append(SaveDensityMatrix(len(qubits), label, unnormalized, pershot, conditional), qubits)
+
+
+def save_state(self, label=None, pershot=False, conditional=False):
+    """Append :class:`SaveState` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveState(len(qubits), label, pershot, conditional), qubits)
+
+
+def set_statevector(self, state):
+    """Append :class:`SetStatevector` on all qubits."""
+    qubits = _qubits(self)
+    instr = SetStatevector(state)
+    if instr.num_qubits != len(qubits):
+        raise ValueError(f"set_statevector needs a state of {len(qubits)} qubits, got {instr.num_qubits}")
+    return self.append(instr, qubits)
+
+
 _METHODS = {
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
@@ -211,6 +293,10 @@ _METHODS = {
     "save_amplitudes": save_amplitudes,
     "save_amplitudes_squared": save_amplitudes_squared,
     "save_expectation_value": save_expectation_value,
+    "save_expectation_value_variance": save_expectation_value_variance,
+    "save_density_matrix": save_density_matrix,
+    "save_state": save_state,
+    "set_statevector": set_statevector,
 }
 
 # Aer adds these methods to QuantumCircuit on import; do the same, but never replace

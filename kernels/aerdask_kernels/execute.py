@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from .blocking import plan_blocks
+from .classical import evaluate
 from .gates import PARALLEL_MIN_SIZE
 from .interpreter import CANCELLED, run_segment, run_segment_serial
 from .measure import (
@@ -33,14 +34,21 @@ from .measure import (
     marginal_probabilities,
     probability_one,
 )
-from .opcodes import OP_MEASURE, OP_RESET, OP_SAVE
+from .opcodes import OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SAVE, OP_SET_STATE
 from .prepare import prepare_point
 from .program import Experiment, Program
 from .sampling import sample_indices
 
-__all__ = ["run_program", "run_experiment", "JobCancelledError", "ExperimentError", "experiment_rng"]
+__all__ = [
+    "run_program",
+    "run_experiment",
+    "JobCancelledError",
+    "ExperimentError",
+    "experiment_rng",
+    "experiment_seed",
+]
 
-#: Amplitudes and probabilities below this are left out of ``*_dict`` saves (as Aer's ``zero_threshold``).
+#: Amplitudes and probabilities below this are left out of ``*_dict`` saves (Aer's ``zero_threshold``).
 ZERO_THRESHOLD = 1e-10
 
 
@@ -68,9 +76,23 @@ class ExperimentError(RuntimeError):
         return (type(self), (self.args[0], self.index, self.name, self.partial))
 
 
+def experiment_seed(seed: int, index: int) -> int:
+    """Experiment ``index``'s seed in a job seeded ``seed``: ``seed + index`` (mod 2**63), as Aer.
+
+    So experiment ``i`` of a job and experiment 0 of a job seeded with the ``i``-th
+    result's ``seed_simulator`` sample the same outcomes.
+    """
+    return (seed + index) % (1 << 63)
+
+
 def experiment_rng(seed: int, seed_key: tuple) -> np.random.Generator:
-    """The experiment's generator: ``SeedSequence(seed, spawn_key=seed_key)`` on PCG64."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(seed_key))))
+    """The generator of a point with ``seed_key`` ``(index,)`` or ``(index, shot_chunk)``: PCG64.
+
+    Seeded by ``SeedSequence(experiment_seed(seed, index), spawn_key=(shot_chunk,))``.
+    """
+    key = tuple(seed_key)
+    sequence = np.random.SeedSequence(experiment_seed(seed, key[0]), spawn_key=key[1:])
+    return np.random.Generator(np.random.PCG64(sequence))
 
 
 def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list[dict]:
@@ -175,13 +197,14 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     dtype = np.complex64 if options["precision"] == "single" else np.complex128
     rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
     walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
+    walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
     walker.run()
     outcomes, counts = walker.histogram()
     return {
         "index": exp.index,
         "name": exp.name,
         "shots": exp.shots,
-        "seed_simulator": options["seed_simulator"],
+        "seed_simulator": experiment_seed(options["seed_simulator"], exp.index),
         "seed_key": list(exp.seed_key(0)),
         "outcomes": outcomes,
         "counts": counts,
@@ -216,7 +239,7 @@ class _Walker:
         exp = self.exp
         state = np.zeros(1 << exp.num_qubits, dtype=self.dtype)
         state[0] = 1
-        creg = np.zeros(max(exp.num_clbits, 1), dtype=np.int8)
+        creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
         stack = [(0, state, creg, exp.shots)]
         while stack:
             self._walk(*stack.pop(), stack)
@@ -234,6 +257,17 @@ class _Walker:
             opcode, qoff, arg = exp.ops[pc, 0], exp.ops[pc, 1], exp.ops[pc, 6]
             if opcode == OP_SAVE:
                 self.saves.record(int(arg), state, creg, shots)
+                pc += 1
+                continue
+            if opcode == OP_CLASSICAL:
+                value = evaluate(exp.classical[arg], creg)
+                for i, bit in enumerate(exp.qubits[qoff : qoff + exp.ops[pc, 3]].tolist()):
+                    creg[bit] = (value >> i) & 1
+                pc += 1
+                continue
+            if opcode == OP_SET_STATE:
+                moff = exp.ops[pc, 4]
+                state[:] = self.matrices[moff : moff + state.size]
                 pc += 1
                 continue
             qubit = int(exp.qubits[qoff])
@@ -271,7 +305,8 @@ class _Walker:
         values = self._clbit_values(base, indices)
         # Different basis states can give the same clbits (unmeasured qubits): merge them.
         values, inverse = np.unique(values, return_inverse=True)
-        merged = np.bincount(inverse, weights=counts, minlength=values.size).astype(np.int64)
+        merged = np.zeros(values.size, dtype=np.int64)
+        np.add.at(merged, inverse, counts)  # in integers: float weights would round counts past 2**53
         if per_shot is not None:
             per_shot = inverse[np.searchsorted(indices, per_shot)]
         self._add(values, merged, per_shot)
@@ -351,10 +386,11 @@ class _SaveCollector:
     def __init__(self, exp: Experiment):
         self.exp = exp
         self.data: dict[str, object] = {}
+        self.zero_threshold = ZERO_THRESHOLD
 
     def record(self, index: int, state, creg, shots: int) -> None:
         spec = self.exp.saves[index]
-        value = _save_value(spec, state)
+        value = _save_value(spec, state, self.zero_threshold)
         subtype, label = spec["subtype"], spec["label"]
         if subtype.startswith("c_"):
             key = hex(sum(1 << int(b) for b in np.flatnonzero(creg[: self.exp.num_clbits])))
@@ -421,19 +457,25 @@ def _accumulate(slot: dict, key: str, subtype: str, value, shots: int) -> None:
             slot[key] = (value, shots)
 
 
-def _save_value(spec: dict, state: np.ndarray):
+def _save_value(spec: dict, state: np.ndarray, zero_threshold: float = ZERO_THRESHOLD):
     kind = spec["kind"]
     qubits = np.asarray(spec["qubits"], dtype=np.int64)
     if kind == "statevector":
         return state.copy()
     if kind == "statevector_dict":
-        idx = np.flatnonzero(np.abs(state) > ZERO_THRESHOLD)
+        idx = np.flatnonzero(np.abs(state) > zero_threshold)
         return {hex(int(i)): complex(state[i]) for i in idx}
     if kind in ("probabilities", "probabilities_dict"):
         probs = marginal_probabilities(state, qubits)
         if kind == "probabilities":
             return probs
-        return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > ZERO_THRESHOLD)}
+        return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > zero_threshold)}
+    if kind == "density_matrix":
+        return reduced_density_matrix(state, qubits)
+    if kind == "expval_var":  # params: [label, coefficient in H, coefficient in H**2]
+        mean = _expectation([(label, c1) for label, c1, _ in spec["params"]], qubits, state)
+        square = _expectation([(label, c2) for label, _, c2 in spec["params"]], qubits, state)
+        return np.array([mean, square - mean * mean], dtype=np.float64)
     if kind == "amplitudes":
         return state[np.asarray(spec["params"], dtype=np.int64)].astype(np.complex128)
     if kind == "amplitudes_sq":
@@ -444,6 +486,20 @@ def _save_value(spec: dict, state: np.ndarray):
     if kind == "expvals":  # several observables on the same qubits (the estimator's)
         return np.array([_expectation(terms, qubits, state) for terms in spec["params"]], dtype=np.float64)
     raise ValueError(f"unknown save kind {kind!r}")
+
+
+def reduced_density_matrix(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
+    """The density matrix of ``qubits`` (the rest traced out): complex128, ``(2**k, 2**k)``.
+
+    ``qubits[0]`` is the least significant bit of the row index, as Qiskit orders them.
+    """
+    n = state.size.bit_length() - 1
+    k = qubits.size
+    # Axis a of the tensor is qubit n - 1 - a. Put the kept qubits last, most significant first.
+    keep = [n - 1 - int(q) for q in qubits[::-1]]
+    rest = [a for a in range(n) if a not in keep]
+    psi = np.transpose(state.astype(np.complex128).reshape((2,) * n), rest + keep).reshape(-1, 1 << k)
+    return psi.T @ psi.conj()
 
 
 def _expectation(terms: list, qubits: np.ndarray, state: np.ndarray) -> float:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
-from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_SET_STATE
 
 __all__ = ["fuse_rows", "absorb_rows", "MAX_DIAGONAL_QUBITS", "MAX_DENSE_QUBITS"]
 
@@ -263,13 +263,13 @@ def fuse_rows(ops, qubits, matrices):
             size = 0
             if opcode == OP_MATRIX:
                 size = 1 << (2 * ops[r, 3])
-            elif opcode == OP_DIAG:
+            elif opcode == OP_DIAG or opcode == OP_SET_STATE:
                 size = 1 << ops[r, 3]
             moff = ops[r, 4]
             row = counts[0]
             fields = np.array([opcode, ops[r, 2], ops[r, 3], ops[r, 5]])
             out_m = _emit(out_ops, out_qubits, out_m, counts, fields, qubits[qoff:], matrices[moff:], size)
-            if not gate:
+            if not gate and opcode != OP_SET_STATE:  # SET_STATE keeps its amplitudes, like a gate
                 out_ops[row, 4] = 0
                 out_ops[row, 6] = ops[r, 6]
                 out_ops[row, 7] = ops[r, 7]

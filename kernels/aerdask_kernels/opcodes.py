@@ -20,6 +20,12 @@ STANDARD   Qiskit standard gate number ``MOFF`` (:mod:`.standard`) on the ``NTAR
            qubits at ``qubits[QOFF:]`` (controls first), with parameters
            ``params[ARG:ARG+ARG2]``. Workers turn these rows into MATRIX or DIAG rows
            (binding parameter expressions first) and fuse them before running.
+CLASSICAL  evaluate the classical expression ``Experiment.classical[ARG]`` on the
+           clbits and write its value (little-endian) to the ``NTARG`` clbits at
+           ``qubits[QOFF:]``: a ``Store``, or a condition written to a scratch clbit
+           that the next BRANCH reads.
+SET_STATE  replace the state by the ``2**NTARG`` amplitudes at ``matrices[MOFF:]``
+           (``NTARG`` is the experiment's qubit count; Aer's ``set_statevector``).
 =========  ==========================================================================
 
 For MATRIX and DIAG, ``ARG``/``ARG2`` are the offset and count of the gate's
@@ -37,6 +43,8 @@ __all__ = [
     "OP_JUMP",
     "OP_BRANCH",
     "OP_STANDARD",
+    "OP_CLASSICAL",
+    "OP_SET_STATE",
     "OPCODE_NAMES",
     "N_COLS",
     "CMP_CODES",
@@ -44,8 +52,22 @@ __all__ = [
     "SAVE_SUBTYPES",
 ]
 
-OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_SAVE, OP_JUMP, OP_BRANCH, OP_STANDARD = range(1, 9)
-OPCODE_NAMES = {1: "MATRIX", 2: "DIAG", 3: "MEASURE", 4: "RESET", 5: "SAVE", 6: "JUMP", 7: "BRANCH", 8: "STANDARD"}
+OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_SAVE, OP_JUMP, OP_BRANCH, OP_STANDARD, OP_CLASSICAL, OP_SET_STATE = range(
+    1, 11
+)
+OPCODE_NAMES = {
+    1: "MATRIX",
+    2: "DIAG",
+    3: "MEASURE",
+    4: "RESET",
+    5: "SAVE",
+    6: "JUMP",
+    7: "BRANCH",
+    8: "STANDARD",
+    9: "CLASSICAL",
+    10: "SET_STATE",
+}
+MAX_OPCODE = OP_SET_STATE
 COL_OPCODE, COL_QOFF, COL_NCTRL, COL_NTARG, COL_MOFF, COL_CVAL, COL_ARG, COL_ARG2 = range(8)
 N_COLS = 8
 
@@ -62,6 +84,8 @@ SAVE_KINDS = (
     "amplitudes",
     "amplitudes_sq",
     "expval",
+    "expval_var",
     "expvals",
+    "density_matrix",
 )
 SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")

@@ -11,8 +11,9 @@ An experiment is compiled once and run at one or more *points*: the rows of its
 circuit's parameters refer to expressions (:mod:`.expressions`) that a worker
 evaluates at each point before it builds the matrices and fuses the gates. Each
 point is one result: point ``p`` is the job's experiment ``indices[p]`` and samples
-from ``SeedSequence(seed_simulator, spawn_key=(indices[p],))``, or
-``(indices[p], shot_chunk)`` for a piece of a shot-split experiment.
+from ``SeedSequence(seed_simulator + indices[p])`` (as Aer seeds experiment ``i``
+with ``seed_simulator + i``), with ``spawn_key=(shot_chunk,)`` for a piece of a
+shot-split experiment.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 
 #: Bumped whenever the meaning of a field changes; workers refuse other versions.
 #: 2: STANDARD rows, parameter expressions and points; workers build matrices and fuse.
-FORMAT_VERSION = 2
+#: 3: CLASSICAL and SET_STATE rows, classical programs and variables, ``zero_threshold``,
+#: seeds ``seed_simulator + index`` (Aer's), expval_var and density_matrix saves.
+FORMAT_VERSION = 3
 
 #: Run options a program carries, with their types.
 OPTION_TYPES = {
@@ -47,6 +50,7 @@ OPTIONAL_OPTIONS = {
     "blocking_qubits": -1,  # cache blocks: -1 automatic, 0 off, k > 0 blocks of k qubits
     "fusion_enable": True,  # workers fuse the gate rows before running them
     "memory_format": "hex",  # per-shot outcomes as hex strings, or "bits": uint8 (shots, bytes) big-endian
+    "zero_threshold": 1e-10,  # amplitudes and probabilities below it are left out of *_dict saves
 }
 MEMORY_FORMATS = ("hex", "bits")
 
@@ -95,6 +99,10 @@ class Experiment:
         expr_consts: float64; constants the expressions push.
         shot_chunk: ``-1`` for all the shots of each point, or ``j`` for chunk ``j``
             of a shot-split experiment (its samples come from spawn key ``(index, j)``).
+        classical: Classical expression programs that CLASSICAL rows evaluate
+            (:mod:`.classical`).
+        num_vars: Extra clbits past ``num_clbits`` that hold classical variables and
+            scratch conditions; never part of the counts.
 
     """
 
@@ -118,6 +126,8 @@ class Experiment:
     expr_start: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
     expr_consts: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
     shot_chunk: int = -1
+    classical: list = dataclasses.field(default_factory=list)
+    num_vars: int = 0
 
     @property
     def index(self) -> int:
@@ -228,6 +238,9 @@ class Program:
             raise QobjValidationError(f"option 'blocking_qubits' must be an int in [-1, 40], got {blocking!r}")
         if not isinstance(self.options.get("fusion_enable", True), bool):
             raise QobjValidationError(f"option 'fusion_enable' must be bool, got {self.options['fusion_enable']!r}")
+        threshold = self.options.get("zero_threshold", 1e-10)
+        if not isinstance(threshold, float) or not 0 <= threshold < 1:
+            raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")
         if self.options.get("memory_format", "hex") not in MEMORY_FORMATS:
             raise QobjValidationError(
                 f"option 'memory_format' must be one of {MEMORY_FORMATS}, got {self.options['memory_format']!r}"

@@ -10,18 +10,22 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
+from .classical import check_program
 from .expressions import CHECK_MESSAGES, check_expressions
 from .opcodes import (
     CMP_CODES,
     MAX_CMP,
+    MAX_OPCODE,
     N_COLS,
     OP_BRANCH,
+    OP_CLASSICAL,
     OP_DIAG,
     OP_JUMP,
     OP_MATRIX,
     OP_MEASURE,
     OP_RESET,
     OP_SAVE,
+    OP_SET_STATE,
     OP_STANDARD,
     OPCODE_NAMES,
     SAVE_KINDS,
@@ -56,7 +60,7 @@ class QobjValidationError(ValueError):
 
 
 @njit
-def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_saves, arity):
+def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bits, n_saves, n_classical, arity):
     """Flag every row :func:`validate_row` would reject (and maybe more), in one compiled pass.
 
     Args:
@@ -65,8 +69,11 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_sa
         n_matrices: Length of ``matrices``.
         n_params: Length of ``params``.
         num_qubits: Width of the state.
-        num_clbits: Number of classical bits.
+        num_clbits: Number of classical bits (what MEASURE rows write).
+        n_bits: Clbits plus the extra bits of classical variables (what BRANCH and
+            CLASSICAL rows read and write).
         n_saves: Number of save specs.
+        n_classical: Number of classical expression programs.
         arity: int64, shape ``(codes, 2)``; qubits and parameters of each standard
             gate code (``-1`` for an unused code).
 
@@ -78,15 +85,17 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_sa
     for r in range(n):
         op, qoff, nctrl, ntarg = ops[r, 0], ops[r, 1], ops[r, 2], ops[r, 3]
         moff, cval, arg, arg2 = ops[r, 4], ops[r, 5], ops[r, 6], ops[r, 7]
-        if op < OP_MATRIX or op > OP_STANDARD or min(qoff, nctrl, ntarg, moff) < 0 or ntarg > 30:
+        if op < OP_MATRIX or op > MAX_OPCODE or min(qoff, nctrl, ntarg, moff) < 0 or ntarg > 62:
             bad[r] = True
             continue
         nq = nctrl + ntarg
         if qoff + nq > qubits.size:
             bad[r] = True
             continue
-        bound = num_clbits if op == OP_BRANCH else num_qubits
+        classical = op == OP_BRANCH or op == OP_CLASSICAL
+        bound = n_bits if classical else num_qubits
         quantum = op == OP_MATRIX or op == OP_DIAG or op == OP_MEASURE or op == OP_RESET or op == OP_STANDARD
+        quantum = quantum or op == OP_SET_STATE
         for i in range(nq):
             q = qubits[qoff + i]
             if q < 0 or q >= bound:
@@ -94,7 +103,9 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_sa
             for j in range(i):
                 if quantum and qubits[qoff + j] == q:
                     bad[r] = True
-        if op == OP_MATRIX or op == OP_DIAG:
+        if (op == OP_MATRIX or op == OP_DIAG) and ntarg > 30:
+            bad[r] = True
+        elif op == OP_MATRIX or op == OP_DIAG:
             size = (1 << (2 * ntarg)) if op == OP_MATRIX else (1 << ntarg)
             if moff + size > n_matrices or cval < 0 or cval >= (1 << min(nctrl, 62)):
                 bad[r] = True
@@ -110,6 +121,10 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_sa
                 bad[r] = True
         elif op == OP_SAVE:
             bad[r] = bad[r] or arg < 0 or arg >= n_saves
+        elif op == OP_CLASSICAL:
+            bad[r] = bad[r] or arg < 0 or arg >= n_classical or nctrl != 0 or ntarg < 1
+        elif op == OP_SET_STATE:
+            bad[r] = bad[r] or nctrl != 0 or ntarg != num_qubits or moff + (1 << ntarg) > n_matrices
         else:  # JUMP, BRANCH
             bad[r] = bad[r] or arg < 0 or arg > n
             if op == OP_BRANCH and (ntarg > 62 or arg2 < 0 or arg2 > MAX_CMP):
@@ -152,7 +167,7 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     if min(qoff, nctrl, ntarg, moff) < 0 or qoff + nctrl + ntarg > exp.qubits.size:
         fail(f"op {pc}: qubit slice [{qoff}, {qoff + nctrl + ntarg}) is outside qubits[{exp.qubits.size}]")
     idx = exp.qubits[qoff : qoff + nctrl + ntarg]
-    if op in (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_STANDARD):
+    if op in (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_STANDARD, OP_SET_STATE):
         _check_indices(idx, exp.num_qubits, f"op {pc} qubits", fail)
         if len(set(idx.tolist())) != idx.size:
             fail(f"op {pc}: repeated qubit in {idx.tolist()}")
@@ -185,8 +200,20 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
         fail(f"op {pc}: save index {arg} outside 0..{len(exp.saves) - 1}")
     elif op in (OP_JUMP, OP_BRANCH) and not 0 <= arg <= n_ops:
         fail(f"op {pc}: jump target {arg} outside 0..{n_ops}")
+    elif op == OP_CLASSICAL:
+        if not 0 <= arg < len(exp.classical):
+            fail(f"op {pc}: classical program {arg} outside 0..{len(exp.classical) - 1}")
+        if nctrl != 0 or not 1 <= ntarg <= 62:
+            fail(f"op {pc}: CLASSICAL writes 1..62 clbits and has no controls")
+    elif op == OP_SET_STATE:
+        if nctrl != 0 or ntarg != exp.num_qubits:
+            fail(f"op {pc}: SET_STATE sets all {exp.num_qubits} qubits, got {ntarg} (controls {nctrl})")
+        if moff + (1 << min(ntarg, 62)) > exp.matrices.size:
+            fail(f"op {pc}: state [{moff}, {moff + (1 << ntarg)}) is outside matrices[{exp.matrices.size}]")
+    n_bits = exp.num_clbits + exp.num_vars
+    if op in (OP_BRANCH, OP_CLASSICAL):
+        _check_indices(idx, n_bits, f"op {pc} clbits", fail)
     if op == OP_BRANCH:
-        _check_indices(idx, exp.num_clbits, f"op {pc} condition clbits", fail)
         if ntarg > 62:
             fail(f"op {pc}: conditions on more than 62 clbits are not supported")
         if arg2 not in CMP_CODES.values():
@@ -246,6 +273,17 @@ def _check_saves(exp, fail) -> None:
         _check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), exp.num_qubits, f"save {i}", fail)
 
 
+def _check_classical(exp, fail) -> None:
+    if not isinstance(exp.num_vars, int) or isinstance(exp.num_vars, bool) or not 0 <= exp.num_vars <= 1 << 16:
+        fail(f"num_vars must be an int in [0, 65536], got {exp.num_vars!r}")
+    if not isinstance(exp.classical, list):
+        fail(f"classical must be a list of programs, got {type(exp.classical).__name__}")
+    for i, program in enumerate(exp.classical):
+        reason = check_program(program, exp.num_clbits + exp.num_vars)
+        if reason:
+            fail(f"classical program {i} {reason}")
+
+
 def validate_experiment(exp) -> None:
     """Check shapes, dtypes and every index of one experiment.
 
@@ -281,6 +319,7 @@ def validate_experiment(exp) -> None:
         _check_indices(exp.final_clbits, exp.num_clbits, "final_clbits", fail)
         _check_points(exp, fail)
     _check_points(exp, fail, slow=False)
+    _check_classical(exp, fail)
     suspects = suspect_rows(
         exp.ops,
         exp.qubits,
@@ -288,7 +327,9 @@ def validate_experiment(exp) -> None:
         exp.params.size,
         exp.num_qubits,
         exp.num_clbits,
+        exp.num_clbits + exp.num_vars,
         len(exp.saves),
+        len(exp.classical),
         STANDARD_ARITY,
     )
     for pc in np.flatnonzero(suspects):
