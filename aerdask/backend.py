@@ -68,21 +68,32 @@ class AerSimulator(BackendV2):
     Takes Aer's option names, so ``from qiskit_aer import AerSimulator`` becomes
     ``from aerdask import AerSimulator``. Options (``set_options`` or ``run``):
 
-    * ``shots`` (int, default 1024), ``seed_simulator`` (int or None), ``memory`` (bool).
-    * ``method``: ``"automatic"`` or ``"statevector"`` (the same thing for now).
+    * ``shots`` (int, default 1024), ``seed_simulator`` (int or None; experiment ``i``
+      is seeded ``seed_simulator + i``, as in Aer), ``memory`` (bool).
+    * ``method``: ``"automatic"`` or ``"statevector"`` (the same thing for now);
+      ``device``: ``"CPU"`` (``"GPU"`` is refused by ``run()``).
     * ``precision``: ``"double"`` (complex128) or ``"single"`` (complex64).
     * ``executor``: a ``concurrent.futures.Executor`` or ``dask.distributed.Client``;
       ``None`` uses a shared local thread pool.
     * ``max_job_size``: experiments per task; ``max_shot_size``: shots per task.
-    * ``max_parallel_threads``: threads one task may use (0: all cores).
+    * ``max_parallel_threads``: threads one task may use (0 or None: all cores).
+    * ``max_memory_mb``: caps the bytes one state may use (MiB; None: the executor's limit).
+    * ``enable_truncation``: simulate only the qubits something acts on (default True).
+    * ``zero_threshold``: amplitudes and probabilities below it are left out of
+      ``*_dict`` saves (default 1e-10).
+    * ``basis_gates``: the gate names the ``Target`` advertises (default: all).
     * ``fusion_enable``: fuse neighbouring gates into fewer passes (default True).
     * ``blocking_enable``: cache blocking (default True): runs of gates on large
       states are applied block by block in a cache-sized buffer, one memory pass per
       run. ``blocking_qubits``: qubits per block (int; None: 15 qubits, for states of
       19 qubits and more; an int blocks every wider state). In Aer these two options
       chunk the state for MPI or several GPUs; here they serve the CPU cache.
+    * ``noise_model``: only ``None`` (simulations are ideal).
 
-    Any other option raises :class:`~aerdask.errors.AerdaskInputError`.
+    Aer's engine knobs (:data:`aerdask.options.ENGINE_KNOBS`) are accepted and not
+    acted on; the result lists those set to a non-default value in
+    ``result.metadata["ignored_options"]``. Any other option raises
+    :class:`~aerdask.errors.AerdaskInputError`.
     """
 
     def __init__(self, name: str = "aer_simulator", provider=None, **options):

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX, OP_MEASURE, OP_RESET, OP_STANDARD
+from aerdask_kernels.opcodes import (
+    OP_BRANCH,
+    OP_CLASSICAL,
+    OP_DIAG,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SET_STATE,
+    OP_STANDARD,
+)
 from aerdask_kernels.program import Experiment
 
 __all__ = ["truncate", "WHOLE_STATE_SAVES"]
 
 #: Save kinds that read every amplitude: a circuit with one of them keeps all its qubits.
-WHOLE_STATE_SAVES = frozenset(["statevector", "statevector_dict", "amplitudes", "amplitudes_sq", "set_statevector"])
-_QUANTUM_OPS = np.array([OP_MATRIX, OP_DIAG, OP_STANDARD, OP_MEASURE, OP_RESET])
+WHOLE_STATE_SAVES = frozenset(["statevector", "statevector_dict", "amplitudes", "amplitudes_sq"])
+_QUANTUM_OPS = np.array([OP_MATRIX, OP_DIAG, OP_STANDARD, OP_MEASURE, OP_RESET, OP_SET_STATE])
 
 
 def _quantum_positions(exp: Experiment) -> np.ndarray:
@@ -42,9 +51,12 @@ def truncate(exp: Experiment) -> Experiment:
     n = exp.num_qubits
     if n <= 1 or any(save["kind"] in WHOLE_STATE_SAVES for save in exp.saves):
         return exp
-    positions = _quantum_positions(exp)
-    used = np.zeros(n, dtype=np.bool_)
-    used[exp.qubits[positions]] = True
+    opcodes = exp.ops[:, 0]
+    if (opcodes == OP_BRANCH).any() or (opcodes == OP_CLASSICAL).any():
+        positions = _quantum_positions(exp)  # some entries of ``qubits`` are clbits
+    else:
+        positions = slice(None)  # every entry is a qubit: the cheap, common case
+    used = np.bincount(exp.qubits[positions], minlength=n).astype(np.bool_)
     used[exp.final_qubits] = True
     for save in exp.saves:
         used[save["qubits"]] = True
