@@ -1,7 +1,7 @@
 """Parameter sweeps: a grid or a CSV of values, results written as they arrive, resumable.
 
 Each point ``i`` runs as experiment ``i`` of the sweep, so its samples come from
-``SeedSequence(seed, spawn_key=(i,))`` whatever job or task it lands in: a sweep
+``SeedSequence(seed + i)`` whatever job or task it lands in: a sweep
 interrupted and run again produces the same file as one that was never stopped.
 
 The output is JSON lines, one object per point (``index``, the parameter values,

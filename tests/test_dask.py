@@ -231,7 +231,7 @@ def test_state_bigger_than_any_worker_is_refused_at_run():
     # An in-process worker's limit covers this whole test process, so leave it room to run the small job.
     with local_client(n_workers=1, processes=False, memory_limit="2GiB") as client:
         qc = QuantumCircuit(28)
-        qc.h(0)
+        qc.h(range(28))  # every qubit active: truncation leaves it whole
         with pytest.raises(CircuitTooLargeError, match="needs 4,294,967,296 bytes but 2,147,483,648 bytes"):
             AerSimulator(executor=client).run(qc)
         AerSimulator(executor=client).run(QuantumCircuit(20)).result()  # 16 MiB fits
