@@ -17,8 +17,10 @@ def install_package(data: bytes, target: str | None = None) -> str:
 
     Appended, not prepended: an installed aerdask_kernels on the receiver wins.
     """
-    target = target or os.path.join(tempfile.gettempdir(), f"aerdask-shipped-{os.getpid()}")
-    os.makedirs(target, exist_ok=True)
+    # A private directory (mode 0700, unpredictable name): a fixed path under /tmp could be
+    # prepared by another user with code that this process would then import.
+    target = target or tempfile.mkdtemp(prefix="aerdask-shipped-")
+    os.makedirs(target, mode=0o700, exist_ok=True)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         archive.extractall(target)
     if target not in sys.path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import secrets
 import uuid
@@ -14,12 +15,12 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
-from aerdask_kernels.program import Experiment
 
+from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array
 from .chunking import auto_job_size, estimated_cost, plan_chunks
 from .compiler import compile_batch
-from .errors import AerdaskInputError, CircuitTooLargeError
+from .errors import AerdaskInputError
 from .executors import adapt
 from .executors.base import ExecutorAdapter
 from .instructions import INSTRUCTIONS
@@ -202,11 +203,12 @@ class AerSimulator(BackendV2):
         if parameterizations is not None:
             circuits = expand_parameterizations(circuits, parameterizations)
         values = bind_values(circuits, parameter_binds)
-        adapter, limit = self._connect(options)
-        experiments = self._admitted(compile_batch(circuits, values, options["shots"]), options, limit)
+        adapter, admission = self._connect(options)
+        experiments = self._admitted(compile_batch(circuits, values, options["shots"]), options, admission)
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
-        tasks = plan_chunks(experiments, size, options["max_shot_size"], self._program_options(options))
-        return self._start(tasks, options, validate=False)  # our compiler's output: the workers validate it
+        tasks = plan_chunks(experiments, size, options["max_shot_size"], admission.program_options)
+        # Our compiler's output: the workers validate it.
+        return self._start(tasks, options, validate=False, placement=admission.placement)
 
     def compile(
         self,
@@ -245,14 +247,15 @@ class AerSimulator(BackendV2):
             values = bind_values(circuits, parameter_binds)
         else:
             values = _values_per_circuit(circuits, parameter_values)
-        _, limit = self._connect(options)
+        _, admission = self._connect(options)
         if indices is not None:
             indices = np.asarray(indices, dtype=np.int64)
             points = sum(1 if v is None else v.shape[0] for v in values)
             if indices.shape != (points,):
                 raise AerdaskInputError(f"compile() got {indices.size} indices for {points} experiments")
-        experiments = list(self._admitted(compile_batch(circuits, values, options["shots"], indices), options, limit))
-        return Program(experiments=experiments, options=self._program_options(options))
+        compiled = compile_batch(circuits, values, options["shots"], indices)
+        experiments = list(self._admitted(compiled, options, admission))
+        return Program(experiments=experiments, options=admission.program_options)
 
     def submit(self, program: Program, **run_options) -> AerJob:
         """Split ``program`` into tasks and submit them as one :class:`AerJob`.
@@ -265,15 +268,26 @@ class AerSimulator(BackendV2):
         size = options["max_job_size"]
         if size is None and options["max_shot_size"] is None:
             shapes = [(e.num_qubits, e.ops.shape[0], e.num_points, e.shots) for e in program.experiments]
-            size = _auto_job_size(self._connect(options)[0], shapes)
+            size = _auto_job_size(adapt(options["executor"]), shapes)
         tasks = plan_chunks(program.experiments, size, options["max_shot_size"], program.options)
         return self._start(tasks, options)
 
-    def _start(self, tasks, options: dict, validate: bool = True) -> AerJob:
+    def _start(self, tasks, options: dict, validate: bool = True, placement=None) -> AerJob:
         ignored = ignored_options(options)
         metadata = {"ignored_options": ignored} if ignored else None
         job = AerJob(
-            self, str(uuid.uuid4()), run_program, tasks, options["executor"], validate=validate, metadata=metadata
+            self,
+            str(uuid.uuid4()),
+            run_program,
+            tasks,
+            options["executor"],
+            validate=validate,
+            metadata=metadata,
+            placement=placement,
+            keep=options["keep"],
+        )
+        job.configure_executor(
+            max_worker_deaths=options["max_worker_deaths"], no_worker_timeout=options["no_worker_timeout"]
         )
         job.submit()
         return job
@@ -281,8 +295,8 @@ class AerSimulator(BackendV2):
     def _merged_options(self, run_options: dict) -> dict:
         return {**self.options.__dict__, **validate_options(run_options)}
 
-    def _connect(self, options: dict) -> tuple[ExecutorAdapter, int]:
-        """The executor's adapter, checked, and the bytes one state may use.
+    def _connect(self, options: dict) -> tuple[ExecutorAdapter, Admission]:
+        """The executor's adapter, checked, and the memory plan of the job's tasks.
 
         Raises:
             AerdaskInputError: for a device this machine has not got.
@@ -295,17 +309,19 @@ class AerSimulator(BackendV2):
             )
         adapter = adapt(options["executor"])
         adapter.prepare()
-        limit = adapter.memory_limit()
+        workers = adapter.workers_memory()
         if options["max_memory_mb"]:
-            limit = min(limit, options["max_memory_mb"] << 20)
-        return adapter, limit
+            cap = options["max_memory_mb"] << 20
+            workers = [dataclasses.replace(w, usable=min(w.usable, cap)) for w in workers]
+        return adapter, Admission(workers, options, self._program_options(options))
 
-    def _admitted(self, experiments, options: dict, limit: int):
-        """The compiled experiments, each truncated to its active qubits and checked against ``limit``."""
+    @staticmethod
+    def _admitted(experiments, options: dict, admission: Admission):
+        """The compiled experiments, each truncated to its active qubits and admitted (see :mod:`.admission`)."""
         for exp in experiments:
             if options["enable_truncation"]:
                 exp = truncate(exp)
-            self._check_memory(exp, options["precision"], limit)
+            admission.admit(exp)
             yield exp
 
     @staticmethod
@@ -323,18 +339,6 @@ class AerSimulator(BackendV2):
             "fusion_enable": options["fusion_enable"],
             "zero_threshold": options["zero_threshold"],
         }
-
-    @staticmethod
-    def _check_memory(exp: Experiment, precision: str, available: int) -> None:
-        # Checked here because no one else will: a zeroed state is allocated lazily, so a
-        # Dask nanny (which sees resident memory only) would let it start and die later.
-        needed = statevector_bytes(exp.num_qubits, precision)
-        if needed > available:
-            raise CircuitTooLargeError(
-                f"circuit {exp.name!r} has {exp.num_qubits} active qubits: its {precision}-precision statevector "
-                f"needs {needed:,} bytes but {available:,} bytes are available (largest worker memory limit, "
-                "free memory of this machine, or max_memory_mb)"
-            )
 
     def __repr__(self) -> str:
         return f"AerSimulator('{self.name}')"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,13 +27,14 @@ from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
+from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX, OP_SET_STATE, OP_STANDARD
 from aerdask_kernels.program import Experiment, no_points
 from aerdask_kernels.standard import STANDARD_GATES
 
 from . import native
 from .classical import ClassicalCompiler
 from .emitter import Emitter, NonNumericParameters
-from .errors import UnsupportedInstructionError
+from .errors import AerdaskInputError, UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
 from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup
@@ -49,6 +51,14 @@ _READS_STATE = set(SAVE_KINDS) | {"set_statevector"}  # act on the whole state
 _NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+_PY_CMP = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 _EXPR_CMP = {
     expr.Binary.Op.EQUAL: "==",
     expr.Binary.Op.NOT_EQUAL: "!=",
@@ -290,6 +300,10 @@ class _CircuitCompiler:
         self.dirty[qargs] = True
         form = self.cache.form(op)
         if form is not None:
+            if not np.isfinite(form.data).all():
+                raise AerdaskInputError(
+                    f"circuit {self.circuit.name!r}: the matrix of {op.name!r} holds a NaN or infinite entry"
+                )
             self.em.gate(qargs, form)
         elif op.definition is not None:
             self._inline(op.definition, qargs, [], loop)
@@ -503,13 +517,23 @@ class _CircuitCompiler:
         return bits
 
     def _condition(self, cond, cmap) -> tuple[list[int], str, int]:
+        """``(clbits, comparison, value)`` a BRANCH row tests for ``cond``."""
+        bits, cmp, value = self._compared(cond, cmap)
+        if 0 <= value < 1 << min(len(bits), 62):
+            return bits, cmp, value
+        # The constant lies outside every value the clbits can hold (Qiskit allows 2**70 against
+        # three bits): the comparison has one answer for every value, so it is a constant.
+        outcome = _PY_CMP[cmp](0, value)
+        return self._evaluated(expr.lift(bool(outcome)), cmap, 1), "==", 1
+
+    def _compared(self, cond, cmap) -> tuple[list[int], str, int]:
         if isinstance(cond, tuple):
             target, value = cond
             return self._bits(target, cmap), "==", int(value)
         if isinstance(cond, expr.Var) and isinstance(cond.var, Clbit):
             return self._bits(cond.var, cmap), "==", 1
         if isinstance(cond, expr.Unary) and cond.op == expr.Unary.Op.LOGIC_NOT:
-            bits, cmp, value = self._condition(cond.operand, cmap)
+            bits, cmp, value = self._compared(cond.operand, cmap)
             return bits, _INVERT[cmp], value
         if isinstance(cond, expr.Binary) and cond.op in _EXPR_CMP:
             cmp = _EXPR_CMP[cond.op]
@@ -616,6 +640,44 @@ def _experiment(circuit: QuantumCircuit, index: int, shots: int, fields: dict) -
     )
 
 
+_STANDARD_NAMES = {code: name for name, (code, _, _) in STANDARD_GATES.items()}
+
+
+def check_numbers(exp: Experiment) -> None:
+    """Refuse a gate angle, phase or matrix entry that is NaN or infinite, naming the instruction.
+
+    Such a number runs without complaint and gives wrong counts, so it is caught
+    here, at ``run()``. Angles that are expressions of the parameters are checked per
+    point (:func:`aerdask.expressions.check_finite`); their slots hold placeholders.
+
+    Raises:
+        AerdaskInputError: naming the circuit, the instruction's row and the value.
+    """
+    params_ok = np.isfinite(exp.params).all() or (
+        exp.param_expr.size and np.isfinite(exp.params[exp.param_expr < 0]).all()
+    )
+    if params_ok and np.isfinite(exp.matrices).all() and np.isfinite(exp.expr_consts).all():
+        return
+    for row in exp.ops:
+        opcode, moff, arg, arg2 = int(row[0]), int(row[4]), int(row[6]), int(row[7])
+        if opcode == OP_STANDARD:
+            values = exp.params[arg : arg + arg2]
+            if exp.param_expr.size:
+                values = values[exp.param_expr[arg : arg + arg2] < 0]
+            bad = values[~np.isfinite(values)]
+            if bad.size:
+                raise AerdaskInputError(
+                    f"circuit {exp.name!r}: {_STANDARD_NAMES.get(moff, 'gate')} has parameter {bad[0]}; "
+                    "gate angles and phases must be finite real numbers"
+                )
+        elif opcode in (OP_MATRIX, OP_DIAG, OP_SET_STATE):
+            size = {OP_MATRIX: 1 << (2 * int(row[3])), OP_DIAG: 1 << int(row[3])}.get(opcode, 1 << int(row[3]))
+            if not np.isfinite(exp.matrices[moff : moff + size]).all():
+                what = "set_statevector" if opcode == OP_SET_STATE else f"a {int(row[3])}-qubit gate's matrix"
+                raise AerdaskInputError(f"circuit {exp.name!r}: {what} holds a NaN or infinite entry")
+    raise AerdaskInputError(f"circuit {exp.name!r}: a parameter expression holds a NaN or infinite constant")
+
+
 def compile_batch(
     circuits: list[QuantumCircuit], values: list, shots: int, indices: np.ndarray | None = None
 ) -> Iterator[Experiment]:
@@ -652,9 +714,11 @@ def compile_batch(
         if vals is None:
             arrays = None if fast is None else fast.arrays(circuit)
             if arrays is None:
-                yield compile_circuit(circuit, int(numbers[0]), shots, cache)
+                experiment = compile_circuit(circuit, int(numbers[0]), shots, cache)
             else:  # a plain circuit, read whole by one native call
-                yield _experiment(circuit, int(numbers[0]), shots, arrays)
+                experiment = _experiment(circuit, int(numbers[0]), shots, arrays)
+            check_numbers(experiment)
+            yield experiment
             continue
         try:
             template, table = _compile(circuit, 0, shots, cache)
@@ -662,8 +726,11 @@ def compile_batch(
             params = list(circuit.parameters)
             for row, index in zip(vals.tolist(), numbers.tolist(), strict=True):
                 bound = circuit.assign_parameters(dict(zip(params, row, strict=True)), inplace=False)
-                yield compile_circuit(bound, index, shots, cache)
+                experiment = compile_circuit(bound, index, shots, cache)
+                check_numbers(experiment)
+                yield experiment
             continue
         experiment = template.replace(values=vals, indices=np.asarray(numbers, dtype=np.int64))
+        check_numbers(experiment)
         check_finite(experiment, [str(e) for e in table.exprs] if table else None)
         yield experiment

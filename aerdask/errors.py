@@ -29,6 +29,7 @@ __all__ = [
     "JobTimeoutError",
     "JobFailedError",
     "TaskLostError",
+    "WorkerCrashError",
     "ClusterError",
     "QobjValidationError",
     "ExperimentError",
@@ -86,6 +87,10 @@ class JobTimeoutError(_QiskitJobTimeoutError, concurrent.futures.TimeoutError):
 
 class TaskLostError(AerdaskError):
     """A task will never finish (its client lost the scheduler); the job must be resubmitted."""
+
+
+class WorkerCrashError(AerdaskError):
+    """A task killed its worker more often than ``max_worker_deaths`` allows; it was given up."""
 
 
 class ClusterError(AerdaskError):

@@ -47,14 +47,33 @@ class AerJob(JobV1):
             the programs its own compiler made.
         metadata: Extra keys for the ``Result``'s ``metadata`` (``run()`` reports
             the Aer options it did not act on there).
+        placement: Maps a task's program to the workers it may run on (``None``:
+            any); ``run()`` passes its memory plan's (:mod:`aerdask.admission`).
+        keep: On Dask, how long the job stays findable by :meth:`retrieve` (its
+            program and results held on the cluster): ``True`` until
+            :meth:`unpublish`, a number of seconds after submission, or ``False``:
+            until :meth:`result` has returned or raised. ``run()`` passes the
+            ``keep`` option (default False), so long sweeps do not fill the cluster.
 
     """
 
     def __init__(
-        self, backend, job_id: str, fn: Callable, qobj, executor=None, *, validate: bool = True, metadata=None
+        self,
+        backend,
+        job_id: str,
+        fn: Callable,
+        qobj,
+        executor=None,
+        *,
+        validate: bool = True,
+        metadata=None,
+        placement: Callable | None = None,
+        keep: bool | float = True,
     ):
         super().__init__(backend, job_id)
+        self._keep = keep
         self._validate = validate
+        self._placement = placement
         self._metadata = dict(metadata or {})
         self._fn = fn
         self._tasks = [qobj] if isinstance(qobj, Program) else qobj
@@ -65,6 +84,15 @@ class AerJob(JobV1):
         self._cancelled = False
         self._lock = threading.Lock()
         self._submit_time = 0.0
+
+    def configure_executor(self, **settings) -> None:
+        """Set the executor's limits for this job where it has them; call before :meth:`submit`.
+
+        Dask has ``max_worker_deaths`` and ``no_worker_timeout`` (see the options).
+        """
+        for name, value in settings.items():
+            if hasattr(self._adapter, name):
+                setattr(self._adapter, name, value)
 
     # -- submission ----------------------------------------------------------------
     def submit(self) -> None:
@@ -92,7 +120,9 @@ class AerJob(JobV1):
                         chunk.validate()
                     check_unique(chunk, seen)
                     chunk = chunk.replace(job_id=self._job_id)
-                    handles.append(self._adapter.submit(self._fn, chunk, f"aerdask-{self._job_id}-{i}", self._job_id))
+                    workers = self._placement(chunk) if self._placement else None
+                    key = f"aerdask-{self._job_id}-{i}"
+                    handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
                     chunks.append(chunk)
                 if not chunks:
                     raise JobError(f"job {self._job_id} got no tasks to run")
@@ -104,6 +134,10 @@ class AerJob(JobV1):
             self._qobj = Program(experiments=experiments, options=chunks[0].options, job_id=self._job_id)
             self._chunks, self._handles = chunks, handles
             self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
+            if self._keep is not True and self._keep is not False:
+                timer = threading.Timer(float(self._keep), self.unpublish)
+                timer.daemon = True  # a time to live: the job is dropped from the cluster then
+                timer.start()
 
     @classmethod
     def retrieve(cls, job_id: str, client, backend=None) -> AerJob:
@@ -113,14 +147,16 @@ class AerJob(JobV1):
         ``client.list_datasets()``) and can be found while the scheduler lives.
 
         Raises:
-            JobError: if the cluster holds no job with that id.
+            JobError: if the cluster holds no job with that id, or what it holds under
+                that id is not a valid aerdask job (nothing stored there is unpickled).
         """
         from .backend import AerSimulator
 
         job = cls(backend or AerSimulator(executor=client), job_id, run_program, None, client)
         found = job._adapter.lookup(job_id)
         if found is None:
-            raise JobError(f"no job {job_id!r} on this cluster (published jobs: {job._adapter.published()})")
+            # Other users' job ids are not listed: ids are the only key to a job's results.
+            raise JobError(f"no job {job_id!r} on this cluster (it finished and was removed, or the id is wrong)")
         job._qobj, job._chunks, job._handles = found
         job._submit_time = time.monotonic()
         return job
@@ -186,6 +222,13 @@ class AerJob(JobV1):
                 other tasks are waited for, within ``timeout``, before it is raised).
 
         """
+        try:
+            return self._result(timeout)
+        finally:
+            if self._keep is False and self.in_final_state():
+                self.unpublish()  # read: the cluster need not hold it any longer
+
+    def _result(self, timeout: float | None) -> Result:
         handles = self._require_submitted()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -254,6 +297,8 @@ class AerJob(JobV1):
             return False
         self._adapter.cancel(handles, self._job_id)
         self._cancelled = True
+        if self._keep is False:
+            self.unpublish()
         deadline = time.monotonic() + CANCEL_GRACE_S
         while not all(h.done() for h in handles) and time.monotonic() < deadline:
             self._adapter.wait(handles, 0.05)

@@ -55,6 +55,13 @@ DEFAULTS: dict[str, object] = {
     # mid-circuit measurements, which is what these two ask Aer for.
     "runtime_parameter_bind_enable": False,
     "shot_branching_enable": False,
+    # aerdask's own: keep a finished Dask job findable by AerJob.retrieve (True), for so many
+    # seconds after submission (a number), or not once its result was read (False).
+    "keep": False,
+    # aerdask's own, Dask only: worker deaths one task may cause before its job fails, and
+    # seconds a job waits on a cluster without workers before its tasks count as lost.
+    "max_worker_deaths": 1,
+    "no_worker_timeout": 300.0,
 }
 
 #: Aer's engine knobs and Aer's defaults: accepted, not acted on (see the module docs).
@@ -206,6 +213,21 @@ def _basis_gates(value):
     return tuple(value)
 
 
+def _positive_seconds(name: str) -> Callable:
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+            raise AerdaskInputError(f"{name} must be a positive number of seconds, got {value!r}")
+        return float(value)
+
+    return check
+
+
+def _keep(value):
+    if isinstance(value, bool) or (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+        return value
+    raise AerdaskInputError(f"keep must be True, False or a positive number of seconds, got {value!r}")
+
+
 def _executor(value):
     check_executor(value)
     return value
@@ -236,6 +258,9 @@ _VALIDATORS: dict[str, Callable] = {
     "basis_gates": _basis_gates,
     "runtime_parameter_bind_enable": _bool("runtime_parameter_bind_enable"),
     "shot_branching_enable": _bool("shot_branching_enable"),
+    "keep": _keep,
+    "max_worker_deaths": _int_in("max_worker_deaths", 0, 1000),
+    "no_worker_timeout": _positive_seconds("no_worker_timeout"),
     **{name: _any for name in ENGINE_KNOBS},
 }
 

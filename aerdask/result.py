@@ -181,6 +181,8 @@ def build_result(
                     "index": index,
                     "parallel_state_update": raw.get("threads", 1),
                     "time_taken": raw["time_taken"],
+                    "branch_copies": raw.get("branch_copies", 0),
+                    "branch_replays": raw.get("branch_replays", 0),
                 },
             )
         )

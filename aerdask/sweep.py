@@ -7,13 +7,18 @@ interrupted and run again produces the same file as one that was never stopped.
 The output is JSON lines, one object per point (``index``, the parameter values,
 ``shots``, ``counts``), readable with ``pandas.read_json(path, lines=True)``. Lines
 are appended as points finish; when the sweep completes, the file is rewritten in
-point order. A sidecar ``<output>.meta.json`` keeps the seed, shots and parameter
-names, so a resumed run checks it is the same sweep.
+point order. A sidecar ``<output>.meta.json`` keeps the seed, shots, parameter
+names and a hash of the compiled circuit, the options that change results and
+every point's values, so a resumed run checks it is the same sweep. Both files
+are replaced atomically (written aside, then ``os.replace``); a record torn by an
+interruption is dropped, a record that lost its newline is repaired, and blank or
+damaged lines never hide the finished points after them.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import os
@@ -30,7 +35,7 @@ from .binding import values_array
 from .errors import AerdaskInputError
 from .progress import progress_text
 
-__all__ = ["grid_points", "csv_points", "run_sweep", "SweepError"]
+__all__ = ["grid_points", "csv_points", "run_sweep", "sweep_hash", "SweepError"]
 
 
 class SweepError(AerdaskInputError):
@@ -95,6 +100,35 @@ def _bind_names(circuit: QuantumCircuit, names: list[str]):
     return list(circuit.parameters)
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` in one step: a reader sees the old file or the new one."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with tmp.open("w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def sweep_hash(circuit: QuantumCircuit, names: list[str], points, options: dict) -> str:
+    """SHA-256 of what decides a sweep's results, but the seed: the compiled circuit, options, points.
+
+    The circuit is hashed as compiled (its rows, matrices and parameter
+    expressions), not as pickled or QPY bytes, which carry the random ids of its
+    ``Parameter`` objects and so differ from process to process.
+    """
+    from .compiler import compile_circuit  # the compiler imports Qiskit's library: only when sweeping
+
+    exp = compile_circuit(circuit)
+    digest = hashlib.sha256()
+    for field in ("ops", "qubits", "matrices", "params", "param_expr", "expr_code", "expr_start", "expr_consts"):
+        digest.update(np.ascontiguousarray(getattr(exp, field)).tobytes())
+    meta = [exp.num_qubits, exp.num_clbits, exp.parameters, names, options, exp.final_qubits.tolist()]
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    digest.update(np.ascontiguousarray(np.asarray(points, dtype=np.float64)).tobytes())
+    return digest.hexdigest()
+
+
 class _Output:
     """The JSON-lines file: which points are done, appending, the final ordered rewrite."""
 
@@ -106,33 +140,54 @@ class _Output:
         self.fh = self.path.open("a")
 
     def _check_meta(self, meta: dict) -> None:
+        has_records = self.path.exists() and self.path.stat().st_size > 0
+        old = None
         if self.meta_path.exists():
-            old = json.loads(self.meta_path.read_text())
-            for key in ("names", "shots", "points"):
-                if old.get(key) != meta.get(key):
+            try:
+                old = json.loads(self.meta_path.read_text())
+            except ValueError:
+                if has_records:
                     raise SweepError(
-                        f"{self.path} holds a different sweep ({key}: {old.get(key)!r} there, {meta.get(key)!r} now); "
-                        "use another output file or delete it"
+                        f"{self.meta_path} is damaged, so {self.path} cannot be checked for resuming; "
+                        "delete both to start again, or use another output file"
+                    ) from None
+                # Nothing was recorded under it: start afresh.
+        if old is not None:
+            for key in ("names", "shots", "points", "hash"):
+                if old.get(key) != meta.get(key):
+                    what = "its circuit, options or point values differ" if key == "hash" else f"{key}"
+                    raise SweepError(
+                        f"{self.path} holds a different sweep ({what}: {old.get(key)!r} there, {meta.get(key)!r} "
+                        "now); use another output file or delete it"
                     )
             meta["seed"] = old["seed"]  # resume with the seed the file was started with
-        elif self.path.exists() and self.path.stat().st_size:
+        elif has_records:
             raise SweepError(f"{self.path} exists but was not written by a sweep; use another output file")
         self.meta = meta
-        self.meta_path.write_text(json.dumps(meta, sort_keys=True))
+        if old != meta:
+            _atomic_write(self.meta_path, json.dumps(meta, sort_keys=True))
 
     def _read_done(self) -> set[int]:
+        """Indices already recorded; the file is rewritten with only whole, valid records."""
         if not self.path.exists():
             return set()
-        done, good = set(), 0
-        with self.path.open() as fh:
-            for line in fh:
-                try:
-                    done.add(int(json.loads(line)["index"]))
-                except (ValueError, KeyError):
-                    break  # a line cut by an interruption: drop it and what follows
-                good += len(line.encode())
-        with self.path.open("r+b") as fh:
-            fh.truncate(good)
+        raw = self.path.read_bytes()
+        done, keep, changed = set(), [], False
+        for line in raw.split(b"\n"):
+            try:
+                record = json.loads(line)
+                index = int(record["index"])
+            except (ValueError, KeyError, TypeError):
+                changed |= bool(line.strip())  # a torn or damaged record: dropped, the rest kept
+                continue
+            if index not in done:
+                done.add(index)
+                keep.append(line)
+            else:
+                changed = True
+        text = b"".join(line + b"\n" for line in keep)
+        if changed or text != raw:  # also repairs a last record that lost its newline
+            _atomic_write(self.path, text.decode())
         return done
 
     def write(self, records: list[dict]) -> None:
@@ -144,11 +199,14 @@ class _Output:
 
     def finish(self) -> None:
         self.fh.close()
-        records = [json.loads(line) for line in self.path.read_text().splitlines() if line]
-        records.sort(key=lambda r: r["index"])
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-        os.replace(tmp, self.path)
+        records = {}
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                records.setdefault(int(record["index"]), record)
+            except (ValueError, KeyError, TypeError):
+                continue  # only whole records count; _read_done already dropped the torn ones
+        _atomic_write(self.path, "".join(json.dumps(records[i], sort_keys=True) + "\n" for i in sorted(records)))
 
     def close(self) -> None:
         if not self.fh.closed:
@@ -196,9 +254,13 @@ def run_sweep(
         "shots": shots,
         "points": len(points),
         "seed": seed if seed is not None else secrets.randbits(63),
+        "hash": sweep_hash(circuit, names, points, _result_options(backend, shots)),
     }
     if seed is not None and Path(str(output) + ".meta.json").exists():
-        old = json.loads(Path(str(output) + ".meta.json").read_text())
+        try:
+            old = json.loads(Path(str(output) + ".meta.json").read_text())
+        except ValueError:
+            old = {"seed": seed}  # damaged: _Output says what to do about it
         if old.get("seed") != seed:
             raise SweepError(f"{output} was started with seed {old.get('seed')}, not {seed}")
     out = _Output(Path(output), meta)
@@ -225,6 +287,12 @@ def run_sweep(
         raise
     out.finish()
     return {"points": len(points), "ran": len(todo), "skipped": skipped, "seed": out.meta["seed"]}
+
+
+def _result_options(backend, shots: int) -> dict:
+    """The backend options that change a sweep's samples (the seed is kept on its own)."""
+    keys = ("precision", "max_shot_size", "method", "enable_truncation")
+    return {"shots": shots, **{k: getattr(backend.options, k, None) for k in keys}}
 
 
 def _check(stop: threading.Event | None) -> None:

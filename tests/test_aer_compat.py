@@ -329,8 +329,9 @@ def test_store_to_clbits_and_variables_on_every_executor(executor):
         with case(case.DEFAULT):
             qc.x(3)
     qc.measure([0, 1], [0, 1])
-    result = AerSimulator().run(qc, shots=20, executor=executor).result()
-    assert result.get_counts() == {"1011": 20}
+    # Two experiments in one task: the program travels packed, classical programs and all.
+    result = AerSimulator().run([qc, qc], shots=20, executor=executor, max_job_size=2).result()
+    assert result.get_counts() == [{"1011": 20}, {"1011": 20}]
 
 
 def test_while_loop_on_an_expression_reevaluates_each_pass():

@@ -232,7 +232,8 @@ def test_state_bigger_than_any_worker_is_refused_at_run():
     with local_client(n_workers=1, processes=False, memory_limit="2GiB") as client:
         qc = QuantumCircuit(28)
         qc.h(range(28))  # every qubit active: truncation leaves it whole
-        with pytest.raises(CircuitTooLargeError, match="needs 4,294,967,296 bytes but 2,147,483,648 bytes"):
+        # 4 GiB of state and 2 GiB of probabilities, against 95% of 2 GiB shared by the worker's threads.
+        with pytest.raises(CircuitTooLargeError, match="needs 6,442,450,944 bytes .* usable memory 2,040,109,465"):
             AerSimulator(executor=client).run(qc)
         AerSimulator(executor=client).run(QuantumCircuit(20)).result()  # 16 MiB fits
 
@@ -328,17 +329,57 @@ def test_flaky_fn_on_dask_keeps_partial_results(local_cluster_client):
 def test_job_can_be_retrieved_from_another_client(local_cluster_client):
     from qiskit.providers import JobError
 
-    job = AerSimulator(executor=local_cluster_client).run(small_batch(6), seed_simulator=3, max_job_size=2)
+    job = AerSimulator(executor=local_cluster_client).run(small_batch(6), seed_simulator=3, max_job_size=2, keep=True)
     counts = job.result().get_counts()
     with Client(local_cluster_client.scheduler.address, timeout=30) as other:  # e.g. after a kernel restart
         again = AerJob.retrieve(job.job_id(), other)
         again.wait_for_final_state(timeout=30, wait=0.5)  # the new client learns the futures' states
         assert again.status() is JobStatus.DONE and again.tasks() == 3
         assert again.result().get_counts() == counts
-        with pytest.raises(JobError, match="no job 'nope'"):
+        with pytest.raises(JobError, match="no job 'nope'") as missing:
             AerJob.retrieve("nope", other)
+        assert job.job_id() not in str(missing.value)  # other users' ids are never listed
     job.unpublish()
     assert job.job_id() not in job._adapter.published()
+
+
+def test_finished_jobs_leave_the_cluster_unless_kept(local_cluster_client):
+    backend = AerSimulator(executor=local_cluster_client)
+    adapter_of = lambda job: job._adapter  # noqa: E731
+    read = backend.run(small_batch(2))
+    assert read.job_id() in adapter_of(read).published()  # findable while it runs
+    read.result()
+    kept = backend.run(small_batch(2), keep=True)
+    kept.result()
+    brief = backend.run(small_batch(2), keep=0.5)
+    brief.result()
+    published = adapter_of(read).published()
+    assert read.job_id() not in published and kept.job_id() in published
+    assert wait_until(lambda: brief.job_id() not in adapter_of(brief).published(), timeout=10)
+    kept.unpublish()
+
+
+class _Explodes:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/aerdask-pwned",))
+
+
+def test_retrieve_never_unpickles_a_tampered_dataset(local_cluster_client, tmp_path):
+    import pickle
+
+    from qiskit.providers import JobError
+
+    job = AerSimulator(executor=local_cluster_client).run(small_batch(2), seed_simulator=3, keep=True)
+    job.result()
+    name = f"aerdask-job-{job.job_id()}"
+    good = local_cluster_client.get_dataset(name)
+    evil = pickle.dumps(_Explodes())
+    for payload in ({**good, "job": evil}, {**good, "job": good["job"][:100]}, {"job": "text"}):
+        local_cluster_client.publish_dataset(**{name: payload}, override=True)
+        with pytest.raises(JobError, match="not (a valid aerdask job|written by aerdask)"):
+            AerJob.retrieve(job.job_id(), local_cluster_client)
+    assert not os.path.exists("/tmp/aerdask-pwned")
+    local_cluster_client.unpublish_dataset(name)
 
 
 def test_html_repr_and_terminal_progress(local_cluster_client):
@@ -350,3 +391,41 @@ def test_html_repr_and_terminal_progress(local_cluster_client):
     assert "4/4 tasks" in stream.getvalue() and "DONE" in stream.getvalue()
     html = job._repr_html_()
     assert job.job_id() in html and "DONE" in html and "4/4 tasks" in html and "dashboard" in html
+
+
+def _wide_program(num_qubits: int, layers: int = 1):
+    qc = QuantumCircuit(num_qubits, name="wide")
+    for _ in range(layers):
+        qc.h(range(num_qubits))
+        qc.rz(0.3, range(num_qubits))
+    qc.measure_all()
+    return AerSimulator(max_memory_mb=1 << 20).compile([qc], shots=10, seed_simulator=1)
+
+
+@pytest.mark.cluster
+def test_a_task_that_kills_its_workers_fails_its_job_by_name():
+    from aerdask.errors import WorkerCrashError  # noqa: F401 (named in the message)
+
+    # 512 MiB of state on workers the nanny kills at 95% of 300 MiB. run() would refuse it
+    # (memory admission); a hand-built job goes around that, as a misconfigured cluster would.
+    with local_client(n_workers=2, memory_limit="300MiB") as client:
+        job = AerJob(AerSimulator(executor=client), "crash", run_program, _wide_program(25), client)
+        job.configure_executor(max_worker_deaths=1)
+        job.submit()
+        with pytest.raises(JobFailedError, match="killed 2 workers.*max_worker_deaths=1"):
+            job.result(timeout=240)
+
+
+@pytest.mark.cluster
+def test_a_job_without_workers_fails_after_no_worker_timeout():
+    with local_client(n_workers=1, processes=False) as client:
+        backend = AerSimulator(executor=client, no_worker_timeout=1.0)
+        backend.run(small_batch(1)).result()  # the worker is ready
+        slow = QuantumCircuit(20)
+        for _ in range(60):
+            slow.h(range(20))
+        slow.measure_all()
+        job = backend.run(slow, fusion_enable=False)
+        client.cluster.scale(0)  # every worker goes, and none comes back
+        with pytest.raises(JobFailedError, match="no worker for 1 s"):
+            job.result(timeout=60)

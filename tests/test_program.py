@@ -1,5 +1,6 @@
 """The qobj: plain data, validated, round-trips through pickle and .npz."""
 
+import os
 import pickle
 
 import numpy as np
@@ -125,3 +126,31 @@ def test_vectorised_screen_never_misses_a_bad_row(program, rng):
                 validate_row(bad, pc, bad.ops[pc], lambda msg: (_ for _ in ()).throw(QobjValidationError(msg)))
             except QobjValidationError:
                 assert suspects[pc], (pc, bad.ops[pc])
+
+
+def test_packing_carries_every_field_of_an_experiment():
+    import dataclasses
+
+    from aerdask_kernels.packing import ARRAY_FIELDS, SCALAR_FIELDS
+    from aerdask_kernels.program import Experiment
+
+    assert set(ARRAY_FIELDS) | set(SCALAR_FIELDS) == {f.name for f in dataclasses.fields(Experiment)}
+
+
+def test_shipped_kernels_go_to_a_private_directory():
+    import io
+    import stat
+    import sys
+    import zipfile
+
+    from aerdask._ship import install_package
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("aerdask_probe_pkg/__init__.py", "")
+    first, second = install_package(buffer.getvalue()), install_package(buffer.getvalue())
+    try:
+        assert first != second and stat.S_IMODE(os.stat(first).st_mode) == 0o700
+    finally:
+        for path in (first, second):
+            sys.path.remove(path)

@@ -62,6 +62,51 @@ def test_sweep_writes_json_lines_in_point_order(tmp_path):
         run_sweep(qc, names, points, out, AerSimulator(), shots=10, seed=1, progress=None)
 
 
+def _rx_sweep(tmp_path, points=None, **kwargs):
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1, 1)
+    qc.rx(theta, 0)
+    qc.measure(0, 0)
+    points = points or [(0.1 * i,) for i in range(6)]
+    out = tmp_path / "rx.jsonl"
+    options = {"shots": 100, "seed": 3, "points_per_job": 2, "progress": None, **kwargs}
+    return out, lambda pts=points: run_sweep(qc, ["theta"], pts, out, AerSimulator(), **options)
+
+
+def test_a_different_grid_of_the_same_shape_is_refused(tmp_path):
+    out, run = _rx_sweep(tmp_path)
+    run()
+    with pytest.raises(SweepError, match="circuit, options or point values differ"):
+        run([(0.2 * i,) for i in range(6)])
+
+
+def test_torn_blank_and_unterminated_lines_lose_no_finished_point(tmp_path):
+    out, run = _rx_sweep(tmp_path)
+    run()
+    whole = out.read_text()
+    lines = whole.splitlines()
+    # A blank line in the middle, a damaged record, and a last record that lost its newline.
+    out.write_text(lines[0] + "\n\n" + lines[1] + "\n" + '{"index": 4, "cou' + "\n" + lines[2] + "\n" + lines[3])
+    summary = run()
+    assert summary["skipped"] == 4 and summary["ran"] == 2  # points 0-3 kept, 4 and 5 run again
+    assert out.read_text() == whole  # the same file as the undisturbed sweep
+
+
+def test_a_damaged_meta_file_is_refused_or_replaced(tmp_path):
+    out, run = _rx_sweep(tmp_path)
+    run()
+    meta = out.with_name(out.name + ".meta.json")
+    meta.write_text(meta.read_text()[:10])
+    with pytest.raises(SweepError, match="is damaged"):
+        run()
+    out.unlink()
+    assert run()["ran"] == 6  # nothing recorded under it: a fresh start
+    assert json.loads(meta.read_text())["seed"] == 3
+
+
 def _sweep(workdir, output, extra=()):
     return subprocess.Popen(
         [

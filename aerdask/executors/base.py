@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 
+from ..admission import WorkerMemory
+
 
 class TaskHandle(abc.ABC):
     """One submitted task (one chunk of a job).
@@ -58,8 +60,11 @@ class ExecutorAdapter(abc.ABC):
     executor: object
 
     @abc.abstractmethod
-    def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
-        """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk)."""
+    def submit(self, fn: Callable, program, key: str, job_id: str, workers: list[str] | None = None) -> TaskHandle:
+        """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk).
+
+        ``workers``: the addresses it may run on (``None``: any; a pool has one place).
+        """
 
     @abc.abstractmethod
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
@@ -84,6 +89,10 @@ class ExecutorAdapter(abc.ABC):
     @abc.abstractmethod
     def threads(self) -> int:
         """How many tasks can run at once (worker threads of the pool or the cluster)."""
+
+    def workers_memory(self) -> list:
+        """What each place that runs tasks offers: :class:`aerdask.admission.WorkerMemory` per worker."""
+        return [WorkerMemory(None, self.memory_limit(), self.threads())]
 
     def task_overhead(self) -> float:
         """Seconds the executor spends on a task besides running it (sizes the tasks of a job)."""

@@ -13,12 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import dask
 import distributed
 import psutil
+from qiskit.providers import JobError
 
 from aerdask_kernels.dask_worker import STARTED_TOPIC, cancel_job_soon, run_task
 
-from ..errors import TaskLostError
+from ..admission import WorkerMemory
+from ..errors import TaskLostError, WorkerCrashError
+from ..publishing import published_bytes, read_published
 from .base import ExecutorAdapter, TaskHandle
 from .cluster import ensure_ready
 
@@ -27,19 +31,34 @@ __all__ = ["DaskAdapter", "TASK_OVERHEAD_S"]
 #: Scheduler, transfer and bookkeeping time per task (measured on a LocalCluster: about 4.5 ms).
 TASK_OVERHEAD_S = 0.0045
 _WAKE_S = 1.0  # waits look at the client's state at least this often
+#: Worker deaths a task may cause before its job fails (Dask's own limit, allowed-failures, is 3).
+DEFAULT_MAX_WORKER_DEATHS = 1
+#: Seconds a job waits with no worker in the cluster before its tasks count as lost.
+DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
 
 
 class _Started:
-    """Task key -> worker address, for tasks that logged their start (filled by the event handler)."""
+    """Task key -> worker address and number of starts, for tasks that logged their start.
+
+    Filled by the event handler. A task started again without having finished lost
+    its worker: that is how worker deaths are counted per task.
+    """
 
     def __init__(self):
         self.workers: dict[str, str] = {}
+        self.starts: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def __call__(self, event) -> None:
         _, msg = event
         with self.lock:
             self.workers[msg["key"]] = msg["worker"]
+            self.starts[msg["key"]] = self.starts.get(msg["key"], 0) + 1
+
+    def deaths(self, key: str) -> int:
+        """How many workers died running ``key`` (its starts beyond the first)."""
+        with self.lock:
+            return max(self.starts.get(key, 0) - 1, 0)
 
     def __contains__(self, key) -> bool:
         with self.lock:
@@ -73,6 +92,10 @@ class _DaskHandle(TaskHandle):
         self.client = client
         self.started = started
         self.cancel_requested = False
+        self.max_deaths = DEFAULT_MAX_WORKER_DEATHS
+        self.lost: str | None = None  # why the task can no longer finish (set by the adapter)
+        self.deaths = 0  # workers that died running it, as the scheduler counts them (set by the adapter)
+        self.crashed: BaseException | None = None
         # Wake the job's waiters when the task ends (Dask calls this on a thread of its own).
         future.add_done_callback(lambda _: _notify(changed))
 
@@ -107,6 +130,18 @@ class _DaskHandle(TaskHandle):
                 f"task {self.key} was lost: the client lost its connection to the scheduler "
                 f"(client status {self.client.status!r}); resubmit the job"
             )
+        if self.lost is not None and not self.future.done():
+            return TaskLostError(f"task {self.key} was lost: {self.lost}")
+        if self.crashed is not None:
+            return self.crashed
+        deaths = max(self.deaths, self.started.deaths(self.key))
+        if deaths > self.max_deaths and not self.future.done():
+            self.crashed = WorkerCrashError(
+                f"task {self.key} killed {deaths} workers (a worker died each time it ran it; out of memory "
+                f"or a crash in native code); it was given up after max_worker_deaths={self.max_deaths}"
+            )
+            self.cancel()  # it would only kill the next worker too
+            return self.crashed
         # Future.exception() is a round trip through the client's event loop even when the
         # future is done; its status is not, and job states read it for every task.
         return self.future.exception() if self.future.status == "error" else None
@@ -131,6 +166,9 @@ class DaskAdapter(ExecutorAdapter):
     def __init__(self, client: distributed.Client):
         self.executor = client
         self.changed = threading.Condition()  # notified whenever a task of this adapter ends
+        self.max_worker_deaths = DEFAULT_MAX_WORKER_DEATHS
+        self.no_worker_timeout = DEFAULT_NO_WORKER_TIMEOUT_S
+        self._no_workers_since: float | None = None
 
     def prepare(self) -> None:
         ensure_ready(self.executor)
@@ -144,18 +182,30 @@ class DaskAdapter(ExecutorAdapter):
     def threads(self) -> int:
         return sum(self.executor.nthreads().values()) or 1
 
+    def workers_memory(self) -> list:
+        # The nanny kills a worker at its terminate fraction of the limit (Dask's default 0.95).
+        fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
+        default = psutil.virtual_memory().total  # a worker without a limit: assume a host like this one
+        return [
+            WorkerMemory(address, int((info.get("memory_limit") or default) * fraction), info.get("nthreads") or 1)
+            for address, info in self.executor.scheduler_info(n_workers=-1)["workers"].items()
+        ] or [WorkerMemory(None, int(default * fraction), 1)]
+
     def task_overhead(self) -> float:
         return TASK_OVERHEAD_S
 
-    def submit(self, fn: Callable, program, key: str, job_id: str) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str, workers=None) -> TaskHandle:
         client = self.executor
         started = _started_keys(client)
         # One bytes object instead of the program: Dask sends each numpy array of a pickled
         # object as a frame of its own, and the scheduler (in the client's process on a
         # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
         blob = pickle.dumps(program.without_headers(), protocol=pickle.HIGHEST_PROTOCOL)
-        future = client.submit(run_task, fn, blob, job_id, key=key, pure=False)
-        return _DaskHandle(future, client, started, self.changed)
+        placed = {} if workers is None else {"workers": workers, "allow_other_workers": False}
+        future = client.submit(run_task, fn, blob, job_id, key=key, pure=False, **placed)
+        handle = _DaskHandle(future, client, started, self.changed)
+        handle.max_deaths = self.max_worker_deaths
+        return handle
 
     def results(self, handles: Sequence[TaskHandle]) -> list:
         # One gather for all: Future.result() is a round trip to the scheduler each.
@@ -180,9 +230,50 @@ class DaskAdapter(ExecutorAdapter):
                     return
                 # Bounded, so a client that lost its scheduler is noticed (failure()) without a callback.
                 self.changed.wait(_WAKE_S if remaining is None else min(remaining, _WAKE_S))
+                self._check_workers(pending)
+                self._count_deaths(pending)
                 pending, ended = _split(pending)
                 if any(h.failure() is not None for h in pending):  # lost with the scheduler: not done
                     return
+
+    def _count_deaths(self, pending) -> None:
+        """Ask the scheduler how many workers died running each pending task.
+
+        The scheduler's own count (a task's ``suspicious``), the one Dask holds against
+        ``allowed-failures``: a worker can die before a task logs its start (killed at
+        start-up by its nanny), which the task's own events cannot see.
+        """
+        if not pending or self.executor.status != "running":
+            return
+        keys = [h.key for h in pending]
+        # A lambda travels by value: the scheduler needs no aerdask to run it.
+        count = lambda keys, dask_scheduler=None: {  # noqa: E731
+            k: dask_scheduler.tasks[k].suspicious for k in keys if k in dask_scheduler.tasks
+        }
+        try:
+            deaths = self.executor.run_on_scheduler(count, keys)
+        except Exception:  # the scheduler is going away: failure() will say so
+            return
+        for handle in pending:
+            handle.deaths = deaths.get(handle.key, 0)
+
+    def _check_workers(self, pending) -> None:
+        """Mark ``pending`` tasks lost once the cluster has had no worker for ``no_worker_timeout`` s."""
+        if self.executor.status != "running":
+            return  # failure() reports a lost scheduler on its own
+        try:
+            workers = self.executor.scheduler_info(n_workers=1)["workers"]
+        except Exception:  # the scheduler is going away: failure() will say so
+            return
+        if workers:
+            self._no_workers_since = None
+            return
+        now = time.monotonic()
+        if self._no_workers_since is None:
+            self._no_workers_since = now
+        elif now - self._no_workers_since > self.no_worker_timeout:
+            for handle in pending:
+                handle.lost = f"the cluster has had no worker for {self.no_worker_timeout:g} s"
 
     def dashboard_link(self) -> str | None:
         return self.executor.dashboard_link
@@ -192,12 +283,12 @@ class DaskAdapter(ExecutorAdapter):
     PREFIX = "aerdask-job-"
 
     def publish(self, job_id: str, handles, program, chunks) -> None:
-        # The program travels as one pickled blob: the scheduler stores bytes as they are,
-        # while objects it would unpickle and keep (2-3x slower for a batch of circuits).
-        # The tasks are consecutive runs of the program's points: their sizes rebuild them.
+        # The program is stored as bytes in a pickle-free format (arrays and JSON): any client of
+        # the scheduler can overwrite a dataset, and whoever retrieves the job reads it, so it
+        # must not be able to run code there. The tasks are consecutive runs of the program's
+        # points: their sizes rebuild them.
         sizes = [chunk.num_points for chunk in chunks]
-        blob = pickle.dumps((program, sizes), protocol=pickle.HIGHEST_PROTOCOL)
-        payload = {"futures": [h.future for h in handles], "job": blob}
+        payload = {"futures": [h.future for h in handles], "job": published_bytes(program, sizes)}
         self.executor.publish_dataset(**{self.PREFIX + job_id: payload}, override=True)
 
     def lookup(self, job_id: str):
@@ -205,9 +296,14 @@ class DaskAdapter(ExecutorAdapter):
             payload = self.executor.get_dataset(self.PREFIX + job_id)
         except KeyError:
             return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("job"), bytes):
+            raise JobError(f"the dataset of job {job_id!r} was not written by aerdask")
+        program, sizes = read_published(payload["job"], job_id)
+        futures = payload.get("futures")
+        if not isinstance(futures, list) or len(futures) != len(sizes):
+            raise JobError(f"the dataset of job {job_id!r} does not hold its tasks")
         started = _started_keys(self.executor)
-        handles = [_DaskHandle(f, self.executor, started, self.changed) for f in payload["futures"]]
-        program, sizes = pickle.loads(payload["job"])  # our own blob, as trusted as the pickles Dask sends
+        handles = [_DaskHandle(f, self.executor, started, self.changed) for f in futures]
         starts = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
         chunks = [program.points(starts[i], starts[i + 1]) for i in range(len(sizes))]
         return program, chunks, handles
@@ -216,7 +312,9 @@ class DaskAdapter(ExecutorAdapter):
         return [name[len(self.PREFIX) :] for name in self.executor.list_datasets() if name.startswith(self.PREFIX)]
 
     def unpublish(self, job_id: str) -> None:
+        if self.executor.status != "running":
+            return  # a lost scheduler took its datasets with it; a closed client cannot reach one
         try:
             self.executor.unpublish_dataset(self.PREFIX + job_id)
-        except KeyError:
+        except (KeyError, OSError):  # already gone, or the scheduler is going away
             pass

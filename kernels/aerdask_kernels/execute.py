@@ -9,7 +9,10 @@ it, and returns one plain dict per point; the client turns them into a
 Shots are simulated as a tree: the state runs once until a measurement or reset
 before the end; there the shots split between the two outcomes by a binomial
 draw, and each outcome with shots continues on its own copy of the state
-(depth first, so at most one copy per pending branch is alive). Measurements at
+(depth first, so at most one copy per pending branch is alive). Past the
+program's ``max_branch_copies``, a pending branch keeps only its path of outcomes
+and its state is recomputed from the start when it runs: the same samples, in
+the memory the client planned for. Measurements at
 the end of the circuit are sampled from the final probabilities in one pass.
 """
 
@@ -186,8 +189,11 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
         ``memory`` (per-shot clbit values, an array like ``outcomes``; with
         ``memory_format="bits"`` a uint8 array of shape ``(shots, bytes)``, big-endian;
         ``None`` without ``memory``), ``saves`` (``{label: value}``), ``save_weights``
-        (shots behind each averaged save, to merge shot chunks) and ``time_taken`` (s).
-        Outcomes travel as numbers: the client formats only what is read.
+        (shots behind each averaged save, to merge shot chunks), ``time_taken`` (s),
+        ``branch_copies`` (most state copies held at once for pending branches) and
+        ``branch_replays`` (branches whose state was recomputed, past
+        ``max_branch_copies``). Outcomes travel as numbers: the client formats only
+        what is read.
 
     Raises:
         JobCancelledError: if ``cancel_flag[0]`` was set.
@@ -198,6 +204,7 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
     walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
     walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
+    walker.max_copies = options.get("max_branch_copies", -1)
     walker.run()
     outcomes, counts = walker.histogram()
     return {
@@ -212,6 +219,8 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
         "saves": walker.saves.finish(),
         "save_weights": walker.saves.weights(),
         "time_taken": time.perf_counter() - start,
+        "branch_copies": walker.peak_copies,
+        "branch_replays": walker.replays,
     }
 
 
@@ -233,24 +242,53 @@ class _Walker:
         self.segment = run_segment_serial if small else run_segment
         self.counts: dict[int, int] = {}
         self.memory_parts: list[np.ndarray] = []
+        self.max_copies = -1  # state copies kept for pending branches (-1: no limit); beyond it, replays
+        self.copies = self.peak_copies = self.replays = 0
         self.saves = _SaveCollector(exp)
 
     def run(self) -> None:
         exp = self.exp
-        state = np.zeros(1 << exp.num_qubits, dtype=self.dtype)
-        state[0] = 1
-        creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
-        stack = [(0, state, creg, exp.shots)]
+        stack = [(0, self._fresh(), np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8), exp.shots, ())]
         while stack:
-            self._walk(*stack.pop(), stack)
+            pc, state, creg, shots, path = stack.pop()
+            if state is None:  # a branch kept as its path of outcomes: recompute its state
+                state, creg = self._replay(path)
+            elif pc > 0:  # a copy made at a split (the first entry, at op 0, is the start state)
+                self.copies -= 1
+            self._walk(pc, state, creg, shots, list(path), stack)
 
-    def _walk(self, pc, state, creg, shots, stack) -> None:
+    def _fresh(self) -> np.ndarray:
+        state = np.zeros(1 << self.exp.num_qubits, dtype=self.dtype)
+        state[0] = 1
+        return state
+
+    def _segment(self, state, creg, pc: int) -> int:
+        exp = self.exp
+        pc = self.segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
+        if pc == CANCELLED:
+            raise JobCancelledError("job cancelled while running")
+        return pc
+
+    def _classical_step(self, opcode, pc: int, state, creg) -> bool:
+        """Run a CLASSICAL or SET_STATE row; False for any other row."""
+        exp = self.exp
+        if opcode == OP_CLASSICAL:
+            value = evaluate(exp.classical[exp.ops[pc, 6]], creg)
+            qoff = exp.ops[pc, 1]
+            for i, bit in enumerate(exp.qubits[qoff : qoff + exp.ops[pc, 3]].tolist()):
+                creg[bit] = (value >> i) & 1
+            return True
+        if opcode == OP_SET_STATE:
+            moff = exp.ops[pc, 4]
+            state[:] = self.matrices[moff : moff + state.size]
+            return True
+        return False
+
+    def _walk(self, pc, state, creg, shots, path: list, stack) -> None:
         exp = self.exp
         n_ops = exp.ops.shape[0]
         while True:
-            pc = self.segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
-            if pc == CANCELLED:
-                raise JobCancelledError("job cancelled while running")
+            pc = self._segment(state, creg, pc)
             if pc >= n_ops:
                 self._leaf(state, creg, shots)
                 return
@@ -259,31 +297,55 @@ class _Walker:
                 self.saves.record(int(arg), state, creg, shots)
                 pc += 1
                 continue
-            if opcode == OP_CLASSICAL:
-                value = evaluate(exp.classical[arg], creg)
-                for i, bit in enumerate(exp.qubits[qoff : qoff + exp.ops[pc, 3]].tolist()):
-                    creg[bit] = (value >> i) & 1
-                pc += 1
-                continue
-            if opcode == OP_SET_STATE:
-                moff = exp.ops[pc, 4]
-                state[:] = self.matrices[moff : moff + state.size]
+            if self._classical_step(opcode, pc, state, creg):
                 pc += 1
                 continue
             qubit = int(exp.qubits[qoff])
             p1 = min(max(probability_one(state, qubit), 0.0), 1.0)
             ones = int(self.rng.binomial(shots, p1))
             if 0 < ones < shots:
-                # Both outcomes happen: the 1-branch gets its own copy and waits on the stack.
-                state1, creg1 = state.copy(), creg.copy()
-                self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
-                stack.append((pc + 1, state1, creg1, ones))
+                # Both outcomes happen: the 1-branch waits on the stack, with its own copy of
+                # the state while copies fit (max_branch_copies), else as its path of outcomes.
+                if self.max_copies < 0 or self.copies < self.max_copies:
+                    state1, creg1 = state.copy(), creg.copy()
+                    self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
+                    self.copies += 1
+                    self.peak_copies = max(self.peak_copies, self.copies)
+                else:
+                    state1, creg1 = None, None
+                stack.append((pc + 1, state1, creg1, ones, (*path, 1)))
                 shots -= ones
                 outcome = 0
             else:
                 outcome = 1 if ones else 0
             self._settle(opcode, qubit, arg, outcome, p1 if outcome else 1.0 - p1, state, creg)
+            path.append(outcome)
             pc += 1
+
+    def _replay(self, path: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """The state and clbits after the outcomes ``path``, recomputed from the start.
+
+        Saves are skipped: the branches that shared this prefix recorded them with
+        these shots included. No random number is drawn, so the seeded stream is the
+        one the branch would have seen with a copy.
+        """
+        exp = self.exp
+        state = self._fresh()
+        creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
+        pc = 0
+        for outcome in path:
+            while True:
+                pc = self._segment(state, creg, pc)
+                opcode = exp.ops[pc, 0]
+                if opcode != OP_SAVE and not self._classical_step(opcode, pc, state, creg):
+                    break
+                pc += 1
+            qubit = int(exp.qubits[exp.ops[pc, 1]])
+            p1 = min(max(probability_one(state, qubit), 0.0), 1.0)
+            self._settle(opcode, qubit, exp.ops[pc, 6], outcome, p1 if outcome else 1.0 - p1, state, creg)
+            pc += 1
+        self.replays += 1
+        return state, creg
 
     @staticmethod
     def _settle(opcode, qubit, clbit, outcome, probability, state, creg) -> None:

@@ -32,7 +32,18 @@ ARRAY_FIELDS = (
 )
 _NARROW = ("ops", "qubits", "final_qubits", "final_clbits", "param_expr", "expr_code", "expr_start")
 #: Fields that are not arrays, in the order of each experiment's tuple.
-SCALAR_FIELDS = ("name", "num_qubits", "num_clbits", "saves", "header", "shots", "parameters", "shot_chunk")
+SCALAR_FIELDS = (
+    "name",
+    "num_qubits",
+    "num_clbits",
+    "saves",
+    "header",
+    "shots",
+    "parameters",
+    "shot_chunk",
+    "classical",
+    "num_vars",
+)
 
 
 _NARROWER = [(dtype, np.iinfo(dtype).min, np.iinfo(dtype).max) for dtype in (np.int8, np.int16, np.int32)]

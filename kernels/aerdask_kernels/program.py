@@ -51,6 +51,9 @@ OPTIONAL_OPTIONS = {
     "fusion_enable": True,  # workers fuse the gate rows before running them
     "memory_format": "hex",  # per-shot outcomes as hex strings, or "bits": uint8 (shots, bytes) big-endian
     "zero_threshold": 1e-10,  # amplitudes and probabilities below it are left out of *_dict saves
+    # State copies a task may keep for pending branches of mid-circuit measurements (-1: no
+    # limit); past it a branch keeps only its outcomes and its state is recomputed when it runs.
+    "max_branch_copies": -1,
 }
 MEMORY_FORMATS = ("hex", "bits")
 
@@ -238,6 +241,9 @@ class Program:
             raise QobjValidationError(f"option 'blocking_qubits' must be an int in [-1, 40], got {blocking!r}")
         if not isinstance(self.options.get("fusion_enable", True), bool):
             raise QobjValidationError(f"option 'fusion_enable' must be bool, got {self.options['fusion_enable']!r}")
+        copies = self.options.get("max_branch_copies", -1)
+        if not isinstance(copies, int) or isinstance(copies, bool) or copies < -1:
+            raise QobjValidationError(f"option 'max_branch_copies' must be an int >= -1, got {copies!r}")
         threshold = self.options.get("zero_threshold", 1e-10)
         if not isinstance(threshold, float) or not 0 <= threshold < 1:
             raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")

@@ -1,0 +1,162 @@
+"""Memory admission: what a task holds at its peak, against the workers that may run it.
+
+A task holds more than one statevector. It also holds the state copies that
+mid-circuit measurements keep for pending branches (one per pending branch, depth
+first), saved data (a state per shot for a ``pershot`` statevector save), the
+per-shot outcomes of ``memory=True``, and the probabilities it samples from. A
+worker runs as many tasks at once as it has threads, and its nanny kills it at
+its ``terminate`` fraction (95% by default) of the memory limit. A job must not end
+as ``KilledWorker`` with no word of memory, so :class:`Admission` plans each
+experiment before anything is submitted:
+
+* the state, saves and shot arrays of one task must fit ``usable / threads`` of
+  some worker, or ``run()`` raises :class:`~aerdask.errors.CircuitTooLargeError`
+  with the bytes needed;
+* branch copies beyond what fits are not made: the program's
+  ``max_branch_copies`` makes the workers recompute those branches instead;
+* where only some workers are big enough, the job's tasks are placed on those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from aerdask_kernels.opcodes import OP_BRANCH, OP_JUMP, OP_MEASURE, OP_RESET
+from aerdask_kernels.program import Experiment
+
+from .errors import CircuitTooLargeError
+
+__all__ = ["WorkerMemory", "Admission", "task_bytes", "MEMORY_BYTES_PER_SHOT"]
+
+#: Worker bytes per shot with ``memory=True``: the outcome, the shot order and the sampler's draws.
+MEMORY_BYTES_PER_SHOT = 40
+_DICT_ENTRY_BYTES = 100  # a ``{hex: value}`` entry of a *_dict save
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerMemory:
+    """What one worker (or the local pool) offers a job.
+
+    Attributes:
+        address: The worker's address (``None`` for the local pool).
+        usable: Bytes before the worker is killed (limit x terminate fraction).
+        threads: Tasks it runs at once.
+    """
+
+    address: str | None
+    usable: int
+    threads: int
+
+    @property
+    def per_task(self) -> int:
+        """Bytes one task may use while the others run beside it."""
+        return self.usable // max(self.threads, 1)
+
+
+def _save_bytes(save: dict, num_qubits: int, state: int, shots: int, num_clbits: int) -> int:
+    kind, subtype = save["kind"], save["subtype"]
+    k = len(save["qubits"])
+    one = {
+        "statevector": state,
+        "statevector_dict": (1 << num_qubits) * _DICT_ENTRY_BYTES,
+        "probabilities": (1 << k) * 8,
+        "probabilities_dict": (1 << k) * _DICT_ENTRY_BYTES,
+        "density_matrix": (1 << (2 * k)) * 16,
+        "amplitudes": len(save["params"]) * 16,
+        "amplitudes_sq": len(save["params"]) * 8,
+    }.get(kind, 64)
+    base = subtype.removeprefix("c_")
+    count = shots if base == "list" else (2 if base in ("average", "accum") else 1)  # a sum and its update
+    if subtype.startswith("c_"):
+        count *= min(1 << min(num_clbits, 62), shots)  # one value per clbit outcome seen
+    return one * count
+
+
+def _copies_needed(exp: Experiment, shots: int) -> int:
+    """Most branch copies a depth-first walk may hold: one per pending split (each has a shot)."""
+    ops = exp.ops
+    opcodes = ops[:, 0]
+    splits = int(((opcodes == OP_MEASURE) | (opcodes == OP_RESET)).sum())
+    if not splits:
+        return 0
+    jumps = (opcodes == OP_JUMP) | (opcodes == OP_BRANCH)
+    loops = bool((ops[jumps, 6] <= np.flatnonzero(jumps)).any())  # a backward jump: a loop
+    return shots - 1 if loops else min(splits, shots - 1)
+
+
+def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
+    """Peak bytes of one task of ``exp`` running ``shots`` shots, by part.
+
+    Returns:
+        ``state`` (the state and the probabilities sampled from it), ``saves``,
+        ``memory`` (per-shot outcomes), ``copy`` (one branch copy) and ``copies``
+        (branch copies an unlimited walk may keep).
+    """
+    state = (1 << exp.num_qubits) * (8 if options["precision"] == "single" else 16)
+    saves = sum(_save_bytes(s, exp.num_qubits, state, shots, exp.num_clbits) for s in exp.saves)
+    return {
+        "state": state + (1 << exp.num_qubits) * 8,
+        "saves": saves,
+        "memory": shots * MEMORY_BYTES_PER_SHOT if options["memory"] else 0,
+        "copy": state,
+        "copies": _copies_needed(exp, shots),
+    }
+
+
+class Admission:
+    """Plans a job's experiments against its workers (see the module docs).
+
+    Args:
+        workers: What each worker offers.
+        options: The run options (``precision``, ``memory``, ``shots``, ``max_shot_size``).
+        program_options: The options the job's tasks carry; ``max_branch_copies`` is
+            lowered here as experiments are admitted (tasks already made hold a cap
+            that was safe for their own experiments).
+    """
+
+    def __init__(self, workers: list[WorkerMemory], options: dict, program_options: dict):
+        self.workers = workers
+        self.options = options
+        self.program_options = program_options
+        self.placed: dict[int, tuple[str, ...]] = {}  # experiment number -> the workers it fits
+
+    def admit(self, exp: Experiment) -> None:
+        """Check ``exp``; lower ``max_branch_copies`` if copies would not fit; note where it fits.
+
+        Raises:
+            CircuitTooLargeError: if no worker can hold one task of it, with the bytes.
+        """
+        shots = min(exp.shots, self.options.get("max_shot_size") or exp.shots)
+        need = task_bytes(exp, self.options, shots)
+        fixed = need["state"] + need["saves"] + need["memory"]
+        fits = [w for w in self.workers if fixed <= w.per_task]
+        if not fits:
+            best = max(self.workers, key=lambda w: w.per_task)
+            raise CircuitTooLargeError(
+                f"circuit {exp.name!r} has {exp.num_qubits} active qubits: one task needs {fixed:,} bytes "
+                f"(state and sampling {need['state']:,}, saves {need['saves']:,}, per-shot memory "
+                f"{need['memory']:,}) but {best.per_task:,} bytes are available per task (the largest worker's "
+                f"usable memory {best.usable:,} shared by {best.threads} threads, or max_memory_mb)"
+            )
+        copies = min((w.per_task - fixed) // need["copy"] for w in fits)
+        if need["copies"] > copies:
+            current = self.program_options.get("max_branch_copies", -1)
+            self.program_options["max_branch_copies"] = copies if current < 0 else min(current, copies)
+        if len(fits) < len(self.workers):
+            addresses = tuple(w.address for w in fits)
+            for index in exp.indices.tolist():
+                self.placed[index] = addresses
+
+    def placement(self, program) -> list[str] | None:
+        """The workers a task of ``program`` may run on (``None``: any)."""
+        if not self.placed:
+            return None
+        allowed: set | None = None
+        for exp in program.experiments:
+            for index in exp.indices.tolist():
+                where = self.placed.get(index)
+                if where is not None:
+                    allowed = set(where) if allowed is None else allowed & set(where)
+        return None if allowed is None else sorted(allowed)

@@ -1,0 +1,101 @@
+"""Memory admission: a task's peak (state, branch copies, saves, per-shot memory) against its workers."""
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+
+from aerdask import AerSimulator
+from aerdask.admission import Admission, WorkerMemory, task_bytes
+from aerdask.compiler import compile_circuit
+from aerdask.errors import CircuitTooLargeError
+from aerdask_kernels import Program, run_program
+
+OPTIONS = {"precision": "double", "memory": False, "shots": 1000, "max_shot_size": None}
+MiB = 1 << 20
+
+
+def _mid_circuit(num_qubits: int = 12, measurements: int = 10) -> QuantumCircuit:
+    qc = QuantumCircuit(num_qubits, measurements + num_qubits)
+    for m in range(measurements):
+        qc.h(range(num_qubits))
+        qc.rx(0.3 + m, m % num_qubits)
+        qc.measure(m % num_qubits, m)
+    qc.measure(range(num_qubits), range(measurements, measurements + num_qubits))
+    return qc
+
+
+def _program_options():
+    return {"shots": 1000, "memory": False, "precision": "double", "seed_simulator": 5, "max_parallel_threads": 1}
+
+
+def test_task_bytes_counts_state_saves_memory_and_copies():
+    qc = _mid_circuit(12, 10)
+    qc.save_statevector(pershot=True)
+    need = task_bytes(compile_circuit(qc, shots=100), {**OPTIONS, "memory": True}, 100)
+    state = 16 << 12
+    assert need["state"] == state + (8 << 12)  # the state and the probabilities it samples from
+    # One pending branch per mid-circuit measurement: the save makes the 12 final ones mid-circuit too.
+    assert need["copy"] == state and need["copies"] == 22
+    assert need["saves"] == 100 * state  # a state per shot
+    assert need["memory"] == 100 * 40
+
+
+def test_a_loop_may_hold_a_copy_per_shot():
+    qc = QuantumCircuit(1, 1)
+    with qc.while_loop((qc.clbits[0], 0)):
+        qc.h(0)
+        qc.measure(0, 0)
+    assert task_bytes(compile_circuit(qc, shots=50), OPTIONS, 50)["copies"] == 49
+
+
+def test_threads_share_a_worker_and_the_nanny_fraction_counts():
+    exp = compile_circuit(_mid_circuit(16, 2), shots=1000)  # 1.5 MiB a task, copies 1 MiB each
+    roomy = Admission([WorkerMemory("a", 64 * MiB, 1)], OPTIONS, {})
+    roomy.admit(exp)
+    assert "max_branch_copies" not in roomy.program_options
+    crowded = Admission([WorkerMemory("a", 16 * MiB, 8)], OPTIONS, {})  # 2 MiB a task: no room for copies
+    crowded.admit(exp)
+    assert crowded.program_options["max_branch_copies"] == 0
+    with pytest.raises(CircuitTooLargeError, match=r"1,572,864 bytes .* usable memory 8,388,608 shared by 8 threads"):
+        Admission([WorkerMemory("a", 8 * MiB, 8)], OPTIONS, {}).admit(exp)
+
+
+def test_tasks_are_placed_on_the_workers_big_enough():
+    small, big = WorkerMemory("tcp://small", 1 * MiB, 1), WorkerMemory("tcp://big", 64 * MiB, 1)
+    admission = Admission([small, big], OPTIONS, {})
+    wide = compile_circuit(_mid_circuit(16, 0), index=3)
+    narrow = compile_circuit(_mid_circuit(4, 0), index=4)
+    admission.admit(wide)
+    admission.admit(narrow)
+    assert admission.placement(Program([wide], {})) == ["tcp://big"]
+    assert admission.placement(Program([narrow], {})) is None
+    assert admission.placement(Program([narrow, wide], {})) == ["tcp://big"]
+
+
+def test_memory_mode_shots_are_refused_at_run_with_bytes(bell):
+    with pytest.raises(CircuitTooLargeError, match="per-shot memory 40,000,000,000,000"):
+        AerSimulator().run(bell, shots=10**12, memory=True)
+    assert AerSimulator().run(bell, shots=10**12).result().success  # counts alone need no per-shot arrays
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3])
+def test_capped_branch_copies_recompute_with_identical_samples(cap):
+    qc = _mid_circuit(8, 10)
+    qc.save_probabilities([0, 1], label="p")
+    exp = compile_circuit(qc, shots=500)
+    options = {**_program_options(), "shots": 500, "memory": True}
+    free = run_program(Program([exp], options))[0]
+    capped = run_program(Program([exp], {**options, "max_branch_copies": cap}))[0]
+    assert free["branch_copies"] > cap and free["branch_replays"] == 0
+    assert capped["branch_copies"] <= cap and capped["branch_replays"] > 0
+    assert np.array_equal(free["memory"], capped["memory"])
+    assert np.array_equal(free["counts"], capped["counts"])
+    assert np.allclose(free["saves"]["p"], capped["saves"]["p"])
+
+
+def test_run_caps_copies_when_the_memory_limit_is_tight():
+    qc = _mid_circuit(18, 6)  # 4 MiB state, 2 MiB probabilities, 6 possible copies
+    result = AerSimulator(max_memory_mb=24).run(qc, shots=200, seed_simulator=3).result()
+    free = AerSimulator().run(qc, shots=200, seed_simulator=3).result()
+    assert result.get_counts() == free.get_counts()
+    assert result.results[0].metadata["branch_replays"] > 0 and free.results[0].metadata["branch_replays"] == 0
