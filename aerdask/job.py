@@ -192,6 +192,10 @@ class AerJob(JobV1):
             return JobStatus.RUNNING
         return JobStatus.QUEUED
 
+    def task_errors(self) -> list[BaseException]:
+        """The errors of the tasks that failed so far (empty before submission or without failures)."""
+        return [exc for exc in (h.failure() for h in self._handles or []) if exc is not None]
+
     def error_message(self) -> str | None:
         """Why the job failed (naming the experiment where known), or ``None``."""
         for i, handle in enumerate(self._handles or []):

@@ -32,7 +32,7 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 
 from .binding import values_array
-from .errors import AerdaskInputError
+from .errors import AerdaskInputError, JobFailedError
 from .progress import progress_text
 
 __all__ = ["grid_points", "csv_points", "run_sweep", "sweep_hash", "SweepError"]
@@ -224,6 +224,7 @@ def run_sweep(
     points_per_job: int = 50,
     progress=sys.stderr,
     stop: threading.Event | None = None,
+    max_attempts: int = 20,
 ) -> dict:
     """Run every point not yet in ``output``; append results as jobs finish.
 
@@ -240,6 +241,10 @@ def run_sweep(
         stop: Set from a signal handler to interrupt the sweep at its next check (between
             jobs, and while waiting): safer than a ``KeyboardInterrupt`` raised anywhere,
             which can leave a lock of a future held and hang the exit.
+        max_attempts: Times a point is submitted before the sweep gives up on it. A job
+            that fails because workers died (or its tasks were lost with them) keeps the
+            points that finished and submits the others again; a point that raises on
+            the worker fails the sweep at once.
 
     Returns:
         ``{"points": total, "ran": run now, "skipped": already done, "seed": seed}``.
@@ -278,7 +283,8 @@ def run_sweep(
             _check(stop)
             batch = todo[start : start + points_per_job]
             jobs.append((batch, backend.submit(program.points(start, start + len(batch)))))
-        _collect(jobs, names, points, out, len(points), progress, stop)
+        resubmit = _Resubmitter(backend, program, todo, max_attempts)
+        _collect(jobs, names, points, out, len(points), progress, stop, resubmit)
     except BaseException:
         for _, job in jobs:
             if not job.in_final_state():
@@ -300,7 +306,49 @@ def _check(stop: threading.Event | None) -> None:
         raise KeyboardInterrupt("sweep stopped by a signal")
 
 
-def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None) -> None:
+class _Resubmitter:
+    """Submits the points of a failed job again, when workers died under them."""
+
+    def __init__(self, backend, program, todo: list[int], max_attempts: int):
+        self.backend = backend
+        self.program = program
+        self.row = {index: row for row, index in enumerate(todo)}  # sweep point -> row of the program
+        self.attempts: dict[int, int] = {}
+        self.max_attempts = max_attempts
+
+    def __call__(self, lost: list[int], job, error: BaseException):
+        if not all(_worker_fault(exc) for exc in job.task_errors()):
+            raise error  # a point that fails on the worker fails again: stop here
+        for index in lost:
+            self.attempts[index] = self.attempts.get(index, 1) + 1
+            if self.attempts[index] > self.max_attempts:
+                raise SweepError(
+                    f"point {index} was lost {self.max_attempts} times with its workers; giving up"
+                ) from error
+        exp = self.program.experiments[0]
+        rows = [self.row[i] for i in lost]
+        part = self.program.replace(experiments=[exp.replace(values=exp.values[rows], indices=exp.indices[rows])])
+        return lost, self.backend.submit(part)
+
+
+def _worker_fault(exc: BaseException) -> bool:
+    """Whether a task failed because its workers died, not because of what it computed."""
+    from .errors import WorkerCrashError
+
+    return isinstance(exc, WorkerCrashError) or type(exc).__name__ in ("KilledWorker", "FutureCancelledError")
+
+
+def _records(result, names, points) -> list[dict]:
+    records = []
+    for k, res in enumerate(result.results):
+        index = int(res.metadata["index"])
+        record = {"index": index, "shots": res.shots, "counts": result.get_counts(k)}
+        record.update(zip(names, points[index], strict=True))
+        records.append(record)
+    return records
+
+
+def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None, resubmit=None) -> None:
     pending = list(jobs)
     while pending:
         _check(stop)
@@ -309,13 +357,15 @@ def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None)
             if not job.in_final_state():
                 still.append((batch, job))
                 continue
-            result = job.result()  # raises for a failed or cancelled job: the sweep stops there
-            records = []
-            for k, index in enumerate(batch):
-                record = {"index": index, "shots": result.results[k].shots, "counts": result.get_counts(k)}
-                record.update(zip(names, points[index], strict=True))
-                records.append(record)
-            out.write(records)
+            try:
+                out.write(_records(job.result(), names, points))
+            except JobFailedError as exc:  # keep what finished; what was lost with workers runs again
+                if exc.partial_result is not None:
+                    out.write(_records(exc.partial_result, names, points))
+                lost = [i for i in batch if i not in out.done]
+                if resubmit is None or not lost:
+                    raise
+                still.append(resubmit(lost, job, exc))
         pending = still
         if progress is not None:
             progress.write(f"\r{progress_text(len(out.done), total, 'points')}")

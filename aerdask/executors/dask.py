@@ -209,7 +209,14 @@ class DaskAdapter(ExecutorAdapter):
 
     def results(self, handles: Sequence[TaskHandle]) -> list:
         # One gather for all: Future.result() is a round trip to the scheduler each.
-        return [pickle.loads(blob) for blob in self.executor.gather([h.future for h in handles])]
+        try:
+            blobs = self.executor.gather([h.future for h in handles])
+        except OSError as exc:  # Dask's CommClosedError: the scheduler or a worker went away mid-gather
+            raise TaskLostError(
+                f"the results could not be gathered: the connection to the cluster was lost ({exc}); "
+                "resubmit the job"
+            ) from exc
+        return [pickle.loads(blob) for blob in blobs]
 
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:
         # Stop running tasks first (the flag), then release the queued ones.
