@@ -113,6 +113,8 @@ class AerJob(JobV1):
             if self._tasks is None:
                 raise JobError(f"job {self._job_id} has no program to run")
             self._submit_time = time.monotonic()
+            # A Dask client that is reconnecting would hold every future submitted now forever.
+            self._adapter.prepare()
             handles, chunks, seen = [], [], set()
             try:
                 for i, chunk in enumerate(self._tasks):
@@ -248,11 +250,12 @@ class AerJob(JobV1):
         if status is JobStatus.ERROR:
             # The other tasks keep running; wait for them (within the timeout) so the
             # partial result holds every experiment that can finish.
-            while not all(h.done() for h in handles):
+            # A lost task never finishes: only the others are waited for.
+            while not all(h.done() or h.failure() is not None for h in handles):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
-                self._adapter.wait([h for h in handles if not h.done()], remaining)
+                self._adapter.wait([h for h in handles if not h.done() and h.failure() is None], remaining)
             raise JobFailedError(self.error_message(), partial_result=self.partial_result())
         return self._build(self._adapter.results(handles))
 

@@ -283,7 +283,7 @@ def run_sweep(
             _check(stop)
             batch = todo[start : start + points_per_job]
             jobs.append((batch, backend.submit(program.points(start, start + len(batch)))))
-        resubmit = _Resubmitter(backend, program, todo, max_attempts)
+        resubmit = _Resubmitter(backend, program, todo, max_attempts) if todo else None
         _collect(jobs, names, points, out, len(points), progress, stop, resubmit)
     except BaseException:
         for _, job in jobs:

@@ -420,12 +420,9 @@ def test_a_task_that_kills_its_workers_fails_its_job_by_name():
 def test_a_job_without_workers_fails_after_no_worker_timeout():
     with local_client(n_workers=1, processes=False) as client:
         backend = AerSimulator(executor=client, no_worker_timeout=1.0)
-        backend.run(small_batch(1)).result()  # the worker is ready
-        slow = QuantumCircuit(20)
-        for _ in range(60):
-            slow.h(range(20))
-        slow.measure_all()
-        job = backend.run(slow, fusion_enable=False)
+        backend.run(small_batch(1)).result()  # the cluster was checked once: no new wait for workers
         client.cluster.scale(0)  # every worker goes, and none comes back
+        assert wait_until(lambda: not client.scheduler_info(n_workers=1)["workers"], timeout=60)
+        job = backend.run(small_batch(2))
         with pytest.raises(JobFailedError, match="no worker for 1 s"):
             job.result(timeout=60)
