@@ -106,10 +106,15 @@ def test_a_scheduler_killed_mid_sweep_fails_clearly_and_a_rerun_completes_the_fi
 
     from .clusters import CliCluster
 
-    names = ["a", "b"]
     points = [(0.01 * i, 0.03 * (i % 11)) for i in range(600)]
+
+    def sweep(out, backend):
+        return run_sweep(
+            _circuit(), ["a", "b"], points, out, backend, shots=32, seed=5, points_per_job=20, progress=None
+        )
+
     calm = tmp_path / "calm.jsonl"
-    run_sweep(_circuit(), names, points, calm, AerSimulator(), shots=32, seed=5, points_per_job=20, progress=None)
+    sweep(calm, AerSimulator())
     out = tmp_path / "cut.jsonl"
     first = CliCluster(tmp_path / "c1", n_workers=1).start()
     error: list = []
@@ -117,23 +122,13 @@ def test_a_scheduler_killed_mid_sweep_fails_clearly_and_a_rerun_completes_the_fi
         client = Client(first.address, timeout=5)
         client.wait_for_workers(1, timeout=60)
 
-        def sweep():
+        def interrupted():
             try:
-                run_sweep(
-                    _circuit(),
-                    names,
-                    points,
-                    out,
-                    AerSimulator(executor=client),
-                    shots=32,
-                    seed=5,
-                    points_per_job=20,
-                    progress=None,
-                )
+                sweep(out, AerSimulator(executor=client))
             except BaseException as exc:  # noqa: BLE001 (the test inspects it)
                 error.append(exc)
 
-        thread = threading.Thread(target=sweep, daemon=True)
+        thread = threading.Thread(target=interrupted, daemon=True)
         thread.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 40):
@@ -152,17 +147,7 @@ def test_a_scheduler_killed_mid_sweep_fails_clearly_and_a_rerun_completes_the_fi
     try:
         with Client(second.address, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
-            summary = run_sweep(
-                _circuit(),
-                names,
-                points,
-                out,
-                AerSimulator(executor=client),
-                shots=32,
-                seed=5,
-                points_per_job=20,
-                progress=None,
-            )
+            summary = sweep(out, AerSimulator(executor=client))
     finally:
         second.stop()
     assert summary["skipped"] > 0

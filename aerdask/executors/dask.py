@@ -213,8 +213,7 @@ class DaskAdapter(ExecutorAdapter):
             blobs = self.executor.gather([h.future for h in handles])
         except OSError as exc:  # Dask's CommClosedError: the scheduler or a worker went away mid-gather
             raise TaskLostError(
-                f"the results could not be gathered: the connection to the cluster was lost ({exc}); "
-                "resubmit the job"
+                f"the results could not be gathered: the connection to the cluster was lost ({exc}); resubmit the job"
             ) from exc
         return [pickle.loads(blob) for blob in blobs]
 
