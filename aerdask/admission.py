@@ -121,6 +121,7 @@ class Admission:
         self.options = options
         self.program_options = program_options
         self.placed: dict[int, tuple[str, ...]] = {}  # experiment number -> the workers it fits
+        self._plans: dict[tuple, tuple] = {}
 
     def admit(self, exp: Experiment) -> None:
         """Check ``exp``; lower ``max_branch_copies`` if copies would not fit; note where it fits.
@@ -129,6 +130,23 @@ class Admission:
             CircuitTooLargeError: if no worker can hold one task of it, with the bytes.
         """
         shots = min(exp.shots, self.options.get("max_shot_size") or exp.shots)
+        # A batch repeats a few shapes: without saves, the plan depends on the width and shots only.
+        key = None if exp.saves else (exp.num_qubits, shots)
+        plan = self._plans.get(key) if key is not None else None
+        if plan is None:
+            plan = self._plan(exp, shots)
+            if key is not None:
+                self._plans[key] = plan
+        fits, copies = plan
+        if copies < shots - 1 and _copies_needed(exp, shots) > copies:  # the scan only where it can matter
+            current = self.program_options.get("max_branch_copies", -1)
+            self.program_options["max_branch_copies"] = copies if current < 0 else min(current, copies)
+        if len(fits) < len(self.workers):
+            for index in exp.indices.tolist():
+                self.placed[index] = fits
+
+    def _plan(self, exp: Experiment, shots: int) -> tuple[tuple, int]:
+        """The workers a task of ``exp`` fits and the branch copies they all have room for."""
         need = task_bytes(exp, self.options, shots)
         fixed = need["state"] + need["saves"] + need["memory"]
         fits = [w for w in self.workers if fixed <= w.per_task]
@@ -140,14 +158,7 @@ class Admission:
                 f"{need['memory']:,}) but {best.per_task:,} bytes are available per task (the largest worker's "
                 f"usable memory {best.usable:,} shared by {best.threads} threads, or max_memory_mb)"
             )
-        copies = min((w.per_task - fixed) // need["copy"] for w in fits)
-        if need["copies"] > copies:
-            current = self.program_options.get("max_branch_copies", -1)
-            self.program_options["max_branch_copies"] = copies if current < 0 else min(current, copies)
-        if len(fits) < len(self.workers):
-            addresses = tuple(w.address for w in fits)
-            for index in exp.indices.tolist():
-                self.placed[index] = addresses
+        return tuple(w.address for w in fits), min((w.per_task - fixed) // need["copy"] for w in fits)
 
     def placement(self, program) -> list[str] | None:
         """The workers a task of ``program`` may run on (``None``: any)."""

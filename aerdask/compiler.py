@@ -653,10 +653,8 @@ def check_numbers(exp: Experiment) -> None:
     Raises:
         AerdaskInputError: naming the circuit, the instruction's row and the value.
     """
-    params_ok = np.isfinite(exp.params).all() or (
-        exp.param_expr.size and np.isfinite(exp.params[exp.param_expr < 0]).all()
-    )
-    if params_ok and np.isfinite(exp.matrices).all() and np.isfinite(exp.expr_consts).all():
+    # The common case, all finite, in a few vector checks (the slots of expressions hold 0.0).
+    if all(arr.size == 0 or np.isfinite(arr).all() for arr in (exp.params, exp.matrices, exp.expr_consts)):
         return
     for row in exp.ops:
         opcode, moff, arg, arg2 = int(row[0]), int(row[4]), int(row[6]), int(row[7])
@@ -675,7 +673,8 @@ def check_numbers(exp: Experiment) -> None:
             if not np.isfinite(exp.matrices[moff : moff + size]).all():
                 what = "set_statevector" if opcode == OP_SET_STATE else f"a {int(row[3])}-qubit gate's matrix"
                 raise AerdaskInputError(f"circuit {exp.name!r}: {what} holds a NaN or infinite entry")
-    raise AerdaskInputError(f"circuit {exp.name!r}: a parameter expression holds a NaN or infinite constant")
+    if not np.isfinite(exp.expr_consts).all():
+        raise AerdaskInputError(f"circuit {exp.name!r}: a parameter expression holds a NaN or infinite constant")
 
 
 def compile_batch(

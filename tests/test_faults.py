@@ -63,3 +63,11 @@ def test_duplicate_experiment_numbers_raise_at_submit(bell):
     program = backend.compile([bell, bell], indices=[0, 0])
     with pytest.raises(AerdaskInputError, match="experiment number 0"):
         backend.submit(program)
+
+
+def test_huge_finite_angles_still_run():
+    qc = QuantumCircuit(1)
+    qc.rz(1e308, 0)
+    qc.rz(1e308, 0)  # their sum overflows; each is a finite angle
+    qc.measure_all()
+    assert AerSimulator().run(qc, shots=10).result().get_counts() == {"0": 10}
