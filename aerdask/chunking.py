@@ -4,8 +4,8 @@ A job's unit of work is a *point*: one experiment at one row of its values array
 (an experiment without parameters has one). Tasks hold whole numbers of points:
 ``max_job_size`` caps the points per task, ``max_shot_size`` the shots of one point
 per task. Shot chunk ``j`` of point ``i`` draws from
-``SeedSequence(seed_simulator, spawn_key=(i, j))`` while an unsplit point draws from
-``spawn_key=(i,)``: so the split of points never changes a result, and the split of
+``SeedSequence(seed_simulator + i, spawn_key=(j,))`` while an unsplit point draws from
+``SeedSequence(seed_simulator + i)``: so the split of points never changes a result, and the split of
 shots changes the sample stream (but a given split gives the same result on every
 executor and on every run).
 """

@@ -43,7 +43,7 @@ class SamplerV2(PrimitiveBase, BaseSamplerV2):
         default_shots: Shots of a PUB that names none, when ``run`` gives none either.
         seed: Seeds the sampling (``None``: a fresh seed per job). Point ``i`` of a
             job, counted over its PUBs in order, samples from
-            ``SeedSequence(seed, spawn_key=(i,))``.
+            ``SeedSequence(seed + i)``.
         executor: A ``concurrent.futures.Executor`` or a Dask ``Client``; ``None``
             runs on the local thread pool.
         options: ``backend_options`` and ``run_options`` (see :class:`Options`).
