@@ -406,10 +406,11 @@ def _wide_program(num_qubits: int, layers: int = 1):
 def test_a_task_that_kills_its_workers_fails_its_job_by_name():
     from aerdask.errors import WorkerCrashError  # noqa: F401 (named in the message)
 
-    # 512 MiB of state on workers the nanny kills at 95% of 300 MiB. run() would refuse it
-    # (memory admission); a hand-built job goes around that, as a misconfigured cluster would.
-    with local_client(n_workers=2, memory_limit="300MiB") as client:
-        job = AerJob(AerSimulator(executor=client), "crash", run_program, _wide_program(25), client)
+    # 1 GiB of state on workers the nanny kills at 95% of 700 MiB (a worker with freshly compiled
+    # kernels holds about 300 MiB: below the 80% at which Dask pauses it). run() would refuse the
+    # job (memory admission); a hand-built job goes around that, as a misconfigured cluster would.
+    with local_client(n_workers=2, memory_limit="700MiB") as client:
+        job = AerJob(AerSimulator(executor=client), "crash", run_program, _wide_program(26), client)
         job.configure_executor(max_worker_deaths=1)
         job.submit()
         with pytest.raises(JobFailedError, match="killed 2 workers.*max_worker_deaths=1"):
