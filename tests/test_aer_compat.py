@@ -190,6 +190,55 @@ print("ok")
         AerSimulator().run(QuantumCircuit(1), shots=0)
 
 
+def test_legacy_parameterizations_bind_instruction_parameters():
+    qc = QuantumCircuit(1, name="ry", metadata={"k": 1})
+    qc.ry(0.0, 0)
+    qc.measure_all()
+    plain = QuantumCircuit(1, name="plain")
+    plain.x(0)
+    plain.measure_all()
+    result = AerSimulator().run([qc, plain], shots=50, parameterizations=[[[[0, 0], [0.0, np.pi]]], []]).result()
+    assert [result.get_counts(i) for i in range(3)] == [{"0": 50}, {"1": 50}, {"1": 50}]
+    assert result.results[1].header["metadata"] == {"k": 1}
+    with pytest.raises(AerdaskInputError, match="no parameter 3 of instruction 0"):
+        AerSimulator().run([qc], parameterizations=[[[[0, 3], [1.0]]]])
+
+
+def test_multi_qubit_measure_instruction():
+    for sampled in (True, False):
+        qc = QuantumCircuit(3, 3)
+        qc.x([0, 2])
+        qc.append(Instruction("measure", 3, 3, []), [0, 1, 2], [0, 1, 2])
+        if not sampled:
+            qc.x(1)
+            qc.append(Instruction("measure", 2, 2, []), [1, 2], [1, 2])
+        result = AerSimulator().run(qc, shots=20).result()
+        assert result.get_counts() == {"101" if sampled else "111": 20}
+        assert result.results[0].metadata["measure_sampling"] is sampled
+
+
+def test_initialize_of_every_qubit_sets_the_state_and_keeps_sampling():
+    qc = QuantumCircuit(2)
+    qc.initialize([0, 1], [1])
+    qc.h([0, 1])
+    qc.initialize([0, 0, 1, 0], [0, 1])  # all qubits: the state is set, nothing is measured
+    qc.measure_all()
+    result = AerSimulator().run(qc, shots=100).result()
+    assert result.get_counts() == {"10": 100}
+    assert result.results[0].metadata["measure_sampling"] is True
+    part = QuantumCircuit(2)
+    part.h([0, 1])
+    part.initialize([0, 1], [1])  # some qubits: reset them, then prepare (random, as in Aer)
+    part.measure_all()
+    counts = AerSimulator().run(part, shots=400, seed_simulator=1).result().get_counts()
+    assert set(counts) == {"10", "11"}
+    phased = QuantumCircuit(2, global_phase=np.pi)
+    phased.initialize([1, 0, 0, 0])
+    phased.x(0)
+    phased.save_statevector()
+    assert np.allclose(AerSimulator().run(phased).result().get_statevector().data, [0, -1, 0, 0])
+
+
 # -- saves and set_statevector -----------------------------------------------------------
 @pytest.mark.parametrize("qubits", [[0, 2], [2, 0], [1]])
 def test_save_expval_var_and_density_matrix(rng, qubits):
