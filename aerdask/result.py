@@ -109,7 +109,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     measurement or reset the shots branch instead.
     """
     opcodes = exp.ops[:, 0]
-    mid_circuit = bool(np.isin(opcodes, (OP_MEASURE, OP_RESET)).any())
+    mid_circuit = bool(((opcodes == OP_MEASURE) | (opcodes == OP_RESET)).any())
     active = exp.header.get("active_input_qubits")
     fusion = options.get("fusion_enable", True)
     return {

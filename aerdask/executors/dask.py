@@ -35,6 +35,7 @@ _WAKE_S = 1.0  # waits look at the client's state at least this often
 DEFAULT_MAX_WORKER_DEATHS = 1
 #: Seconds a job waits with no worker in the cluster before its tasks count as lost.
 DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
+_HEALTH_EVERY_S = 2.0  # the scheduler is asked about workers and deaths at most this often
 
 
 class _Started:
@@ -169,6 +170,7 @@ class DaskAdapter(ExecutorAdapter):
         self.max_worker_deaths = DEFAULT_MAX_WORKER_DEATHS
         self.no_worker_timeout = DEFAULT_NO_WORKER_TIMEOUT_S
         self._no_workers_since: float | None = None
+        self._next_health = 0.0
 
     def prepare(self) -> None:
         ensure_ready(self.executor)
@@ -236,11 +238,23 @@ class DaskAdapter(ExecutorAdapter):
                     return
                 # Bounded, so a client that lost its scheduler is noticed (failure()) without a callback.
                 self.changed.wait(_WAKE_S if remaining is None else min(remaining, _WAKE_S))
-                self._check_workers(pending)
-                self._count_deaths(pending)
+                self._health(pending)
                 pending, ended = _split(pending)
                 if any(h.failure() is not None for h in pending):  # lost with the scheduler: not done
                     return
+
+    def _health(self, pending) -> None:
+        """Worker deaths and missing workers, from the scheduler: a round trip each, so rate-limited.
+
+        A wait wakes whenever a task of the job ends; asking each time would cost the client a
+        couple of round trips per task.
+        """
+        now = time.monotonic()
+        if now < self._next_health:
+            return
+        self._next_health = now + _HEALTH_EVERY_S
+        self._check_workers(pending)
+        self._count_deaths(pending)
 
     def _count_deaths(self, pending) -> None:
         """Ask the scheduler how many workers died running each pending task.
