@@ -28,12 +28,7 @@ from .job import AerJob
 from .options import DEFAULTS, ENGINE_KNOBS, METHODS, ignored_options, validate_options
 from .truncation import truncate
 
-__all__ = ["AerSimulator", "build_target", "statevector_bytes"]
-
-
-def statevector_bytes(num_qubits: int, precision: str) -> int:
-    """Bytes of a ``num_qubits`` statevector (16 per amplitude in double, 8 in single)."""
-    return (1 << num_qubits) * (8 if precision == "single" else 16)
+__all__ = ["AerSimulator", "build_target"]
 
 
 def _max_qubits() -> int:
