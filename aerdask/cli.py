@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,15 +21,33 @@ __all__ = ["main"]
 EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
 
 
-def _client(address: str | None):
-    if not address:
+def _client(args):
+    """The Dask client ``--scheduler`` or ``--scheduler-file`` name, else Dask's ``scheduler-address``.
+
+    ``DASK_SCHEDULER_ADDRESS`` (which the dask Helm chart's Jupyter sets) is Dask's way of
+    naming a default scheduler; with none of these the jobs run on the local thread pool.
+    """
+    address, scheduler_file = args.scheduler, args.scheduler_file
+    if address == "local":
         return contextlib.nullcontext(None)
+    if not address and not scheduler_file:
+        import dask.config
+
+        address = dask.config.get("scheduler-address", None)
+        if not address:
+            return contextlib.nullcontext(None)
     from distributed import Client
 
+    where = f"in {scheduler_file}" if scheduler_file else f"at {address}"
+    if scheduler_file and not os.path.isfile(scheduler_file):
+        # Client(scheduler_file=...) would wait for the file to appear, for ever.
+        raise AerdaskError(f"cannot reach the Dask scheduler {where}: no such file")
     try:
+        if scheduler_file:
+            return Client(scheduler_file=scheduler_file, timeout="5s")
         return Client(address, timeout="5s")
-    except (OSError, TimeoutError) as exc:
-        raise AerdaskError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from exc
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # TypeError: tls:// without TLS settings
+        raise AerdaskError(f"cannot reach the Dask scheduler {where}: {' '.join(str(exc).split())}") from exc
 
 
 def _counts_table(name: str, counts: dict, shots: int) -> str:
@@ -44,7 +63,7 @@ def cmd_run(args) -> int:
     from .loaders import load_circuits
 
     circuits = load_circuits(args.file)
-    with _client(args.scheduler) as client:
+    with _client(args) as client:
         backend = AerSimulator(executor=client)
         options = {"shots": args.shots, "precision": args.precision, "memory": args.memory}
         if args.seed is not None:
@@ -79,7 +98,7 @@ def cmd_sweep(args) -> int:
         raise SweepError(f"{args.circuit}: a sweep needs exactly one circuit, found {len(circuits)}")
     names, points = grid_points(args.grid) if args.grid else csv_points(args.values)
     stop = _stop_on_signals()
-    with _client(args.scheduler) as client:
+    with _client(args) as client:
         backend = AerSimulator(executor=client)
         summary = run_sweep(
             circuits[0],
@@ -111,6 +130,7 @@ def _stop_on_signals() -> threading.Event:
 def cmd_cluster(args) -> int:
     from distributed import Client, LocalCluster
 
+    security, tls_config = (None, None) if not args.tls else _tls_files(args.tls_dir)
     stop = _stop_on_signals()
     with (
         LocalCluster(
@@ -118,19 +138,64 @@ def cmd_cluster(args) -> int:
             threads_per_worker=args.threads,
             processes=True,
             host=args.host,
+            protocol="tls://" if security else None,
+            security=security,
             scheduler_port=args.port,
             dashboard_address=f"{args.host}:{args.dashboard_port}",
             preload=["aerdask_kernels.dask_worker"],
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster, security=security) as client,
     ):
         print(f"scheduler: {cluster.scheduler_address}", flush=True)
         print(f"dashboard: {client.dashboard_link}", flush=True)
         print(f"workers:   {args.workers} x {args.threads} thread(s); Ctrl-C stops the cluster", flush=True)
+        if tls_config:
+            print(f"tls:       clients need DASK_CONFIG={tls_config.parent} (certificates and Dask's TLS settings)")
         while not stop.wait(0.5):
             pass
     print("cluster stopped", flush=True)
     return 0
+
+
+def _tls_files(directory: str | None):
+    """Write a throw-away CA, a certificate and Dask's TLS settings into ``directory``.
+
+    Returns:
+        ``(security, config_file)``: the cluster's ``distributed.Security`` and the YAML file
+        a client reads through ``DASK_CONFIG`` (a client without the certificate is refused).
+    """
+    import pathlib
+    import tempfile
+
+    import yaml
+    from distributed import Security
+
+    root = pathlib.Path(directory or tempfile.mkdtemp(prefix="aerdask-tls-"))
+    (root / "dask").mkdir(parents=True, exist_ok=True)
+    made = Security.temporary()  # one CA and one certificate, good for every role
+    files = {}
+    for name in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
+        path = root / f"{name}.pem"
+        path.write_text(getattr(made, name))
+        os.chmod(path, 0o600)
+        files[name] = str(path)
+    roles = ("scheduler", "worker", "client")
+    roles = {f"tls_{r}_{part}": files[f"tls_client_{part}"] for r in roles for part in ("cert", "key")}
+    security = Security(tls_ca_file=files["tls_ca_file"], require_encryption=True, **roles)
+    config = {
+        "distributed": {
+            "comm": {
+                "require-encryption": True,
+                "tls": {
+                    "ca-file": files["tls_ca_file"],
+                    "client": {"cert": files["tls_client_cert"], "key": files["tls_client_key"]},
+                },
+            }
+        }
+    }
+    config_file = root / "dask" / "aerdask-tls.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    return security, config_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -145,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed_simulator, for reproducible counts")
     run.add_argument("--precision", choices=["double", "single"], default="double")
     run.add_argument("--memory", action="store_true", help="also print every shot's outcome")
-    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: the local thread pool)")
+    _scheduler_arguments(run)
     run.add_argument("--json", action="store_true", help="print JSON instead of a table")
     run.set_defaults(func=cmd_run)
 
@@ -157,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--shots", type=int, default=1024)
     sweep.add_argument("--seed", type=int, help="seed of the sweep (default: drawn once, kept with the output)")
     sweep.add_argument("--points-per-job", type=int, default=50)
-    sweep.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: the local thread pool)")
+    _scheduler_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=cmd_sweep)
 
@@ -167,8 +232,20 @@ def _parser() -> argparse.ArgumentParser:
     cluster.add_argument("--host", default="127.0.0.1")
     cluster.add_argument("--port", type=int, default=8786, help="scheduler port (0: any free port)")
     cluster.add_argument("--dashboard-port", type=int, default=8787)
+    cluster.add_argument("--tls", action="store_true", help="encrypt and authenticate every connection (tls://)")
+    cluster.add_argument("--tls-dir", metavar="DIR", help="where --tls writes its certificates (default: a temp dir)")
     cluster.set_defaults(func=cmd_cluster)
     return parser
+
+
+def _scheduler_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, or 'local' for the thread pool (default: $DASK_SCHEDULER_ADDRESS, else local)",
+    )
+    where.add_argument("--scheduler-file", metavar="FILE", help="the JSON file 'dask scheduler --scheduler-file' wrote")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ submits, reads their states in a fixed order and merges their outputs.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +23,24 @@ from .errors import JobFailedError, JobTimeoutError
 from .executors import adapt
 from .result import build_result
 
-__all__ = ["AerJob"]
+__all__ = ["AerJob", "task_prefix"]
 
 #: How long ``cancel()`` waits for running tasks to reach their next gate.
 CANCEL_GRACE_S = 2.0
+logger = logging.getLogger("aerdask")
+# Dask groups tasks by key prefix: the words before the first one that is not all letters,
+# skipping 8-letter hex words. The job id is hex, so it is spelled in letters that are not.
+_TAG_LETTERS = str.maketrans("0123456789abcdef", "ghjkmnpqrstvwxyz")
+
+
+def task_prefix(job_id: str) -> str:
+    """The prefix of a job's task keys, e.g. ``aerdask-kwpqsg``: one group in Dask's dashboard.
+
+    The keys are ``<prefix>-<job id>-<task number>``; the prefix spells the job id's first
+    six hex digits in other letters, because Dask's dashboard drops hex words from prefixes.
+    """
+    tag = "".join(ch for ch in job_id.lower() if ch in "0123456789abcdef")[:6].translate(_TAG_LETTERS)
+    return f"aerdask-{tag or 'job'}"
 
 
 class AerJob(JobV1):
@@ -116,25 +131,44 @@ class AerJob(JobV1):
             # A Dask client that is reconnecting would hold every future submitted now forever.
             self._adapter.prepare()
             handles, chunks, seen = [], [], set()
+            prefix = self.task_prefix
             try:
-                for i, chunk in enumerate(self._tasks):
-                    if self._validate:
-                        chunk.validate()
-                    check_unique(chunk, seen)
-                    chunk = chunk.replace(job_id=self._job_id)
-                    workers = self._placement(chunk) if self._placement else None
-                    key = f"aerdask-{self._job_id}-{i}"
-                    handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
-                    chunks.append(chunk)
+                with self._adapter.span(prefix):
+                    for i, chunk in enumerate(self._tasks):
+                        if self._validate:
+                            chunk.validate()
+                        check_unique(chunk, seen)
+                        chunk = chunk.replace(job_id=self._job_id)
+                        workers = self._placement(chunk) if self._placement else None
+                        key = f"{prefix}-{self._job_id}-{i}"
+                        handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
+                        chunks.append(chunk)
+                        logger.debug(
+                            "job %s: task %s: %d experiments, %d points%s",
+                            self._job_id,
+                            key,
+                            len(chunk.experiments),
+                            chunk.num_points,
+                            f" on {workers}" if workers else "",
+                        )
                 if not chunks:
                     raise JobError(f"job {self._job_id} got no tasks to run")
-            except BaseException:
+            except BaseException as exc:
                 if handles:
+                    logger.info("job %s: submission failed (%s); cancelling %d tasks", self._job_id, exc, len(handles))
                     self._adapter.cancel(handles, self._job_id)
                 raise
             experiments = [exp for chunk in chunks for exp in chunk.experiments]
             self._qobj = Program(experiments=experiments, options=chunks[0].options, job_id=self._job_id)
             self._chunks, self._handles = chunks, handles
+            logger.info(
+                "job %s: submitted %d experiments as %d tasks (%s-*) to %s",
+                self._job_id,
+                len(experiments),
+                len(handles),
+                prefix,
+                type(self._adapter.executor).__name__,
+            )
             self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
             if self._keep is not True and self._keep is not False:
                 timer = threading.Timer(float(self._keep), self.unpublish)
@@ -302,6 +336,8 @@ class AerJob(JobV1):
             return self._cancelled
         if all(h.done() for h in handles):
             return False
+        running = sum(h.running() for h in handles)
+        logger.info("job %s: cancelled (%d tasks running, %d queued)", self._job_id, running, len(handles) - running)
         self._adapter.cancel(handles, self._job_id)
         self._cancelled = True
         if self._keep is False:
@@ -343,6 +379,11 @@ class AerJob(JobV1):
             self._adapter.wait(handles, wait if timeout is None else min(wait, timeout - elapsed))
 
     # -- accessors ---------------------------------------------------------------------
+    @property
+    def task_prefix(self) -> str:
+        """The prefix of this job's task keys: its group in Dask's dashboard and its span's name."""
+        return task_prefix(self._job_id)
+
     def qobj(self) -> Program:
         """The compiled program (plain data; see :class:`aerdask_kernels.Program`)."""
         return self._qobj

@@ -1,57 +1,44 @@
-"""Progress of a job: a terminal bar for scripts, a live HTML line for notebooks."""
+"""Progress bars with ``tqdm.auto``: a widget in Jupyter, a terminal bar (rate and ETA) elsewhere."""
 
 from __future__ import annotations
 
 import sys
-import time
 
-__all__ = ["show_progress", "in_notebook", "progress_text"]
+from tqdm.auto import tqdm
 
-
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where HTML displays update in place)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+__all__ = ["show_progress", "progress_bar"]
 
 
-def progress_text(done: int, total: int, unit: str = "tasks", width: int = 30) -> str:
-    """``[#####.....] 5/10 tasks`` style text."""
-    filled = int(width * done / total) if total else width
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {unit}"
+def progress_bar(total: int, unit: str, desc: str, file=None):
+    """A ``tqdm.auto`` bar; ``file`` (a stream) forces the terminal bar and writes there.
+
+    Args:
+        total: Units to reach.
+        unit: What one unit is (``"task"``, ``"point"``).
+        desc: The bar's label.
+        file: Stream for a terminal bar; ``None`` lets ``tqdm.auto`` pick the notebook widget or
+            ``sys.stderr``.
+    """
+    if file is not None:
+        from tqdm.std import tqdm as terminal_tqdm  # a stream asks for text, even inside a notebook
+
+        return terminal_tqdm(total=total, unit=unit, desc=desc, file=file, dynamic_ncols=False, ncols=100)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
 
 
-def show_progress(job, interval: float = 0.2, file=None, notebook: bool | None = None) -> None:
-    """Block until ``job`` is final, showing its tasks done out of total.
+def show_progress(job, interval: float = 0.2, file=None) -> None:
+    """Block until ``job`` is final, showing its tasks done out of total and its state.
 
     Args:
         job: An :class:`~aerdask.AerJob` (submitted).
-        interval: Seconds between refreshes (the wait is woken early when tasks finish).
-        file: Stream for the terminal bar (default ``sys.stderr``).
-        notebook: Force the notebook (HTML) or terminal display; default detects.
+        interval: Seconds between refreshes at most (the wait is woken early when tasks finish).
+        file: Stream for a terminal bar (default: a widget in Jupyter, ``sys.stderr`` elsewhere).
     """
-    notebook = in_notebook() if notebook is None else notebook
-    handle = None
-    if notebook:
-        from IPython.display import HTML, display
-
-        handle = display(HTML(job._repr_html_()), display_id=True)
-    stream = file or sys.stderr
-    while True:
-        final = job.in_final_state()
-        done, total = job.tasks_done(), job.tasks()
-        if handle is not None:
-            handle.update(HTML(job._repr_html_()))
-        else:
-            stream.write(f"\r{progress_text(done, total)} {job.status().name:<12}")
-            stream.flush()
-        if final:
-            break
-        job._adapter.wait(job._handles, interval)
-        time.sleep(0)  # let the display thread breathe between refreshes
-    if handle is None:
-        stream.write("\n")
-        stream.flush()
+    with progress_bar(job.tasks(), "task", f"job {job.task_prefix}", file) as bar:
+        while True:
+            final = job.in_final_state()
+            bar.update(job.tasks_done() - bar.n)
+            bar.set_postfix_str(job.status().name, refresh=True)
+            if final:
+                break
+            job._adapter.wait(job._handles, interval)

@@ -21,6 +21,7 @@ import csv
 import hashlib
 import itertools
 import json
+import logging
 import os
 import secrets
 import sys
@@ -33,7 +34,9 @@ from qiskit.circuit import QuantumCircuit
 
 from .binding import values_array
 from .errors import AerdaskInputError, JobFailedError
-from .progress import progress_text
+from .progress import progress_bar
+
+logger = logging.getLogger("aerdask")
 
 __all__ = ["grid_points", "csv_points", "run_sweep", "sweep_hash", "SweepError"]
 
@@ -328,7 +331,16 @@ class _Resubmitter:
         exp = self.program.experiments[0]
         rows = [self.row[i] for i in lost]
         part = self.program.replace(experiments=[exp.replace(values=exp.values[rows], indices=exp.indices[rows])])
-        return lost, self.backend.submit(part)
+        retry = self.backend.submit(part)
+        logger.warning(
+            "sweep: %d points lost with their workers in job %s; retrying them as job %s (attempt %d of %d)",
+            len(lost),
+            job.job_id(),
+            retry.job_id(),
+            max(self.attempts[i] for i in lost),
+            self.max_attempts,
+        )
+        return lost, retry
 
 
 def _worker_fault(exc: BaseException) -> bool:
@@ -349,7 +361,18 @@ def _records(result, names, points) -> list[dict]:
 
 
 def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None, resubmit=None) -> None:
+    bar = None if progress is None else progress_bar(total, "point", "sweep", progress)
+    try:
+        _collect_into(jobs, names, points, out, bar, stop, resubmit)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _collect_into(jobs, names, points, out: _Output, bar, stop, resubmit) -> None:
     pending = list(jobs)
+    if bar is not None:
+        bar.update(len(out.done))
     while pending:
         _check(stop)
         still = []
@@ -367,12 +390,9 @@ def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None,
                     raise
                 still.append(resubmit(lost, job, exc))
         pending = still
-        if progress is not None:
-            progress.write(f"\r{progress_text(len(out.done), total, 'points')}")
-            progress.flush()
+        if bar is not None:
+            bar.update(len(out.done) - bar.n)
         if pending:
             job = pending[0][1]
             job._adapter.wait(job._handles, 0.2)
             time.sleep(0.01)
-    if progress is not None:
-        progress.write("\n")

@@ -38,24 +38,99 @@ def test_yaml_files_parse_and_lint():
 def test_image_definition():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
-    assert re.search(r"^USER aerdask$", dockerfile, re.M)  # not root
-    assert "warm_up()" in dockerfile and "AERDASK_NUMBA_CACHE_DIR" in dockerfile  # cache built at image build
+    assert re.search(r"^USER 1000$", dockerfile, re.M)  # not root
+    # A portable Numba cache, compiled at build time, where every user id can read it.
+    assert "ARG NUMBA_CPU_NAME=x86-64-v3" in dockerfile and "NUMBA_CPU_NAME=${NUMBA_CPU_NAME}" in dockerfile
+    assert "warm_up()" in dockerfile and "DASK_AERDASK__NUMBA__CACHE_DIR" in dockerfile
     pins = [line for line in (DEPLOY / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
     assert pins and all(re.fullmatch(r"[a-z0-9-]+==[0-9][\w.]*", p) for p in pins), pins
     pinned = {p.split("==")[0] for p in pins}
-    assert {"qiskit", "numpy", "numba", "dask", "distributed"} <= pinned
+    # the runtime, the dashboard, Jupyter for the chart and Compose, JupyterHub and dask-gateway for DaskHub
+    assert {"qiskit", "numpy", "numba", "dask", "distributed", "bokeh", "jupyterlab", "jupyterhub"} <= pinned
+    assert {"dask-gateway", "ipykernel", "ipywidgets", "tqdm"} <= pinned
+    # Every dependency of aerdask is pinned, so the constraints file fixes a client completely.
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in project["dependencies"]}
+    assert needed <= pinned, needed - pinned
 
 
 def test_compose_kubernetes_and_helm_start_workers_with_the_preload():
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"scheduler", "worker", "jupyter"}
+    # One image, and every service can build it (compose up --build works in any order).
+    for service in compose["services"].values():
+        assert service["image"] == "aerdask:0.1.0" and service["build"]["dockerfile"] == "deploy/Dockerfile"
     assert compose["services"]["worker"]["deploy"]["replicas"] == 2
     assert "aerdask_kernels.dask_worker" in compose["services"]["worker"]["command"]
+    assert compose["services"]["jupyter"]["command"][:2] == ["jupyter", "lab"]
     cluster = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster.yaml").read_text())
     assert cluster["kind"] == "DaskCluster" and cluster["apiVersion"] == "kubernetes.dask.org/v1"
     assert "aerdask_kernels.dask_worker" in cluster["spec"]["worker"]["spec"]["containers"][0]["args"]
     values = yaml.safe_load((DEPLOY / "helm" / "dask-values.yaml").read_text())
-    assert "aerdask_kernels.dask_worker" in values["worker"]["extraArgs"]
+    assert values["worker"]["extraArgs"] == ["--preload", "aerdask_kernels.dask_worker"]  # --nthreads: the chart's
+    assert values["jupyter"]["command"] == ["jupyter", "lab"]  # not the image's default command
+    image = yaml.safe_load((DEPLOY / "dask.yaml").read_text())
+    assert image["distributed"]["worker"]["preload"] == ["aerdask_kernels.dask_worker"]
+
+
+CHARTS = ROOT / "tests" / "data" / "charts"
+
+
+def _check_values(ours, theirs, path="") -> list[str]:
+    """Keys of ``ours`` missing from the chart's ``theirs``, or of another type (chart nulls take any)."""
+    problems = []
+    for key, value in ours.items():
+        where = f"{path}.{key}" if path else key
+        if not isinstance(theirs, dict) or key not in theirs:
+            problems.append(f"{where}: not a key of the chart")
+            continue
+        default = theirs[key]
+        if default is None:
+            continue
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                problems.append(f"{where}: the chart has a mapping, we give {type(value).__name__}")
+            elif default:  # an empty mapping in the chart takes any keys (env, resources, ...)
+                problems += _check_values(value, default, where)
+        elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+            value,
+            (int, float) if isinstance(default, (int, float)) and not isinstance(default, bool) else type(default),
+        ):
+            problems.append(f"{where}: the chart has {type(default).__name__}, we give {type(value).__name__}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "ours, charts",
+    [
+        ("dask-values.yaml", {"": "dask-values.yaml"}),
+        (
+            "daskhub-values.yaml",
+            {
+                "": "daskhub-values.yaml",
+                "jupyterhub": "jupyterhub-values.yaml",
+                "dask-gateway": "dask-gateway-values.yaml",
+            },
+        ),
+    ],
+)
+def test_helm_values_are_keys_of_the_charts(ours, charts):
+    values = yaml.safe_load((DEPLOY / "helm" / ours).read_text())
+    top = yaml.safe_load((CHARTS / charts[""]).read_text())
+    assert not _check_values({k: v for k, v in values.items() if k not in charts}, top)
+    for sub, chart in charts.items():
+        if sub:
+            assert sub in top  # daskhub's dependency
+            assert not _check_values(values[sub], yaml.safe_load((CHARTS / chart).read_text())), sub
+    # The checker itself finds a typo and a wrong type.
+    assert _check_values(
+        {"worker": {"replica": 2, "extraArgs": "x"}}, yaml.safe_load((CHARTS / "dask-values.yaml").read_text())
+    ) == [
+        "worker.replica: not a key of the chart",
+        "worker.extraArgs: the chart has list, we give str",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +142,7 @@ def test_compose_kubernetes_and_helm_start_workers_with_the_preload():
                 "#SBATCH --exclusive",
                 "#SBATCH --mem=",
                 "--preload aerdask_kernels.dask_worker",
-                "export AERDASK_NUMBA_CACHE_DIR",
+                "export DASK_AERDASK__NUMBA__CACHE_DIR",
             ],
         ),
         ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_kernels.dask_worker"]),

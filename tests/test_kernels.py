@@ -165,7 +165,7 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
         "apply_matrix(s, np.zeros(0, np.int64), 0, np.array([3]), np.array([0, 1, 1, 0], complex))\n"
         "print(abs(s[8]))\n"
     )
-    env = {**os.environ, "AERDASK_NUMBA_CACHE_DIR": str(tmp_path), "AERDASK_NUMBA_CACHE": "1"}
+    env = {**os.environ, "DASK_AERDASK__NUMBA__CACHE_DIR": str(tmp_path), "DASK_AERDASK__NUMBA__CACHE": "1"}
     for _ in range(2):  # the first run fills the cache, the second links from it
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]

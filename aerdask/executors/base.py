@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable, Sequence
 
 from ..admission import WorkerMemory
@@ -97,6 +98,10 @@ class ExecutorAdapter(abc.ABC):
     def task_overhead(self) -> float:
         """Seconds the executor spends on a task besides running it (sizes the tasks of a job)."""
         return 0.0005
+
+    def span(self, name: str) -> contextlib.AbstractContextManager:
+        """A context around one job's submissions; Dask names them a span (``distributed.span``)."""
+        return contextlib.nullcontext()
 
     def dashboard_link(self) -> str | None:
         """A link to watch the tasks, where the executor has one."""

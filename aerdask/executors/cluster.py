@@ -1,24 +1,26 @@
 """Meeting a Dask cluster: readiness, version checks, JIT warm-up, shipping the kernels.
 
 The first time a backend submits to a ``Client``, :func:`ensure_ready` checks that
-the client is connected, that workers exist (waiting up to
-``AERDASK_WORKER_TIMEOUT`` seconds, default 30), that the scheduler and every
-worker import the same ``aerdask_kernels``, program format, numba and numpy as
-this client, and registers :class:`~aerdask_kernels.dask_worker.AerdaskWorkerPlugin`
-so that current and future workers compile the kernels before their first task.
-Dask's own ``get_versions(check=True)`` only warns; this raises.
+the client is connected, that workers exist (waiting up to ``aerdask.worker-timeout``,
+default 30 s), that the scheduler and every worker run the same program format and
+kernel sources and a numpy of the same major version as this client, and registers
+:class:`~aerdask_kernels.dask_worker.AerdaskWorkerPlugin` so that current and future
+workers are checked too and compile the kernels before their first task. Other
+differences (numba, numpy minor, python) are logged as a warning: the two sides only
+exchange plain data. Dask's own ``get_versions(check=True)`` only warns; this raises.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
 
 import distributed
 
 from aerdask_kernels import dask_worker
-from aerdask_kernels.dask_worker import AerdaskWorkerPlugin, VersionMismatchError, versions
+from aerdask_kernels.dask_worker import AerdaskWorkerPlugin, VersionMismatchError, compare, describe, versions
 
+from .. import config
 from ..errors import ClusterError
 
 __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
@@ -28,12 +30,16 @@ FIX_MISSING = (
     "'--preload aerdask_kernels.dask_worker'; for a development cluster, aerdask.dask.ship_kernels(client) "
     "uploads the kernel package instead"
 )
+FIX_VERSIONS = (
+    "install the client from the image's constraints (pip install -c constraints.txt aerdask; see deploy/README.md)"
+)
+logger = logging.getLogger("aerdask")
 _lock = threading.Lock()
 
 
 def worker_timeout() -> float:
-    """Seconds to wait for a first worker (``AERDASK_WORKER_TIMEOUT``, default 30)."""
-    return float(os.environ.get("AERDASK_WORKER_TIMEOUT", "30"))
+    """Seconds to wait for a first worker (``aerdask.worker-timeout``, default 30 s)."""
+    return config.get_seconds("worker-timeout")
 
 
 def check_connected(client: distributed.Client) -> None:
@@ -67,7 +73,7 @@ def ensure_ready(client: distributed.Client) -> None:
         except (TimeoutError, distributed.TimeoutError) as exc:
             raise ClusterError(
                 f"no Dask worker joined the scheduler at {client.scheduler.address} within {timeout:g} s "
-                "(AERDASK_WORKER_TIMEOUT); start workers with "
+                "(aerdask.worker-timeout, e.g. DASK_AERDASK__WORKER_TIMEOUT=60s); start workers with "
                 "'dask worker ADDRESS --preload aerdask_kernels.dask_worker'"
             ) from exc
         mine = versions()
@@ -75,12 +81,28 @@ def ensure_ready(client: distributed.Client) -> None:
         try:
             client.register_plugin(AerdaskWorkerPlugin(expected=mine))
         except VersionMismatchError as exc:
-            raise ClusterError(f"a worker does not match this client: {exc}; install the same versions") from exc
+            raise ClusterError(f"a worker does not match this client: {exc}") from exc
         except Exception as exc:
             if _missing(exc):
                 raise ClusterError(f"a worker cannot import aerdask_kernels ({exc}); {FIX_MISSING}") from exc
             raise
+        _warn_differences(client, mine)
         client._aerdask_ready = True
+
+
+def _warn_differences(client: distributed.Client, mine: dict) -> None:
+    """Log the harmless differences between this client and its workers, once per kind."""
+    try:
+        theirs = client.run(dask_worker.versions)
+    except Exception:  # a worker going away: its plugin checks the next one
+        return
+    seen = set()
+    for address, worker in theirs.items():
+        _, other = compare(mine, worker)
+        text = describe(other, "worker")
+        if other and text not in seen:
+            seen.add(text)
+            logger.warning("worker %s differs from this client in %s; fine: they exchange plain data", address, text)
 
 
 def _check_scheduler(client: distributed.Client, mine: dict) -> None:
@@ -92,7 +114,8 @@ def _check_scheduler(client: distributed.Client, mine: dict) -> None:
                 f"the scheduler cannot import aerdask_kernels ({exc}); it unpickles task graphs, so {FIX_MISSING}"
             ) from exc
         raise
-    diff = {k: (mine[k], theirs.get(k)) for k in mine if k != "python" and mine[k] != theirs.get(k)}
-    if diff:
-        detail = ", ".join(f"{k}: client {a}, scheduler {b}" for k, (a, b) in diff.items())
-        raise ClusterError(f"the scheduler does not match this client ({detail}); install the same versions")
+    required, _ = compare(mine, theirs)
+    if required:
+        raise ClusterError(
+            f"the scheduler does not match this client ({describe(required, 'scheduler')}); {FIX_VERSIONS}"
+        )

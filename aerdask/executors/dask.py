@@ -8,6 +8,7 @@ flag that :func:`aerdask_kernels.dask_worker.cancel_job` sets between gates.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import threading
 import time
@@ -35,7 +36,8 @@ _WAKE_S = 1.0  # waits look at the client's state at least this often
 DEFAULT_MAX_WORKER_DEATHS = 1
 #: Seconds a job waits with no worker in the cluster before its tasks count as lost.
 DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
-_HEALTH_EVERY_S = 2.0  # the scheduler is asked about workers and deaths at most this often
+_HEALTH_EVERY_S = 2.0
+logger = logging.getLogger("aerdask")  # the scheduler is asked about workers and deaths at most this often
 
 
 class _Started:
@@ -141,6 +143,7 @@ class _DaskHandle(TaskHandle):
                 f"task {self.key} killed {deaths} workers (a worker died each time it ran it; out of memory "
                 f"or a crash in native code); it was given up after max_worker_deaths={self.max_deaths}"
             )
+            logger.error("%s", self.crashed)
             self.cancel()  # it would only kill the next worker too
             return self.crashed
         # Future.exception() is a round trip through the client's event loop even when the
@@ -275,7 +278,15 @@ class DaskAdapter(ExecutorAdapter):
         except Exception:  # the scheduler is going away: failure() will say so
             return
         for handle in pending:
-            handle.deaths = deaths.get(handle.key, 0)
+            count = deaths.get(handle.key, 0)
+            if count > handle.deaths:
+                logger.warning(
+                    "task %s: %d worker(s) died running it; Dask retries it (allowed: max_worker_deaths=%d)",
+                    handle.key,
+                    count,
+                    handle.max_deaths,
+                )
+            handle.deaths = count
 
     def _check_workers(self, pending) -> None:
         """Mark ``pending`` tasks lost once the cluster has had no worker for ``no_worker_timeout`` s."""
@@ -292,8 +303,13 @@ class DaskAdapter(ExecutorAdapter):
         if self._no_workers_since is None:
             self._no_workers_since = now
         elif now - self._no_workers_since > self.no_worker_timeout:
+            logger.warning("%d tasks lost: no worker for %g s", len(pending), self.no_worker_timeout)
             for handle in pending:
                 handle.lost = f"the cluster has had no worker for {self.no_worker_timeout:g} s"
+
+    def span(self, name: str):
+        # The dashboard's Fine Performance Metrics and span views show the job by this name.
+        return distributed.span(name)
 
     def dashboard_link(self) -> str | None:
         return self.executor.dashboard_link

@@ -6,9 +6,12 @@ and gets the worker killed, so ``nogil=True`` is not optional here.
 Why our own cache location: Numba keys a cached function by its own file's
 timestamp only, so after an edit to a kernel that another module calls, the
 caller's stale machine code (with the old kernel inlined) would be loaded. Our
-cache directory is keyed by a hash of every source file of this package and the
-Numba version instead, so any change starts a fresh cache. If no directory is
-writable, functions compile in memory rather than fail the import.
+cache directory is keyed by :data:`KERNELS_HASH` (the kernel sources: every
+module of this package but the Dask glue and the warm-up, which compile nothing)
+and the Numba version instead, so any change to a kernel starts a fresh cache.
+The same hash is what clients and workers compare (see ``dask_worker.versions``).
+If no directory is writable, functions compile in memory rather than fail the
+import.
 
 Why threads are launched on a cache hit: Numba starts its thread pool when it
 compiles a parallel function or loads one from the cache, but not when it loads a
@@ -22,9 +25,9 @@ interpreter drags in every parallel loop and the cache-blocked kernels even for 
 ``parallel`` (and with stubs for paths a small state never takes); small states run
 that copy, which halves the first job's compile on a new machine.
 
-Environment variables:
-    AERDASK_NUMBA_CACHE: ``0`` switches on-disk caching off (default ``1``).
-    AERDASK_NUMBA_CACHE_DIR: where the cache lives (default ``NUMBA_CACHE_DIR``, else
+Settings (see :mod:`.settings`; e.g. ``DASK_AERDASK__NUMBA__CACHE_DIR``):
+    aerdask.numba.cache: false switches on-disk caching off (default true).
+    aerdask.numba.cache-dir: where the cache lives (default ``NUMBA_CACHE_DIR``, else
         ``$XDG_CACHE_HOME/aerdask`` or ``~/.cache/aerdask``).
 """
 
@@ -39,9 +42,11 @@ import warnings
 import numba
 from numba.core import caching
 
-__all__ = ["njit", "serial_variant", "CACHE_ENABLED"]
+from . import settings
 
-CACHE_ENABLED = os.environ.get("AERDASK_NUMBA_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
+__all__ = ["njit", "serial_variant", "CACHE_ENABLED", "KERNELS_HASH"]
+
+CACHE_ENABLED = settings.get_bool("numba.cache")
 
 # Only thread-safe layers (omp or tbb): the workqueue layer aborts the process when
 # two threads call a parallel kernel at once, which a thread pool or a multi-threaded
@@ -53,23 +58,32 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 
-def _source_hash() -> str:
-    digest = hashlib.sha256(numba.__version__.encode())
+#: Modules that are not kernels: editing them neither changes results nor invalidates the cache.
+NOT_KERNELS = frozenset({"dask_worker.py", "warmup.py"})
+
+
+def _kernels_hash() -> str:
+    digest = hashlib.sha256()
     for path in sorted(_PACKAGE_DIR.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        if path.name not in NOT_KERNELS:
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
+#: Hash of the kernel sources: what a client and its workers must share for equal results.
+KERNELS_HASH = _kernels_hash()
+
+
 def _cache_root() -> pathlib.Path:
-    explicit = os.environ.get("AERDASK_NUMBA_CACHE_DIR") or os.environ.get("NUMBA_CACHE_DIR")
+    explicit = settings.get("numba.cache-dir") or os.environ.get("NUMBA_CACHE_DIR")
     if explicit:
         return pathlib.Path(explicit) / "aerdask"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return pathlib.Path(base) / "aerdask"
 
 
-SOURCE_HASH = _source_hash()
+SOURCE_HASH = hashlib.sha256(f"{numba.__version__} {KERNELS_HASH}".encode()).hexdigest()[:16]
 
 
 class _AerdaskCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):

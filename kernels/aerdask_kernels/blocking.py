@@ -30,17 +30,17 @@ lowest, so each gate's inner loop is long enough to vectorise.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 
+from . import settings
 from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 from .program import Experiment
 
 __all__ = ["Plan", "plan_blocks", "BLOCK_QUBITS", "BLOCK_MIN_QUBITS", "BLOCK_LOW_QUBITS", "BLOCK_FREE_SLOTS"]
 
-#: Local qubits per block: 2**15 amplitudes, 512 KiB of complex128 buffers (``AERDASK_BLOCK_QUBITS``).
-BLOCK_QUBITS = int(os.environ.get("AERDASK_BLOCK_QUBITS", "15"))
+#: Local qubits per block: 2**15 amplitudes, 512 KiB of complex128 buffers (``aerdask.kernels.block-qubits``).
+BLOCK_QUBITS = settings.get_int("kernels.block-qubits")
 #: Lowest qubits always in a block: contiguous runs of 2**7 amplitudes (2 KiB). With runs of
 #: 2**5 (512 B, one per 4 KiB page when the other local qubits are high) a block's gather and
 #: scatter took ~5x a memory pass (68 ms against 14 ms at 24 qubits, Intel Xeon), and QFT 24
@@ -48,8 +48,8 @@ BLOCK_QUBITS = int(os.environ.get("AERDASK_BLOCK_QUBITS", "15"))
 BLOCK_LOW_QUBITS = 7
 #: Lowest buffer bits kept for qubits no gate of the block touches: inner loops of >= 8 entries.
 BLOCK_FREE_SLOTS = 3
-#: States of fewer qubits are not blocked (``AERDASK_BLOCK_MIN_QUBITS``; 0 switches blocking off).
-BLOCK_MIN_QUBITS = int(os.environ.get("AERDASK_BLOCK_MIN_QUBITS", "19"))
+#: States of fewer qubits are not blocked (``aerdask.kernels.block-min-qubits``; 0 switches blocking off).
+BLOCK_MIN_QUBITS = settings.get_int("kernels.block-min-qubits")
 
 
 @dataclasses.dataclass

@@ -11,6 +11,7 @@ a backend first meets a cluster).
 
 from __future__ import annotations
 
+import logging
 import pickle
 import platform
 import threading
@@ -21,6 +22,7 @@ import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import __version__
+from ._jit import KERNELS_HASH
 from .execute import JobCancelledError
 from .program import FORMAT_VERSION
 from .warmup import warm_up
@@ -28,8 +30,12 @@ from .warmup import warm_up
 __all__ = [
     "STARTED_TOPIC",
     "AerdaskWorkerPlugin",
+    "REQUIRED",
     "VersionMismatchError",
     "cancel_job",
+    "check_versions",
+    "compare",
+    "describe",
     "cancel_job_soon",
     "dask_setup",
     "run_task",
@@ -39,35 +45,68 @@ __all__ = [
 #: Event topic a task logs when it starts (Dask itself has no "running" state for futures).
 STARTED_TOPIC = "aerdask-task-started"
 
+logger = logging.getLogger("aerdask.worker")
 _lock = threading.Lock()
 _running: dict[str, list[np.ndarray]] = {}  # job id -> cancel flags of its running tasks
 _cancelled: set[str] = set()  # job ids cancelled on this worker
 
 
 class VersionMismatchError(RuntimeError):
-    """A worker's aerdask_kernels, program format, numba or numpy differs from the client's."""
+    """A worker's program format, kernel sources or numpy major version differs from the client's."""
+
+
+#: Fields that must be equal for a worker to run a client's programs and give the same results:
+#: the program format, the kernel sources, and numpy's major version (numpy 1 cannot unpickle
+#: numpy 2 arrays). Numba, numpy minors and python only need to read each other's plain data.
+REQUIRED = ("program_format", "kernels", "numpy_major")
 
 
 def versions() -> dict:
-    """What must match between client and workers (python is informational)."""
+    """What a client and its workers compare (see :data:`REQUIRED` and :func:`compare`)."""
     return {
-        "aerdask_kernels": __version__,
         "program_format": FORMAT_VERSION,
+        "kernels": KERNELS_HASH,
+        "numpy_major": int(np.__version__.split(".")[0]),
+        "aerdask_kernels": __version__,
         "numba": numba.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
 
 
+def compare(expected: dict, mine: dict) -> tuple[dict, dict]:
+    """Split the differences between two :func:`versions` into ``(required, informational)``.
+
+    Each maps a field to ``(expected value, my value)``. A field absent on one side (an
+    older aerdask) counts as different.
+    """
+    required, other = {}, {}
+    for key in sorted(set(expected) | set(mine)):
+        if expected.get(key) != mine.get(key):
+            (required if key in REQUIRED else other)[key] = (expected.get(key), mine.get(key))
+    return required, other
+
+
+def describe(diff: dict, theirs: str) -> str:
+    """``"numpy: client 2.4.6, worker 2.2.6, ..."`` for a :func:`compare` result."""
+    return ", ".join(f"{k}: client {a}, {theirs} {b}" for k, (a, b) in diff.items())
+
+
 def check_versions(expected: dict | None) -> None:
-    """Raise :class:`VersionMismatchError` listing every field that differs from ``expected``."""
+    """Raise :class:`VersionMismatchError` if a :data:`REQUIRED` field differs from ``expected``.
+
+    Other differences are logged as a warning on the worker (the client logs its own).
+    """
     if not expected:
         return
-    mine = versions()
-    diff = {k: (expected[k], mine.get(k)) for k in expected if k != "python" and expected[k] != mine.get(k)}
-    if diff:
-        detail = ", ".join(f"{k}: client {a}, worker {b}" for k, (a, b) in diff.items())
-        raise VersionMismatchError(f"aerdask versions differ between client and worker ({detail})")
+    required, other = compare(expected, versions())
+    if required:
+        raise VersionMismatchError(
+            f"aerdask versions differ between client and worker ({describe(required, 'worker')}); "
+            "install the same aerdask on both (pip install -c <the image's constraints.txt> aerdask)"
+        )
+    if other:
+        logger.warning("versions differ from the client's, which is fine for these: %s", describe(other, "worker"))
 
 
 def cancel_job(job_id: str) -> int:

@@ -18,17 +18,16 @@ the gate. Each kernel holds both loops, so there is one compiled function per ke
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import prange
 
+from . import settings
 from ._jit import njit
 
 __all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits", "target_offsets", "PARALLEL_MIN_SIZE"]
 
-#: Amplitudes from which kernels use threads (``AERDASK_PARALLEL_MIN_QUBITS``, default 14).
-PARALLEL_MIN_SIZE = 1 << int(os.environ.get("AERDASK_PARALLEL_MIN_QUBITS", "14"))
+#: Amplitudes from which kernels use threads (``aerdask.kernels.parallel-min-qubits``, default 14).
+PARALLEL_MIN_SIZE = 1 << settings.get_int("kernels.parallel-min-qubits")
 #: Longest run of contiguous amplitudes the 1- and 2-qubit kernels sweep at a time. The run
 #: length is computed at run time on purpose: with a constant trip count (64) LLVM fully
 #: unrolled the loop into code 1.3-1.7x slower per pass (measured on an Intel Xeon).

@@ -1,0 +1,49 @@
+"""aerdask's settings in ``dask.config``: ``aerdask.*`` keys, defaults from ``aerdask.yaml``.
+
+Dask's conventions apply: YAML files in ``~/.config/dask/`` or ``/etc/dask/``,
+``DASK_AERDASK__...`` environment variables, ``dask.config.set(...)``. ``import
+aerdask`` does not import dask; the defaults are registered the first time a
+setting is read, which only the Dask paths do. The kernel settings
+(``aerdask.numba.*``, ``aerdask.kernels.*``) are read by
+:mod:`aerdask_kernels.settings` in every process, workers included.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+
+__all__ = ["get", "get_seconds", "DEFAULTS_FILE"]
+
+#: The YAML file of defaults shipped in the package.
+DEFAULTS_FILE = pathlib.Path(__file__).with_name("aerdask.yaml")
+_lock = threading.Lock()
+_registered = False
+
+
+def _register():
+    global _registered
+    import dask.config
+    import yaml
+
+    with _lock:
+        if not _registered:
+            dask.config.update_defaults(yaml.safe_load(DEFAULTS_FILE.read_text()))
+            _registered = True
+    return dask.config
+
+
+def get(key: str):
+    """The value of ``aerdask.<key>`` in ``dask.config``.
+
+    Raises:
+        KeyError: no such setting.
+    """
+    return _register().get(f"aerdask.{key}")
+
+
+def get_seconds(key: str) -> float:
+    """A duration setting (``30s``, ``5 minutes`` or a number of seconds) in seconds."""
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(get(key), default="seconds"))
