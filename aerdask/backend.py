@@ -199,7 +199,9 @@ class AerSimulator(BackendV2):
             circuits = expand_parameterizations(circuits, parameterizations)
         values = bind_values(circuits, parameter_binds)
         adapter, admission = self._connect(options)
-        experiments = self._admitted(compile_batch(circuits, values, options["shots"]), options, admission)
+        experiments = self._admitted(
+            compile_batch(circuits, values, options["shots"], noise=options["noise_model"]), options, admission
+        )
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
         tasks = plan_chunks(experiments, size, options["max_shot_size"], admission.program_options)
         # Our compiler's output: the workers validate it.
@@ -248,7 +250,7 @@ class AerSimulator(BackendV2):
             points = sum(1 if v is None else v.shape[0] for v in values)
             if indices.shape != (points,):
                 raise AerdaskInputError(f"compile() got {indices.size} indices for {points} experiments")
-        compiled = compile_batch(circuits, values, options["shots"], indices)
+        compiled = compile_batch(circuits, values, options["shots"], indices, noise=options["noise_model"])
         experiments = list(self._admitted(compiled, options, admission))
         return Program(experiments=experiments, options=admission.program_options)
 

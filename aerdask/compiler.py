@@ -94,12 +94,16 @@ class _CircuitCompiler:
         standard: bool = True,
         expressions: ExpressionTable | None = None,
         use_native: bool = True,
+        noise=None,
     ):
         self.circuit = circuit
         self.cache = cache
         self.em = Emitter(expressions, size_hint=len(circuit.data))
         self.standard = standard
-        self.use_native = use_native and standard
+        # Noise is matched by instruction name, which only the Python path reads.
+        self.noise = noise
+        self.use_native = use_native and standard and noise is None
+        self.inlined = 0  # > 0 inside a definition: noise applies to the instruction, not its parts
         self.depth = 0  # > 0 inside control flow, where a qubit's state is not known at compile time
         self.dirty = np.zeros(max(circuit.num_qubits, 1), dtype=np.bool_)  # qubits that may have left |0>
         self._qmap: dict | None = None
@@ -169,7 +173,7 @@ class _CircuitCompiler:
         qmap = self.qmap
         # The loop of a batch compile without the native reader: standard gates take
         # the shortest path, written out here.
-        standard = STANDARD_GATES if self.standard else {}
+        standard = STANDARD_GATES if self.standard and self.noise is None else {}
         em, dirty = self.em, self.dirty
         for i, inst in enumerate(data, start):
             spec = standard.get(inst.name)
@@ -183,9 +187,20 @@ class _CircuitCompiler:
     def _top_level(self, inst, terminal: bool) -> None:
         if terminal:  # Aer's measure may span several qubits: qubit i into clbit i
             for qubit, clbit in zip(inst.qubits, inst.clbits, strict=True):
-                self.em.final_measure(self.qmap[qubit], self.top_clbits[clbit])
+                q = self.qmap[qubit]
+                self._noise("measure", [q])  # a measurement's error acts before it, as in Aer
+                readout = self.noise.readout_for(q) if self.noise is not None else None
+                self.em.final_measure(q, self.top_clbits[clbit], readout)
         else:
             self._instruction(inst, self.qmap, self.top_clbits, None)
+
+    def _noise(self, name: str, qargs: list[int]) -> None:
+        """Emit the noise model's errors for instruction ``name`` on ``qargs``."""
+        if self.noise is None or self.inlined:
+            return
+        for channel in self.noise.errors_for(name, tuple(qargs)):
+            self.dirty[qargs] = True
+            self.em.channel(qargs, channel)
 
     def _terminal_measures(self, data) -> np.ndarray:
         """Bool per instruction: top-level measurements that nothing after them touches."""
@@ -216,6 +231,19 @@ class _CircuitCompiler:
 
     # -- dispatch -----------------------------------------------------------------
     def _instruction(self, inst, qmap, cmap, loop: _Loop | None) -> None:
+        if self.noise is None:
+            self._dispatch(inst, qmap, cmap, loop)
+            return
+        qargs = [qmap[q] for q in inst.qubits]
+        if inst.name == "measure":
+            for q in qargs:
+                self._noise("measure", [q])
+            self._dispatch(inst, qmap, cmap, loop)
+        else:
+            self._dispatch(inst, qmap, cmap, loop)
+            self._noise(inst.name, qargs)
+
+    def _dispatch(self, inst, qmap, cmap, loop: _Loop | None) -> None:
         if self._standard(inst, qmap):
             return
         if inst.is_standard_gate():
@@ -234,8 +262,11 @@ class _CircuitCompiler:
             return
         if kind == "measure":
             for qubit, clbit in zip(qargs, cargs, strict=True):
-                self.em.measure(qubit, clbit)
+                readout = self.noise.readout_for(qubit) if self.noise is not None and not self.inlined else None
+                self.em.measure(qubit, clbit, readout)
             self.dirty[qargs] = True
+        elif kind == "channel":
+            self._channel_instruction(op, qargs)
         elif kind == "reset":
             self._reset(qargs[0])
         elif kind == "global_phase":
@@ -331,8 +362,26 @@ class _CircuitCompiler:
         qmap = {q: qargs[i] for i, q in enumerate(definition.qubits)}
         cmap = {c: cargs[i] for i, c in enumerate(definition.clbits)}
         self.em.phase(definition.global_phase)
-        for inst in definition.data:
-            self._instruction(inst, qmap, cmap, loop)
+        self.inlined += 1
+        try:
+            for inst in definition.data:
+                self._instruction(inst, qmap, cmap, loop)
+        finally:
+            self.inlined -= 1
+
+    def _channel_instruction(self, op, qargs) -> None:
+        """A noise channel written into the circuit: Aer's ``QuantumError``, ``kraus``, ``superop``..."""
+        from .noise import as_channel
+
+        error = op if hasattr(op, "probabilities") else getattr(op, "_quantum_error", None)
+        if error is None:
+            from qiskit.quantum_info import Kraus, SuperOp
+
+            data = op.params
+            error = SuperOp(np.asarray(data[0])) if op.name == "superop" else Kraus([np.asarray(k) for k in data])
+        where = f"circuit {self.circuit.name!r}: {op.name} on qubits {list(qargs)}"
+        self.dirty[qargs] = True
+        self.em.channel(qargs, as_channel(error, where))
 
     def _state_preparation(self, op, qargs) -> None:
         if self.depth == 0 and not self.dirty[qargs].any():
@@ -587,6 +636,7 @@ def compile_circuit(
     shots: int = 1024,
     cache: MatrixCache | None = None,
     use_native: bool = True,
+    noise=None,
 ) -> Experiment:
     """Compile one circuit; with unbound parameters, once for any values of them.
 
@@ -597,6 +647,7 @@ def compile_circuit(
         cache: A :class:`MatrixCache` shared across a batch.
         use_native: Read instructions through Qiskit's C API where it can (see
             :mod:`aerdask.native`); off, everything is read from Python.
+        noise: An :class:`aerdask.noise.NoiseModel` whose errors follow the instructions.
 
     Returns:
         The experiment, not yet validated. With parameters, ``parameters`` names them
@@ -610,18 +661,18 @@ def compile_circuit(
             (bind it per point and compile each).
 
     """
-    return _compile(circuit, index, shots, cache or MatrixCache(), use_native)[0]
+    return _compile(circuit, index, shots, cache or MatrixCache(), use_native, noise)[0]
 
 
-def _compile(circuit, index, shots, cache, use_native=True) -> tuple[Experiment, ExpressionTable | None]:
+def _compile(circuit, index, shots, cache, use_native=True, noise=None) -> tuple[Experiment, ExpressionTable | None]:
     parameters = list(circuit.parameters) if circuit.num_parameters else []
     expressions = ExpressionTable(parameters) if parameters else None
     try:
-        arrays = _CircuitCompiler(circuit, cache, True, expressions, use_native).compile()
+        arrays = _CircuitCompiler(circuit, cache, True, expressions, use_native, noise).compile()
     except NonNumericParameters:  # e.g. an expression with a complex value: each gate's own path decides
         if expressions is not None:
             raise NotTemplatable("a gate parameter is neither a number nor a real expression") from None
-        arrays = _CircuitCompiler(circuit, cache, standard=False).compile()
+        arrays = _CircuitCompiler(circuit, cache, standard=False, noise=noise).compile()
     extra = {}
     if parameters:
         extra = {"parameters": [p.name for p in parameters], "values": np.zeros((1, len(parameters)))}
@@ -678,7 +729,7 @@ def check_numbers(exp: Experiment) -> None:
 
 
 def compile_batch(
-    circuits: list[QuantumCircuit], values: list, shots: int, indices: np.ndarray | None = None
+    circuits: list[QuantumCircuit], values: list, shots: int, indices: np.ndarray | None = None, noise=None
 ) -> Iterator[Experiment]:
     """Compile a job's circuits, lazily: each experiment is yielded as soon as it is compiled.
 
@@ -693,13 +744,14 @@ def compile_batch(
             in ``circuit.parameters`` order (see :func:`aerdask.binding.bind_values`).
         shots: Shots of every point.
         indices: int64, one experiment number per point; default ``0, 1, ...`` in order.
+        noise: An :class:`aerdask.noise.NoiseModel`, or ``None`` for ideal circuits.
 
     Raises:
         UnsupportedInstructionError: naming the instruction and the circuit.
         AerdaskInputError: for a point at which a gate angle has no finite value.
     """
     cache = MatrixCache()  # shared by the batch: it repeats the same few gates
-    fast = native.batch_compiler()
+    fast = native.batch_compiler() if noise is None else None  # noise needs instruction names
     first = 0
     for circuit, vals in zip(circuits, values, strict=True):
         if circuit.num_input_vars:
@@ -713,19 +765,19 @@ def compile_batch(
         if vals is None:
             arrays = None if fast is None else fast.arrays(circuit)
             if arrays is None:
-                experiment = compile_circuit(circuit, int(numbers[0]), shots, cache)
+                experiment = compile_circuit(circuit, int(numbers[0]), shots, cache, noise=noise)
             else:  # a plain circuit, read whole by one native call
                 experiment = _experiment(circuit, int(numbers[0]), shots, arrays)
             check_numbers(experiment)
             yield experiment
             continue
         try:
-            template, table = _compile(circuit, 0, shots, cache)
+            template, table = _compile(circuit, 0, shots, cache, noise=noise)
         except NotTemplatable:
             params = list(circuit.parameters)
             for row, index in zip(vals.tolist(), numbers.tolist(), strict=True):
                 bound = circuit.assign_parameters(dict(zip(params, row, strict=True)), inplace=False)
-                experiment = compile_circuit(bound, index, shots, cache)
+                experiment = compile_circuit(bound, index, shots, cache, noise=noise)
                 check_numbers(experiment)
                 yield experiment
             continue

@@ -15,6 +15,7 @@ from aerdask_kernels.opcodes import (
     CMP_CODES,
     N_COLS,
     OP_BRANCH,
+    OP_CHANNEL,
     OP_CLASSICAL,
     OP_DIAG,
     OP_JUMP,
@@ -75,6 +76,14 @@ class Emitter:
         self.labels: dict[int, int] = {}
         self.pending: list[int] = []  # rows whose ARG holds a label, patched in finish()
         self.next_label = 0
+        # Noise: the channels and readout errors this experiment uses, each stored once.
+        self.channel_index: dict[int, int] = {}  # id(Channel) -> row of the channels table
+        self.channels: list[tuple] = []
+        self.chan_matrices: list[np.ndarray] = []
+        self.chan_probs: list[np.ndarray] = []
+        self.chan_sizes = [0, 0]  # entries of chan_matrices and chan_probs so far
+        self.readout_index: dict[tuple, int] = {}
+        self.final_readout: dict[int, int] = {}  # position among the final measurements -> readout
 
     def reserve(self, rows: int, qubits: int, params: int) -> None:
         """Make room for ``rows`` more rows, ``qubits`` more qubit entries and ``params`` parameters."""
@@ -158,16 +167,33 @@ class Emitter:
         if (isinstance(angle, ParameterExpression) and angle.parameters) or angle:
             self.standard(_GLOBAL_PHASE, [], [angle])
 
-    def measure(self, qubit: int, clbit: int) -> None:
-        """Measure ``qubit`` into ``clbit``."""
-        self._row(OP_MEASURE, [qubit], arg=clbit)
+    def measure(self, qubit: int, clbit: int, readout: np.ndarray | None = None) -> None:
+        """Measure ``qubit`` into ``clbit``; ``readout``: flip probabilities ``[P(1|0), P(0|1)]``."""
+        self._row(OP_MEASURE, [qubit], arg=clbit, arg2=0 if readout is None else self._readout(readout) + 1)
 
-    def final_measure(self, qubit: int, clbit: int) -> None:
-        """Measure ``qubit`` into ``clbit`` at the end (sampled with the others)."""
+    def final_measure(self, qubit: int, clbit: int, readout: np.ndarray | None = None) -> None:
+        """Measure ``qubit`` into ``clbit`` at the end (sampled with the others), with a readout error or not."""
         self.reserve(1, 0, 0)
         used = int(self.counts[_FINALS])
         self.finals[:, used] = qubit, clbit
         self.counts[_FINALS] += 1
+        if readout is not None:
+            self.final_readout[used] = self._readout(readout)
+
+    def _readout(self, flips: np.ndarray) -> int:
+        return self.readout_index.setdefault(tuple(float(f) for f in flips), len(self.readout_index))
+
+    def channel(self, qubits: list[int], channel) -> None:
+        """Apply a noise channel (an :class:`aerdask.noise.Channel`) to ``qubits``."""
+        index = self.channel_index.get(id(channel))
+        if index is None:
+            index = self.channel_index[id(channel)] = len(self.channels)
+            moff, poff = self.chan_sizes
+            self.channels.append((channel.kind, channel.matrices.shape[0], moff, poff, channel.identity))
+            self.chan_matrices.append(channel.matrices.ravel())
+            self.chan_probs.append(channel.probabilities)
+            self.chan_sizes = [moff + channel.matrices.size, poff + channel.probabilities.size]
+        self._row(OP_CHANNEL, list(qubits), arg=index)
 
     def reset(self, qubit: int) -> None:
         """Reset ``qubit`` to ``|0>``."""
@@ -232,4 +258,14 @@ class Emitter:
             out["param_expr"] = slots
         if self.expressions is not None and len(self.expressions):
             out.update(self.expressions.arrays())
+        if self.channels:
+            out["channels"] = np.array(self.channels, dtype=np.int64)
+            out["chan_matrices"] = np.concatenate(self.chan_matrices).astype(np.complex128)
+            out["chan_probs"] = np.concatenate(self.chan_probs).astype(np.float64)
+        if self.readout_index:
+            out["readout"] = np.array(list(self.readout_index), dtype=np.float64).reshape(-1, 2)
+        if self.final_readout:
+            finals = np.full(n_finals, -1, dtype=np.int64)
+            finals[list(self.final_readout)] = list(self.final_readout.values())
+            out["final_readout"] = finals
         return out

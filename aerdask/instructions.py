@@ -167,10 +167,17 @@ def _build() -> dict[str, InstructionSpec]:
 INSTRUCTIONS: dict[str, InstructionSpec] = _build()
 
 
+#: Noise written into a circuit: qiskit's ``kraus`` (a ``Kraus`` or ``SuperOp`` appended), Aer's
+#: ``quantum_channel`` (a ``QuantumError`` appended) and ``superop``. Run, not advertised.
+CHANNEL_NAMES = frozenset({"kraus", "superop", "quantum_channel"})
+
+
 def lookup(name: str) -> InstructionSpec | None:
-    """The spec of ``name`` (save aliases included), or ``None`` if it is not in the table."""
+    """The spec of ``name`` (save aliases and noise channels included), or ``None`` if it is not in the table."""
     if name in SAVE_KINDS and name not in INSTRUCTIONS:
         return InstructionSpec(name, "save", None)
+    if name in CHANNEL_NAMES:
+        return InstructionSpec(name, "channel", None)
     return INSTRUCTIONS.get(name)
 
 

@@ -184,11 +184,9 @@ def _max_threads(value):
 
 
 def _noise_model(value):
-    if value is not None:
-        raise AerdaskInputError(
-            f"noise_model must be None: aerdask runs ideal statevector simulations only, got a {type(value).__name__}"
-        )
-    return None
+    from .noise import as_noise_model
+
+    return as_noise_model(value)
 
 
 #: Names in Aer's statevector basis that Qiskit circuits do not carry (Aer's own

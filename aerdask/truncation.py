@@ -13,6 +13,7 @@ import numpy as np
 
 from aerdask_kernels.opcodes import (
     OP_BRANCH,
+    OP_CHANNEL,
     OP_CLASSICAL,
     OP_DIAG,
     OP_MATRIX,
@@ -27,7 +28,7 @@ __all__ = ["truncate", "WHOLE_STATE_SAVES"]
 
 #: Save kinds that read every amplitude: a circuit with one of them keeps all its qubits.
 WHOLE_STATE_SAVES = frozenset(["statevector", "statevector_dict", "amplitudes", "amplitudes_sq"])
-_QUANTUM_OPS = np.array([OP_MATRIX, OP_DIAG, OP_STANDARD, OP_MEASURE, OP_RESET, OP_SET_STATE])
+_QUANTUM_OPS = np.array([OP_MATRIX, OP_DIAG, OP_STANDARD, OP_MEASURE, OP_RESET, OP_SET_STATE, OP_CHANNEL])
 
 
 def _quantum_positions(exp: Experiment) -> np.ndarray:

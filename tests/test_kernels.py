@@ -190,7 +190,7 @@ def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusio
         state = np.zeros(1 << 9, dtype=np.complex128)
         state[0] = 1
         plan_tuple = (plan.entry, plan.runs, plan.steps, plan.pool, plan.positions)
-        assert segment(state, exp.ops, exp.qubits, exp.matrices, creg, 0, flags, plan_tuple) == exp.ops.shape[0]
+        assert segment(state, exp.ops, exp.qubits, exp.matrices, creg, 0, flags, plan_tuple, 0) == exp.ops.shape[0]
         states.append(state)
     np.testing.assert_allclose(states[1], states[0], atol=1e-13)
     assert not np.allclose(states[0][0], 1)  # the circuit did something

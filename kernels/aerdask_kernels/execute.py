@@ -37,7 +37,8 @@ from .measure import (
     marginal_probabilities,
     probability_one,
 )
-from .opcodes import OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SAVE, OP_SET_STATE
+from .noise import Noise
+from .opcodes import OP_CHANNEL, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SAVE, OP_SET_STATE
 from .prepare import prepare_point
 from .program import Experiment, Program
 from .sampling import sample_indices
@@ -204,7 +205,9 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
     walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
     walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
-    walker.max_copies = options.get("max_branch_copies", -1)
+    # Noisy shots keep a copy per pending group: their branches are walked smallest first, so few
+    # wait at once (see _Walker._channel), and none is recomputed.
+    walker.max_copies = -1 if walker.noise is not None else options.get("max_branch_copies", -1)
     walker.run()
     outcomes, counts = walker.histogram()
     return {
@@ -245,6 +248,7 @@ class _Walker:
         self.max_copies = -1  # state copies kept for pending branches (-1: no limit); beyond it, replays
         self.copies = self.peak_copies = self.replays = 0
         self.saves = _SaveCollector(exp)
+        self.noise = Noise(exp, dtype, rng) if exp.noisy else None
 
     def run(self) -> None:
         exp = self.exp
@@ -262,9 +266,9 @@ class _Walker:
         state[0] = 1
         return state
 
-    def _segment(self, state, creg, pc: int) -> int:
+    def _segment(self, state, creg, pc: int, stop: int = 0) -> int:
         exp = self.exp
-        pc = self.segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan)
+        pc = self.segment(state, exp.ops, exp.qubits, self.matrices, creg, pc, self.cancel_flag, self.plan, stop)
         if pc == CANCELLED:
             raise JobCancelledError("job cancelled while running")
         return pc
@@ -287,12 +291,26 @@ class _Walker:
     def _walk(self, pc, state, creg, shots, path: list, stack) -> None:
         exp = self.exp
         n_ops = exp.ops.shape[0]
+        noise = self.noise
+        stop = noise.next_stop(pc, shots) if noise is not None else 0
         while True:
-            pc = self._segment(state, creg, pc)
+            pc = self._segment(state, creg, pc, stop)
             if pc >= n_ops:
                 self._leaf(state, creg, shots)
                 return
             opcode, qoff, arg = exp.ops[pc, 0], exp.ops[pc, 1], exp.ops[pc, 6]
+            if opcode == OP_CHANNEL:
+                groups = noise.split(pc, state, shots)
+                # The larger groups wait; this walk goes on with the smallest, whose subtree is
+                # small: few copies are pending at once.
+                for count, other in groups[:-1]:
+                    stack.append((pc + 1, other, creg.copy(), count, ()))
+                    self.copies += 1
+                self.peak_copies = max(self.peak_copies, self.copies)
+                shots, state = groups[-1]
+                pc += 1
+                stop = noise.next_stop(pc, shots)
+                continue
             if opcode == OP_SAVE:
                 self.saves.record(int(arg), state, creg, shots)
                 pc += 1
@@ -311,6 +329,7 @@ class _Walker:
                     self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
                     self.copies += 1
                     self.peak_copies = max(self.peak_copies, self.copies)
+                    ones = self._readout(pc, 1, state1, creg1, ones, stack)
                 else:
                     state1, creg1 = None, None
                 stack.append((pc + 1, state1, creg1, ones, (*path, 1)))
@@ -319,8 +338,32 @@ class _Walker:
             else:
                 outcome = 1 if ones else 0
             self._settle(opcode, qubit, arg, outcome, p1 if outcome else 1.0 - p1, state, creg)
+            shots = self._readout(pc, outcome, state, creg, shots, stack)
             path.append(outcome)
             pc += 1
+            if noise is not None:
+                stop = noise.next_stop(pc, shots)
+
+    def _readout(self, pc: int, outcome: int, state, creg, shots: int, stack) -> int:
+        """Flip the recorded bit of some of ``shots`` (a readout error); returns the shots left as they are.
+
+        The flipped ones go on as a group of their own (same state, other clbit).
+        """
+        readout = int(self.exp.ops[pc, 7]) - 1
+        if readout < 0 or self.exp.ops[pc, 0] != OP_MEASURE:
+            return shots
+        clbit = int(self.exp.ops[pc, 6])
+        flips = self.noise.flips(readout, outcome, shots)
+        if flips == shots:
+            creg[clbit] = 1 - outcome
+        elif flips:
+            flipped = creg.copy()
+            flipped[clbit] = 1 - outcome
+            stack.append((pc + 1, state.copy(), flipped, flips, ()))
+            self.copies += 1
+            self.peak_copies = max(self.peak_copies, self.copies)
+            return shots - flips
+        return shots
 
     def _replay(self, path: tuple) -> tuple[np.ndarray, np.ndarray]:
         """The state and clbits after the outcomes ``path``, recomputed from the start.
@@ -371,6 +414,8 @@ class _Walker:
         np.add.at(merged, inverse, counts)  # in integers: float weights would round counts past 2**53
         if per_shot is not None:
             per_shot = inverse[np.searchsorted(indices, per_shot)]
+        if self.exp.final_readout.size:
+            values, merged, per_shot = self.noise.final_readout(values, merged, per_shot)
         self._add(values, merged, per_shot)
 
     def _clbit_values(self, base: int, indices: np.ndarray) -> np.ndarray:

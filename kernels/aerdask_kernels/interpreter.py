@@ -15,7 +15,7 @@ from ._jit import njit, serial_variant
 from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix, control_bits, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
-from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
 
 __all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
 
@@ -88,7 +88,7 @@ def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, pos
 
 
 @njit
-def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan):
+def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=0):
     """Run ops from ``pc`` until one needs the Python driver, in place.
 
     Args:
@@ -101,10 +101,13 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan):
         cancel_flag: uint8, shape ``(1,)``; non-zero stops the walk.
         plan: tuple ``(entry, runs, steps, pool, positions)`` of a
             :class:`.blocking.Plan`; runs with an entry are applied block by block.
+        stop: CHANNEL rows before op ``stop`` apply their identity (the driver drew no
+            error there for these shots) and are passed; the first one at or after it
+            returns.
 
     Returns:
-        int: the index of the first MEASURE/RESET/SAVE op reached, ``len(ops)`` at
-        the end, or :data:`CANCELLED`.
+        int: the index of the first MEASURE/RESET/SAVE op reached (or a CHANNEL op at
+        or after ``stop``), ``len(ops)`` at the end, or :data:`CANCELLED`.
 
     """
     entry, runs, steps, pool, positions = plan
@@ -123,6 +126,8 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan):
             pc += 1
         elif op == OP_JUMP:
             pc = ops[pc, 6]
+        elif op == OP_CHANNEL and pc < stop:
+            pc += 1
         elif op == OP_BRANCH:
             qoff, ntarg = ops[pc, 1], ops[pc, 3]
             value = register_value(creg, qubits[qoff : qoff + ntarg])

@@ -26,7 +26,13 @@ CLASSICAL  evaluate the classical expression ``Experiment.classical[ARG]`` on th
            that the next BRANCH reads.
 SET_STATE  replace the state by the ``2**NTARG`` amplitudes at ``matrices[MOFF:]``
            (``NTARG`` is the experiment's qubit count; Aer's ``set_statevector``).
+CHANNEL    apply quantum error ``Experiment.channels[ARG]`` to the ``NTARG`` qubits at
+           ``qubits[QOFF:]``: one of its operators, drawn per shot (a noise model's
+           error after an instruction, or a channel instruction of the circuit).
 =========  ==========================================================================
+
+MEASURE rows with ``ARG2 > 0`` flip the recorded bit with the probabilities of
+``Experiment.readout[ARG2 - 1]`` (a readout error).
 
 For MATRIX and DIAG, ``ARG``/``ARG2`` are the offset and count of the gate's
 parameters in ``params`` (kept for inspection; the matrix is what runs).
@@ -45,6 +51,9 @@ __all__ = [
     "OP_STANDARD",
     "OP_CLASSICAL",
     "OP_SET_STATE",
+    "OP_CHANNEL",
+    "CHANNEL_MIXTURE",
+    "CHANNEL_KRAUS",
     "OPCODE_NAMES",
     "N_COLS",
     "CMP_CODES",
@@ -55,6 +64,7 @@ __all__ = [
 OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_SAVE, OP_JUMP, OP_BRANCH, OP_STANDARD, OP_CLASSICAL, OP_SET_STATE = range(
     1, 11
 )
+OP_CHANNEL = 11
 OPCODE_NAMES = {
     1: "MATRIX",
     2: "DIAG",
@@ -66,8 +76,15 @@ OPCODE_NAMES = {
     8: "STANDARD",
     9: "CLASSICAL",
     10: "SET_STATE",
+    11: "CHANNEL",
 }
-MAX_OPCODE = OP_SET_STATE
+MAX_OPCODE = OP_CHANNEL
+#: Kinds of ``Experiment.channels`` rows: a mixture of unitaries with fixed probabilities (drawn
+#: up front), or Kraus operators (drawn from the state's norms).
+CHANNEL_MIXTURE, CHANNEL_KRAUS = 0, 1
+#: Columns of ``Experiment.channels``: kind, operator count, offset into ``chan_matrices``,
+#: offset into ``chan_probs`` (mixtures), index of the identity operator (-1: none).
+CHAN_KIND, CHAN_COUNT, CHAN_MOFF, CHAN_POFF, CHAN_IDENTITY = range(5)
 COL_OPCODE, COL_QOFF, COL_NCTRL, COL_NTARG, COL_MOFF, COL_CVAL, COL_ARG, COL_ARG2 = range(8)
 N_COLS = 8
 

@@ -29,8 +29,23 @@ ARRAY_FIELDS = (
     "expr_code",
     "expr_start",
     "expr_consts",
+    "channels",
+    "chan_matrices",
+    "chan_probs",
+    "readout",
+    "final_readout",
 )
-_NARROW = ("ops", "qubits", "final_qubits", "final_clbits", "param_expr", "expr_code", "expr_start")
+_NARROW = (
+    "ops",
+    "qubits",
+    "final_qubits",
+    "final_clbits",
+    "param_expr",
+    "expr_code",
+    "expr_start",
+    "channels",
+    "final_readout",
+)
 #: Fields that are not arrays, in the order of each experiment's tuple.
 SCALAR_FIELDS = (
     "name",

@@ -34,7 +34,8 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 2: STANDARD rows, parameter expressions and points; workers build matrices and fuse.
 #: 3: CLASSICAL and SET_STATE rows, classical programs and variables, ``zero_threshold``,
 #: seeds ``seed_simulator + index`` (Aer's), expval_var and density_matrix saves.
-FORMAT_VERSION = 3
+#: 4: CHANNEL rows and the channel tables, readout errors (noise models).
+FORMAT_VERSION = 4
 
 #: Run options a program carries, with their types.
 OPTION_TYPES = {
@@ -65,6 +66,9 @@ _NO_VALUES = np.zeros((1, 0), dtype=np.float64)
 _NO_INTS = np.zeros(0, dtype=np.int64)
 _NO_CODE = np.zeros((0, 2), dtype=np.int64)
 _NO_FLOATS = np.zeros(0, dtype=np.float64)
+_NO_CHANNELS = np.zeros((0, 5), dtype=np.int64)
+_NO_COMPLEX = np.zeros(0, dtype=np.complex128)
+_NO_READOUT = np.zeros((0, 2), dtype=np.float64)
 
 
 def no_points(index: int) -> np.ndarray:
@@ -106,6 +110,16 @@ class Experiment:
             (:mod:`.classical`).
         num_vars: Extra clbits past ``num_clbits`` that hold classical variables and
             scratch conditions; never part of the counts.
+        channels: int64, shape ``(c, 5)``; the quantum errors CHANNEL rows apply, columns
+            ``CHAN_*`` of :mod:`.opcodes`: kind (mixture or Kraus), operator count ``n``,
+            offset of its ``n`` operators (``2**k x 2**k``, row-major) in ``chan_matrices``,
+            offset of a mixture's ``n`` probabilities in ``chan_probs``, identity index.
+        chan_matrices: complex128; the channels' operators.
+        chan_probs: float64; the mixtures' probabilities.
+        readout: float64, shape ``(r, 2)``; readout errors ``[P(read 1 | 0), P(read 0 | 1)]``,
+            used by MEASURE rows (``ARG2 - 1``) and by ``final_readout``.
+        final_readout: int64, shape ``(f,)`` or ``(0,)`` for none; per final measurement,
+            its readout error or -1.
 
     """
 
@@ -131,6 +145,16 @@ class Experiment:
     shot_chunk: int = -1
     classical: list = dataclasses.field(default_factory=list)
     num_vars: int = 0
+    channels: np.ndarray = dataclasses.field(default_factory=lambda: _NO_CHANNELS)
+    chan_matrices: np.ndarray = dataclasses.field(default_factory=lambda: _NO_COMPLEX)
+    chan_probs: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
+    readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_READOUT)
+    final_readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the experiment has quantum or readout errors (its shots are trajectories)."""
+        return self.channels.shape[0] > 0 or self.readout.shape[0] > 0
 
     @property
     def index(self) -> int:

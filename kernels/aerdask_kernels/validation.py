@@ -13,11 +13,16 @@ from ._jit import njit
 from .classical import check_program
 from .expressions import CHECK_MESSAGES, check_expressions
 from .opcodes import (
+    CHAN_COUNT,
+    CHAN_MOFF,
+    CHANNEL_KRAUS,
+    CHANNEL_MIXTURE,
     CMP_CODES,
     MAX_CMP,
     MAX_OPCODE,
     N_COLS,
     OP_BRANCH,
+    OP_CHANNEL,
     OP_CLASSICAL,
     OP_DIAG,
     OP_JUMP,
@@ -52,6 +57,11 @@ _ARRAYS = (
     ("expr_code", _I64, 2),
     ("expr_start", _I64, 1),
     ("expr_consts", _F64, 1),
+    ("channels", _I64, 2),
+    ("chan_matrices", _C128, 1),
+    ("chan_probs", _F64, 1),
+    ("readout", _F64, 2),
+    ("final_readout", _I64, 1),
 )
 
 
@@ -95,7 +105,9 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bi
         classical = op == OP_BRANCH or op == OP_CLASSICAL
         bound = n_bits if classical else num_qubits
         quantum = op == OP_MATRIX or op == OP_DIAG or op == OP_MEASURE or op == OP_RESET or op == OP_STANDARD
-        quantum = quantum or op == OP_SET_STATE
+        quantum = quantum or op == OP_SET_STATE or op == OP_CHANNEL
+        if op == OP_CHANNEL or (op == OP_MEASURE and arg2 != 0):
+            bad[r] = True  # noise rows are checked against the channel tables in Python
         for i in range(nq):
             q = qubits[qoff + i]
             if q < 0 or q >= bound:
@@ -167,7 +179,7 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     if min(qoff, nctrl, ntarg, moff) < 0 or qoff + nctrl + ntarg > exp.qubits.size:
         fail(f"op {pc}: qubit slice [{qoff}, {qoff + nctrl + ntarg}) is outside qubits[{exp.qubits.size}]")
     idx = exp.qubits[qoff : qoff + nctrl + ntarg]
-    if op in (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_STANDARD, OP_SET_STATE):
+    if op in (OP_MATRIX, OP_DIAG, OP_MEASURE, OP_RESET, OP_STANDARD, OP_SET_STATE, OP_CHANNEL):
         _check_indices(idx, exp.num_qubits, f"op {pc} qubits", fail)
         if len(set(idx.tolist())) != idx.size:
             fail(f"op {pc}: repeated qubit in {idx.tolist()}")
@@ -196,6 +208,13 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
             fail(f"op {pc}: {OPCODE_NAMES[op]} acts on exactly one qubit")
         if op == OP_MEASURE and not 0 <= arg < exp.num_clbits:
             fail(f"op {pc}: clbit {arg} outside 0..{exp.num_clbits - 1}")
+        if op == OP_MEASURE and not 0 <= arg2 <= exp.readout.shape[0]:
+            fail(f"op {pc}: readout error {arg2 - 1} outside -1..{exp.readout.shape[0] - 1}")
+    elif op == OP_CHANNEL:
+        if not 0 <= arg < exp.channels.shape[0]:
+            fail(f"op {pc}: channel {arg} outside 0..{exp.channels.shape[0] - 1}")
+        if nctrl != 0 or ntarg < 1:
+            fail(f"op {pc}: CHANNEL acts on one or more qubits, without controls")
     elif op == OP_SAVE and not 0 <= arg < len(exp.saves):
         fail(f"op {pc}: save index {arg} outside 0..{len(exp.saves) - 1}")
     elif op in (OP_JUMP, OP_BRANCH) and not 0 <= arg <= n_ops:
@@ -284,6 +303,38 @@ def _check_classical(exp, fail) -> None:
             fail(f"classical program {i} {reason}")
 
 
+def _check_noise(exp, fail) -> None:
+    """The channel and readout tables (only experiments with noise have any)."""
+    if exp.channels.shape[1:] != (5,):
+        fail(f"channels must have shape (c, 5), got {exp.channels.shape}")
+    for c, (kind, count, moff, poff, identity) in enumerate(exp.channels.tolist()):
+        if kind not in (CHANNEL_MIXTURE, CHANNEL_KRAUS) or count < 1 or moff < 0:
+            fail(f"channel {c}: kind {kind} (allowed {CHANNEL_MIXTURE}, {CHANNEL_KRAUS}), {count} operators")
+        if kind == CHANNEL_MIXTURE:
+            if poff < 0 or poff + count > exp.chan_probs.size:
+                fail(f"channel {c}: probabilities [{poff}, {poff + count}) outside chan_probs[{exp.chan_probs.size}]")
+            probs = exp.chan_probs[poff : poff + count]
+            if (probs < 0).any() or (probs > 1).any() or abs(probs.sum() - 1) > 1e-6:
+                fail(f"channel {c}: probabilities {probs.tolist()} must lie in [0, 1] and sum to 1")
+        if not -1 <= identity < count:
+            fail(f"channel {c}: identity index {identity} outside -1..{count - 1}")
+    # Each row's operators must fit chan_matrices at its qubit count.
+    rows = np.flatnonzero(exp.ops[:, 0] == OP_CHANNEL)
+    for pc in rows.tolist():
+        c, k = int(exp.ops[pc, 6]), int(exp.ops[pc, 3])
+        if 0 <= c < exp.channels.shape[0]:
+            need = exp.channels[c, CHAN_MOFF] + exp.channels[c, CHAN_COUNT] * (1 << (2 * k))
+            if k > 10 or need > exp.chan_matrices.size:
+                fail(f"op {pc}: channel {c}'s operators on {k} qubits are outside chan_matrices")
+    if exp.readout.shape[1:] != (2,):
+        fail(f"readout must have shape (r, 2), got {exp.readout.shape}")
+    if exp.readout.size and ((exp.readout < 0).any() or (exp.readout > 1).any() or not np.isfinite(exp.readout).all()):
+        fail("readout flip probabilities must lie in [0, 1]")
+    if exp.final_readout.size not in (0, exp.final_qubits.size):
+        fail(f"final_readout must be empty or one per final measurement ({exp.final_qubits.size})")
+    _check_indices(exp.final_readout + 1, exp.readout.shape[0] + 1, "final_readout (+1)", fail)
+
+
 def validate_experiment(exp) -> None:
     """Check shapes, dtypes and every index of one experiment.
 
@@ -332,6 +383,8 @@ def validate_experiment(exp) -> None:
         len(exp.classical),
         STANDARD_ARITY,
     )
+    if exp.channels.size or exp.readout.size or exp.final_readout.size:
+        _check_noise(exp, fail)
     for pc in np.flatnonzero(suspects):
         validate_row(exp, int(pc), exp.ops[pc], fail)
     _check_saves(exp, fail)

@@ -1,0 +1,249 @@
+"""Noise models as plain data: quantum errors after instructions, readout errors at measurements.
+
+A :class:`NoiseModel` here needs no qiskit-aer: its errors are ``qiskit.quantum_info`` channels
+(``Kraus``, ``SuperOp``, ``Choi``, ``Operator``...) attached to instruction names and qubits, with
+the method names of Aer's ``NoiseModel``. :func:`as_noise_model` also reads Aer's own
+``qiskit_aer.noise.NoiseModel`` (quantum errors of every kind, readout errors, all-qubit and
+per-qubit), so ``AerSimulator(noise_model=NoiseModel.from_backend(backend))`` moves unchanged.
+
+Each error becomes a :class:`Channel`: a *mixture* of unitaries with fixed probabilities (what
+depolarizing and Pauli errors are; trajectories sample them up front), or a set of *Kraus*
+operators (amplitude damping, thermal relaxation, resets; trajectories sample them from the
+state's norms). Both travel in the program as matrices and numbers, so workers import no qiskit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import AerdaskInputError
+
+__all__ = ["Channel", "NoiseModel", "as_noise_model", "readout_flips"]
+
+#: Tolerance of the CPTP, probability and readout checks.
+ATOL = 1e-8
+MIXTURE, KRAUS = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """One quantum error on ``num_qubits`` qubits, as plain data.
+
+    Attributes:
+        kind: :data:`MIXTURE` (apply ``matrices[i]`` with probability ``probabilities[i]``) or
+            :data:`KRAUS` (``matrices`` are Kraus operators; probabilities come from the state).
+        matrices: complex128, shape ``(n, 2**k, 2**k)``.
+        probabilities: float64, shape ``(n,)`` for a mixture, ``(0,)`` for Kraus operators.
+        identity: Index of the identity in a mixture (its shots need no work), or -1.
+    """
+
+    kind: int
+    matrices: np.ndarray
+    probabilities: np.ndarray
+    identity: int = -1
+
+    @property
+    def num_qubits(self) -> int:
+        """Qubits the channel acts on."""
+        return int(self.matrices.shape[1]).bit_length() - 1
+
+
+def _as_mixture(kraus: list[np.ndarray]) -> Channel | None:
+    """Kraus operators that are all multiples of unitaries are a unitary mixture."""
+    dim = kraus[0].shape[0]
+    probs, unitaries, identity = [], [], -1
+    for k in kraus:
+        p = float(np.real(np.trace(k.conj().T @ k))) / dim
+        if p <= 0:
+            continue
+        u = k / np.sqrt(p)
+        if not np.allclose(u.conj().T @ u, np.eye(dim), atol=ATOL):
+            return None
+        phase = u[0, 0] / abs(u[0, 0]) if abs(u[0, 0]) > ATOL else 1
+        if identity < 0 and np.allclose(u, phase * np.eye(dim), atol=ATOL):
+            identity = len(unitaries)
+        probs.append(p)
+        unitaries.append(u)
+    probs = np.array(probs)
+    return Channel(MIXTURE, np.array(unitaries, dtype=np.complex128), probs / probs.sum(), identity)
+
+
+def _check_cptp(kraus: list[np.ndarray], where: str) -> None:
+    dim = kraus[0].shape[0]
+    total = sum(k.conj().T @ k for k in kraus)
+    if not np.allclose(total, np.eye(dim), atol=1e-6):
+        raise AerdaskInputError(
+            f"{where}: the channel is not trace preserving (sum of K^dagger K differs from the identity by "
+            f"{np.abs(total - np.eye(dim)).max():.3g}); only CPTP channels are allowed"
+        )
+
+
+def _aer_error(error) -> bool:
+    return type(error).__module__.startswith("qiskit_aer") and hasattr(error, "probabilities")
+
+
+def as_channel(error, where: str) -> Channel:
+    """A :class:`Channel` from a qiskit-aer ``QuantumError`` or a ``qiskit.quantum_info`` channel or operator.
+
+    Args:
+        error: ``QuantumError``, ``Kraus``/``SuperOp``/``Choi``/any ``QuantumChannel``, ``Operator``, or a
+            unitary matrix.
+        where: Names the error in messages (instruction and qubits).
+
+    Raises:
+        AerdaskInputError: probabilities outside [0, 1] or not summing to 1, or a channel that is not CPTP.
+    """
+    from qiskit.quantum_info import Kraus, Operator
+    from qiskit.quantum_info.operators.channel.quantum_channel import QuantumChannel
+
+    if _aer_error(error):
+        probs = np.asarray(error.probabilities, dtype=np.float64)
+        if (probs < -ATOL).any() or (probs > 1 + ATOL).any() or abs(probs.sum() - 1) > 1e-6:
+            raise AerdaskInputError(f"{where}: error probabilities {probs.tolist()} must lie in [0, 1] and sum to 1")
+        try:
+            unitaries = [Operator(circuit).data for circuit in error.circuits]
+        except Exception:  # a Kraus or reset component: the whole error as Kraus operators
+            unitaries = None
+        if unitaries is not None:
+            kraus = [np.sqrt(max(p, 0.0)) * u for p, u in zip(probs, unitaries, strict=True)]
+        else:
+            kraus = list(Kraus(error.to_quantumchannel()).data)
+    elif isinstance(error, QuantumChannel):
+        kraus = list(Kraus(error).data)
+    else:
+        try:
+            kraus = [np.asarray(Operator(error).data, dtype=np.complex128)]
+        except Exception as exc:
+            raise AerdaskInputError(
+                f"{where}: a noise error must be a qiskit_aer QuantumError, a qiskit.quantum_info channel "
+                f"(Kraus, SuperOp, Choi, ...) or a unitary Operator, got {type(error).__name__}"
+            ) from exc
+    kraus = [np.asarray(k, dtype=np.complex128) for k in kraus]
+    dim = kraus[0].shape[0]
+    if dim & (dim - 1) or any(k.shape != (dim, dim) for k in kraus):
+        raise AerdaskInputError(f"{where}: Kraus operators must be square matrices of size 2**k")
+    _check_cptp(kraus, where)
+    mixture = _as_mixture(kraus)
+    if mixture is not None:
+        return mixture
+    return Channel(KRAUS, np.array(kraus), np.zeros(0, dtype=np.float64))
+
+
+def readout_flips(probabilities, where: str) -> np.ndarray:
+    """``[P(read 1 | 0), P(read 0 | 1)]`` from a one-qubit readout matrix ``P(read j | prepared i)``.
+
+    Raises:
+        AerdaskInputError: not 2x2 (correlated readout errors of several qubits are not supported),
+            an entry outside [0, 1], or a row that does not sum to 1.
+    """
+    matrix = np.asarray(getattr(probabilities, "probabilities", probabilities), dtype=np.float64)
+    if matrix.shape != (2, 2):
+        raise AerdaskInputError(
+            f"{where}: readout errors are supported on one qubit each (a 2x2 matrix), got shape {matrix.shape}"
+        )
+    if (matrix < -ATOL).any() or (matrix > 1 + ATOL).any() or not np.allclose(matrix.sum(axis=1), 1, atol=1e-6):
+        raise AerdaskInputError(
+            f"{where}: readout probabilities {matrix.tolist()} must lie in [0, 1] with rows summing to 1"
+        )
+    return np.array([matrix[0, 1], matrix[1, 0]], dtype=np.float64).clip(0, 1)
+
+
+class NoiseModel:
+    """Quantum errors after named instructions and readout errors at measurements.
+
+    The methods are those of ``qiskit_aer.noise.NoiseModel``; errors are ``qiskit.quantum_info``
+    channels or Aer ``QuantumError`` objects, readout errors 2x2 matrices ``P(read j | prepared i)``
+    or Aer ``ReadoutError`` objects. A per-qubit error replaces the all-qubit one of that
+    instruction on those qubits, as in Aer. Errors are checked (CPTP, probabilities) when added.
+    """
+
+    def __init__(self):
+        self.default_errors: dict[str, list[Channel]] = {}
+        self.local_errors: dict[tuple[str, tuple[int, ...]], list[Channel]] = {}
+        self.default_readout: np.ndarray | None = None
+        self.local_readout: dict[int, np.ndarray] = {}
+
+    def add_all_qubit_quantum_error(self, error, instructions) -> None:
+        """Apply ``error`` after every instruction named in ``instructions``, on any qubits."""
+        for name in [instructions] if isinstance(instructions, str) else instructions:
+            channel = error if isinstance(error, Channel) else as_channel(error, f"noise on {name!r}")
+            self.default_errors.setdefault(name, []).append(channel)
+
+    def add_quantum_error(self, error, instructions, qubits) -> None:
+        """Apply ``error`` after the instructions named in ``instructions`` on exactly ``qubits``."""
+        qubits = tuple(int(q) for q in qubits)
+        for name in [instructions] if isinstance(instructions, str) else instructions:
+            where = f"noise on {name!r} qubits {list(qubits)}"
+            channel = error if isinstance(error, Channel) else as_channel(error, where)
+            if channel.num_qubits != len(qubits):
+                raise AerdaskInputError(f"{where}: a {channel.num_qubits}-qubit error on {len(qubits)} qubits")
+            self.local_errors.setdefault((name, qubits), []).append(channel)
+
+    def add_all_qubit_readout_error(self, error) -> None:
+        """Flip measured bits of every qubit with ``error``'s probabilities."""
+        self.default_readout = readout_flips(error, "all-qubit readout error")
+
+    def add_readout_error(self, error, qubits) -> None:
+        """Flip measured bits of the one qubit in ``qubits`` with ``error``'s probabilities."""
+        qubits = [int(q) for q in qubits]
+        where = f"readout error on qubits {qubits}"
+        if len(qubits) != 1:
+            raise AerdaskInputError(f"{where}: readout errors are supported on one qubit each")
+        self.local_readout[qubits[0]] = readout_flips(error, where)
+
+    # -- lookups used by the compiler -------------------------------------------
+    def errors_for(self, name: str, qubits: tuple[int, ...]) -> list[Channel]:
+        """The channels to apply after ``name`` on ``qubits`` (per-qubit ones replace all-qubit ones)."""
+        local = self.local_errors.get((name, qubits))
+        if local is not None:
+            return local
+        return [c for c in self.default_errors.get(name, ()) if c.num_qubits == len(qubits)]
+
+    def readout_for(self, qubit: int) -> np.ndarray | None:
+        """``[P(1|0), P(0|1)]`` of ``qubit``'s measurements, or ``None``."""
+        return self.local_readout.get(qubit, self.default_readout)
+
+    @property
+    def is_ideal(self) -> bool:
+        """Whether the model holds no error at all."""
+        return not (self.default_errors or self.local_errors or self.local_readout) and self.default_readout is None
+
+    @classmethod
+    def from_aer(cls, noise_model) -> NoiseModel:
+        """Read a ``qiskit_aer.noise.NoiseModel``: its quantum and readout errors, all-qubit and local.
+
+        Raises:
+            AerdaskInputError: an error aerdask cannot run (a correlated readout error of several
+                qubits), or an invalid one.
+        """
+        out = cls()
+        for name, error in getattr(noise_model, "_default_quantum_errors", {}).items():
+            out.add_all_qubit_quantum_error(error, [name])
+        for name, by_qubits in getattr(noise_model, "_local_quantum_errors", {}).items():
+            for qubits, error in by_qubits.items():
+                out.add_quantum_error(error, [name], qubits)
+        default_readout = getattr(noise_model, "_default_readout_error", None)
+        if default_readout is not None:
+            out.add_all_qubit_readout_error(default_readout)
+        for qubits, error in getattr(noise_model, "_local_readout_errors", {}).items():
+            out.add_readout_error(error, qubits)
+        return out
+
+
+def as_noise_model(value) -> NoiseModel | None:
+    """``None``, or the :class:`NoiseModel` for an aerdask or qiskit-aer noise model.
+
+    Raises:
+        AerdaskInputError: ``value`` is neither, or holds an invalid or unsupported error.
+    """
+    if value is None or isinstance(value, NoiseModel):
+        return None if value is None or value.is_ideal else value
+    if type(value).__module__.startswith("qiskit_aer") and hasattr(value, "_default_quantum_errors"):
+        model = NoiseModel.from_aer(value)
+        return None if model.is_ideal else model
+    raise AerdaskInputError(
+        f"noise_model must be None, an aerdask.noise.NoiseModel or a qiskit_aer.noise.NoiseModel, "
+        f"got {type(value).__name__}"
+    )

@@ -1,0 +1,189 @@
+"""Noisy shots as trajectories that share their prefixes (Aer's shot branching).
+
+A group of shots walks the circuit together while nothing tells them apart. At a
+CHANNEL row the group splits by the operator each shot draws, and each part goes on
+with the state that operator leaves:
+
+* a *mixture* of unitaries has probabilities that do not depend on the state, so the
+  draws are made up front: :meth:`Noise.next_stop` draws, for all the mixture rows
+  ahead, how many shots of the group see an error there, and the interpreter runs
+  straight through the rows where none does (their identity);
+* *Kraus* operators are drawn from the state's norms ``||K_j psi||**2``, at the row.
+
+Readout errors flip recorded bits per shot, after the outcome is known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .gates import apply_matrix
+from .opcodes import (
+    CHAN_COUNT,
+    CHAN_IDENTITY,
+    CHAN_KIND,
+    CHAN_MOFF,
+    CHAN_POFF,
+    CHANNEL_MIXTURE,
+    OP_CHANNEL,
+    OP_JUMP,
+)
+
+__all__ = ["Noise"]
+
+_NO_CONTROLS = np.zeros(0, dtype=np.int64)
+
+
+class Noise:
+    """The channel and readout tables of one experiment, and the draws on them.
+
+    Args:
+        exp: The (prepared) experiment.
+        dtype: The state's dtype; operators are cast to it once.
+        rng: The experiment's generator (draws follow the walk's order, so seeded runs repeat).
+    """
+
+    def __init__(self, exp, dtype, rng):
+        self.exp = exp
+        self.rng = rng
+        self.matrices = exp.chan_matrices.astype(dtype, copy=False)
+        ops = exp.ops
+        rows = np.flatnonzero(ops[:, 0] == OP_CHANNEL)
+        channels = exp.channels
+        kind = channels[ops[rows, 6], CHAN_KIND] if rows.size else np.zeros(0, dtype=np.int64)
+        ident = channels[ops[rows, 6], CHAN_IDENTITY] if rows.size else np.zeros(0, dtype=np.int64)
+        skippable = (kind == CHANNEL_MIXTURE) & (ident >= 0)
+        # Rows drawn up front (mixtures with an identity) and rows that always stop the walk.
+        self.mixture_rows = rows[skippable]
+        self.stop_rows = rows[~skippable]
+        self.error_prob = np.array(
+            [
+                1.0 - exp.chan_probs[channels[c, CHAN_POFF] + channels[c, CHAN_IDENTITY]]
+                for c in ops[self.mixture_rows, 6]
+            ]
+        )
+        # A loop revisits its rows: draws made ahead for one visit must not serve the next.
+        jumps = np.flatnonzero(ops[:, 0] == OP_JUMP)
+        self.skip_ahead = not (ops[jumps, 6] <= jumps).any()
+        self.pending: tuple[int, int] | None = None  # (row, shots that see an error there), drawn ahead
+
+    def next_stop(self, pc: int, shots: int) -> int:
+        """The first row at or after ``pc`` where the walk of ``shots`` shots must stop for noise.
+
+        Mixture rows before it apply their identity to every one of the shots; at a mixture
+        row it returns, the number of shots that see an error is already drawn.
+        """
+        self.pending = None
+        if not self.skip_ahead:
+            return pc
+        n_ops = self.exp.ops.shape[0]
+        stop = self.stop_rows[np.searchsorted(self.stop_rows, pc) :]
+        limit = int(stop[0]) if stop.size else n_ops
+        lo, hi = np.searchsorted(self.mixture_rows, [pc, limit])
+        if hi > lo:
+            errors = self.rng.binomial(shots, self.error_prob[lo:hi])
+            hit = np.flatnonzero(errors)
+            if hit.size:
+                row = int(self.mixture_rows[lo + hit[0]])
+                self.pending = (row, int(errors[hit[0]]))
+                return row
+        return limit
+
+    def split(self, pc: int, state: np.ndarray, shots: int) -> list[tuple[int, np.ndarray]]:
+        """The groups the ``shots`` shots at CHANNEL row ``pc`` split into: ``(shots, state)`` each.
+
+        The first group reuses ``state`` (modified in place); the others are new arrays.
+        Groups come largest first.
+        """
+        exp = self.exp
+        channel = exp.channels[exp.ops[pc, 6]]
+        count, moff = int(channel[CHAN_COUNT]), int(channel[CHAN_MOFF])
+        qoff, k = exp.ops[pc, 1], exp.ops[pc, 3]
+        targets = exp.qubits[qoff : qoff + k]
+        size = 1 << (2 * k)
+        operators = [self.matrices[moff + j * size : moff + (j + 1) * size] for j in range(count)]
+        if channel[CHAN_KIND] == CHANNEL_MIXTURE:
+            return self._split_mixture(pc, channel, operators, targets, state, shots)
+        return self._split_kraus(operators, targets, state, shots)
+
+    def _split_mixture(self, pc, channel, operators, targets, state, shots):
+        probs = self.exp.chan_probs[channel[CHAN_POFF] : channel[CHAN_POFF] + channel[CHAN_COUNT]]
+        identity = int(channel[CHAN_IDENTITY])
+        if self.pending is not None and self.pending[0] == pc and identity >= 0:
+            errors = self.pending[1]  # drawn by next_stop: how many see any error; now which one
+            others = np.delete(np.arange(probs.size), identity)
+            weights = probs[others] / probs[others].sum()
+            counts = np.zeros(probs.size, dtype=np.int64)
+            counts[others] = self.rng.multinomial(errors, weights)
+            counts[identity] = shots - errors
+        else:
+            counts = self.rng.multinomial(shots, probs / probs.sum())
+        self.pending = None
+        chosen = [j for j in np.argsort(-counts, kind="stable").tolist() if counts[j] > 0]
+        groups = []
+        for j in chosen[1:]:  # copies of the state before the largest group changes it in place
+            target = state.copy()
+            if j != identity:
+                apply_matrix(target, _NO_CONTROLS, 0, targets, operators[j])
+            groups.append((int(counts[j]), target))
+        if chosen[0] != identity:
+            apply_matrix(state, _NO_CONTROLS, 0, targets, operators[chosen[0]])
+        return [(int(counts[chosen[0]]), state), *groups]
+
+    def _split_kraus(self, operators, targets, state, shots):
+        outs, norms = [], []
+        for op in operators:
+            out = state.copy()
+            apply_matrix(out, _NO_CONTROLS, 0, targets, op)
+            outs.append(out)
+            norms.append(float(np.vdot(out, out).real))
+        norms = np.array(norms)
+        counts = self.rng.multinomial(shots, norms / norms.sum())
+        groups = []
+        for j in np.argsort(-counts, kind="stable").tolist():
+            if counts[j] == 0:
+                break
+            outs[j] /= np.sqrt(norms[j])
+            if not groups:
+                state[:] = outs[j]
+                outs[j] = state
+            groups.append((int(counts[j]), outs[j]))
+        return groups
+
+    # -- readout -------------------------------------------------------------------
+    def flips(self, readout: int, bit: int, shots: int) -> int:
+        """How many of ``shots`` shots that measured ``bit`` record the other value."""
+        return int(self.rng.binomial(shots, self.exp.readout[readout, bit]))
+
+    def final_readout(self, values: np.ndarray, counts: np.ndarray, per_shot: np.ndarray | None):
+        """Apply the final measurements' readout errors to sampled clbit values.
+
+        Args:
+            values: The distinct clbit values (int64, or objects past 62 clbits).
+            counts: int64; shots of each value.
+            per_shot: Per shot, its index into ``values`` (with memory), or ``None``.
+
+        Returns:
+            ``(values, counts, per_shot)`` after the flips, ``values`` distinct again.
+        """
+        exp = self.exp
+        noisy = [(int(c), int(r)) for c, r in zip(exp.final_clbits, exp.final_readout, strict=True) if r >= 0]
+        if per_shot is not None:
+            shot_values = values[per_shot]
+            for clbit, r in noisy:
+                bits = ((shot_values >> clbit) & 1).astype(np.int64)
+                flip = self.rng.random(shot_values.size) < exp.readout[r][bits]
+                shot_values = np.where(flip, shot_values ^ (1 << clbit), shot_values)
+            values, per_shot = np.unique(shot_values, return_inverse=True)
+            return values, np.bincount(per_shot, minlength=values.size).astype(np.int64), per_shot
+        for clbit, r in noisy:
+            bits = ((values >> clbit) & 1).astype(np.int64)
+            flipped = self.rng.binomial(counts, exp.readout[r][bits])
+            values = np.concatenate((values, values ^ (1 << clbit)))
+            counts = np.concatenate((counts - flipped, flipped))
+            values, inverse = np.unique(values, return_inverse=True)
+            merged = np.zeros(values.size, dtype=np.int64)
+            np.add.at(merged, inverse, counts)
+            keep = merged > 0
+            values, counts = values[keep], merged[keep]
+        return values, counts, None

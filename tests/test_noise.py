@@ -1,0 +1,278 @@
+"""Noise: trajectories of the statevector method against exact mixed-state evolution.
+
+The oracle is ``qiskit.quantum_info.DensityMatrix`` evolved through the same gates and
+channels; trajectory counts must fit its distribution (a chi-square test at fixed seeds).
+qiskit-aer's own ``NoiseModel`` is read in a subprocess (importing qiskit-aer here would
+replace the save methods of ``QuantumCircuit`` for the other tests).
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit.random import random_circuit
+from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SuperOp
+from scipy.stats import chisquare
+
+from aerdask import AerSimulator
+from aerdask.errors import AerdaskInputError
+from aerdask.noise import NoiseModel, as_channel
+
+SHOTS = 40_000
+
+
+def depolarizing(p: float, n: int) -> Kraus:
+    paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
+    ops = [np.eye(1)]
+    for _ in range(n):
+        ops = [np.kron(a, b) for a in ops for b in paulis]
+    count = len(ops)
+    weights = [1 - p + p / count] + [p / count] * (count - 1)
+    return Kraus([np.sqrt(w) * o for w, o in zip(weights, ops, strict=True)])
+
+
+def amplitude_damping(gamma: float) -> Kraus:
+    return Kraus([np.array([[1, 0], [0, np.sqrt(1 - gamma)]]), np.array([[0, np.sqrt(gamma)], [0, 0]])])
+
+
+def reset_error(p: float) -> Kraus:
+    """Reset to |0> with probability p (a mixture of a unitary and a non-unitary channel)."""
+    k0 = np.sqrt(1 - p) * np.eye(2)
+    return Kraus([k0, np.sqrt(p) * np.array([[1, 0], [0, 0]]), np.sqrt(p) * np.array([[0, 1], [0, 0]])])
+
+
+def exact_probabilities(qc: QuantumCircuit, model: NoiseModel, readout: dict | None = None) -> np.ndarray:
+    """The clbit distribution of ``qc`` (gates, then final measurements q -> c) under ``model``."""
+    rho = DensityMatrix.from_label("0" * qc.num_qubits)
+    finals = []
+    for inst in qc.data:
+        qargs = [qc.find_bit(q).index for q in inst.qubits]
+        if inst.name == "measure":
+            finals.append((qargs[0], qc.find_bit(inst.clbits[0]).index))
+            continue
+        if inst.name == "barrier":
+            continue
+        rho = rho.evolve(Operator(inst.operation), qargs)
+        for channel in model.errors_for(inst.name, tuple(qargs)):
+            weights = np.sqrt(channel.probabilities) if channel.kind == 0 else np.ones(len(channel.matrices))
+            rho = rho.evolve(Kraus([w * m for w, m in zip(weights, channel.matrices, strict=True)]), qargs)
+    probs = rho.probabilities()
+    out = np.zeros(1 << qc.num_clbits)
+    for index, p in enumerate(probs):
+        value = 0
+        for qubit, clbit in finals:
+            value |= ((index >> qubit) & 1) << clbit
+        out[value] += p
+    for clbit, flips in (readout or {}).items():  # flips [P(1|0), P(0|1)] on a recorded bit
+        new = np.zeros_like(out)
+        for value, p in enumerate(out):
+            bit = (value >> clbit) & 1
+            new[value] += p * (1 - flips[bit])
+            new[value ^ (1 << clbit)] += p * flips[bit]
+        out = new
+    return out
+
+
+def assert_fits(counts: dict, probs: np.ndarray, num_clbits: int, shots: int = SHOTS) -> None:
+    observed = np.array([counts.get(format(v, f"0{num_clbits}b"), 0) for v in range(probs.size)])
+    assert observed.sum() == shots
+    assert not np.any(observed[probs < 1e-12]), "an impossible outcome was sampled"
+    keep = probs > 1e-12
+    expected = probs[keep] / probs[keep].sum() * shots
+    assert chisquare(observed[keep], expected).pvalue > 1e-3, (observed, expected.round(1))
+
+
+def noisy_circuit(n: int, seed: int) -> QuantumCircuit:
+    qc = random_circuit(n, 4, max_operands=2, seed=seed)
+    qc.measure_all()
+    return qc
+
+
+def model_of(kind: str) -> NoiseModel:
+    model = NoiseModel()
+    gates_1q = ["h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "u", "u1", "u2", "u3", "p"]
+    gates_2q = ["cx", "cz", "cy", "swap", "ch", "crx", "cry", "crz", "cu1", "cu3", "rzz", "cp", "cs", "csx", "iswap"]
+    gates_2q += ["ecr", "dcx", "rxx", "ryy", "rzx", "cu", "csdg"]
+    if kind == "depolarizing":
+        model.add_all_qubit_quantum_error(depolarizing(0.08, 1), gates_1q)
+        model.add_all_qubit_quantum_error(depolarizing(0.15, 2), gates_2q)
+    elif kind == "amplitude_damping":
+        model.add_all_qubit_quantum_error(amplitude_damping(0.2), gates_1q)
+    elif kind == "reset_and_local":
+        model.add_all_qubit_quantum_error(reset_error(0.1), gates_1q)
+        model.add_quantum_error(depolarizing(0.5, 1), gates_1q, [0])  # replaces the all-qubit error on q0
+    elif kind == "readout":
+        model.add_all_qubit_quantum_error(depolarizing(0.05, 1), gates_1q)
+        model.add_all_qubit_readout_error([[0.9, 0.1], [0.25, 0.75]])
+        model.add_readout_error([[0.99, 0.01], [0.02, 0.98]], [1])
+    return model
+
+
+@pytest.mark.parametrize("kind", ["depolarizing", "amplitude_damping", "reset_and_local", "readout"])
+@pytest.mark.parametrize("seed", [3, 11])
+def test_trajectory_counts_fit_the_exact_mixed_state(kind, seed):
+    qc = noisy_circuit(3, seed)
+    model = model_of(kind)
+    readout = {}
+    if model.default_readout is not None:
+        finals = [
+            (qc.find_bit(i.qubits[0]).index, qc.find_bit(i.clbits[0]).index) for i in qc.data if i.name == "measure"
+        ]
+        readout = {c: model.readout_for(q) for q, c in finals}
+    counts = AerSimulator(noise_model=model).run(qc, shots=SHOTS, seed_simulator=seed).result().get_counts()
+    assert_fits(counts, exact_probabilities(qc, model, readout), qc.num_clbits)
+
+
+def test_mid_circuit_measurement_and_condition_under_noise():
+    # measure q0, then X on q1 if it read 1: by deferred measurement, a CX from q0 to q1.
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(amplitude_damping(0.3), ["h"])
+    model.add_all_qubit_quantum_error(depolarizing(0.2, 1), ["x"])
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    qc.measure(1, 1)
+    deferred = QuantumCircuit(2, 2)
+    deferred.h(0)
+    deferred.cx(0, 1)
+    deferred.measure([0, 1], [0, 1])
+    rho = DensityMatrix.from_label("00").evolve(Operator.from_label("H"), [0])
+    p1 = float(np.real(rho.evolve(amplitude_damping(0.3), [0]).probabilities([0])[1]))
+    # The X (and its error) runs only on the shots that read 1; depolarizing(0.2) undoes it with
+    # its X and Y terms, p/4 each.
+    p_stay = 1 - 2 * 0.2 / 4
+    probs = np.array([1 - p1, p1 * (1 - p_stay), 0.0, p1 * p_stay])  # clbit values 0b00, 0b01, 0b10, 0b11
+    counts = AerSimulator(noise_model=model).run(qc, shots=SHOTS, seed_simulator=5).result().get_counts()
+    assert_fits(counts, probs, 2)
+
+
+def test_channels_written_into_the_circuit():
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.append(amplitude_damping(0.4), [0])
+    qc.cx(0, 1)
+    qc.append(SuperOp(depolarizing(0.3, 1)), [1])
+    qc.measure([0, 1], [0, 1])
+    rho = DensityMatrix.from_label("00").evolve(Operator.from_label("H"), [0]).evolve(amplitude_damping(0.4), [0])
+    rho = rho.evolve(_cx(), [0, 1])
+    rho = rho.evolve(depolarizing(0.3, 1), [1])
+    counts = AerSimulator().run(qc, shots=SHOTS, seed_simulator=2).result().get_counts()
+    assert_fits(counts, rho.probabilities(), 2)
+
+
+def _cx() -> Operator:
+    qc = QuantumCircuit(2)
+    qc.cx(0, 1)
+    return Operator(qc)
+
+
+def test_seeded_noisy_counts_repeat_and_split_over_tasks_as_shot_chunks():
+    model = model_of("depolarizing")
+    qc = noisy_circuit(4, 7)
+    backend = AerSimulator(noise_model=model)
+    first = backend.run(qc, shots=3000, seed_simulator=9).result().get_counts()
+    assert backend.run(qc, shots=3000, seed_simulator=9).result().get_counts() == first
+    split = backend.run(qc, shots=3000, seed_simulator=9, max_shot_size=1000)
+    assert split.tasks() == 3 and sum(split.result().get_counts().values()) == 3000
+    assert (
+        split.result().get_counts()
+        == backend.run(qc, shots=3000, seed_simulator=9, max_shot_size=1000).result().get_counts()
+    )
+
+
+@pytest.mark.cluster
+def test_seeded_noisy_counts_are_the_same_on_dask(local_cluster_client):
+    model = model_of("amplitude_damping")
+    qc = noisy_circuit(4, 8)
+    local = AerSimulator(noise_model=model).run(qc, shots=4000, seed_simulator=3, max_shot_size=1000)
+    remote = AerSimulator(noise_model=model, executor=local_cluster_client).run(
+        qc, shots=4000, seed_simulator=3, max_shot_size=1000
+    )
+    assert remote.result().get_counts() == local.result().get_counts()
+
+
+def test_ideal_runs_are_unchanged_by_an_empty_model():
+    qc = noisy_circuit(3, 1)
+    ideal = AerSimulator().run(qc, seed_simulator=1).result().get_counts()
+    assert AerSimulator(noise_model=NoiseModel()).run(qc, seed_simulator=1).result().get_counts() == ideal
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda m: m.add_all_qubit_quantum_error(Kraus([np.eye(2), np.eye(2)]), ["x"]),
+            "noise on 'x'.*not trace preserving",
+        ),
+        (
+            lambda m: m.add_quantum_error(Kraus([0.5 * np.eye(2)]), ["h"], [3]),
+            r"noise on 'h' qubits \[3\].*not trace preserving",
+        ),
+        (lambda m: m.add_all_qubit_readout_error([[0.9, 0.2], [0.1, 0.9]]), "rows summing to 1"),
+        (lambda m: m.add_all_qubit_readout_error([[1.2, -0.2], [0.1, 0.9]]), r"lie in \[0, 1\]"),
+        (lambda m: m.add_readout_error(np.eye(4), [0, 1]), "one qubit each"),
+        (lambda m: m.add_quantum_error(depolarizing(0.1, 2), ["cx"], [0]), "2-qubit error on 1 qubits"),
+    ],
+)
+def test_bad_noise_is_refused_naming_the_instruction(build, message):
+    with pytest.raises(AerdaskInputError, match=message):
+        build(NoiseModel())
+
+
+def test_bad_noise_model_type_and_channel_instruction_are_refused_at_run():
+    with pytest.raises(AerdaskInputError, match="noise_model must be None, an aerdask.noise.NoiseModel"):
+        AerSimulator(noise_model="depolarizing").run(QuantumCircuit(1))
+    qc = QuantumCircuit(1)
+    qc.append(amplitude_damping(0.1), [0])
+    qc.data[0].operation.params[1] = np.array([[0, 1], [0, 0]])  # no longer trace preserving
+    with pytest.raises(AerdaskInputError, match=r"circuit 'circuit-\d+': kraus on qubits \[0\].*not trace preserving"):
+        AerSimulator().run(qc)
+
+
+def test_mixtures_are_recognised_and_kraus_kept():
+    dep = as_channel(depolarizing(0.1, 1), "x")
+    assert dep.kind == 0 and dep.identity == 0 and np.isclose(dep.probabilities.sum(), 1)
+    damp = as_channel(amplitude_damping(0.1), "x")
+    assert damp.kind == 1 and damp.matrices.shape == (2, 2, 2)
+
+
+def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from qiskit import QuantumCircuit
+        from qiskit_aer import AerSimulator as Aer
+        from qiskit_aer.noise import (NoiseModel, ReadoutError, amplitude_damping_error, depolarizing_error,
+                                      reset_error, thermal_relaxation_error)
+        from scipy.stats import chi2_contingency
+        from aerdask import AerSimulator
+
+        nm = NoiseModel()
+        nm.add_all_qubit_quantum_error(depolarizing_error(0.05, 1), ["h", "x", "sx"])
+        nm.add_all_qubit_quantum_error(depolarizing_error(0.1, 2), ["cx"])
+        nm.add_quantum_error(thermal_relaxation_error(50, 40, 10), ["x"], [1])
+        nm.add_quantum_error(reset_error(0.1, 0.05), ["sx"], [2])
+        nm.add_quantum_error(amplitude_damping_error(0.2), ["measure"], [0])
+        nm.add_all_qubit_readout_error(ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
+        nm.add_readout_error(ReadoutError([[0.8, 0.2], [0.2, 0.8]]), [2])
+        qc = QuantumCircuit(3, 3)
+        qc.h(0); qc.cx(0, 1); qc.x(1); qc.sx(2); qc.cx(1, 2); qc.h(2)
+        qc.append(depolarizing_error(0.3, 1), [0])  # a QuantumError as an instruction
+        qc.measure([0, 1, 2], [0, 1, 2])
+        shots = 60000
+        mine = AerSimulator(noise_model=nm).run(qc, shots=shots, seed_simulator=1).result().get_counts()
+        exact = Aer(method="density_matrix", noise_model=nm)
+        theirs = exact.run(qc, shots=shots, seed_simulator=2).result().get_counts()
+        keys = sorted(set(mine) | set(theirs))
+        table = np.array([[mine.get(k, 0) for k in keys], [theirs.get(k, 0) for k in keys]])
+        print(chi2_contingency(table).pvalue)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert float(out.stdout.split()[-1]) > 1e-3
