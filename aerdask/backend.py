@@ -84,7 +84,10 @@ class AerSimulator(BackendV2):
       run. ``blocking_qubits``: qubits per block (int; None: 15 qubits, for states of
       19 qubits and more; an int blocks every wider state). In Aer these two options
       chunk the state for MPI or several GPUs; here they serve the CPU cache.
-    * ``noise_model``: only ``None`` (simulations are ideal).
+    * ``noise_model``: ``None`` (ideal), a ``qiskit_aer.noise.NoiseModel`` or an
+      :class:`aerdask.noise.NoiseModel` (``qiskit.quantum_info`` channels, no qiskit-aer
+      needed). Shots run as trajectories of the statevector method (:mod:`aerdask.noise`);
+      ``method="density_matrix"`` is not available yet.
 
     Aer's engine knobs (:data:`aerdask.options.ENGINE_KNOBS`) are accepted and not
     acted on; the result lists those set to a non-default value in

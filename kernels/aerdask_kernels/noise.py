@@ -156,7 +156,7 @@ class Noise:
         return int(self.rng.binomial(shots, self.exp.readout[readout, bit]))
 
     def final_readout(self, values: np.ndarray, counts: np.ndarray, per_shot: np.ndarray | None):
-        """Apply the final measurements' readout errors to sampled clbit values.
+        """Apply the final measurements' readout errors to sampled clbit values, all bits at once.
 
         Args:
             values: The distinct clbit values (int64, or objects past 62 clbits).
@@ -164,26 +164,23 @@ class Noise:
             per_shot: Per shot, its index into ``values`` (with memory), or ``None``.
 
         Returns:
-            ``(values, counts, per_shot)`` after the flips, ``values`` distinct again.
+            ``(values, counts, per_shot)`` after the flips, ``values`` distinct again; ``per_shot``
+            indexes the new ``values`` (``None`` if it was).
         """
         exp = self.exp
-        noisy = [(int(c), int(r)) for c, r in zip(exp.final_clbits, exp.final_readout, strict=True) if r >= 0]
-        if per_shot is not None:
-            shot_values = values[per_shot]
-            for clbit, r in noisy:
-                bits = ((shot_values >> clbit) & 1).astype(np.int64)
-                flip = self.rng.random(shot_values.size) < exp.readout[r][bits]
-                shot_values = np.where(flip, shot_values ^ (1 << clbit), shot_values)
-            values, per_shot = np.unique(shot_values, return_inverse=True)
-            return values, np.bincount(per_shot, minlength=values.size).astype(np.int64), per_shot
-        for clbit, r in noisy:
-            bits = ((values >> clbit) & 1).astype(np.int64)
-            flipped = self.rng.binomial(counts, exp.readout[r][bits])
-            values = np.concatenate((values, values ^ (1 << clbit)))
-            counts = np.concatenate((counts - flipped, flipped))
-            values, inverse = np.unique(values, return_inverse=True)
-            merged = np.zeros(values.size, dtype=np.int64)
-            np.add.at(merged, inverse, counts)
-            keep = merged > 0
-            values, counts = values[keep], merged[keep]
-        return values, counts, None
+        noisy = exp.final_readout >= 0
+        clbits, readouts = exp.final_clbits[noisy], exp.final_readout[noisy]
+        shot_values = values[per_shot] if per_shot is not None else np.repeat(values, counts)
+        if values.dtype == object:  # past 62 clbits: Python ints
+            bits = np.array([[(int(v) >> int(c)) & 1 for c in clbits] for v in shot_values], dtype=np.int64)
+        else:
+            bits = (shot_values[:, None] >> clbits[None, :]) & 1
+        flip = self.rng.random(bits.shape) < exp.readout[readouts[None, :], bits]
+        if values.dtype == object:
+            masks = [sum(1 << int(c) for c, f in zip(clbits, row, strict=True) if f) for row in flip]
+            shot_values = np.array([int(v) ^ m for v, m in zip(shot_values, masks, strict=True)], dtype=object)
+        else:
+            shot_values = shot_values ^ np.bitwise_or.reduce(np.where(flip, 1 << clbits[None, :], 0), axis=1)
+        values, inverse = np.unique(shot_values, return_inverse=True)
+        counts = np.bincount(inverse, minlength=values.size).astype(np.int64)
+        return values, counts, inverse if per_shot is not None else None
