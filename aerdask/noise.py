@@ -98,6 +98,8 @@ def as_channel(error, where: str) -> Channel:
     from qiskit.quantum_info import Kraus, Operator
     from qiskit.quantum_info.operators.channel.quantum_channel import QuantumChannel
 
+    if type(error).__module__.startswith("qiskit_aer") and hasattr(error, "to_quantum_error"):
+        error = error.to_quantum_error()  # Aer's PauliLindbladError: a Pauli mixture
     if _aer_error(error):
         probs = np.asarray(error.probabilities, dtype=np.float64)
         if (probs < -ATOL).any() or (probs > 1 + ATOL).any() or abs(probs.sum() - 1) > 1e-6:

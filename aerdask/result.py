@@ -18,7 +18,7 @@ from qiskit.quantum_info import DensityMatrix, Statevector
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
 
-from aerdask_kernels.opcodes import OP_MEASURE, OP_RESET
+from aerdask_kernels.opcodes import OP_CHANNEL, OP_MEASURE, OP_RESET
 
 __all__ = ["ResultData", "build_result", "hex_strings"]
 
@@ -106,10 +106,10 @@ def experiment_metadata(exp, options: dict) -> dict:
 
     ``measure_sampling`` is True when every measurement is at the end, so all shots
     were sampled from one final state (Aer's measure sampling); with a mid-circuit
-    measurement or reset the shots branch instead.
+    measurement, a reset or a quantum error the shots branch instead.
     """
     opcodes = exp.ops[:, 0]
-    mid_circuit = bool(((opcodes == OP_MEASURE) | (opcodes == OP_RESET)).any())
+    mid_circuit = bool(((opcodes == OP_MEASURE) | (opcodes == OP_RESET) | (opcodes == OP_CHANNEL)).any())
     active = exp.header.get("active_input_qubits")
     fusion = options.get("fusion_enable", True)
     return {
