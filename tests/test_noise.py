@@ -198,8 +198,12 @@ def test_seeded_noisy_counts_are_the_same_on_dask(local_cluster_client):
 
 def test_ideal_runs_are_unchanged_by_an_empty_model():
     qc = noisy_circuit(3, 1)
-    ideal = AerSimulator().run(qc, seed_simulator=1).result().get_counts()
-    assert AerSimulator(noise_model=NoiseModel()).run(qc, seed_simulator=1).result().get_counts() == ideal
+    ideal = AerSimulator().run(qc, seed_simulator=1).result()
+    assert ideal.results[0].metadata["measure_sampling"] is True
+    empty = AerSimulator(noise_model=NoiseModel()).run(qc, seed_simulator=1).result()
+    assert empty.get_counts() == ideal.get_counts()
+    noisy = AerSimulator(noise_model=model_of("depolarizing")).run(qc, seed_simulator=1).result()
+    assert noisy.results[0].metadata["measure_sampling"] is False  # trajectories, as Aer reports it
 
 
 @pytest.mark.parametrize(
@@ -247,8 +251,8 @@ def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
         import numpy as np
         from qiskit import QuantumCircuit
         from qiskit_aer import AerSimulator as Aer
-        from qiskit_aer.noise import (NoiseModel, ReadoutError, amplitude_damping_error, depolarizing_error,
-                                      reset_error, thermal_relaxation_error)
+        from qiskit_aer.noise import (NoiseModel, PauliLindbladError, ReadoutError, amplitude_damping_error,
+                                      depolarizing_error, reset_error, thermal_relaxation_error)
         from scipy.stats import chi2_contingency
         from aerdask import AerSimulator
 
@@ -258,6 +262,7 @@ def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
         nm.add_quantum_error(thermal_relaxation_error(50, 40, 10), ["x"], [1])
         nm.add_quantum_error(reset_error(0.1, 0.05), ["sx"], [2])
         nm.add_quantum_error(amplitude_damping_error(0.2), ["measure"], [0])
+        nm.add_quantum_error(PauliLindbladError(["XY", "ZI"], [0.05, 0.1]), ["cx"], [1, 2])
         nm.add_all_qubit_readout_error(ReadoutError([[0.95, 0.05], [0.1, 0.9]]))
         nm.add_readout_error(ReadoutError([[0.8, 0.2], [0.2, 0.8]]), [2])
         qc = QuantumCircuit(3, 3)
