@@ -206,7 +206,8 @@ class AerSimulator(BackendV2):
             compile_batch(circuits, values, options["shots"], noise=options["noise_model"]), options, admission
         )
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
-        tasks = plan_chunks(experiments, size, options["max_shot_size"], admission.program_options)
+        shot_size = options["max_shot_size"] or _auto_shot_size(adapter, options, len(circuits))
+        tasks = plan_chunks(experiments, size, shot_size, admission.program_options)
         # Our compiler's output: the workers validate it.
         return self._start(tasks, options, validate=False, placement=admission.placement)
 
@@ -374,6 +375,24 @@ def _auto_job_size(adapter: ExecutorAdapter, shapes: list[tuple[int, int, int, i
     points = sum(p for _, _, p, _ in shapes)
     cost = sum(p * estimated_cost(n, ops, shots) for n, ops, p, shots in shapes) / points
     return auto_job_size(points, adapter.threads(), cost, adapter.task_overhead())
+
+
+#: Fewest trajectories a task of an automatically split noisy experiment runs: each task
+#: simulates its shots' error-free prefix again.
+MIN_NOISY_SHOTS_PER_TASK = 64
+
+
+def _auto_shot_size(adapter: ExecutorAdapter, options: dict, circuits: int) -> int | None:
+    """Shots per task for noisy circuits on a cluster: every worker thread gets trajectories.
+
+    Only where tasks run in processes of their own (a Dask cluster); on a thread pool the
+    trajectories' Python driver shares one GIL. ``None`` when nothing is split.
+    """
+    if options["noise_model"] is None or options["max_job_size"] or not adapter.separate_processes:
+        return None
+    per_circuit = max(adapter.threads() // max(circuits, 1), 1)
+    size = max(-(-options["shots"] // per_circuit), MIN_NOISY_SHOTS_PER_TASK)
+    return size if size < options["shots"] else None
 
 
 def _as_circuit_list(run_input) -> list[QuantumCircuit]:

@@ -194,6 +194,11 @@ def test_seeded_noisy_counts_are_the_same_on_dask(local_cluster_client):
         qc, shots=4000, seed_simulator=3, max_shot_size=1000
     )
     assert remote.result().get_counts() == local.result().get_counts()
+    # Without max_shot_size, a cluster's worker threads share the trajectories of one circuit.
+    auto = AerSimulator(noise_model=model, executor=local_cluster_client).run(qc, shots=4000, seed_simulator=3)
+    assert auto.tasks() == 2 and sum(auto.result().get_counts().values()) == 4000
+    ideal = AerSimulator(executor=local_cluster_client).run(qc, shots=4000, seed_simulator=3)
+    assert ideal.tasks() == 1  # one final state, sampled: nothing to share
 
 
 def test_ideal_runs_are_unchanged_by_an_empty_model():

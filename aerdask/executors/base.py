@@ -59,6 +59,9 @@ class ExecutorAdapter(abc.ABC):
 
     #: The object the user passed (``ThreadPoolExecutor``, ``Client``, ...).
     executor: object
+    #: Whether tasks run in processes of their own, each with its own GIL (a Dask cluster): then
+    #: splitting one experiment's noisy shots over tasks pays off.
+    separate_processes: bool = False
 
     @abc.abstractmethod
     def submit(self, fn: Callable, program, key: str, job_id: str, workers: list[str] | None = None) -> TaskHandle:

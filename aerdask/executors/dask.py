@@ -167,6 +167,8 @@ def _notify(changed: threading.Condition) -> None:
 class DaskAdapter(ExecutorAdapter):
     """Submits each chunk with a unique key (``pure=False``: identical chunks must not merge)."""
 
+    separate_processes = True
+
     def __init__(self, client: distributed.Client):
         self.executor = client
         self.changed = threading.Condition()  # notified whenever a task of this adapter ends
