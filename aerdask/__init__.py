@@ -19,9 +19,12 @@ from .errors import (  # noqa: E402
     JobTimeoutError,
     UnsupportedInstructionError,
 )
-from .job import AerJob  # noqa: E402
+from .job import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, AerJob, as_completed, wait  # noqa: E402
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "AerJob",
     "AerSimulator",
     "AerdaskError",
@@ -31,6 +34,8 @@ __all__ = [
     "JobTimeoutError",
     "QobjValidationError",
     "UnsupportedInstructionError",
+    "as_completed",
     "library",
+    "wait",
     "__version__",
 ]

@@ -17,6 +17,7 @@ from aerdask_kernels.dask_worker import AerdaskWorkerPlugin
 
 from . import _ship
 from .executors.cluster import check_connected, ensure_ready
+from .executors.registry import state
 
 __all__ = ["AerdaskWorkerPlugin", "check_cluster", "ship_kernels"]
 
@@ -52,4 +53,4 @@ def ship_kernels(client: distributed.Client) -> None:
     data = _zip_kernels()
     client.run_on_scheduler(_ship.install_package, data)
     client.register_plugin(_ship.ShipKernelsPlugin(data))
-    client._aerdask_ready = False  # check (and warm) again with the kernels in place
+    state(client).ready = False  # check (and warm) again with the kernels in place

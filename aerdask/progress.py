@@ -6,6 +6,8 @@ import sys
 
 from tqdm.auto import tqdm
 
+from .job import wait
+
 __all__ = ["show_progress", "progress_bar"]
 
 
@@ -41,4 +43,4 @@ def show_progress(job, interval: float = 0.2, file=None) -> None:
             bar.set_postfix_str(job.status().name, refresh=True)
             if final:
                 break
-            job._adapter.wait(job._handles, interval)
+            wait([job], interval)  # returns early when the job ends

@@ -26,7 +26,6 @@ import os
 import secrets
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from qiskit.circuit import QuantumCircuit
 
 from .binding import values_array
 from .errors import AerdaskInputError, JobFailedError
+from .job import FIRST_COMPLETED, wait
 from .progress import progress_bar
 
 logger = logging.getLogger("aerdask")
@@ -393,6 +393,4 @@ def _collect_into(jobs, names, points, out: _Output, bar, stop, resubmit) -> Non
         if bar is not None:
             bar.update(len(out.done) - bar.n)
         if pending:
-            job = pending[0][1]
-            job._adapter.wait(job._handles, 0.2)
-            time.sleep(0.01)
+            wait([job for _, job in pending], 0.2, FIRST_COMPLETED)

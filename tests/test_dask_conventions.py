@@ -174,3 +174,24 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
     finally:
         proc.terminate()
         proc.wait(60)
+
+
+def test_client_state_lives_in_a_registry_and_collections_are_bounded():
+    from aerdask.executors import dask as dask_executor
+    from aerdask.executors.registry import state
+    from aerdask_kernels import dask_worker
+
+    class FakeClient:  # any object that can be weakly referenced
+        pass
+
+    client = FakeClient()
+    state(client).ready = True
+    assert state(client).ready and not hasattr(client, "_aerdask_ready")
+    started = dask_executor._Started()
+    for i in range(started.MAX_KEYS + 10):
+        started((None, {"key": f"k{i}", "worker": "w"}))
+    assert len(started.starts) == started.MAX_KEYS and "k0" not in started and f"k{started.MAX_KEYS + 9}" in started
+    for i in range(dask_worker.MAX_CANCELLED + 5):
+        dask_worker.cancel_job(f"job-{i}")
+    assert len(dask_worker._cancelled) == dask_worker.MAX_CANCELLED and "job-0" not in dask_worker._cancelled
+    dask_worker._cancelled.clear()

@@ -266,3 +266,38 @@ def test_a_job_with_nothing_to_run_is_refused():
         job.submit()
     with pytest.raises(JobError, match="no program"):
         AerJob(AerSimulator(), f"none-{uuid.uuid4()}", run_program, None).submit()
+
+
+def test_wait_and_as_completed_follow_concurrent_futures(executor):
+    import aerdask
+
+    backend = AerSimulator(executor=executor)
+    forever, quick = backend.run(forever_circuit()), backend.run(quick_circuit())
+    done, not_done = aerdask.wait([forever, quick], timeout=60, return_when=aerdask.FIRST_COMPLETED)
+    assert done == {quick} and not_done == {forever}
+    start = time.monotonic()
+    result = aerdask.wait([forever], timeout=0.3)  # ALL_COMPLETED by default; a timeout is not an error
+    assert result.done == set() and result.not_done == {forever} and time.monotonic() - start < 10
+    with pytest.raises(concurrent.futures.TimeoutError):
+        list(aerdask.as_completed([forever], timeout=0.2))
+    forever.cancel()
+    assert list(aerdask.as_completed([forever, quick], timeout=30)) != []
+    assert aerdask.wait([forever, quick]).not_done == set()
+    with pytest.raises(ValueError, match="return_when"):
+        aerdask.wait([quick], return_when="SOMETIMES")
+
+
+def test_wait_first_exception_returns_on_a_failed_job(executor):
+    import aerdask
+
+    def broken(program, flag):
+        raise RuntimeError("broken task")
+
+    backend = AerSimulator(executor=executor)
+    program = backend.run(quick_circuit()).qobj()
+    failing = AerJob(backend, f"broken-{uuid.uuid4()}", broken, program, executor)
+    failing.submit()
+    forever = backend.run(forever_circuit())
+    done, not_done = aerdask.wait([failing, forever], timeout=60, return_when=aerdask.FIRST_EXCEPTION)
+    assert done == {failing} and not_done == {forever}
+    forever.cancel()

@@ -22,6 +22,7 @@ from aerdask_kernels.dask_worker import AerdaskWorkerPlugin, VersionMismatchErro
 
 from .. import config
 from ..errors import ClusterError
+from .registry import state
 
 __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
 
@@ -65,7 +66,7 @@ def ensure_ready(client: distributed.Client) -> None:
     """
     check_connected(client)
     with _lock:
-        if getattr(client, "_aerdask_ready", False):
+        if state(client).ready:
             return
         timeout = worker_timeout()
         try:
@@ -87,7 +88,7 @@ def ensure_ready(client: distributed.Client) -> None:
                 raise ClusterError(f"a worker cannot import aerdask_kernels ({exc}); {FIX_MISSING}") from exc
             raise
         _warn_differences(client, mine)
-        client._aerdask_ready = True
+        state(client).ready = True
 
 
 def _warn_differences(client: distributed.Client, mine: dict) -> None:

@@ -26,6 +26,7 @@ from ..errors import TaskLostError, WorkerCrashError
 from ..publishing import published_bytes, read_published
 from .base import ExecutorAdapter, TaskHandle
 from .cluster import ensure_ready
+from .registry import state
 
 __all__ = ["DaskAdapter", "TASK_OVERHEAD_S"]
 
@@ -44,8 +45,12 @@ class _Started:
     """Task key -> worker address and number of starts, for tasks that logged their start.
 
     Filled by the event handler. A task started again without having finished lost
-    its worker: that is how worker deaths are counted per task.
+    its worker: that is how worker deaths are counted per task. Past :data:`MAX_KEYS`
+    the oldest keys are forgotten, so a long-lived client does not grow without bound
+    (a key that old belongs to a task that ended long ago).
     """
+
+    MAX_KEYS = 50_000
 
     def __init__(self):
         self.workers: dict[str, str] = {}
@@ -57,6 +62,10 @@ class _Started:
         with self.lock:
             self.workers[msg["key"]] = msg["worker"]
             self.starts[msg["key"]] = self.starts.get(msg["key"], 0) + 1
+            while len(self.starts) > self.MAX_KEYS:  # dicts keep insertion order: the oldest first
+                oldest = next(iter(self.starts))
+                self.starts.pop(oldest)
+                self.workers.pop(oldest, None)
 
     def deaths(self, key: str) -> int:
         """How many workers died running ``key`` (its starts beyond the first)."""
@@ -78,12 +87,11 @@ _started_lock = threading.Lock()
 
 def _started_keys(client: distributed.Client) -> _Started:
     with _started_lock:
-        started = getattr(client, "_aerdask_started", None)
-        if started is None:
-            started = _Started()
-            client._aerdask_started = started
-            client.subscribe_topic(STARTED_TOPIC, started)
-        return started
+        entry = state(client)
+        if entry.started is None:
+            entry.started = _Started()
+            client.subscribe_topic(STARTED_TOPIC, entry.started)
+        return entry.started
 
 
 class _DaskHandle(TaskHandle):

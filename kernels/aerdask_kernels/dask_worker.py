@@ -48,7 +48,10 @@ STARTED_TOPIC = "aerdask-task-started"
 logger = logging.getLogger("aerdask.worker")
 _lock = threading.Lock()
 _running: dict[str, list[np.ndarray]] = {}  # job id -> cancel flags of its running tasks
-_cancelled: set[str] = set()  # job ids cancelled on this worker
+#: Job ids cancelled on this worker, oldest first; only the newest MAX_CANCELLED are kept (a task
+#: of a job cancelled that long ago has long been released by the scheduler).
+_cancelled: dict[str, None] = {}
+MAX_CANCELLED = 10_000
 
 
 class VersionMismatchError(RuntimeError):
@@ -116,7 +119,9 @@ def cancel_job(job_id: str) -> int:
         How many running tasks were signalled.
     """
     with _lock:
-        _cancelled.add(job_id)
+        _cancelled[job_id] = None
+        while len(_cancelled) > MAX_CANCELLED:
+            del _cancelled[next(iter(_cancelled))]
         flags = _running.get(job_id, [])
         for flag in flags:
             flag[0] = 1

@@ -1,0 +1,39 @@
+"""What aerdask remembers about each Dask ``Client``, kept here rather than on the client object.
+
+Entries go away with their client (a weak reference): nothing is written onto a third-party
+object, and nothing outlives the client it describes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+
+__all__ = ["ClientState", "state"]
+
+
+@dataclasses.dataclass
+class ClientState:
+    """aerdask's state for one client.
+
+    Attributes:
+        ready: The cluster was checked (versions, plugin registered) by ``ensure_ready``.
+        started: The task-start event subscriber (``executors.dask._Started``), once subscribed.
+    """
+
+    ready: bool = False
+    started: object = None
+
+
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def state(client) -> ClientState:
+    """The :class:`ClientState` of ``client``, made on first use."""
+    with _lock:
+        found = _states.get(client)
+        if found is None:
+            found = _states[client] = ClientState()
+        return found
