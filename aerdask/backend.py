@@ -276,6 +276,10 @@ class AerSimulator(BackendV2):
     def _start(self, tasks, options: dict, validate: bool = True, placement=None) -> AerJob:
         ignored = ignored_options(options)
         metadata = {"ignored_options": ignored} if ignored else None
+        noise = options["noise_model"]
+        # As Aer: a job whose noise model has quantum errors samples every circuit's shots as
+        # trajectories, even a circuit that no error reaches.
+        per_experiment = {"measure_sampling": False} if noise is not None and noise.has_quantum_errors else None
         job = AerJob(
             self,
             str(uuid.uuid4()),
@@ -284,6 +288,7 @@ class AerSimulator(BackendV2):
             options["executor"],
             validate=validate,
             metadata=metadata,
+            experiment_metadata=per_experiment,
             placement=placement,
             keep=options["keep"],
         )

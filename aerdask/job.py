@@ -67,6 +67,8 @@ class AerJob(JobV1):
             the programs its own compiler made.
         metadata: Extra keys for the ``Result``'s ``metadata`` (``run()`` reports
             the Aer options it did not act on there).
+        experiment_metadata: Keys set in every experiment's ``metadata`` (what holds for
+            the whole job, e.g. ``measure_sampling`` under a noise model).
         placement: Maps a task's program to the workers it may run on (``None``:
             any); ``run()`` passes its memory plan's (:mod:`aerdask.admission`).
         keep: On Dask, how long the job stays findable by :meth:`retrieve` (its
@@ -87,6 +89,7 @@ class AerJob(JobV1):
         *,
         validate: bool = True,
         metadata=None,
+        experiment_metadata: dict | None = None,
         placement: Callable | None = None,
         keep: bool | float = True,
     ):
@@ -95,6 +98,7 @@ class AerJob(JobV1):
         self._validate = validate
         self._placement = placement
         self._metadata = dict(metadata or {})
+        self._experiment_metadata = dict(experiment_metadata or {})
         self._fn = fn
         self._tasks = [qobj] if isinstance(qobj, Program) else qobj
         self._qobj: Program | None = qobj if isinstance(qobj, Program) else None
@@ -322,6 +326,7 @@ class AerJob(JobV1):
             time.monotonic() - self._submit_time,
             error,
             self._metadata,
+            self._experiment_metadata,
         )
 
     # -- control -----------------------------------------------------------------------

@@ -208,6 +208,11 @@ class NoiseModel:
         return self.local_readout.get(qubit, self.default_readout)
 
     @property
+    def has_quantum_errors(self) -> bool:
+        """Whether some instruction has a quantum error (readout errors aside)."""
+        return bool(self.default_errors or self.local_errors)
+
+    @property
     def is_ideal(self) -> bool:
         """Whether the model holds no error at all."""
         return not (self.default_errors or self.local_errors or self.local_readout) and self.default_readout is None

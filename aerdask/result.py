@@ -141,6 +141,7 @@ def build_result(
     time_taken: float = 0.0,
     error: str | None = None,
     metadata: dict | None = None,
+    overrides: dict | None = None,
 ) -> Result:
     """Assemble the job's ``Result``: one experiment result per point, in index order.
 
@@ -155,6 +156,7 @@ def build_result(
         time_taken: Wall time of the job in seconds.
         error: Status message of a failed job.
         metadata: Extra keys of the ``Result``'s metadata.
+        overrides: Keys that override every experiment's metadata.
 
     """
     results = []
@@ -165,7 +167,8 @@ def build_result(
         known = shared.get(id(exp))
         if known is None:
             kinds = {save["label"]: save["kind"] for save in exp.saves}
-            known = shared[id(exp)] = (kinds, _header(exp.header), experiment_metadata(exp, program.options))
+            meta = {**experiment_metadata(exp, program.options), **(overrides or {})}
+            known = shared[id(exp)] = (kinds, _header(exp.header), meta)
         kinds, header, meta = known
         results.append(
             ExperimentResult(

@@ -209,6 +209,16 @@ def test_ideal_runs_are_unchanged_by_an_empty_model():
     assert empty.get_counts() == ideal.get_counts()
     noisy = AerSimulator(noise_model=model_of("depolarizing")).run(qc, seed_simulator=1).result()
     assert noisy.results[0].metadata["measure_sampling"] is False  # trajectories, as Aer reports it
+    # As Aer: a model with quantum errors makes every circuit of the job trajectories, even one that
+    # no error reaches; readout errors alone keep sampling the final state.
+    untouched = QuantumCircuit(1, 1)
+    untouched.measure(0, 0)
+    result = AerSimulator(noise_model=model_of("depolarizing")).run([qc, untouched]).result()
+    assert [r.metadata["measure_sampling"] for r in result.results] == [False, False]
+    readout_only = NoiseModel()
+    readout_only.add_all_qubit_readout_error([[0.9, 0.1], [0.1, 0.9]])
+    result = AerSimulator(noise_model=readout_only).run(untouched, shots=2000, seed_simulator=2).result()
+    assert result.results[0].metadata["measure_sampling"] is True and 100 < result.get_counts()["1"] < 300
 
 
 @pytest.mark.parametrize(
