@@ -94,7 +94,10 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         ``memory`` (per-shot outcomes), ``copy`` (one branch copy) and ``copies``
         (branch copies an unlimited walk may keep).
     """
-    state = (1 << exp.num_qubits) * (8 if options["precision"] == "single" else 16)
+    # A density matrix is a vector of 4**n entries (see aerdask_kernels.density); what is
+    # sampled from it is its diagonal, 2**n probabilities.
+    bits = exp.num_qubits * (2 if exp.method == "density_matrix" else 1)
+    state = (1 << bits) * (8 if options["precision"] == "single" else 16)
     saves = sum(_save_bytes(s, exp.num_qubits, state, shots, exp.num_clbits) for s in exp.saves)
     return {
         "state": state + (1 << exp.num_qubits) * 8,
@@ -131,7 +134,7 @@ class Admission:
         """
         shots = min(exp.shots, self.options.get("max_shot_size") or exp.shots)
         # A batch repeats a few shapes: without saves, the plan depends on the width and shots only.
-        key = None if exp.saves else (exp.num_qubits, shots)
+        key = None if exp.saves else (exp.num_qubits, exp.method, shots)
         plan = self._plans.get(key) if key is not None else None
         if plan is None:
             plan = self._plan(exp, shots)

@@ -25,6 +25,7 @@ from .executors import adapt
 from .executors.base import ExecutorAdapter
 from .instructions import INSTRUCTIONS
 from .job import AerJob
+from .methods import with_method
 from .options import DEFAULTS, ENGINE_KNOBS, METHODS, ignored_options, validate_options
 from .truncation import truncate
 
@@ -44,7 +45,9 @@ def build_target(num_qubits: int | None = None, basis_gates=None) -> Target:
             measurements, control flow, saves and directives are always advertised.
             ``None`` advertises every gate of the table.
     """
-    target = Target(description="aerdask statevector simulator", num_qubits=num_qubits or _max_qubits())
+    target = Target(
+        description="aerdask statevector and density-matrix simulator", num_qubits=num_qubits or _max_qubits()
+    )
     for name, spec in INSTRUCTIONS.items():
         if basis_gates is None or spec.kind != "gate" or name in basis_gates:
             target.add_instruction(spec.target_entry, name=name)
@@ -66,7 +69,9 @@ class AerSimulator(BackendV2):
 
     * ``shots`` (int, default 1024), ``seed_simulator`` (int or None; experiment ``i``
       is seeded ``seed_simulator + i``, as in Aer), ``memory`` (bool).
-    * ``method``: ``"automatic"`` or ``"statevector"`` (the same thing for now);
+    * ``method``: ``"statevector"``, ``"density_matrix"`` (the mixed state, exact
+      channels; ``4**n`` entries) or ``"automatic"`` (per circuit, as Aer: see
+      :mod:`aerdask.methods`); ``result.results[i].metadata["method"]`` says which ran.
       ``device``: ``"CPU"`` (``"GPU"`` is refused by ``run()``).
     * ``precision``: ``"double"`` (complex128) or ``"single"`` (complex64).
     * ``executor``: a ``concurrent.futures.Executor`` or ``dask.distributed.Client``;
@@ -86,8 +91,8 @@ class AerSimulator(BackendV2):
       chunk the state for MPI or several GPUs; here they serve the CPU cache.
     * ``noise_model``: ``None`` (ideal), a ``qiskit_aer.noise.NoiseModel`` or an
       :class:`aerdask.noise.NoiseModel` (``qiskit.quantum_info`` channels, no qiskit-aer
-      needed). Shots run as trajectories of the statevector method (:mod:`aerdask.noise`);
-      ``method="density_matrix"`` is not available yet.
+      needed). The statevector method runs shots as trajectories (:mod:`aerdask.noise`),
+      the density-matrix method applies each error as its exact channel.
 
     Aer's engine knobs (:data:`aerdask.options.ENGINE_KNOBS`) are accepted and not
     acted on; the result lists those set to a non-default value in
@@ -101,7 +106,7 @@ class AerSimulator(BackendV2):
         super().__init__(
             provider=provider,
             name=name,
-            description="aerdask: statevector simulation on a thread pool or a Dask cluster",
+            description="aerdask: statevector and density-matrix simulation on a thread pool or a Dask cluster",
             backend_version=__version__,
         )
         self._target = build_target()
@@ -119,7 +124,8 @@ class AerSimulator(BackendV2):
         The ``Target`` is a copy of ``backend.target`` (so ``transpile`` maps circuits
         onto the device's basis and couplings, with its error and duration data), plus
         the instructions aerdask adds: measurement, control flow and the save
-        instructions. Noise is not modelled: results are ideal.
+        instructions. Its noise model is the device's, as Aer builds it
+        (:meth:`aerdask.noise.NoiseModel.from_backend`), unless ``noise_model`` is given.
 
         Args:
             backend: A ``BackendV2`` (e.g. a fake backend from ``qiskit_ibm_runtime``).
@@ -131,6 +137,10 @@ class AerSimulator(BackendV2):
         target = getattr(backend, "target", None)
         if not isinstance(target, Target):
             raise AerdaskInputError(f"from_backend needs a BackendV2 with a target, got {type(backend).__name__}")
+        if "noise_model" not in options:
+            from .noise import NoiseModel
+
+            options["noise_model"] = NoiseModel.from_backend(backend)
         sim = cls(name=f"aer_simulator_from({backend.name})", **options)
         sim._target = copy.deepcopy(target)
         for name, spec in INSTRUCTIONS.items():
@@ -140,7 +150,7 @@ class AerSimulator(BackendV2):
 
     @staticmethod
     def available_methods() -> tuple[str, ...]:
-        """The simulation methods aerdask runs (``automatic`` is the statevector method)."""
+        """The simulation methods aerdask runs (``automatic`` picks one per circuit)."""
         return METHODS
 
     @staticmethod
@@ -323,8 +333,12 @@ class AerSimulator(BackendV2):
 
     @staticmethod
     def _admitted(experiments, options: dict, admission: Admission):
-        """The compiled experiments, each truncated to its active qubits and admitted (see :mod:`.admission`)."""
+        """The compiled experiments with their method, each truncated to its active qubits and admitted.
+
+        See :mod:`.methods` and :mod:`.admission`.
+        """
         for exp in experiments:
+            exp = with_method(exp, options["method"], options["noise_model"])
             if options["enable_truncation"]:
                 exp = truncate(exp)
             admission.admit(exp)
@@ -393,7 +407,13 @@ def _auto_shot_size(adapter: ExecutorAdapter, options: dict, circuits: int) -> i
     Only where tasks run in processes of their own (a Dask cluster); on a thread pool the
     trajectories' Python driver shares one GIL. ``None`` when nothing is split.
     """
-    if options["noise_model"] is None or options["max_job_size"] or not adapter.separate_processes:
+    # A density matrix is evolved whole by every task its shots are split into: not split.
+    if (
+        options["noise_model"] is None
+        or options["method"] == "density_matrix"
+        or options["max_job_size"]
+        or not adapter.separate_processes
+    ):
         return None
     per_circuit = max(adapter.threads() // max(circuits, 1), 1)
     size = max(-(-options["shots"] // per_circuit), MIN_NOISY_SHOTS_PER_TASK)

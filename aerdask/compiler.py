@@ -282,10 +282,13 @@ class _CircuitCompiler:
         elif kind == "initialize" and len(qargs) == self.circuit.num_qubits and self._initialize_all(op, qargs):
             pass
         elif op.name in OTHER_METHOD_INSTRUCTIONS:
-            raise self.unsupported(
-                op.name,
-                f"it needs the {OTHER_METHOD_INSTRUCTIONS[op.name]} method; aerdask runs the statevector method",
+            method = OTHER_METHOD_INSTRUCTIONS[op.name]
+            reason = (
+                "aerdask's density_matrix method starts from |0> or a set_statevector/initialize state"
+                if method == "density_matrix"
+                else f"it needs the {method} method; aerdask runs the statevector and density_matrix methods"
             )
+            raise self.unsupported(op.name, reason)
         elif kind == "state_preparation":
             self._state_preparation(op, qargs)
         elif kind == "control_flow":
@@ -443,6 +446,7 @@ class _CircuitCompiler:
     def _save(self, op, qargs) -> None:
         kind = SAVE_KINDS[op.name]
         label = getattr(op, "_label", None) or op.name
+        state = op.name == "save_state"  # the method's state: aerdask.methods sets its kind and label
         if label == "_method_":  # Aer's save_state: the label is the method's name
             label = "statevector"
         if any(s["label"] == label for s in self.em.saves):
@@ -466,6 +470,7 @@ class _CircuitCompiler:
                 "subtype": getattr(op, "_subtype", "single"),
                 "qubits": [int(q) for q in qargs],
                 "params": params,
+                **({"state": True} if state else {}),
             }
         )
 

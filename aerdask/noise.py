@@ -218,6 +218,35 @@ class NoiseModel:
         return not (self.default_errors or self.local_errors or self.local_readout) and self.default_readout is None
 
     @classmethod
+    def from_backend(
+        cls, backend, gate_error: bool = True, readout_error: bool = True, thermal_relaxation: bool = True
+    ) -> NoiseModel:
+        """The device noise of a ``BackendV2``'s target, as Aer's ``NoiseModel.from_backend`` builds it.
+
+        See :mod:`aerdask.device_noise`: thermal relaxation over each instruction's duration
+        and a depolarizing error for the rest of its reported error, and symmetric readout
+        errors from the measurement errors.
+
+        Raises:
+            AerdaskInputError: ``backend`` has no ``target``, or its properties are unphysical.
+        """
+        from qiskit.transpiler import Target
+
+        from .device_noise import device_errors, readout_errors
+
+        target = getattr(backend, "target", None)
+        if not isinstance(target, Target):
+            raise AerdaskInputError(f"from_backend needs a BackendV2 with a target, got {type(backend).__name__}")
+        out = cls()
+        for name, qubits, channels in device_errors(target, gate_error, thermal_relaxation):
+            for channel in channels:
+                out.add_quantum_error(channel, [name], qubits)
+        if readout_error:
+            for qubit, matrix in readout_errors(target):
+                out.add_readout_error(matrix, [qubit])
+        return out
+
+    @classmethod
     def from_aer(cls, noise_model) -> NoiseModel:
         """Read a ``qiskit_aer.noise.NoiseModel``: its quantum and readout errors, all-qubit and local.
 

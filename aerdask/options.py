@@ -21,6 +21,7 @@ from aerdask_kernels.validation import MAX_SHOTS
 
 from .errors import AerdaskInputError
 from .executors import check_executor
+from .methods import METHODS
 
 __all__ = [
     "DEFAULTS",
@@ -102,10 +103,8 @@ ENGINE_KNOBS: dict[str, object] = {
     "use_cuTensorNet_autotuning": False,
 }
 
-METHODS = ("automatic", "statevector")
 #: Aer's other methods: named in the error, so a user knows what is missing.
 OTHER_AER_METHODS = (
-    "density_matrix",
     "stabilizer",
     "matrix_product_state",
     "extended_stabilizer",

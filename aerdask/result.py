@@ -113,7 +113,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     active = exp.header.get("active_input_qubits")
     fusion = options.get("fusion_enable", True)
     return {
-        "method": "statevector",
+        "method": exp.method,
         "device": "CPU",
         "precision": options["precision"],
         "measure_sampling": exp.final_qubits.size > 0 and not mid_circuit,

@@ -15,100 +15,18 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SuperOp
-from scipy.stats import chisquare
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask.noise import NoiseModel, as_channel
 
-SHOTS = 40_000
-
-
-def depolarizing(p: float, n: int) -> Kraus:
-    paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
-    ops = [np.eye(1)]
-    for _ in range(n):
-        ops = [np.kron(a, b) for a in ops for b in paulis]
-    count = len(ops)
-    weights = [1 - p + p / count] + [p / count] * (count - 1)
-    return Kraus([np.sqrt(w) * o for w, o in zip(weights, ops, strict=True)])
-
-
-def amplitude_damping(gamma: float) -> Kraus:
-    return Kraus([np.array([[1, 0], [0, np.sqrt(1 - gamma)]]), np.array([[0, np.sqrt(gamma)], [0, 0]])])
-
-
-def reset_error(p: float) -> Kraus:
-    """Reset to |0> with probability p (a mixture of a unitary and a non-unitary channel)."""
-    k0 = np.sqrt(1 - p) * np.eye(2)
-    return Kraus([k0, np.sqrt(p) * np.array([[1, 0], [0, 0]]), np.sqrt(p) * np.array([[0, 1], [0, 0]])])
-
-
-def exact_probabilities(qc: QuantumCircuit, model: NoiseModel, readout: dict | None = None) -> np.ndarray:
-    """The clbit distribution of ``qc`` (gates, then final measurements q -> c) under ``model``."""
-    rho = DensityMatrix.from_label("0" * qc.num_qubits)
-    finals = []
-    for inst in qc.data:
-        qargs = [qc.find_bit(q).index for q in inst.qubits]
-        if inst.name == "measure":
-            finals.append((qargs[0], qc.find_bit(inst.clbits[0]).index))
-            continue
-        if inst.name == "barrier":
-            continue
-        rho = rho.evolve(Operator(inst.operation), qargs)
-        for channel in model.errors_for(inst.name, tuple(qargs)):
-            weights = np.sqrt(channel.probabilities) if channel.kind == 0 else np.ones(len(channel.matrices))
-            rho = rho.evolve(Kraus([w * m for w, m in zip(weights, channel.matrices, strict=True)]), qargs)
-    probs = rho.probabilities()
-    out = np.zeros(1 << qc.num_clbits)
-    for index, p in enumerate(probs):
-        value = 0
-        for qubit, clbit in finals:
-            value |= ((index >> qubit) & 1) << clbit
-        out[value] += p
-    for clbit, flips in (readout or {}).items():  # flips [P(1|0), P(0|1)] on a recorded bit
-        new = np.zeros_like(out)
-        for value, p in enumerate(out):
-            bit = (value >> clbit) & 1
-            new[value] += p * (1 - flips[bit])
-            new[value ^ (1 << clbit)] += p * flips[bit]
-        out = new
-    return out
-
-
-def assert_fits(counts: dict, probs: np.ndarray, num_clbits: int, shots: int = SHOTS) -> None:
-    observed = np.array([counts.get(format(v, f"0{num_clbits}b"), 0) for v in range(probs.size)])
-    assert observed.sum() == shots
-    assert not np.any(observed[probs < 1e-12]), "an impossible outcome was sampled"
-    keep = probs > 1e-12
-    expected = probs[keep] / probs[keep].sum() * shots
-    assert chisquare(observed[keep], expected).pvalue > 1e-3, (observed, expected.round(1))
+from .noise_cases import SHOTS, amplitude_damping, assert_fits, depolarizing, exact_probabilities, model_of
 
 
 def noisy_circuit(n: int, seed: int) -> QuantumCircuit:
     qc = random_circuit(n, 4, max_operands=2, seed=seed)
     qc.measure_all()
     return qc
-
-
-def model_of(kind: str) -> NoiseModel:
-    model = NoiseModel()
-    gates_1q = ["h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "u", "u1", "u2", "u3", "p"]
-    gates_2q = ["cx", "cz", "cy", "swap", "ch", "crx", "cry", "crz", "cu1", "cu3", "rzz", "cp", "cs", "csx", "iswap"]
-    gates_2q += ["ecr", "dcx", "rxx", "ryy", "rzx", "cu", "csdg"]
-    if kind == "depolarizing":
-        model.add_all_qubit_quantum_error(depolarizing(0.08, 1), gates_1q)
-        model.add_all_qubit_quantum_error(depolarizing(0.15, 2), gates_2q)
-    elif kind == "amplitude_damping":
-        model.add_all_qubit_quantum_error(amplitude_damping(0.2), gates_1q)
-    elif kind == "reset_and_local":
-        model.add_all_qubit_quantum_error(reset_error(0.1), gates_1q)
-        model.add_quantum_error(depolarizing(0.5, 1), gates_1q, [0])  # replaces the all-qubit error on q0
-    elif kind == "readout":
-        model.add_all_qubit_quantum_error(depolarizing(0.05, 1), gates_1q)
-        model.add_all_qubit_readout_error([[0.9, 0.1], [0.25, 0.75]])
-        model.add_readout_error([[0.99, 0.01], [0.02, 0.98]], [1])
-    return model
 
 
 @pytest.mark.parametrize("kind", ["depolarizing", "amplitude_damping", "reset_and_local", "readout"])
@@ -296,3 +214,53 @@ def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert float(out.stdout.split()[-1]) > 1e-3
+
+
+def test_device_noise_from_a_backend_target_equals_qiskit_aers():
+    """``NoiseModel.from_backend``: per instruction and qubits the same channel as Aer's, and the same counts."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from qiskit import QuantumCircuit, transpile
+        from qiskit.providers.fake_provider import GenericBackendV2
+        from qiskit.quantum_info import Kraus, SuperOp
+        from qiskit_aer import AerSimulator as Aer
+        from qiskit_aer.noise import NoiseModel as AerNoiseModel
+        from scipy.stats import chi2_contingency
+        from aerdask import AerSimulator
+        from aerdask.noise import NoiseModel
+
+        device = GenericBackendV2(num_qubits=4, seed=3)
+        theirs, mine = AerNoiseModel.from_backend(device), NoiseModel.from_backend(device)
+        keys = {(name, tuple(q)) for name, by_qubits in theirs._local_quantum_errors.items() for q in by_qubits}
+        assert keys == set(mine.local_errors) and not theirs._default_quantum_errors, keys ^ set(mine.local_errors)
+        worst = 0.0
+        for name, qubits in keys:
+            total = None
+            for c in mine.errors_for(name, qubits):  # the channels in the order they apply
+                weights = np.sqrt(c.probabilities) if c.kind == 0 else np.ones(len(c.matrices))
+                step = SuperOp(Kraus([w * m for w, m in zip(weights, c.matrices)]))
+                total = step if total is None else total.compose(step)
+            error = theirs._local_quantum_errors[name][qubits]
+            worst = max(worst, float(np.abs(total.data - SuperOp(error).data).max()))
+        for (qubit,), error in theirs._local_readout_errors.items():
+            p = np.asarray(error.probabilities)
+            assert np.allclose(mine.readout_for(qubit), [p[0, 1], p[1, 0]], atol=1e-15)
+        qc = QuantumCircuit(3, 3)
+        qc.h(0); qc.cx(0, 1); qc.cx(1, 2); qc.x(0)
+        qc.measure([0, 1, 2], [0, 1, 2])
+        tqc = transpile(qc, device, seed_transpiler=1)
+        shots = 40000
+        sim = AerSimulator.from_backend(device)
+        assert sim.options.noise_model is not None
+        mine = sim.run(tqc, shots=shots, seed_simulator=1).result().get_counts()
+        theirs = Aer.from_backend(device).run(tqc, shots=shots, seed_simulator=2).result().get_counts()
+        keys = sorted(set(mine) | set(theirs))
+        table = np.array([[mine.get(k, 0) for k in keys], [theirs.get(k, 0) for k in keys]])
+        print(worst, chi2_contingency(table).pvalue)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    worst, pvalue = (float(x) for x in out.stdout.split()[-2:])
+    assert worst < 1e-12 and pvalue > 1e-3

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from .blocking import plan_blocks
+from . import density
 from .classical import evaluate
 from .gates import PARALLEL_MIN_SIZE
 from .interpreter import CANCELLED, run_segment, run_segment_serial
@@ -249,6 +250,8 @@ class _Walker:
         self.copies = self.peak_copies = self.replays = 0
         self.saves = _SaveCollector(exp)
         self.noise = Noise(exp, dtype, rng) if exp.noisy else None
+        self.density = exp.method == density.DENSITY_MATRIX
+        self.saves.density = self.density
 
     def run(self) -> None:
         exp = self.exp
@@ -319,7 +322,7 @@ class _Walker:
                 pc += 1
                 continue
             qubit = int(exp.qubits[qoff])
-            p1 = min(max(probability_one(state, qubit), 0.0), 1.0)
+            p1 = self._probability_one(state, qubit)
             ones = int(self.rng.binomial(shots, p1))
             if 0 < ones < shots:
                 # Both outcomes happen: the 1-branch waits on the stack, with its own copy of
@@ -384,15 +387,19 @@ class _Walker:
                     break
                 pc += 1
             qubit = int(exp.qubits[exp.ops[pc, 1]])
-            p1 = min(max(probability_one(state, qubit), 0.0), 1.0)
+            p1 = self._probability_one(state, qubit)
             self._settle(opcode, qubit, exp.ops[pc, 6], outcome, p1 if outcome else 1.0 - p1, state, creg)
             pc += 1
         self.replays += 1
         return state, creg
 
-    @staticmethod
-    def _settle(opcode, qubit, clbit, outcome, probability, state, creg) -> None:
-        collapse(state, qubit, outcome, probability)
+    def _probability_one(self, state, qubit: int) -> float:
+        p1 = density.probability_one(state, qubit) if self.density else probability_one(state, qubit)
+        return min(max(p1, 0.0), 1.0)
+
+    def _settle(self, opcode, qubit, clbit, outcome, probability, state, creg) -> None:
+        # A density matrix has no RESET rows (they are channels there): only measurements collapse it.
+        (density.collapse if self.density else collapse)(state, qubit, outcome, probability)
         if opcode == OP_MEASURE:
             creg[clbit] = outcome
         elif opcode == OP_RESET and outcome:
@@ -406,6 +413,9 @@ class _Walker:
         if exp.final_qubits.size == 0:
             self._add(np.array([base], dtype=object), np.array([shots], dtype=np.int64), None)
             return
+        if self.density:
+            # The sampler reads |a|**2: the square roots of the diagonal give the outcome probabilities.
+            state = np.sqrt(density.diagonal(state)).astype(self.dtype)
         indices, counts, per_shot = sample_indices(state, shots, self.rng, self.want_memory)
         values = self._clbit_values(base, indices)
         # Different basis states can give the same clbits (unmeasured qubits): merge them.
@@ -494,10 +504,14 @@ class _SaveCollector:
         self.exp = exp
         self.data: dict[str, object] = {}
         self.zero_threshold = ZERO_THRESHOLD
+        self.density = False  # the state is a vectorised density matrix (:mod:`.density`)
 
     def record(self, index: int, state, creg, shots: int) -> None:
         spec = self.exp.saves[index]
-        value = _save_value(spec, state, self.zero_threshold)
+        if self.density:
+            value = _density_save_value(spec, state, self.zero_threshold)
+        else:
+            value = _save_value(spec, state, self.zero_threshold)
         subtype, label = spec["subtype"], spec["label"]
         if subtype.startswith("c_"):
             key = hex(sum(1 << int(b) for b in np.flatnonzero(creg[: self.exp.num_clbits])))
@@ -564,7 +578,7 @@ def _accumulate(slot: dict, key: str, subtype: str, value, shots: int) -> None:
             slot[key] = (value, shots)
 
 
-def _save_value(spec: dict, state: np.ndarray, zero_threshold: float = ZERO_THRESHOLD):
+def _save_value(spec: dict, state: np.ndarray, zero_threshold: float = ZERO_THRESHOLD, expval=expval_pauli):
     kind = spec["kind"]
     qubits = np.asarray(spec["qubits"], dtype=np.int64)
     if kind == "statevector":
@@ -580,8 +594,8 @@ def _save_value(spec: dict, state: np.ndarray, zero_threshold: float = ZERO_THRE
     if kind == "density_matrix":
         return reduced_density_matrix(state, qubits)
     if kind == "expval_var":  # params: [label, coefficient in H, coefficient in H**2]
-        mean = _expectation([(label, c1) for label, c1, _ in spec["params"]], qubits, state)
-        square = _expectation([(label, c2) for label, _, c2 in spec["params"]], qubits, state)
+        mean = _expectation([(label, c1) for label, c1, _ in spec["params"]], qubits, state, expval)
+        square = _expectation([(label, c2) for label, _, c2 in spec["params"]], qubits, state, expval)
         return np.array([mean, square - mean * mean], dtype=np.float64)
     if kind == "amplitudes":
         return state[np.asarray(spec["params"], dtype=np.int64)].astype(np.complex128)
@@ -589,10 +603,22 @@ def _save_value(spec: dict, state: np.ndarray, zero_threshold: float = ZERO_THRE
         amps = state[np.asarray(spec["params"], dtype=np.int64)]
         return (amps.real.astype(np.float64) ** 2) + (amps.imag.astype(np.float64) ** 2)
     if kind == "expval":
-        return _expectation(spec["params"], qubits, state)
+        return _expectation(spec["params"], qubits, state, expval)
     if kind == "expvals":  # several observables on the same qubits (the estimator's)
-        return np.array([_expectation(terms, qubits, state) for terms in spec["params"]], dtype=np.float64)
+        return np.array([_expectation(terms, qubits, state, expval) for terms in spec["params"]], dtype=np.float64)
     raise ValueError(f"unknown save kind {kind!r}")
+
+
+def _density_save_value(spec: dict, state: np.ndarray, zero_threshold: float):
+    """A save's value on a vectorised density matrix (no amplitude saves: validation refuses them)."""
+    kind = spec["kind"]
+    qubits = np.asarray(spec["qubits"], dtype=np.int64)
+    if kind == "density_matrix":
+        return density.reduced(state, qubits)
+    if kind in ("expval", "expvals", "expval_var"):
+        return _save_value(spec, state, zero_threshold, expval=density.expval_pauli)
+    # Probabilities and squared amplitudes: those of the amplitudes sqrt(rho[i, i]).
+    return _save_value(spec, np.sqrt(density.diagonal(state)).astype(np.complex128), zero_threshold)
 
 
 def reduced_density_matrix(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
@@ -609,7 +635,7 @@ def reduced_density_matrix(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
     return psi.T @ psi.conj()
 
 
-def _expectation(terms: list, qubits: np.ndarray, state: np.ndarray) -> float:
+def _expectation(terms: list, qubits: np.ndarray, state: np.ndarray, expval=expval_pauli) -> float:
     total = 0.0
     for label, coeff in terms:
         x_mask = z_mask = num_y = 0
@@ -621,5 +647,5 @@ def _expectation(terms: list, qubits: np.ndarray, state: np.ndarray) -> float:
             if char in "ZY":
                 z_mask |= bit
             num_y += char == "Y"
-        total += float(coeff) * expval_pauli(state, x_mask, z_mask, num_y)
+        total += float(coeff) * expval(state, x_mask, z_mask, num_y)
     return total

@@ -58,6 +58,7 @@ SCALAR_FIELDS = (
     "shot_chunk",
     "classical",
     "num_vars",
+    "method",
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .density import DENSITY_MATRIX, to_density
 from .expressions import bind_params, evaluate_expressions
 from .fusion import fuse_rows
 from .opcodes import OP_STANDARD
@@ -50,6 +51,8 @@ def point_params(exp: Experiment, point: int) -> np.ndarray:
 def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     """``exp`` at one point, ready to run: only MATRIX, DIAG and non-gate rows.
 
+    A density-matrix experiment comes out on its ``2n`` bits (:func:`.density.to_density`).
+
     Args:
         exp: A validated experiment.
         point: Row of ``exp.values``.
@@ -66,6 +69,11 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     ops, qubits, matrices = exp.ops, exp.qubits, exp.matrices
     if ops.shape[0] and (ops[:, 0] == OP_STANDARD).any():
         ops, matrices = expand_standard(ops, qubits, matrices, params)
+    if exp.method == DENSITY_MATRIX:
+        # On the doubled bits, before fusing: U and conj(U) of a gate fuse into one pass.
+        doubled = to_density(exp.replace(ops=ops, matrices=matrices))
+        ops, qubits, matrices = doubled.ops, doubled.qubits, doubled.matrices
+        exp = exp.replace(num_qubits=doubled.num_qubits)
     if fusion:
         ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
     return exp.replace(

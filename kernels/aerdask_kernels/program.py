@@ -35,7 +35,8 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 3: CLASSICAL and SET_STATE rows, classical programs and variables, ``zero_threshold``,
 #: seeds ``seed_simulator + index`` (Aer's), expval_var and density_matrix saves.
 #: 4: CHANNEL rows and the channel tables, readout errors (noise models).
-FORMAT_VERSION = 4
+#: 5: ``method``: an experiment runs as a statevector or as a density matrix.
+FORMAT_VERSION = 5
 
 #: Run options a program carries, with their types.
 OPTION_TYPES = {
@@ -120,6 +121,8 @@ class Experiment:
             used by MEASURE rows (``ARG2 - 1``) and by ``final_readout``.
         final_readout: int64, shape ``(f,)`` or ``(0,)`` for none; per final measurement,
             its readout error or -1.
+        method: ``"statevector"`` (shots as trajectories) or ``"density_matrix"``
+            (:mod:`.density`: the mixed state, ``4**num_qubits`` entries, channels exact).
 
     """
 
@@ -150,6 +153,7 @@ class Experiment:
     chan_probs: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
     readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_READOUT)
     final_readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
+    method: str = "statevector"
 
     @property
     def noisy(self) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._jit import njit
 from .classical import check_program
+from .density import DENSITY_MATRIX, METHODS, STATEVECTOR_SAVES
 from .expressions import CHECK_MESSAGES, check_expressions
 from .opcodes import (
     CHAN_COUNT,
@@ -292,6 +293,17 @@ def _check_saves(exp, fail) -> None:
         _check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), exp.num_qubits, f"save {i}", fail)
 
 
+def _check_method(exp, fail) -> None:
+    if exp.method not in METHODS:
+        fail(f"method must be one of {METHODS}, got {exp.method!r}")
+    if exp.method == DENSITY_MATRIX:
+        if exp.num_qubits > 31:  # twice as many bits: 31 qubits are 4**31 entries already
+            fail(f"a density matrix of {exp.num_qubits} qubits has more than 2**62 entries")
+        for i, save in enumerate(exp.saves):
+            if save["kind"] in STATEVECTOR_SAVES:
+                fail(f"save {i} ({save['kind']}) reads amplitudes, which the density_matrix method has not got")
+
+
 def _check_classical(exp, fail) -> None:
     if not isinstance(exp.num_vars, int) or isinstance(exp.num_vars, bool) or not 0 <= exp.num_vars <= 1 << 16:
         fail(f"num_vars must be an int in [0, 65536], got {exp.num_vars!r}")
@@ -388,3 +400,4 @@ def validate_experiment(exp) -> None:
     for pc in np.flatnonzero(suspects):
         validate_row(exp, int(pc), exp.ops[pc], fail)
     _check_saves(exp, fail)
+    _check_method(exp, fail)

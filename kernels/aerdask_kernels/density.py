@@ -1,0 +1,225 @@
+"""The density-matrix method: a mixed state as ``4**n`` numbers, run by the statevector kernels.
+
+A density matrix ``rho`` of ``n`` qubits is stored as a vector of ``4**n`` entries,
+``rho[i, j]`` at index ``i + (j << n)``: qubit ``q`` of the row index is bit ``q`` and
+qubit ``q`` of the column index is bit ``q + n``. In that layout
+
+* a gate ``U`` on qubits ``Q`` (``rho -> U rho U^dagger``) is ``U`` on bits ``Q`` and
+  ``conj(U)`` on bits ``Q + n``, with the controls shifted alike;
+* a channel with Kraus operators ``K_j`` is the superoperator ``sum_j conj(K_j) (x) K_j``
+  on bits ``(Q, Q + n)`` (a mixture ``sum_j p_j conj(U_j) (x) U_j``); a reset is the
+  channel with Kraus operators ``|0><0|`` and ``|0><1|``.
+
+So :func:`to_density` rewrites a prepared experiment's rows onto ``2n`` bits once,
+and the interpreter, fusion and cache blocking run it unchanged: ``U`` and
+``conj(U)`` of a one-qubit gate fuse into one two-bit pass. Only measurements and
+saves read the layout; they are here, in numpy (the states are small: 13 qubits
+are 1 GiB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .opcodes import (
+    CHAN_COUNT,
+    CHAN_KIND,
+    CHAN_MOFF,
+    CHAN_POFF,
+    CHANNEL_MIXTURE,
+    COL_ARG,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    N_COLS,
+    OP_BRANCH,
+    OP_CHANNEL,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_RESET,
+    OP_SET_STATE,
+)
+
+__all__ = [
+    "DENSITY_MATRIX",
+    "METHODS",
+    "to_density",
+    "diagonal",
+    "probability_one",
+    "collapse",
+    "reduced",
+    "expval_pauli",
+]
+
+#: The methods a program's experiment may name (``Experiment.method``).
+STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
+METHODS = (STATEVECTOR, DENSITY_MATRIX)
+#: Save kinds that read amplitudes: a density matrix has none to give.
+STATEVECTOR_SAVES = ("statevector", "statevector_dict", "amplitudes")
+
+# Reset as a channel: Kraus |0><0| and |0><1|, as its superoperator on bits (q, q + n).
+_RESET_KRAUS = (np.array([[1, 0], [0, 0]], dtype=np.complex128), np.array([[0, 1], [0, 0]], dtype=np.complex128))
+
+
+def superoperator(kraus, probabilities=None) -> np.ndarray:
+    """``sum_j p_j conj(K_j) (x) K_j``: complex128, ``(4**k, 4**k)``, acting on bits ``(Q, Q + n)``.
+
+    Args:
+        kraus: ``2**k x 2**k`` operators (the rows of a channel's ``chan_matrices``).
+        probabilities: A mixture's weights, or ``None`` (Kraus operators, weight 1).
+    """
+    weights = np.ones(len(kraus)) if probabilities is None else probabilities
+    return sum(float(w) * np.kron(np.conj(k), k) for w, k in zip(weights, kraus, strict=True))
+
+
+def to_density(exp):
+    """``exp`` (prepared: no STANDARD rows) on the vectorised density matrix of ``2n`` bits.
+
+    Gate rows become a pair (``U`` on ``Q``, ``conj(U)`` on ``Q + n``); CHANNEL and RESET
+    rows become MATRIX rows of their superoperators; SET_STATE sets ``|psi><psi|``.
+    MEASURE, SAVE and classical rows stay (they name row qubits, ``< n``), and
+    JUMP/BRANCH targets follow their rows.
+
+    Returns:
+        A copy of ``exp`` with ``num_qubits = 2n`` and ``method = "density_matrix"``;
+        its channel and readout tables are kept (readout errors still apply to outcomes).
+    """
+    n = exp.num_qubits
+    ops, qubits = exp.ops, exp.qubits
+    extra: list[np.ndarray] = []  # matrices appended after exp.matrices
+    moff = exp.matrices.size
+    out_ops: list[np.ndarray] = []
+    out_qubits: list[np.ndarray] = []
+    nq = 0
+    where = np.empty(ops.shape[0] + 1, dtype=np.int64)  # old row -> its first new row
+
+    def emit(row, bits, data=None):
+        nonlocal nq, moff
+        row = row.copy()
+        row[COL_QOFF] = nq
+        out_ops.append(row)
+        out_qubits.append(np.asarray(bits, dtype=np.int64))
+        nq += len(bits)
+        if data is not None:
+            row[COL_MOFF] = moff
+            extra.append(np.ravel(data).astype(np.complex128))
+            moff += extra[-1].size
+
+    for pc in range(ops.shape[0]):
+        where[pc] = len(out_ops)
+        row = ops[pc]
+        opcode, qoff = row[COL_OPCODE], row[COL_QOFF]
+        k = row[COL_NCTRL] + row[COL_NTARG]
+        bits = qubits[qoff : qoff + k]
+        if opcode in (OP_MATRIX, OP_DIAG):
+            ntarg = row[COL_NTARG]
+            size = 1 << (2 * ntarg if opcode == OP_MATRIX else ntarg)
+            emit(row, bits)
+            emit(row, bits + n, np.conj(exp.matrices[row[COL_MOFF] : row[COL_MOFF] + size]))
+        elif opcode in (OP_CHANNEL, OP_RESET):
+            matrix = _reset_superop() if opcode == OP_RESET else _channel_superop(exp, row[COL_ARG], len(bits))
+            fields = np.zeros(N_COLS, dtype=np.int64)
+            fields[COL_OPCODE], fields[COL_NTARG] = OP_MATRIX, 2 * len(bits)
+            emit(fields, np.concatenate((bits, bits + n)), matrix)
+        elif opcode == OP_SET_STATE:
+            psi = exp.matrices[row[COL_MOFF] : row[COL_MOFF] + (1 << n)]
+            fields = row.copy()
+            fields[COL_NTARG] = 2 * n
+            emit(fields, np.zeros(0, dtype=np.int64), np.kron(np.conj(psi), psi))
+        else:
+            emit(row, bits)
+    where[ops.shape[0]] = len(out_ops)
+    new_ops = np.array(out_ops, dtype=np.int64).reshape(-1, N_COLS)
+    jumps = (new_ops[:, COL_OPCODE] == OP_JUMP) | (new_ops[:, COL_OPCODE] == OP_BRANCH)
+    new_ops[jumps, COL_ARG] = where[new_ops[jumps, COL_ARG]]
+    return exp.replace(
+        num_qubits=2 * n,
+        method=DENSITY_MATRIX,
+        ops=new_ops,
+        qubits=np.concatenate(out_qubits) if out_qubits else np.zeros(0, dtype=np.int64),
+        matrices=np.concatenate([exp.matrices.astype(np.complex128, copy=False), *extra]),
+    )
+
+
+def _reset_superop() -> np.ndarray:
+    return superoperator(_RESET_KRAUS)
+
+
+def _channel_superop(exp, index: int, k: int) -> np.ndarray:
+    channel = exp.channels[index]
+    count, moff, size = int(channel[CHAN_COUNT]), int(channel[CHAN_MOFF]), 1 << (2 * k)
+    dim = 1 << k
+    kraus = [exp.chan_matrices[moff + j * size : moff + (j + 1) * size].reshape(dim, dim) for j in range(count)]
+    probs = None
+    if channel[CHAN_KIND] == CHANNEL_MIXTURE:
+        probs = exp.chan_probs[channel[CHAN_POFF] : channel[CHAN_POFF] + count]
+        probs = probs / probs.sum()
+    return superoperator(kraus, probs)
+
+
+# -- reading the state -------------------------------------------------------------
+def _width(state: np.ndarray) -> int:
+    return (state.size.bit_length() - 1) // 2
+
+
+def diagonal(state: np.ndarray) -> np.ndarray:
+    """The outcome probabilities ``rho[i, i]``: float64, ``(2**n,)``, rounding below 0 clipped."""
+    dim = 1 << _width(state)
+    return np.clip(state[:: dim + 1].real.astype(np.float64), 0.0, None)
+
+
+def probability_one(state: np.ndarray, qubit: int) -> float:
+    """Probability that measuring ``qubit`` gives 1."""
+    diag = diagonal(state)
+    return float(diag[(np.arange(diag.size) >> qubit) & 1 == 1].sum())
+
+
+def collapse(state: np.ndarray, qubit: int, outcome: int, probability: float) -> None:
+    """Project ``qubit`` onto ``outcome`` (rows and columns) and divide by ``probability``, in place."""
+    dim = 1 << _width(state)
+    matrix = state.reshape(dim, dim)  # [column, row]: a view
+    other = ((np.arange(dim) >> qubit) & 1) != outcome
+    matrix[other, :] = 0
+    matrix[:, other] = 0
+    matrix *= 1.0 / probability
+
+
+def density_matrix(state: np.ndarray) -> np.ndarray:
+    """``rho`` as a ``(2**n, 2**n)`` view, rows first."""
+    dim = 1 << _width(state)
+    return state.reshape(dim, dim).T
+
+
+def reduced(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
+    """The density matrix of ``qubits`` (the rest traced out): complex128, ``(2**k, 2**k)``.
+
+    ``qubits[0]`` is the least significant bit of the row index, as Qiskit orders them.
+    """
+    n = _width(state)
+    k = qubits.size
+    keep = [n - 1 - int(q) for q in qubits[::-1]]  # axis a of the tensor is qubit n - 1 - a
+    rest = [a for a in range(n) if a not in keep]
+    tensor = density_matrix(state).astype(np.complex128).reshape((2,) * (2 * n))
+    order = rest + keep + [n + a for a in rest] + [n + a for a in keep]
+    tensor = np.transpose(tensor, order).reshape(1 << (n - k), 1 << k, 1 << (n - k), 1 << k)
+    return np.einsum("aiaj->ij", tensor)
+
+
+def expval_pauli(state: np.ndarray, x_mask: int, z_mask: int, num_y: int) -> float:
+    """``Tr(P rho)`` for the Pauli string of the masks (as :func:`.measure.expval_pauli`).
+
+    ``P|i> = i**num_y (-1)**popcount(i & z_mask) |i ^ x_mask>``, so
+    ``Tr(P rho) = sum_i i**num_y (-1)**popcount(i & z_mask) rho[i, i ^ x_mask]``.
+    """
+    n = _width(state)
+    rows = np.arange(1 << n, dtype=np.int64)
+    values = state[rows + ((rows ^ x_mask) << n)].astype(np.complex128)
+    z = z_mask
+    while z:
+        bit = z & -z
+        values[(rows & bit) != 0] *= -1
+        z ^= bit
+    return float(((1j) ** (num_y % 4) * values.sum()).real)
