@@ -26,8 +26,8 @@ import time
 import numba
 import numpy as np
 
-from .blocking import plan_blocks
 from . import density
+from .blocking import plan_blocks
 from .classical import evaluate
 from .gates import PARALLEL_MIN_SIZE
 from .interpreter import CANCELLED, run_segment, run_segment_serial
