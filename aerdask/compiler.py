@@ -186,6 +186,13 @@ class _CircuitCompiler:
 
     def _top_level(self, inst, terminal: bool) -> None:
         if terminal:  # Aer's measure may span several qubits: qubit i into clbit i
+            qargs = [self.qmap[q] for q in inst.qubits]
+            group = self.noise.group_readout_for(tuple(qargs)) if self.noise is not None else None
+            if group is not None:  # a correlated readout error of exactly these qubits
+                for q in qargs:
+                    self._noise("measure", [q])
+                self.em.final_measure_group(qargs, [self.top_clbits[c] for c in inst.clbits], group)
+                return
             for qubit, clbit in zip(inst.qubits, inst.clbits, strict=True):
                 q = self.qmap[qubit]
                 self._noise("measure", [q])  # a measurement's error acts before it, as in Aer
@@ -261,6 +268,10 @@ class _CircuitCompiler:
         if kind == "directive":
             return
         if kind == "measure":
+            if self.noise is not None and not self.inlined and self.noise.group_readout_for(tuple(qargs)) is not None:
+                raise self.unsupported(
+                    op.name, f"the correlated readout error of qubits {qargs} applies to final measurements only"
+                )
             for qubit, clbit in zip(qargs, cargs, strict=True):
                 readout = self.noise.readout_for(qubit) if self.noise is not None and not self.inlined else None
                 self.em.measure(qubit, clbit, readout)

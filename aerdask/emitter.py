@@ -84,6 +84,8 @@ class Emitter:
         self.chan_sizes = [0, 0]  # entries of chan_matrices and chan_probs so far
         self.readout_index: dict[tuple, int] = {}
         self.final_readout: dict[int, int] = {}  # position among the final measurements -> readout
+        # Correlated readout errors of final multi-qubit measurements: 2**k x 2**k matrices.
+        self.readout_groups: list[np.ndarray] = []
 
     def reserve(self, rows: int, qubits: int, params: int) -> None:
         """Make room for ``rows`` more rows, ``qubits`` more qubit entries and ``params`` parameters."""
@@ -180,6 +182,17 @@ class Emitter:
         if readout is not None:
             self.final_readout[used] = self._readout(readout)
 
+    def final_measure_group(self, qubits: list[int], clbits: list[int], matrix: np.ndarray) -> None:
+        """Measure ``qubits`` into ``clbits`` at the end with one correlated readout error.
+
+        ``matrix[i, j]`` is ``P(read j | measured i)``, bit ``b`` of ``i`` and ``j`` being ``qubits[b]``.
+        """
+        group = len(self.readout_groups)
+        self.readout_groups.append(np.asarray(matrix, dtype=np.float64))
+        for qubit, clbit in zip(qubits, clbits, strict=True):
+            self.final_measure(qubit, clbit)
+            self.final_readout[int(self.counts[_FINALS]) - 1] = -2 - group
+
     def _readout(self, flips: np.ndarray) -> int:
         return self.readout_index.setdefault(tuple(float(f) for f in flips), len(self.readout_index))
 
@@ -264,6 +277,11 @@ class Emitter:
             out["chan_probs"] = np.concatenate(self.chan_probs).astype(np.float64)
         if self.readout_index:
             out["readout"] = np.array(list(self.readout_index), dtype=np.float64).reshape(-1, 2)
+        if self.readout_groups:
+            sizes = [m.shape[0] for m in self.readout_groups]
+            offsets = np.concatenate(([0], np.cumsum([s * s for s in sizes])[:-1]))
+            out["readout_groups"] = np.stack([offsets, sizes], axis=1).astype(np.int64)
+            out["group_matrices"] = np.concatenate([m.ravel() for m in self.readout_groups])
         if self.final_readout:
             finals = np.full(n_finals, -1, dtype=np.int64)
             finals[list(self.final_readout)] = list(self.final_readout.values())

@@ -133,23 +133,33 @@ def as_channel(error, where: str) -> Channel:
     return Channel(KRAUS, np.array(kraus), np.zeros(0, dtype=np.float64))
 
 
-def readout_flips(probabilities, where: str) -> np.ndarray:
-    """``[P(read 1 | 0), P(read 0 | 1)]`` from a one-qubit readout matrix ``P(read j | prepared i)``.
+def readout_matrix(probabilities, where: str, num_qubits: int) -> np.ndarray:
+    """A ``2**k x 2**k`` readout matrix ``P(read j | measured i)``, checked: float64.
 
     Raises:
-        AerdaskInputError: not 2x2 (correlated readout errors of several qubits are not supported),
-            an entry outside [0, 1], or a row that does not sum to 1.
+        AerdaskInputError: the wrong shape, an entry outside [0, 1], or a row that does not sum to 1.
     """
     matrix = np.asarray(getattr(probabilities, "probabilities", probabilities), dtype=np.float64)
-    if matrix.shape != (2, 2):
-        raise AerdaskInputError(
-            f"{where}: readout errors are supported on one qubit each (a 2x2 matrix), got shape {matrix.shape}"
-        )
+    dim = 1 << num_qubits
+    if matrix.shape != (dim, dim):
+        qubits = f"{num_qubits} qubit" + ("s" if num_qubits > 1 else "")
+        raise AerdaskInputError(f"{where}: a readout error of {qubits} is {dim}x{dim}, got shape {matrix.shape}")
     if (matrix < -ATOL).any() or (matrix > 1 + ATOL).any() or not np.allclose(matrix.sum(axis=1), 1, atol=1e-6):
         raise AerdaskInputError(
             f"{where}: readout probabilities {matrix.tolist()} must lie in [0, 1] with rows summing to 1"
         )
-    return np.array([matrix[0, 1], matrix[1, 0]], dtype=np.float64).clip(0, 1)
+    matrix = matrix.clip(0, 1)
+    return matrix / matrix.sum(axis=1, keepdims=True)
+
+
+def readout_flips(probabilities, where: str) -> np.ndarray:
+    """``[P(read 1 | 0), P(read 0 | 1)]`` from a one-qubit readout matrix ``P(read j | prepared i)``.
+
+    Raises:
+        AerdaskInputError: not 2x2, an entry outside [0, 1], or a row that does not sum to 1.
+    """
+    matrix = readout_matrix(probabilities, where, 1)
+    return np.array([matrix[0, 1], matrix[1, 0]], dtype=np.float64)
 
 
 class NoiseModel:
@@ -166,6 +176,7 @@ class NoiseModel:
         self.local_errors: dict[tuple[str, tuple[int, ...]], list[Channel]] = {}
         self.default_readout: np.ndarray | None = None
         self.local_readout: dict[int, np.ndarray] = {}
+        self.group_readout: dict[tuple[int, ...], np.ndarray] = {}  # correlated, of multi-qubit measurements
 
     def add_all_qubit_quantum_error(self, error, instructions) -> None:
         """Apply ``error`` after every instruction named in ``instructions``, on any qubits."""
@@ -188,12 +199,20 @@ class NoiseModel:
         self.default_readout = readout_flips(error, "all-qubit readout error")
 
     def add_readout_error(self, error, qubits) -> None:
-        """Flip measured bits of the one qubit in ``qubits`` with ``error``'s probabilities."""
+        """Misread the measurements of ``qubits`` with ``error``'s probabilities ``P(read j | measured i)``.
+
+        On one qubit, every measurement of it. On ``k`` qubits, a ``2**k x 2**k`` correlated error
+        of the measurement instructions on exactly those qubits, in that order (bit ``b`` of ``i``
+        and ``j`` is ``qubits[b]``), as in Aer; aerdask applies those at the end of a circuit.
+        """
         qubits = [int(q) for q in qubits]
         where = f"readout error on qubits {qubits}"
-        if len(qubits) != 1:
-            raise AerdaskInputError(f"{where}: readout errors are supported on one qubit each")
-        self.local_readout[qubits[0]] = readout_flips(error, where)
+        if len(qubits) == 1:
+            self.local_readout[qubits[0]] = readout_flips(error, where)
+            return
+        if len(set(qubits)) != len(qubits):
+            raise AerdaskInputError(f"{where}: the qubits must be distinct")
+        self.group_readout[tuple(qubits)] = readout_matrix(error, where, len(qubits))
 
     # -- lookups used by the compiler -------------------------------------------
     def errors_for(self, name: str, qubits: tuple[int, ...]) -> list[Channel]:
@@ -202,6 +221,10 @@ class NoiseModel:
         if local is not None:
             return local
         return [c for c in self.default_errors.get(name, ()) if c.num_qubits == len(qubits)]
+
+    def group_readout_for(self, qubits: tuple[int, ...]) -> np.ndarray | None:
+        """The correlated readout matrix of a measurement of exactly ``qubits``, or ``None``."""
+        return self.group_readout.get(tuple(qubits)) if len(qubits) > 1 else None
 
     def readout_for(self, qubit: int) -> np.ndarray | None:
         """``[P(1|0), P(0|1)]`` of ``qubit``'s measurements, or ``None``."""
@@ -215,7 +238,8 @@ class NoiseModel:
     @property
     def is_ideal(self) -> bool:
         """Whether the model holds no error at all."""
-        return not (self.default_errors or self.local_errors or self.local_readout) and self.default_readout is None
+        errors = self.default_errors or self.local_errors or self.local_readout or self.group_readout
+        return not errors and self.default_readout is None
 
     @classmethod
     def from_backend(

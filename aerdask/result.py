@@ -109,7 +109,9 @@ def experiment_metadata(exp, options: dict) -> dict:
     measurement, a reset or a quantum error the shots branch instead.
     """
     opcodes = exp.ops[:, 0]
-    mid_circuit = bool(((opcodes == OP_MEASURE) | (opcodes == OP_RESET) | (opcodes == OP_CHANNEL)).any())
+    # A density matrix takes channels and resets exactly: only a mid-circuit measurement branches it.
+    branching = (OP_MEASURE,) if exp.method == "density_matrix" else (OP_MEASURE, OP_RESET, OP_CHANNEL)
+    mid_circuit = bool(np.isin(opcodes, branching).any())
     active = exp.header.get("active_input_qubits")
     fusion = options.get("fusion_enable", True)
     return {
@@ -168,6 +170,8 @@ def build_result(
         if known is None:
             kinds = {save["label"]: save["kind"] for save in exp.saves}
             meta = {**experiment_metadata(exp, program.options), **(overrides or {})}
+            if exp.method == "density_matrix":  # job-wide trajectory keys do not hold for a density matrix
+                meta["measure_sampling"] = experiment_metadata(exp, program.options)["measure_sampling"]
             known = shared[id(exp)] = (kinds, _header(exp.header), meta)
         kinds, header, meta = known
         results.append(

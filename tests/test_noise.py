@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
+from qiskit.circuit import Instruction
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SuperOp
 
@@ -152,7 +153,9 @@ def test_ideal_runs_are_unchanged_by_an_empty_model():
         ),
         (lambda m: m.add_all_qubit_readout_error([[0.9, 0.2], [0.1, 0.9]]), "rows summing to 1"),
         (lambda m: m.add_all_qubit_readout_error([[1.2, -0.2], [0.1, 0.9]]), r"lie in \[0, 1\]"),
-        (lambda m: m.add_readout_error(np.eye(4), [0, 1]), "one qubit each"),
+        (lambda m: m.add_readout_error(np.eye(4), [0]), r"1 qubit is 2x2, got shape \(4, 4\)"),
+        (lambda m: m.add_readout_error(np.eye(2), [0, 1]), r"2 qubits is 4x4"),
+        (lambda m: m.add_readout_error(np.full((4, 4), 0.3), [0, 1]), "rows summing to 1"),
         (lambda m: m.add_quantum_error(depolarizing(0.1, 2), ["cx"], [0]), "2-qubit error on 1 qubits"),
     ],
 )
@@ -264,3 +267,29 @@ def test_device_noise_from_a_backend_target_equals_qiskit_aers():
     assert out.returncode == 0, out.stderr[-3000:]
     worst, pvalue = (float(x) for x in out.stdout.split()[-2:])
     assert worst < 1e-12 and pvalue > 1e-3
+
+
+@pytest.mark.parametrize("method", ["statevector", "density_matrix"])
+def test_correlated_readout_error_of_a_multi_qubit_measurement(method):
+    confusion = np.array([[0.3, 0, 0, 0.7], [0, 0.6, 0.4, 0], [0, 0, 1, 0], [0.1, 0, 0, 0.9]])
+    model = NoiseModel()
+    model.add_readout_error(confusion, [2, 0])  # bit 0 of the matrix's index is qubit 2
+    measure2 = Instruction("measure", 2, 2, [])  # Aer's multi-qubit measurement
+    qc = QuantumCircuit(3, 2)
+    qc.x(2)
+    qc.h(0)
+    qc.append(measure2, [2, 0], [0, 1])
+    # Measured: clbit 0 = 1 (qubit 2), clbit 1 = 0 or 1 (qubit 0): group values 1 and 3, half each.
+    probs = 0.5 * confusion[1] + 0.5 * confusion[3]
+    backend = AerSimulator(method=method, noise_model=model)
+    counts = backend.run(qc, shots=SHOTS, seed_simulator=3).result().get_counts()
+    assert_fits(counts, probs, 2)
+    # Separate one-qubit measurements of those qubits are not that instruction: no error, as in Aer.
+    plain = QuantumCircuit(3, 2)
+    plain.x(2)
+    plain.measure([2, 0], [0, 1])
+    assert backend.run(plain, shots=100).result().get_counts() == {"01": 100}
+    mid = qc.copy()
+    mid.h(2)
+    with pytest.raises(AerdaskInputError, match=r"correlated readout error of qubits \[2, 0\].*final measurements"):
+        backend.run(mid)

@@ -31,6 +31,16 @@ from .opcodes import (
 
 __all__ = ["Noise"]
 
+
+def _bits(shot_values: np.ndarray, clbits: np.ndarray) -> np.ndarray:
+    """int64, ``(shots, len(clbits))``: each shot's value at ``clbits``."""
+    if shot_values.dtype == object:  # past 62 clbits: Python ints
+        return np.array([[(int(v) >> int(c)) & 1 for c in clbits] for v in shot_values], dtype=np.int64).reshape(
+            -1, clbits.size
+        )
+    return (shot_values[:, None] >> clbits[None, :]) & 1
+
+
 _NO_CONTROLS = np.zeros(0, dtype=np.int64)
 
 
@@ -168,15 +178,23 @@ class Noise:
             indexes the new ``values`` (``None`` if it was).
         """
         exp = self.exp
+        shot_values = values[per_shot] if per_shot is not None else np.repeat(values, counts)
         noisy = exp.final_readout >= 0
         clbits, readouts = exp.final_clbits[noisy], exp.final_readout[noisy]
-        shot_values = values[per_shot] if per_shot is not None else np.repeat(values, counts)
-        if values.dtype == object:  # past 62 clbits: Python ints
-            bits = np.array([[(int(v) >> int(c)) & 1 for c in clbits] for v in shot_values], dtype=np.int64)
-        else:
-            bits = (shot_values[:, None] >> clbits[None, :]) & 1
+        bits = _bits(shot_values, clbits)
         flip = self.rng.random(bits.shape) < exp.readout[readouts[None, :], bits]
-        if values.dtype == object:
+        for g, (offset, dim) in enumerate(exp.readout_groups.tolist()):
+            # A correlated error: each shot's group value i is read as j with P(j | i), drawn by
+            # inverting the cumulative row of i at a uniform.
+            members = exp.final_clbits[exp.final_readout == -2 - g]
+            group_bits = _bits(shot_values, members)
+            measured = group_bits @ (1 << np.arange(members.size))
+            cumulative = np.cumsum(exp.group_matrices[offset : offset + dim * dim].reshape(dim, dim), axis=1)
+            read = (self.rng.random(measured.size)[:, None] >= cumulative[measured]).sum(axis=1).clip(0, dim - 1)
+            changed = ((read ^ measured)[:, None] >> np.arange(members.size)[None, :]) & 1
+            clbits = np.concatenate((clbits, members))
+            flip = np.concatenate((flip, changed.astype(bool)), axis=1)
+        if values.dtype == object:  # past 62 clbits: Python ints
             masks = [sum(1 << int(c) for c, f in zip(clbits, row, strict=True) if f) for row in flip]
             shot_values = np.array([int(v) ^ m for v, m in zip(shot_values, masks, strict=True)], dtype=object)
         else:

@@ -34,6 +34,8 @@ ARRAY_FIELDS = (
     "chan_probs",
     "readout",
     "final_readout",
+    "readout_groups",
+    "group_matrices",
 )
 _NARROW = (
     "ops",
@@ -45,6 +47,7 @@ _NARROW = (
     "expr_start",
     "channels",
     "final_readout",
+    "readout_groups",
 )
 #: Fields that are not arrays, in the order of each experiment's tuple.
 SCALAR_FIELDS = (

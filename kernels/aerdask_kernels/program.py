@@ -35,7 +35,7 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 3: CLASSICAL and SET_STATE rows, classical programs and variables, ``zero_threshold``,
 #: seeds ``seed_simulator + index`` (Aer's), expval_var and density_matrix saves.
 #: 4: CHANNEL rows and the channel tables, readout errors (noise models).
-#: 5: ``method``: an experiment runs as a statevector or as a density matrix.
+#: 5: ``method`` (statevector or density matrix), correlated readout errors (``readout_groups``).
 FORMAT_VERSION = 5
 
 #: Run options a program carries, with their types.
@@ -70,6 +70,7 @@ _NO_FLOATS = np.zeros(0, dtype=np.float64)
 _NO_CHANNELS = np.zeros((0, 5), dtype=np.int64)
 _NO_COMPLEX = np.zeros(0, dtype=np.complex128)
 _NO_READOUT = np.zeros((0, 2), dtype=np.float64)
+_NO_GROUPS = np.zeros((0, 2), dtype=np.int64)
 
 
 def no_points(index: int) -> np.ndarray:
@@ -121,6 +122,11 @@ class Experiment:
             used by MEASURE rows (``ARG2 - 1``) and by ``final_readout``.
         final_readout: int64, shape ``(f,)`` or ``(0,)`` for none; per final measurement,
             its readout error or -1.
+        readout_groups: int64, shape ``(g, 2)``; correlated readout errors of final multi-qubit
+            measurements: offset in ``group_matrices`` and size ``2**k`` of group ``g``'s matrix
+            ``P(read j | measured i)``; its members are the final measurements whose
+            ``final_readout`` is ``-2 - g``, bit ``b`` of ``i`` and ``j`` being the ``b``-th of them.
+        group_matrices: float64; the groups' matrices, row-major.
         method: ``"statevector"`` (shots as trajectories) or ``"density_matrix"``
             (:mod:`.density`: the mixed state, ``4**num_qubits`` entries, channels exact).
 
@@ -153,12 +159,14 @@ class Experiment:
     chan_probs: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
     readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_READOUT)
     final_readout: np.ndarray = dataclasses.field(default_factory=lambda: _NO_INTS)
+    readout_groups: np.ndarray = dataclasses.field(default_factory=lambda: _NO_GROUPS)
+    group_matrices: np.ndarray = dataclasses.field(default_factory=lambda: _NO_FLOATS)
     method: str = "statevector"
 
     @property
     def noisy(self) -> bool:
         """Whether the experiment has quantum or readout errors (its shots are trajectories)."""
-        return self.channels.shape[0] > 0 or self.readout.shape[0] > 0
+        return self.channels.shape[0] > 0 or self.readout.shape[0] > 0 or self.readout_groups.shape[0] > 0
 
     @property
     def index(self) -> int:

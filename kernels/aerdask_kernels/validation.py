@@ -344,7 +344,20 @@ def _check_noise(exp, fail) -> None:
         fail("readout flip probabilities must lie in [0, 1]")
     if exp.final_readout.size not in (0, exp.final_qubits.size):
         fail(f"final_readout must be empty or one per final measurement ({exp.final_qubits.size})")
-    _check_indices(exp.final_readout + 1, exp.readout.shape[0] + 1, "final_readout (+1)", fail)
+    groups = exp.readout_groups
+    # -1: no error, r >= 0: readout[r], -2 - g: correlated group g.
+    _check_indices(
+        exp.final_readout + 1 + groups.shape[0], exp.readout.shape[0] + 1 + groups.shape[0], "final_readout", fail
+    )
+    if groups.shape[1:] != (2,):
+        fail(f"readout_groups must have shape (g, 2), got {groups.shape}")
+    for g, (offset, dim) in enumerate(groups.tolist()):
+        members = int((exp.final_readout == -2 - g).sum())
+        if dim != 1 << members or offset < 0 or offset + dim * dim > exp.group_matrices.size:
+            fail(f"readout group {g}: a {dim}x{dim} matrix at {offset} for {members} final measurements")
+        matrix = exp.group_matrices[offset : offset + dim * dim].reshape(dim, dim)
+        if not np.isfinite(matrix).all() or (matrix < 0).any() or not np.allclose(matrix.sum(axis=1), 1):
+            fail(f"readout group {g}: rows must be probabilities summing to 1")
 
 
 def validate_experiment(exp) -> None:
@@ -395,7 +408,7 @@ def validate_experiment(exp) -> None:
         len(exp.classical),
         STANDARD_ARITY,
     )
-    if exp.channels.size or exp.readout.size or exp.final_readout.size:
+    if exp.channels.size or exp.readout.size or exp.final_readout.size or exp.readout_groups.size:
         _check_noise(exp, fail)
     for pc in np.flatnonzero(suspects):
         validate_row(exp, int(pc), exp.ops[pc], fail)
