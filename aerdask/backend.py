@@ -217,7 +217,8 @@ class AerSimulator(BackendV2):
         )
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
         shot_size = options["max_shot_size"] or _auto_shot_size(adapter, options, len(circuits))
-        tasks = plan_chunks(experiments, size, shot_size, admission.program_options)
+        split_density = options["max_shot_size"] is not None  # only where asked for: see plan_chunks
+        tasks = plan_chunks(experiments, size, shot_size, admission.program_options, split_density)
         # Our compiler's output: the workers validate it.
         return self._start(tasks, options, validate=False, placement=admission.placement)
 
@@ -407,13 +408,8 @@ def _auto_shot_size(adapter: ExecutorAdapter, options: dict, circuits: int) -> i
     Only where tasks run in processes of their own (a Dask cluster); on a thread pool the
     trajectories' Python driver shares one GIL. ``None`` when nothing is split.
     """
-    # A density matrix is evolved whole by every task its shots are split into: not split.
-    if (
-        options["noise_model"] is None
-        or options["method"] == "density_matrix"
-        or options["max_job_size"]
-        or not adapter.separate_processes
-    ):
+    # (Density-matrix experiments keep their shots whole: see plan_chunks.)
+    if options["noise_model"] is None or options["max_job_size"] or not adapter.separate_processes:
         return None
     per_circuit = max(adapter.threads() // max(circuits, 1), 1)
     size = max(-(-options["shots"] // per_circuit), MIN_NOISY_SHOTS_PER_TASK)

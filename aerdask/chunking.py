@@ -52,7 +52,11 @@ def _pieces(exp: Experiment, max_shot_size: int | None) -> list[Experiment]:
 
 
 def plan_chunks(
-    experiments: Iterable[Experiment], size: int | None, max_shot_size: int | None, options: dict
+    experiments: Iterable[Experiment],
+    size: int | None,
+    max_shot_size: int | None,
+    options: dict,
+    split_density: bool = True,
 ) -> Iterator[Program]:
     """Group the points of ``experiments`` into task programs, as they arrive.
 
@@ -62,6 +66,9 @@ def plan_chunks(
             task per piece).
         max_shot_size: Shots per task for one point (``None``: no shot split).
         options: The program options every task carries.
+        split_density: Split density-matrix experiments by shots too. Off for an automatic
+            shot size: each piece would evolve the whole density matrix again, for shots
+            that one evolution samples at once.
 
     Yields:
         Each task's program, as soon as it is full (arrays are shared, not copied).
@@ -70,7 +77,8 @@ def plan_chunks(
     pending: list[Experiment] = []
     room = size
     for exp in experiments:
-        for piece in _pieces(exp, max_shot_size):
+        whole = exp.method == "density_matrix" and not split_density
+        for piece in _pieces(exp, None if whole else max_shot_size):
             start, points = 0, piece.num_points
             while start < points:
                 take = int(min(room, points - start))

@@ -41,7 +41,12 @@ def test_trajectory_counts_fit_the_exact_mixed_state(kind, seed):
             (qc.find_bit(i.qubits[0]).index, qc.find_bit(i.clbits[0]).index) for i in qc.data if i.name == "measure"
         ]
         readout = {c: model.readout_for(q) for q, c in finals}
-    counts = AerSimulator(noise_model=model).run(qc, shots=SHOTS, seed_simulator=seed).result().get_counts()
+    counts = (
+        AerSimulator(method="statevector", noise_model=model)
+        .run(qc, shots=SHOTS, seed_simulator=seed)
+        .result()
+        .get_counts()
+    )
     assert_fits(counts, exact_probabilities(qc, model, readout), qc.num_clbits)
 
 
@@ -66,7 +71,12 @@ def test_mid_circuit_measurement_and_condition_under_noise():
     # its X and Y terms, p/4 each.
     p_stay = 1 - 2 * 0.2 / 4
     probs = np.array([1 - p1, p1 * (1 - p_stay), 0.0, p1 * p_stay])  # clbit values 0b00, 0b01, 0b10, 0b11
-    counts = AerSimulator(noise_model=model).run(qc, shots=SHOTS, seed_simulator=5).result().get_counts()
+    counts = (
+        AerSimulator(method="statevector", noise_model=model)
+        .run(qc, shots=SHOTS, seed_simulator=5)
+        .result()
+        .get_counts()
+    )
     assert_fits(counts, probs, 2)
 
 
@@ -93,7 +103,7 @@ def _cx() -> Operator:
 def test_seeded_noisy_counts_repeat_and_split_over_tasks_as_shot_chunks():
     model = model_of("depolarizing")
     qc = noisy_circuit(4, 7)
-    backend = AerSimulator(noise_model=model)
+    backend = AerSimulator(method="statevector", noise_model=model)
     first = backend.run(qc, shots=3000, seed_simulator=9).result().get_counts()
     assert backend.run(qc, shots=3000, seed_simulator=9).result().get_counts() == first
     split = backend.run(qc, shots=3000, seed_simulator=9, max_shot_size=1000)
@@ -108,13 +118,17 @@ def test_seeded_noisy_counts_repeat_and_split_over_tasks_as_shot_chunks():
 def test_seeded_noisy_counts_are_the_same_on_dask(local_cluster_client):
     model = model_of("amplitude_damping")
     qc = noisy_circuit(4, 8)
-    local = AerSimulator(noise_model=model).run(qc, shots=4000, seed_simulator=3, max_shot_size=1000)
-    remote = AerSimulator(noise_model=model, executor=local_cluster_client).run(
+    local = AerSimulator(method="statevector", noise_model=model).run(
+        qc, shots=4000, seed_simulator=3, max_shot_size=1000
+    )
+    remote = AerSimulator(method="statevector", noise_model=model, executor=local_cluster_client).run(
         qc, shots=4000, seed_simulator=3, max_shot_size=1000
     )
     assert remote.result().get_counts() == local.result().get_counts()
     # Without max_shot_size, a cluster's worker threads share the trajectories of one circuit.
-    auto = AerSimulator(noise_model=model, executor=local_cluster_client).run(qc, shots=4000, seed_simulator=3)
+    auto = AerSimulator(method="statevector", noise_model=model, executor=local_cluster_client).run(
+        qc, shots=4000, seed_simulator=3
+    )
     assert auto.tasks() == 2 and sum(auto.result().get_counts().values()) == 4000
     ideal = AerSimulator(executor=local_cluster_client).run(qc, shots=4000, seed_simulator=3)
     assert ideal.tasks() == 1  # one final state, sampled: nothing to share
@@ -124,19 +138,23 @@ def test_ideal_runs_are_unchanged_by_an_empty_model():
     qc = noisy_circuit(3, 1)
     ideal = AerSimulator().run(qc, seed_simulator=1).result()
     assert ideal.results[0].metadata["measure_sampling"] is True
-    empty = AerSimulator(noise_model=NoiseModel()).run(qc, seed_simulator=1).result()
+    empty = AerSimulator(method="statevector", noise_model=NoiseModel()).run(qc, seed_simulator=1).result()
     assert empty.get_counts() == ideal.get_counts()
-    noisy = AerSimulator(noise_model=model_of("depolarizing")).run(qc, seed_simulator=1).result()
+    noisy = AerSimulator(method="statevector", noise_model=model_of("depolarizing")).run(qc, seed_simulator=1).result()
     assert noisy.results[0].metadata["measure_sampling"] is False  # trajectories, as Aer reports it
     # As Aer: a model with quantum errors makes every circuit of the job trajectories, even one that
     # no error reaches; readout errors alone keep sampling the final state.
     untouched = QuantumCircuit(1, 1)
     untouched.measure(0, 0)
-    result = AerSimulator(noise_model=model_of("depolarizing")).run([qc, untouched]).result()
+    result = AerSimulator(method="statevector", noise_model=model_of("depolarizing")).run([qc, untouched]).result()
     assert [r.metadata["measure_sampling"] for r in result.results] == [False, False]
     readout_only = NoiseModel()
     readout_only.add_all_qubit_readout_error([[0.9, 0.1], [0.1, 0.9]])
-    result = AerSimulator(noise_model=readout_only).run(untouched, shots=2000, seed_simulator=2).result()
+    result = (
+        AerSimulator(method="statevector", noise_model=readout_only)
+        .run(untouched, shots=2000, seed_simulator=2)
+        .result()
+    )
     assert result.results[0].metadata["measure_sampling"] is True and 100 < result.get_counts()["1"] < 300
 
 
@@ -166,7 +184,7 @@ def test_bad_noise_is_refused_naming_the_instruction(build, message):
 
 def test_bad_noise_model_type_and_channel_instruction_are_refused_at_run():
     with pytest.raises(AerdaskInputError, match="noise_model must be None, an aerdask.noise.NoiseModel"):
-        AerSimulator(noise_model="depolarizing").run(QuantumCircuit(1))
+        AerSimulator(method="statevector", noise_model="depolarizing").run(QuantumCircuit(1))
     qc = QuantumCircuit(1)
     qc.append(amplitude_damping(0.1), [0])
     qc.data[0].operation.params[1] = np.array([[0, 1], [0, 0]])  # no longer trace preserving
@@ -206,7 +224,8 @@ def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
         qc.append(depolarizing_error(0.3, 1), [0])  # a QuantumError as an instruction
         qc.measure([0, 1, 2], [0, 1, 2])
         shots = 60000
-        mine = AerSimulator(noise_model=nm).run(qc, shots=shots, seed_simulator=1).result().get_counts()
+        trajectories = AerSimulator(method="statevector", noise_model=nm)
+        mine = trajectories.run(qc, shots=shots, seed_simulator=1).result().get_counts()
         exact = Aer(method="density_matrix", noise_model=nm)
         theirs = exact.run(qc, shots=shots, seed_simulator=2).result().get_counts()
         keys = sorted(set(mine) | set(theirs))
@@ -293,3 +312,38 @@ def test_correlated_readout_error_of_a_multi_qubit_measurement(method):
     mid.h(2)
     with pytest.raises(AerdaskInputError, match=r"correlated readout error of qubits \[2, 0\].*final measurements"):
         backend.run(mid)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_fused_checkpoint_copies_give_the_same_trajectories(monkeypatch, stride):
+    """Between errors, trajectories run fused copies of the rows; the samples are those of the exact rows."""
+    import aerdask_kernels.checkpoints as checkpoints
+
+    model = model_of("depolarizing")
+    model.add_all_qubit_quantum_error(amplitude_damping(0.05), ["cx"])  # Kraus rows: walks stop there
+    qc = noisy_circuit(5, 12)
+    backend = AerSimulator(method="statevector", noise_model=model, seed_simulator=4, shots=3000)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_STRIDE", 0)
+    exact = backend.run(qc).result().get_counts()
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_STRIDE", stride)
+    assert backend.run(qc).result().get_counts() == exact
+    assert_fits(exact, exact_probabilities(qc, model), qc.num_clbits, 3000)
+
+
+def test_fused_checkpoint_levels_cover_the_channel_rows():
+    from aerdask.compiler import compile_circuit
+    from aerdask_kernels.checkpoints import LEVEL_FACTOR, Checkpoints
+    from aerdask_kernels.opcodes import OP_CHANNEL
+    from aerdask_kernels.prepare import prepare_point
+
+    qc = random_circuit(5, 8, max_operands=2, seed=3)
+    exp = prepare_point(compile_circuit(qc, noise=model_of("depolarizing")), 0, True)
+    channels = np.flatnonzero(exp.ops[:, 0] == OP_CHANNEL)
+    copies = Checkpoints.build(exp, np.complex128, stride=2)
+    assert len(copies.levels) >= 2
+    for i, level in enumerate(copies.levels):
+        stride = 2 * LEVEL_FACTOR**i
+        np.testing.assert_array_equal(level.exact[:-1], channels[stride - 1 :: stride])
+        assert (level.ops[level.fast[:-1], 0] == OP_CHANNEL).all()
+        assert level.ops.shape[0] < exp.ops.shape[0]  # fewer rows: channels gone, gates fused across them
+    assert copies.levels[0].span(0, channels[0]) is None  # no two checkpoints before the first error row

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import density
 from .blocking import plan_blocks
+from .checkpoints import Checkpoints
 from .classical import evaluate
 from .gates import PARALLEL_MIN_SIZE
 from .interpreter import CANCELLED, run_segment, run_segment_serial
@@ -251,6 +252,9 @@ class _Walker:
         self.saves = _SaveCollector(exp)
         self.noise = Noise(exp, dtype, rng) if exp.noisy else None
         self.density = exp.method == density.DENSITY_MATRIX
+        self.checkpoints = None
+        if self.noise is not None and not self.density and self.noise.skip_ahead:
+            self.checkpoints = Checkpoints.build(exp, dtype, blocking_qubits)
         self.saves.density = self.density
 
     def run(self) -> None:
@@ -276,6 +280,33 @@ class _Walker:
             raise JobCancelledError("job cancelled while running")
         return pc
 
+    def _advance(self, state, creg, pc: int, stop: int, level: int | None = None) -> int:
+        """:meth:`_segment` from ``pc`` with ``stop``, through the fused copies between checkpoints.
+
+        The coarsest copy with two checkpoints in ``[pc, stop]`` runs between them; the
+        stretches before and after go to the finer copies, the exact rows last.
+        """
+        fast = self.checkpoints
+        if fast is None:
+            return self._segment(state, creg, pc, stop)
+        if level is None:
+            level = len(fast.levels) - 1
+        while level >= 0:
+            copy = fast.levels[level]
+            span = copy.span(pc, stop)
+            if span is not None:
+                first, last = span
+                self._advance(state, creg, pc, int(copy.exact[first]), level - 1)  # ends at that checkpoint
+                small = (1 << self.exp.num_qubits) < PARALLEL_MIN_SIZE and copy.plan[1].shape[0] == 0
+                segment = run_segment_serial if small else run_segment
+                start, end = int(copy.fast[first]), int(copy.fast[last])
+                args = (copy.ops, copy.qubits, copy.matrices, creg, start, self.cancel_flag, copy.plan, end)
+                if segment(state, *args) == CANCELLED:
+                    raise JobCancelledError("job cancelled while running")
+                return self._advance(state, creg, int(copy.exact[last]), stop, level - 1)
+            level -= 1
+        return self._segment(state, creg, pc, stop)
+
     def _classical_step(self, opcode, pc: int, state, creg) -> bool:
         """Run a CLASSICAL or SET_STATE row; False for any other row."""
         exp = self.exp
@@ -297,7 +328,7 @@ class _Walker:
         noise = self.noise
         stop = noise.next_stop(pc, shots) if noise is not None else 0
         while True:
-            pc = self._segment(state, creg, pc, stop)
+            pc = self._advance(state, creg, pc, stop)
             if pc >= n_ops:
                 self._leaf(state, creg, shots)
                 return

@@ -34,6 +34,8 @@ DEFAULTS: dict = {
     "kernels.block-qubits": 15,
     # States of fewer qubits are not cache-blocked (0 switches blocking off).
     "kernels.block-min-qubits": 19,
+    # Noisy trajectories: CHANNEL rows between two checkpoints of the fused copy (0: no fused copy).
+    "kernels.checkpoint-stride": 4,
 }
 
 _MISSING = object()
