@@ -5,9 +5,7 @@
 Importing aerdask never imports distributed.
 """
 
-from aerdask_kernels import QobjValidationError
-
-__version__ = "0.1.0"
+from aerdask_kernels import QobjValidationError, __version__
 
 from . import library  # noqa: E402  (adds Aer's save methods to QuantumCircuit)
 from .backend import AerSimulator  # noqa: E402

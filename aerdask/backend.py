@@ -148,6 +148,19 @@ class AerSimulator(BackendV2):
                 sim._target.add_instruction(spec.target_entry, name=name)
         return sim
 
+    def retrieve_job(self, job_id: str) -> AerJob:
+        """The job ``job_id`` of this backend's Dask cluster, e.g. from a restarted notebook.
+
+        ``AerSimulator(executor=client).retrieve_job(job_id)``, as ``BackendV2`` providers
+        retrieve jobs. Jobs on Dask are published on the scheduler while it lives, until their
+        result is read (or, with ``keep``, until ``job.unpublish()``).
+
+        Raises:
+            JobError: if the cluster holds no job with that id, or what it holds under that
+                id is not a valid aerdask job (nothing stored there is unpickled).
+        """
+        return AerJob.attach(self, job_id)
+
     @staticmethod
     def available_methods() -> tuple[str, ...]:
         """The simulation methods aerdask runs (``automatic`` picks one per circuit)."""

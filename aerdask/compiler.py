@@ -37,17 +37,14 @@ from .emitter import Emitter, NonNumericParameters
 from .errors import AerdaskInputError, UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
-from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup
+from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup, names_of_kind, supported_summary
 
 __all__ = ["compile_batch", "compile_circuit", "MatrixCache", "NotTemplatable"]
-_SUPPORTED_HINT = (
-    "aerdask runs the standard gates, unitary, diagonal, multi-controlled gates, any gate with a matrix "
-    "or a definition, measure, reset, initialize, state_preparation, barrier, delay, if_else, switch_case, "
-    "for_loop, while_loop, store, multiplexer, set_statevector and Aer's save instructions"
-)
-_CONTROL_FLOW = {"if_else", "switch_case", "for_loop", "while_loop", "box"}
-_WRITES_CLBITS = _CONTROL_FLOW | {"store"}  # may read or write any clbit
-_READS_STATE = set(SAVE_KINDS) | {"set_statevector"}  # act on the whole state
+_SUPPORTED_HINT = supported_summary()
+# From the instruction table: control flow and stores may read or write any clbit; saves and
+# state setting act on the whole state.
+_WRITES_CLBITS = names_of_kind("control_flow", "store")
+_READS_STATE = set(SAVE_KINDS) | names_of_kind("set_state")
 _NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}

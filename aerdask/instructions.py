@@ -58,7 +58,8 @@ __all__ = [
     "SAVE_KINDS",
     "OTHER_METHOD_INSTRUCTIONS",
     "lookup",
-    "supported_names",
+    "names_of_kind",
+    "supported_summary",
 ]
 
 
@@ -181,6 +182,17 @@ def lookup(name: str) -> InstructionSpec | None:
     return INSTRUCTIONS.get(name)
 
 
-def supported_names() -> list[str]:
-    """Sorted names of every advertised instruction."""
-    return sorted(INSTRUCTIONS)
+def names_of_kind(*kinds: str) -> frozenset[str]:
+    """The advertised instruction names whose kind is one of ``kinds`` (e.g. ``"control_flow"``)."""
+    return frozenset(name for name, spec in INSTRUCTIONS.items() if spec.kind in kinds)
+
+
+def supported_summary() -> str:
+    """What runs, for error messages: derived from the table, so it cannot drift from it."""
+    standard = set(get_standard_gate_name_mapping())
+    others = sorted(name for name, spec in INSTRUCTIONS.items() if name not in standard and spec.kind != "save")
+    return (
+        f"aerdask runs Qiskit's standard gates and instructions (measure, reset, delay...), any gate with a matrix "
+        f"or a definition, {', '.join(others)}, "
+        f"{', '.join(sorted(CHANNEL_NAMES))} and Aer's save instructions"
+    )

@@ -21,6 +21,7 @@ from aerdask_kernels import ExperimentError, Program, run_program
 from .chunking import check_unique, merge_results, result_slots
 from .errors import JobFailedError, JobTimeoutError
 from .executors import adapt
+from .executors.base import Publishing
 from .result import build_result
 
 __all__ = ["AerJob", "task_prefix", "wait", "as_completed", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"]
@@ -178,15 +179,16 @@ class AerJob(JobV1):
                 prefix,
                 type(self._adapter.executor).__name__,
             )
-            self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
+            if isinstance(self._adapter, Publishing):
+                self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
             if self._keep is not True and self._keep is not False:
                 timer = threading.Timer(float(self._keep), self.unpublish)
                 timer.daemon = True  # a time to live: the job is dropped from the cluster then
                 timer.start()
 
     @classmethod
-    def retrieve(cls, job_id: str, client, backend=None) -> AerJob:
-        """Re-attach to a job submitted to ``client``'s cluster, e.g. from a restarted notebook.
+    def attach(cls, backend, job_id: str) -> AerJob:
+        """Re-attach to a job on the cluster of ``backend``'s executor (``AerSimulator.retrieve_job``).
 
         Jobs on Dask are published as datasets named ``aerdask-job-<id>`` (see
         ``client.list_datasets()``) and can be found while the scheduler lives.
@@ -195,9 +197,12 @@ class AerJob(JobV1):
             JobError: if the cluster holds no job with that id, or what it holds under
                 that id is not a valid aerdask job (nothing stored there is unpickled).
         """
-        from .backend import AerSimulator
-
-        job = cls(backend or AerSimulator(executor=client), job_id, run_program, None, client)
+        job = cls(backend, job_id, run_program, None, backend.options.executor)
+        if not isinstance(job._adapter, Publishing):
+            raise JobError(
+                f"job {job_id!r} cannot be looked up on a {type(job._adapter.executor).__name__}: only jobs on a "
+                "Dask cluster outlive their client (give the backend executor=client)"
+            )
         found = job._adapter.lookup(job_id)
         if found is None:
             # Other users' job ids are not listed: ids are the only key to a job's results.
@@ -208,7 +213,8 @@ class AerJob(JobV1):
 
     def unpublish(self) -> None:
         """Stop keeping this job findable (and its results) on the cluster."""
-        self._adapter.unpublish(self._job_id)
+        if isinstance(self._adapter, Publishing):
+            self._adapter.unpublish(self._job_id)
 
     def _require_submitted(self) -> list:
         if self._handles is None:

@@ -56,7 +56,7 @@ DEFAULTS: dict[str, object] = {
     # mid-circuit measurements, which is what these two ask Aer for.
     "runtime_parameter_bind_enable": False,
     "shot_branching_enable": False,
-    # aerdask's own: keep a finished Dask job findable by AerJob.retrieve (True), for so many
+    # aerdask's own: keep a finished Dask job findable by AerSimulator.retrieve_job (True), for so many
     # seconds after submission (a number), or not once its result was read (False).
     "keep": False,
     # aerdask's own, Dask only: worker deaths one task may cause before its job fails, and

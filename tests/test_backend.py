@@ -179,3 +179,15 @@ def test_max_parallel_threads_is_honoured(bell):
     assert result.results[0].metadata["parallel_state_update"] == 1
     result = AerSimulator().run(bell).result()
     assert 1 <= result.results[0].metadata["parallel_state_update"] <= numba.config.NUMBA_NUM_THREADS
+
+
+def test_capability_lists_derive_from_the_instruction_table():
+    from aerdask import compiler, instructions
+
+    summary = instructions.supported_summary()
+    listed = summary.split("definition, ")[1].split(" and Aer's")[0].split(", ")
+    assert listed and all(instructions.lookup(name) is not None for name in listed)
+    assert compiler._WRITES_CLBITS == instructions.names_of_kind("control_flow", "store")
+    assert {"if_else", "while_loop", "store"} <= compiler._WRITES_CLBITS and "box" not in compiler._WRITES_CLBITS
+    target = AerSimulator().target.operation_names
+    assert all(name in target for name in instructions.INSTRUCTIONS)

@@ -52,11 +52,6 @@ def slow_circuit(num_qubits=20, layers=60):
     return qc
 
 
-@pytest.fixture(params=["local_cluster", "cli_cluster"])
-def client(request):
-    return request.getfixturevalue(f"{request.param}_client")
-
-
 def test_200_circuits_with_max_job_size_10_are_20_tasks(local_cluster_client):
     client = local_cluster_client
     job = AerSimulator(executor=client).run(small_batch(200), max_job_size=10, seed_simulator=1)
@@ -75,7 +70,7 @@ def test_200_circuits_with_max_job_size_10_are_20_tasks(local_cluster_client):
     assert result.success
 
 
-def test_seeded_results_identical_to_the_thread_pool(client):
+def test_seeded_results_identical_to_the_thread_pool(executor):  # conftest's: every executor kind
     circuits = small_batch(6, num_qubits=5, seed=10)
     with_state = circuits[0].remove_final_measurements(inplace=False)
     with_state.save_statevector()
@@ -83,7 +78,7 @@ def test_seeded_results_identical_to_the_thread_pool(client):
     options = {"seed_simulator": 99, "memory": True, "shots": 500}
     for split in ({}, {"max_job_size": 2}, {"max_shot_size": 128}):
         local = AerSimulator().run(circuits, **options, **split).result()
-        remote = AerSimulator(executor=client).run(circuits, **options, **split).result()
+        remote = AerSimulator(executor=executor).run(circuits, **options, **split).result()
         assert [local.get_memory(i) for i in range(6)] == [remote.get_memory(i) for i in range(6)]
         assert local.get_statevector(6) == remote.get_statevector(6)
 
@@ -354,12 +349,12 @@ def test_job_can_be_retrieved_from_another_client(local_cluster_client):
     job = AerSimulator(executor=local_cluster_client).run(small_batch(6), seed_simulator=3, max_job_size=2, keep=True)
     counts = job.result().get_counts()
     with Client(local_cluster_client.scheduler.address, timeout=30) as other:  # e.g. after a kernel restart
-        again = AerJob.retrieve(job.job_id(), other)
+        again = AerSimulator(executor=other).retrieve_job(job.job_id())
         again.wait_for_final_state(timeout=30, wait=0.5)  # the new client learns the futures' states
         assert again.status() is JobStatus.DONE and again.tasks() == 3
         assert again.result().get_counts() == counts
         with pytest.raises(JobError, match="no job 'nope'") as missing:
-            AerJob.retrieve("nope", other)
+            AerSimulator(executor=other).retrieve_job("nope")
         assert job.job_id() not in str(missing.value)  # other users' ids are never listed
     job.unpublish()
     assert job.job_id() not in job._adapter.published()
@@ -399,7 +394,7 @@ def test_retrieve_never_unpickles_a_tampered_dataset(local_cluster_client, tmp_p
     for payload in ({**good, "job": evil}, {**good, "job": good["job"][:100]}, {"job": "text"}):
         local_cluster_client.publish_dataset(**{name: payload}, override=True)
         with pytest.raises(JobError, match="not (a valid aerdask job|written by aerdask)"):
-            AerJob.retrieve(job.job_id(), local_cluster_client)
+            AerSimulator(executor=local_cluster_client).retrieve_job(job.job_id())
     assert not os.path.exists("/tmp/aerdask-pwned")
     local_cluster_client.unpublish_dataset(name)
 

@@ -3,8 +3,6 @@
 import subprocess
 import sys
 
-import pytest
-
 
 def _modules_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
@@ -32,9 +30,37 @@ def test_aerdask_import_does_not_load_distributed():
     assert "dask" not in loaded
 
 
-@pytest.mark.parametrize("name", ["kernels"])
-def test_no_top_level_kernels_module(name):
-    import importlib.util
+def test_every_kernel_module_imports_only_numpy_and_numba():
+    """Not only the package root: each module a worker may load (the Dask preload aside)."""
+    import pathlib
 
-    spec = importlib.util.find_spec(name)
-    assert spec is None or "aerdask" not in (spec.origin or "")
+    import aerdask_kernels
+
+    names = sorted(p.stem for p in pathlib.Path(aerdask_kernels.__file__).parent.glob("*.py"))
+    modules = [f"aerdask_kernels.{n}" for n in names if n not in ("__init__", "dask_worker")]
+    loaded = _modules_after("import " + ", ".join(modules))
+    for forbidden in ("qiskit", "dask", "distributed", "aerdask", "psutil"):
+        assert forbidden not in loaded
+
+
+def test_no_top_level_kernels_module(tmp_path):
+    """Installed, the source folder ``kernels/`` does not import as ``kernels`` (a PyPI package's name).
+
+    Checked from a neutral directory: under pytest the repository root is on ``sys.path``, where the
+    folder is a namespace package.
+    """
+    import pathlib
+
+    ours = (pathlib.Path(__file__).resolve().parents[1] / "kernels").as_posix()
+    code = (
+        "import importlib.util, pathlib; s = importlib.util.find_spec('kernels'); "
+        "print([pathlib.Path(p).resolve().as_posix() for p in "
+        "([s.origin] if s and s.origin else []) + list(s.submodule_search_locations or [] if s else [])])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert ours not in out.stdout
+    assert "aerdask_kernels" in subprocess.run(
+        [sys.executable, "-c", "import aerdask_kernels; print(aerdask_kernels.__name__)"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    ).stdout  # fmt: skip

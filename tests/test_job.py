@@ -69,17 +69,19 @@ def test_invalid_program_is_refused_at_submit(executor):
     assert job.status() is JobStatus.INITIALIZING
 
 
-def test_running_job_cancels_within_a_fraction_of_a_second(executor):
-    job = AerSimulator(executor=executor).run(forever_circuit())
-    assert wait_until(lambda: job.status() is JobStatus.RUNNING)
-    assert job.running()
-    start = time.monotonic()
-    assert job.cancel() is True
-    assert time.monotonic() - start < 0.5
-    assert job.status() is JobStatus.CANCELLED and job.cancelled()
+def test_running_job_cancel_stops_its_task(executor):
+    # How fast a cancel lands is a benchmark's business (benchmarks/dask_overhead.py); here: that it does.
+    backend = AerSimulator(executor=executor)
+    jobs = [backend.run(forever_circuit()) for _ in range(2)]  # every executor here has two threads
+    assert wait_until(lambda: all(job.status() is JobStatus.RUNNING for job in jobs))
+    assert jobs[0].running()
+    assert all(job.cancel() is True for job in jobs)
+    assert all(job.status() is JobStatus.CANCELLED and job.cancelled() for job in jobs)
     with pytest.raises(concurrent.futures.CancelledError):
-        job.result()
-    assert job.cancel() is True  # cancelling again is harmless
+        jobs[0].result()
+    assert jobs[0].cancel() is True  # cancelling again is harmless
+    # The event that shows the running tasks stopped: both threads take new work again.
+    assert backend.run(quick_circuit()).result(timeout=60).success
 
 
 def ever_started(handle) -> bool:
@@ -129,11 +131,9 @@ def test_result_timeout_is_both_timeout_errors(executor):
 def test_wait_for_final_state_calls_back_and_times_out(executor):
     job = AerSimulator(executor=executor).run(forever_circuit())
     calls = []
-    start = time.monotonic()
     with pytest.raises(JobTimeoutError):
         job.wait_for_final_state(timeout=0.55, wait=0.1, callback=lambda *args: calls.append(args))
-    assert 0.5 < time.monotonic() - start < 1.5
-    assert 4 <= len(calls) <= 7
+    assert len(calls) >= 2  # called back while it waited (how many depends on the machine's load)
     job_id, status, same_job = calls[-1]
     assert job_id == job.job_id() and status in (JobStatus.QUEUED, JobStatus.RUNNING) and same_job is job
     job.cancel()
@@ -301,3 +301,13 @@ def test_wait_first_exception_returns_on_a_failed_job(executor):
     done, not_done = aerdask.wait([failing, forever], timeout=60, return_when=aerdask.FIRST_EXCEPTION)
     assert done == {failing} and not_done == {forever}
     forever.cancel()
+
+
+def test_retrieve_job_needs_an_executor_whose_jobs_outlive_the_client():
+    from aerdask.executors.base import Publishing
+
+    job = AerSimulator().run(quick_circuit())
+    assert not isinstance(job._adapter, Publishing)  # a thread pool publishes nothing
+    job.unpublish()  # harmless there
+    with pytest.raises(JobError, match="only jobs on a Dask cluster outlive their client"):
+        AerSimulator().retrieve_job(job.job_id())

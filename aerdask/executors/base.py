@@ -110,16 +110,26 @@ class ExecutorAdapter(abc.ABC):
         """A link to watch the tasks, where the executor has one."""
         return None
 
-    def publish(self, job_id: str, handles, program, chunks) -> None:  # noqa: B027  (only shared executors publish)
-        """Keep a submitted job findable by id (no-op where jobs die with the process)."""
 
+class Publishing(abc.ABC):
+    """What an executor whose jobs outlive the client adds: jobs findable by id (Dask's datasets).
+
+    A mixin beside :class:`ExecutorAdapter`; a thread pool's jobs die with the process, so it
+    has none of this, and :class:`~aerdask.job.AerJob` publishes only through adapters that do.
+    """
+
+    @abc.abstractmethod
+    def publish(self, job_id: str, handles, program, chunks) -> None:
+        """Keep a submitted job findable by id."""
+
+    @abc.abstractmethod
     def lookup(self, job_id: str):
         """``(program, chunks, handles)`` of a published job, or ``None``."""
-        return None
 
+    @abc.abstractmethod
     def published(self) -> list[str]:
         """Ids of the jobs that can be looked up."""
-        return []
 
-    def unpublish(self, job_id: str) -> None:  # noqa: B027
+    @abc.abstractmethod
+    def unpublish(self, job_id: str) -> None:
         """Forget a published job."""

@@ -24,7 +24,7 @@ from aerdask_kernels.dask_worker import STARTED_TOPIC, cancel_job_soon, run_task
 from ..admission import WorkerMemory
 from ..errors import TaskLostError, WorkerCrashError
 from ..publishing import published_bytes, read_published
-from .base import ExecutorAdapter, TaskHandle
+from .base import ExecutorAdapter, Publishing, TaskHandle
 from .cluster import ensure_ready
 from .registry import state
 
@@ -172,7 +172,7 @@ def _notify(changed: threading.Condition) -> None:
         changed.notify_all()
 
 
-class DaskAdapter(ExecutorAdapter):
+class DaskAdapter(ExecutorAdapter, Publishing):
     """Submits each chunk with a unique key (``pure=False``: identical chunks must not merge)."""
 
     separate_processes = True

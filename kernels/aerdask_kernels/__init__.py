@@ -5,10 +5,15 @@ test checks it). The client side (``aerdask``) compiles Qiskit circuits into a
 :class:`Program` and ships it with :func:`run_program`.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .execute import ExperimentError, JobCancelledError, run_program
 from .program import FORMAT_VERSION, Experiment, Program, QobjValidationError
 
-__version__ = "0.1.0"
+try:  # one source: pyproject.toml, through the installed distribution that ships both packages
+    __version__ = version("aerdask")
+except PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "FORMAT_VERSION",

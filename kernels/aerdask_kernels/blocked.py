@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import control_bits, insert_zero_bits, target_offsets
+from .gates import control_bits, insert_zero_bits, row_nonzeros, target_offsets
 from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
 from .opcodes import OP_MATRIX
 
@@ -162,6 +162,11 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
         if (ctrl_val >> j) & 1:
             base_bits |= 1 << ctrl_pos[j]
     offsets = target_offsets(targ_pos)
+    cols, counts = row_nonzeros(matrix, dim)
+    if counts.size == 0:  # dense: every column of every row
+        counts = np.full(dim, dim, dtype=np.int64)
+        for r in range(dim):
+            cols[r] = np.arange(dim)
     vr = np.empty(dim, dtype=re.dtype)
     vi = np.empty(dim, dtype=re.dtype)
     for g in range(re.size >> positions.size):
@@ -172,7 +177,8 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
         for r in range(dim):
             accr = 0.0
             acci = 0.0
-            for c in range(dim):
+            for t in range(counts[r]):
+                c = cols[r, t]
                 e = matrix[r * dim + c]
                 accr += e.real * vr[c] - e.imag * vi[c]
                 acci += e.real * vi[c] + e.imag * vr[c]

@@ -28,6 +28,7 @@ from .opcodes import (
     CHAN_POFF,
     CHANNEL_MIXTURE,
     COL_ARG,
+    COL_CVAL,
     COL_MOFF,
     COL_NCTRL,
     COL_NTARG,
@@ -108,13 +109,26 @@ def to_density(exp):
             extra.append(np.ravel(data).astype(np.complex128))
             moff += extra[-1].size
 
+    merged = False  # the row before was a gate taken into this CHANNEL row's superoperator
     for pc in range(ops.shape[0]):
         where[pc] = len(out_ops)
         row = ops[pc]
         opcode, qoff = row[COL_OPCODE], row[COL_QOFF]
         k = row[COL_NCTRL] + row[COL_NTARG]
         bits = qubits[qoff : qoff + k]
-        if opcode in (OP_MATRIX, OP_DIAG):
+        if merged:
+            where[pc] = where[pc - 1]  # a jump to the error row lands on the merged row
+            merged = False
+            continue
+        gate_then_error = _gate_then_error(exp, pc)
+        if gate_then_error is not None:
+            # A gate and the error after it on the same qubits: one superoperator pass
+            # (S_error @ conj(U) (x) U) instead of three (U, conj(U), then S_error).
+            fields = np.zeros(N_COLS, dtype=np.int64)
+            fields[COL_OPCODE], fields[COL_NTARG] = OP_MATRIX, 2 * len(bits)
+            emit(fields, np.concatenate((bits, bits + n)), gate_then_error)
+            merged = True
+        elif opcode in (OP_MATRIX, OP_DIAG):
             ntarg = row[COL_NTARG]
             size = 1 << (2 * ntarg if opcode == OP_MATRIX else ntarg)
             emit(row, bits)
@@ -142,6 +156,45 @@ def to_density(exp):
         qubits=np.concatenate(out_qubits) if out_qubits else np.zeros(0, dtype=np.int64),
         matrices=np.concatenate([exp.matrices.astype(np.complex128, copy=False), *extra]),
     )
+
+
+#: Gates of at most this many qubits (controls included) merge with the error after them.
+MAX_MERGED_QUBITS = 2
+
+
+def _gate_then_error(exp, pc: int) -> np.ndarray | None:
+    """``S_error @ (conj(U) (x) U)`` when row ``pc`` is a gate and row ``pc + 1`` its error on the same qubits.
+
+    Row ``pc + 1`` must not be a jump target (nothing may enter between the two).
+    """
+    ops, qubits = exp.ops, exp.qubits
+    if pc + 1 >= ops.shape[0] or ops[pc + 1, COL_OPCODE] != OP_CHANNEL:
+        return None
+    row, error = ops[pc], ops[pc + 1]
+    k = int(row[COL_NCTRL] + row[COL_NTARG])
+    if row[COL_OPCODE] not in (OP_MATRIX, OP_DIAG) or not 0 < k <= MAX_MERGED_QUBITS or error[COL_NTARG] != k:
+        return None
+    if not np.array_equal(qubits[row[COL_QOFF] : row[COL_QOFF] + k], qubits[error[COL_QOFF] : error[COL_QOFF] + k]):
+        return None
+    jumps = (ops[:, COL_OPCODE] == OP_JUMP) | (ops[:, COL_OPCODE] == OP_BRANCH)
+    if (ops[jumps, COL_ARG] == pc + 1).any():
+        return None
+    unitary = _full_matrix(exp, row)
+    return _channel_superop(exp, error[COL_ARG], k) @ np.kron(np.conj(unitary), unitary)
+
+
+def _full_matrix(exp, row) -> np.ndarray:
+    """The ``2**k x 2**k`` matrix of a MATRIX or DIAG row on its qubits (controls are the low bits)."""
+    nctrl, ntarg, moff = int(row[COL_NCTRL]), int(row[COL_NTARG]), int(row[COL_MOFF])
+    dim_t = 1 << ntarg
+    if row[COL_OPCODE] == OP_MATRIX:
+        block = exp.matrices[moff : moff + dim_t * dim_t].reshape(dim_t, dim_t)
+    else:
+        block = np.diag(exp.matrices[moff : moff + dim_t])
+    full = np.eye(1 << (nctrl + ntarg), dtype=np.complex128)
+    active = int(row[COL_CVAL]) + (np.arange(dim_t) << nctrl)  # the indices where the controls are on
+    full[np.ix_(active, active)] = block
+    return full
 
 
 def _reset_superop() -> np.ndarray:

@@ -24,14 +24,23 @@ from numba import prange
 from . import settings
 from ._jit import njit
 
-__all__ = ["apply_matrix", "apply_diagonal", "insert_zero_bits", "control_bits", "target_offsets", "PARALLEL_MIN_SIZE"]
+__all__ = [
+    "apply_matrix",
+    "apply_diagonal",
+    "insert_zero_bits",
+    "control_bits",
+    "target_offsets",
+    "row_nonzeros",
+    "PARALLEL_MIN_SIZE",
+    "MAX_RUN",
+]
 
 #: Amplitudes from which kernels use threads (``aerdask.kernels.parallel-min-qubits``, default 14).
 PARALLEL_MIN_SIZE = 1 << settings.get_int("kernels.parallel-min-qubits")
 #: Longest run of contiguous amplitudes the 1- and 2-qubit kernels sweep at a time. The run
 #: length is computed at run time on purpose: with a constant trip count (64) LLVM fully
 #: unrolled the loop into code 1.3-1.7x slower per pass (measured on an Intel Xeon).
-_RUN = 1024
+MAX_RUN = 1024
 #: Low index bits handled by a lookup table in the diagonal kernel (blocks of 64 amplitudes).
 _DIAG_BLOCK_BITS = 6
 
@@ -83,7 +92,7 @@ def _apply_1q(state, target, matrix):
     elif target >= 6:
         # Runs of pairs are contiguous in both halves. Slices, not index arithmetic on
         # one array: LLVM then proves the halves apart and vectorises the loop.
-        run = min(stride, _RUN, state.size >> 8)  # not a constant (see _RUN); >= 64 chunks for the threads
+        run = min(stride, MAX_RUN, state.size >> 8)  # not a constant (see MAX_RUN); >= 64 chunks for the threads
         for c in prange(state.size // (2 * run)):
             i0 = _insert_zero_bit(c * run, target)
             a = state[i0 : i0 + run]
@@ -133,7 +142,7 @@ def _apply_2q(state, t0, t1, matrix):
     lo, hi = min(t0, t1), max(t0, t1)
     s0, s1 = 1 << t0, 1 << t1
     if state.size >= PARALLEL_MIN_SIZE and lo >= 6:
-        run = min(1 << lo, _RUN, state.size >> 8)
+        run = min(1 << lo, MAX_RUN, state.size >> 8)
         for c in prange(state.size // (4 * run)):
             _quad_run(state, _insert_zero_bit(_insert_zero_bit(c * run, lo), hi), s0, s1, matrix, run)
     elif state.size < PARALLEL_MIN_SIZE:
@@ -144,11 +153,43 @@ def _apply_2q(state, t0, t1, matrix):
             _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
 
 
+@njit
+def row_nonzeros(matrix, dim):
+    """The nonzero columns of each row of a row-major ``dim x dim`` matrix, or none if it is dense.
+
+    A density matrix's channels are sparse superoperators (a two-qubit Pauli channel has 4
+    nonzeros in each row of 16), so their groups take a quarter of the products.
+
+    Returns:
+        ``(cols, counts)``: int64 ``(dim, dim)`` and ``(dim,)``, row ``r``'s nonzero columns
+        being ``cols[r, :counts[r]]``; ``counts`` is empty when over half the entries are nonzero.
+    """
+    cols = np.zeros((dim, dim), dtype=np.int64)
+    counts = np.zeros(dim, dtype=np.int64)
+    total = 0
+    for r in range(dim):
+        for c in range(dim):
+            if matrix[r * dim + c] != 0:
+                cols[r, counts[r]] = c
+                counts[r] += 1
+        total += counts[r]
+    if 2 * total > dim * dim:
+        return cols, counts[:0]
+    return cols, counts
+
+
 @njit(inline="always")
-def _group(state, base, offsets, matrix, buf):
+def _group(state, base, offsets, matrix, buf, cols, counts):
     dim = offsets.size
     for r in range(dim):
         buf[r] = state[base + offsets[r]]
+    if counts.size:  # sparse rows: their nonzero columns only
+        for r in range(dim):
+            acc = 0j
+            for t in range(counts[r]):
+                acc += matrix[r * dim + cols[r, t]] * buf[cols[r, t]]
+            state[base + offsets[r]] = acc
+        return
     for r in range(dim):
         acc = matrix[r * dim] * buf[0]
         for c in range(1, dim):
@@ -180,17 +221,18 @@ def _apply_general(state, positions, base_bits, targets, matrix):
     """Any number of targets, with controls: ``positions`` are all involved qubits, sorted."""
     dim = 1 << targets.size
     offsets = target_offsets(targets)
+    cols, counts = row_nonzeros(matrix, dim)
     groups = state.size >> positions.size
     if state.size < PARALLEL_MIN_SIZE:
         buf = np.empty(dim, dtype=state.dtype)
         for i in range(groups):
-            _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf)
+            _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf, cols, counts)
     else:
         chunk = max(1, groups // 64)  # one scratch buffer per chunk of groups, not per group
         for c in prange((groups + chunk - 1) // chunk):
             buf = np.empty(dim, dtype=state.dtype)
             for i in range(c * chunk, min(groups, (c + 1) * chunk)):
-                _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf)
+                _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf, cols, counts)
 
 
 @njit

@@ -22,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import _RUN, PARALLEL_MIN_SIZE, insert_zero_bits
+from .gates import MAX_RUN, PARALLEL_MIN_SIZE, insert_zero_bits
 
 __all__ = ["monomial", "apply_monomial", "block_monomial", "MAX_MONOMIAL_TARGETS", "BLOCK_MOVE_RUN"]
 
@@ -133,7 +133,7 @@ def apply_monomial(state, positions, base_bits, offsets, perm, phase):
     """
     groups = state.size >> positions.size
     # Groups 0..2**positions[0]-1 lie at consecutive indices: move them as runs.
-    run = min(1 << positions[0], groups, _RUN)
+    run = min(1 << positions[0], groups, MAX_RUN)
     n_runs = groups // run
     pairs = _involution(perm, offsets.size)
     if state.size < PARALLEL_MIN_SIZE:
