@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import control_bits, insert_zero_bits, row_nonzeros, target_offsets
+from .gates import control_bits, insert_zero_bits, row_nonzeros, scaled_identity_plus_rank_one, target_offsets
 from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
 from .opcodes import OP_MATRIX
 
@@ -162,6 +162,27 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
         if (ctrl_val >> j) & 1:
             base_bits |= 1 << ctrl_pos[j]
     offsets = target_offsets(targ_pos)
+    alpha, lr_rows, lr_u, lr_cols, lr_v = scaled_identity_plus_rank_one(matrix, dim)
+    if lr_rows.size:  # alpha * I + u v^T: a depolarizing channel's superoperator
+        for g in range(re.size >> positions.size):
+            base = insert_zero_bits(g, positions) | base_bits
+            sr = 0.0
+            si = 0.0
+            for j in range(lr_cols.size):
+                e = lr_v[j]
+                x, y = re[base + offsets[lr_cols[j]]], im[base + offsets[lr_cols[j]]]
+                sr += e.real * x - e.imag * y
+                si += e.real * y + e.imag * x
+            if alpha != 1:
+                for r in range(dim):
+                    x, y = re[base + offsets[r]], im[base + offsets[r]]
+                    re[base + offsets[r]] = alpha.real * x - alpha.imag * y
+                    im[base + offsets[r]] = alpha.real * y + alpha.imag * x
+            for i in range(lr_rows.size):
+                e = lr_u[i]
+                re[base + offsets[lr_rows[i]]] += e.real * sr - e.imag * si
+                im[base + offsets[lr_rows[i]]] += e.real * si + e.imag * sr
+        return
     cols, counts = row_nonzeros(matrix, dim)
     if counts.size == 0:  # dense: every column of every row
         counts = np.full(dim, dim, dtype=np.int64)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gates import scaled_identity_plus_rank_one
 from .opcodes import (
     CHAN_COUNT,
     CHAN_KIND,
@@ -134,7 +135,10 @@ def to_density(exp):
             emit(row, bits)
             emit(row, bits + n, np.conj(exp.matrices[row[COL_MOFF] : row[COL_MOFF] + size]))
         elif opcode in (OP_CHANNEL, OP_RESET):
-            matrix = _reset_superop() if opcode == OP_RESET else _channel_superop(exp, row[COL_ARG], len(bits))
+            if opcode == OP_RESET:
+                matrix = _reset_superop()
+            else:
+                matrix = _without_scale(_channel_superop(exp, row[COL_ARG], len(bits)))
             fields = np.zeros(N_COLS, dtype=np.int64)
             fields[COL_OPCODE], fields[COL_NTARG] = OP_MATRIX, 2 * len(bits)
             emit(fields, np.concatenate((bits, bits + n)), matrix)
@@ -179,8 +183,11 @@ def _gate_then_error(exp, pc: int) -> np.ndarray | None:
     jumps = (ops[:, COL_OPCODE] == OP_JUMP) | (ops[:, COL_OPCODE] == OP_BRANCH)
     if (ops[jumps, COL_ARG] == pc + 1).any():
         return None
+    superop = _channel_superop(exp, error[COL_ARG], k)
+    if scaled_identity_plus_rank_one(superop.ravel(), superop.shape[0])[1].size:
+        return None  # a depolarizing error alone costs less than the product (see the kernel)
     unitary = _full_matrix(exp, row)
-    return _channel_superop(exp, error[COL_ARG], k) @ np.kron(np.conj(unitary), unitary)
+    return superop @ np.kron(np.conj(unitary), unitary)
 
 
 def _full_matrix(exp, row) -> np.ndarray:
@@ -195,6 +202,18 @@ def _full_matrix(exp, row) -> np.ndarray:
     active = int(row[COL_CVAL]) + (np.arange(dim_t) << nctrl)  # the indices where the controls are on
     full[np.ix_(active, active)] = block
     return full
+
+
+def _without_scale(superop: np.ndarray) -> np.ndarray:
+    """A depolarizing superoperator ``alpha * I + u v^T`` divided by ``alpha > 0``.
+
+    The kernel then touches only the entries ``u`` and ``v`` name (``alpha`` is 1); the
+    state is off by a positive factor, which every reader here divides out (the trace).
+    """
+    alpha, rows = scaled_identity_plus_rank_one(superop.ravel(), superop.shape[0])[:2]
+    if rows.size and abs(alpha.imag) < 1e-15 and alpha.real > 0:
+        return superop / alpha.real
+    return superop
 
 
 def _reset_superop() -> np.ndarray:
@@ -219,9 +238,19 @@ def _width(state: np.ndarray) -> int:
 
 
 def diagonal(state: np.ndarray) -> np.ndarray:
-    """The outcome probabilities ``rho[i, i]``: float64, ``(2**n,)``, rounding below 0 clipped."""
+    """The outcome probabilities ``rho[i, i] / Tr(rho)``: float64, ``(2**n,)``, rounding below 0 clipped.
+
+    The vector holds ``rho`` up to a positive factor (see :func:`_without_scale`): readers divide by the trace.
+    """
     dim = 1 << _width(state)
-    return np.clip(state[:: dim + 1].real.astype(np.float64), 0.0, None)
+    diag = np.clip(state[:: dim + 1].real.astype(np.float64), 0.0, None)
+    return diag / diag.sum()
+
+
+def trace(state: np.ndarray) -> float:
+    """``Tr(rho)`` of the vector as it is held (a positive factor off the true state's 1)."""
+    dim = 1 << _width(state)
+    return float(state[:: dim + 1].real.astype(np.float64).sum())
 
 
 def probability_one(state: np.ndarray, qubit: int) -> float:
@@ -258,7 +287,7 @@ def reduced(state: np.ndarray, qubits: np.ndarray) -> np.ndarray:
     tensor = density_matrix(state).astype(np.complex128).reshape((2,) * (2 * n))
     order = rest + keep + [n + a for a in rest] + [n + a for a in keep]
     tensor = np.transpose(tensor, order).reshape(1 << (n - k), 1 << k, 1 << (n - k), 1 << k)
-    return np.einsum("aiaj->ij", tensor)
+    return np.einsum("aiaj->ij", tensor) / trace(state)
 
 
 def expval_pauli(state: np.ndarray, x_mask: int, z_mask: int, num_y: int) -> float:
@@ -275,4 +304,4 @@ def expval_pauli(state: np.ndarray, x_mask: int, z_mask: int, num_y: int) -> flo
         bit = z & -z
         values[(rows & bit) != 0] *= -1
         z ^= bit
-    return float(((1j) ** (num_y % 4) * values.sum()).real)
+    return float(((1j) ** (num_y % 4) * values.sum()).real) / trace(state)

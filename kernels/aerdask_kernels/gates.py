@@ -178,9 +178,95 @@ def row_nonzeros(matrix, dim):
     return cols, counts
 
 
+@njit
+def scaled_identity_plus_rank_one(matrix, dim):
+    """``matrix = alpha * I + u v^T`` with ``u`` and ``v`` on few rows and columns, if it is.
+
+    A depolarizing channel's superoperator is: ``rho -> (1 - p) rho + p Tr(rho) I / d`` is
+    ``alpha = 1 - p`` plus the rank-one map from the diagonal entries to the diagonal
+    entries. Applied as such, a group costs ``dim + |rows| + |cols|`` products, not
+    ``dim**2`` (or its sparse count).
+
+    Returns:
+        ``(alpha, rows, u, cols, v)``; ``rows`` is empty when ``matrix`` has not that form
+        (or the form would not save work).
+    """
+    none = np.zeros(0, dtype=np.int64)
+    empty = np.zeros(0, dtype=matrix.dtype)
+    alpha = matrix[0] * 0
+    found = False
+    for r in range(dim):  # alpha: the diagonal of a row whose only nonzero is on the diagonal
+        only = matrix[r * dim + r] != 0
+        for c in range(dim):
+            if c != r and matrix[r * dim + c] != 0:
+                only = False
+                break
+        if only:
+            alpha = matrix[r * dim + r]
+            found = True
+            break
+    if not found:
+        return alpha, none, empty, none, empty
+    rows = np.zeros(dim, dtype=np.int64)
+    cols = np.zeros(dim, dtype=np.int64)
+    nr = nc = 0
+    for r in range(dim):
+        for c in range(dim):
+            d = matrix[r * dim + c] - (alpha if r == c else 0)
+            if abs(d) > 1e-14:
+                if nr == 0 or rows[nr - 1] != r:
+                    rows[nr] = r
+                    nr += 1
+    if nr == 0 or 4 * nr > dim:
+        return alpha, none, empty, none, empty
+    first = rows[0]
+    for c in range(dim):
+        d = matrix[first * dim + c] - (alpha if first == c else 0)
+        if abs(d) > 1e-14:
+            cols[nc] = c
+            nc += 1
+    if 4 * nc > dim:
+        return alpha, none, empty, none, empty
+    pivot = cols[0]
+    v = np.empty(nc, dtype=matrix.dtype)
+    for j in range(nc):
+        v[j] = matrix[first * dim + cols[j]] - (alpha if first == cols[j] else 0)
+    u = np.empty(nr, dtype=matrix.dtype)
+    for i in range(nr):
+        r = rows[i]
+        u[i] = (matrix[r * dim + pivot] - (alpha if r == pivot else 0)) / v[0]
+        for c in range(dim):  # every entry must match alpha * I + u v^T
+            expected = (alpha if r == c else 0) * 1
+            for j in range(nc):
+                if cols[j] == c:
+                    expected += u[i] * v[j]
+            if abs(matrix[r * dim + c] - expected) > 1e-12 * (1 + abs(expected)):
+                return alpha, none, empty, none, empty
+    for r in range(dim):  # and rows outside ``rows`` must be alpha on the diagonal only
+        inside = False
+        for i in range(nr):
+            inside = inside or rows[i] == r
+        if not inside:
+            for c in range(dim):
+                if abs(matrix[r * dim + c] - (alpha if r == c else 0)) > 1e-14:
+                    return alpha, none, empty, none, empty
+    return alpha, rows[:nr].copy(), u, cols[:nc].copy(), v
+
+
 @njit(inline="always")
-def _group(state, base, offsets, matrix, buf, cols, counts):
+def _group(state, base, offsets, matrix, buf, cols, counts, low_rank):
     dim = offsets.size
+    alpha, lr_rows, lr_u, lr_cols, lr_v = low_rank
+    if lr_rows.size:  # alpha * I + u v^T (see scaled_identity_plus_rank_one)
+        acc = 0j
+        for j in range(lr_cols.size):
+            acc += lr_v[j] * state[base + offsets[lr_cols[j]]]
+        if alpha != 1:
+            for r in range(dim):
+                state[base + offsets[r]] *= alpha
+        for i in range(lr_rows.size):
+            state[base + offsets[lr_rows[i]]] += lr_u[i] * acc
+        return
     for r in range(dim):
         buf[r] = state[base + offsets[r]]
     if counts.size:  # sparse rows: their nonzero columns only
@@ -222,17 +308,19 @@ def _apply_general(state, positions, base_bits, targets, matrix):
     dim = 1 << targets.size
     offsets = target_offsets(targets)
     cols, counts = row_nonzeros(matrix, dim)
+    low_rank = scaled_identity_plus_rank_one(matrix, dim)
     groups = state.size >> positions.size
     if state.size < PARALLEL_MIN_SIZE:
         buf = np.empty(dim, dtype=state.dtype)
         for i in range(groups):
-            _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf, cols, counts)
+            _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf, cols, counts, low_rank)
     else:
         chunk = max(1, groups // 64)  # one scratch buffer per chunk of groups, not per group
         for c in prange((groups + chunk - 1) // chunk):
             buf = np.empty(dim, dtype=state.dtype)
             for i in range(c * chunk, min(groups, (c + 1) * chunk)):
-                _group(state, insert_zero_bits(i, positions) | base_bits, offsets, matrix, buf, cols, counts)
+                base = insert_zero_bits(i, positions) | base_bits
+                _group(state, base, offsets, matrix, buf, cols, counts, low_rank)
 
 
 @njit
