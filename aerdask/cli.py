@@ -142,7 +142,7 @@ def cmd_cluster(args) -> int:
             security=security,
             scheduler_port=args.port,
             dashboard_address=f"{args.host}:{args.dashboard_port}",
-            preload=["aerdask_kernels.dask_worker"],
+            preload=["aerdask_worker"],
         ) as cluster,
         Client(cluster, security=security) as client,
     ):

@@ -13,7 +13,8 @@ import cloudpickle
 import distributed
 
 import aerdask_kernels
-from aerdask_kernels.dask_worker import AerdaskWorkerPlugin
+import aerdask_worker
+from aerdask_worker import AerdaskWorkerPlugin
 
 from . import _ship
 from .executors.cluster import check_connected, ensure_ready
@@ -32,16 +33,18 @@ def check_cluster(client: distributed.Client) -> None:
 
 
 def _zip_kernels() -> bytes:
-    root = Path(aerdask_kernels.__file__).parent
+    """``aerdask_kernels`` and ``aerdask_worker`` (what a worker imports), zipped."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*.py")):
-            archive.write(path, Path("aerdask_kernels") / path.relative_to(root))
+        for package in (aerdask_kernels, aerdask_worker):
+            root = Path(package.__file__).parent
+            for path in sorted(root.rglob("*.py")):
+                archive.write(path, Path(package.__name__) / path.relative_to(root))
     return buf.getvalue()
 
 
 def ship_kernels(client: distributed.Client) -> None:
-    """Upload ``aerdask_kernels`` to the scheduler and every worker (opt-in, for development).
+    """Upload ``aerdask_kernels`` and ``aerdask_worker`` to the scheduler and every worker (opt-in, for development).
 
     For clusters whose environments lack aerdask: the package (pure Python over numpy
     and numba, which the workers must have) is unpacked on each process and appended

@@ -14,7 +14,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
-from aerdask_kernels.dask_worker import AerdaskWorkerPlugin
+from aerdask_worker import AerdaskWorkerPlugin
 
 
 def cluster(n_workers=2):

@@ -90,7 +90,7 @@ class Cluster:
                 subprocess.Popen(
                     [dask, "worker", self.address, "--nthreads", "1", "--name", f"w{i}", "--host", "127.0.0.1"]
                     + common
-                    + ["--preload", "aerdask_kernels.dask_worker", "--memory-limit", "4GiB"],
+                    + ["--preload", "aerdask_worker", "--memory-limit", "4GiB"],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

@@ -30,7 +30,7 @@ class CliCluster:
         workdir: Directory for the scheduler file and the logs.
         n_workers: Workers to start.
         nthreads: Threads per worker.
-        preload: Start workers with ``--preload aerdask_kernels.dask_worker``.
+        preload: Start workers with ``--preload aerdask_worker``.
         memory_limit: Each worker's ``--memory-limit``.
         worker_python: Interpreter for the workers (another environment); default this one.
         worker_env: Extra environment for the workers.
@@ -86,7 +86,7 @@ class CliCluster:
         args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", self.memory_limit]
         args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
         if self.preload:
-            args += ["--preload", "aerdask_kernels.dask_worker"]
+            args += ["--preload", "aerdask_worker"]
         env = dict(os.environ)
         if self.worker_python is None:
             env["PYTHONPATH"] = str(ROOT)  # test helpers are importable on workers, as on a LocalCluster

@@ -43,7 +43,7 @@ def local_cluster_client():
 
 @pytest.fixture(scope="session")
 def cli_cluster(tmp_path_factory):
-    """``dask scheduler`` plus two ``dask worker --preload aerdask_kernels.dask_worker`` processes."""
+    """``dask scheduler`` plus two ``dask worker --preload aerdask_worker`` processes."""
     cluster = CliCluster(tmp_path_factory.mktemp("cli-cluster")).start()
     try:
         yield cluster

@@ -177,9 +177,9 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
 
 
 def test_client_state_lives_in_a_registry_and_collections_are_bounded():
+    import aerdask_worker as dask_worker
     from aerdask.executors import dask as dask_executor
     from aerdask.executors.registry import state
-    from aerdask_kernels import dask_worker
 
     class FakeClient:  # any object that can be weakly referenced
         pass

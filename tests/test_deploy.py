@@ -63,16 +63,16 @@ def test_compose_kubernetes_and_helm_start_workers_with_the_preload():
     for service in compose["services"].values():
         assert service["image"] == "aerdask:0.1.0" and service["build"]["dockerfile"] == "deploy/Dockerfile"
     assert compose["services"]["worker"]["deploy"]["replicas"] == 2
-    assert "aerdask_kernels.dask_worker" in compose["services"]["worker"]["command"]
+    assert "aerdask_worker" in compose["services"]["worker"]["command"]
     assert compose["services"]["jupyter"]["command"][:2] == ["jupyter", "lab"]
     cluster = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster.yaml").read_text())
     assert cluster["kind"] == "DaskCluster" and cluster["apiVersion"] == "kubernetes.dask.org/v1"
-    assert "aerdask_kernels.dask_worker" in cluster["spec"]["worker"]["spec"]["containers"][0]["args"]
+    assert "aerdask_worker" in cluster["spec"]["worker"]["spec"]["containers"][0]["args"]
     values = yaml.safe_load((DEPLOY / "helm" / "dask-values.yaml").read_text())
-    assert values["worker"]["extraArgs"] == ["--preload", "aerdask_kernels.dask_worker"]  # --nthreads: the chart's
+    assert values["worker"]["extraArgs"] == ["--preload", "aerdask_worker"]  # --nthreads: the chart's
     assert values["jupyter"]["command"] == ["jupyter", "lab"]  # not the image's default command
     image = yaml.safe_load((DEPLOY / "dask.yaml").read_text())
-    assert image["distributed"]["worker"]["preload"] == ["aerdask_kernels.dask_worker"]
+    assert image["distributed"]["worker"]["preload"] == ["aerdask_worker"]
 
 
 CHARTS = ROOT / "tests" / "data" / "charts"
@@ -141,11 +141,11 @@ def test_helm_values_are_keys_of_the_charts(ours, charts):
             [
                 "#SBATCH --exclusive",
                 "#SBATCH --mem=",
-                "--preload aerdask_kernels.dask_worker",
+                "--preload aerdask_worker",
                 "export DASK_AERDASK__NUMBA__CACHE_DIR",
             ],
         ),
-        ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_kernels.dask_worker"]),
+        ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_worker"]),
     ],
 )
 def test_jobqueue_config_renders_job_scripts(kind, expected):

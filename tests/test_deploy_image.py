@@ -186,7 +186,7 @@ def test_image_environment_matches_the_dockerfile(image_env):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['aerdask_kernels.dask_worker']"  # every worker of the image preloads
+    assert out.stdout.strip() == "['aerdask_worker']"  # every worker of the image preloads
     constraints = image_env.prefix / "share" / "aerdask" / "constraints.txt"
     assert constraints.read_text() == (DEPLOY / "requirements.txt").read_text()
 
@@ -336,7 +336,7 @@ def test_jobqueue_job_script_runs_a_worker(image_env, procs, caplog):
     with dask.config.set({f"jobqueue.slurm.{k}": v for k, v in config.items()}):
         with dask_jobqueue.SLURMCluster(scheduler_options={"host": "127.0.0.1", "dashboard_address": ":0"}) as cluster:
             script = cluster.job_script()
-            assert "--preload aerdask_kernels.dask_worker" in script and str(image_env.python) in script
+            assert "--preload aerdask_worker" in script and str(image_env.python) in script
             assert "export DASK_AERDASK__NUMBA__CACHE_DIR=$HOME/.cache/aerdask" in script
             path = procs.workdir / "job.sh"
             path.write_text(script)

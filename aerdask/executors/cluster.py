@@ -4,7 +4,7 @@ The first time a backend submits to a ``Client``, :func:`ensure_ready` checks th
 the client is connected, that workers exist (waiting up to ``aerdask.worker-timeout``,
 default 30 s), that the scheduler and every worker run the same program format and
 kernel sources and a numpy of the same major version as this client, and registers
-:class:`~aerdask_kernels.dask_worker.AerdaskWorkerPlugin` so that current and future
+:class:`~aerdask_worker.AerdaskWorkerPlugin` so that current and future
 workers are checked too and compile the kernels before their first task. Other
 differences (numba, numpy minor, python) are logged as a warning: the two sides only
 exchange plain data. Dask's own ``get_versions(check=True)`` only warns; this raises.
@@ -17,8 +17,8 @@ import threading
 
 import distributed
 
-from aerdask_kernels import dask_worker
-from aerdask_kernels.dask_worker import AerdaskWorkerPlugin, VersionMismatchError, compare, describe, versions
+import aerdask_worker as dask_worker
+from aerdask_worker import AerdaskWorkerPlugin, VersionMismatchError, compare, describe, versions
 
 from .. import config
 from ..errors import ClusterError
@@ -28,8 +28,8 @@ __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
 
 FIX_MISSING = (
     "install aerdask on the scheduler and every worker (pip install aerdask) and start workers with "
-    "'--preload aerdask_kernels.dask_worker'; for a development cluster, aerdask.dask.ship_kernels(client) "
-    "uploads the kernel package instead"
+    "'--preload aerdask_worker'; for a development cluster, aerdask.dask.ship_kernels(client) "
+    "uploads the two packages instead"
 )
 FIX_VERSIONS = (
     "install the client from the image's constraints (pip install -c constraints.txt aerdask; see deploy/README.md)"
@@ -54,7 +54,7 @@ def check_connected(client: distributed.Client) -> None:
 
 
 def _missing(exc: BaseException) -> bool:
-    return isinstance(exc, ImportError) or "aerdask_kernels" in str(exc)
+    return isinstance(exc, ImportError) or "aerdask_kernels" in str(exc) or "aerdask_worker" in str(exc)
 
 
 def ensure_ready(client: distributed.Client) -> None:
@@ -75,7 +75,7 @@ def ensure_ready(client: distributed.Client) -> None:
             raise ClusterError(
                 f"no Dask worker joined the scheduler at {client.scheduler.address} within {timeout:g} s "
                 "(aerdask.worker-timeout, e.g. DASK_AERDASK__WORKER_TIMEOUT=60s); start workers with "
-                "'dask worker ADDRESS --preload aerdask_kernels.dask_worker'"
+                "'dask worker ADDRESS --preload aerdask_worker'"
             ) from exc
         mine = versions()
         _check_scheduler(client, mine)
@@ -85,7 +85,8 @@ def ensure_ready(client: distributed.Client) -> None:
             raise ClusterError(f"a worker does not match this client: {exc}") from exc
         except Exception as exc:
             if _missing(exc):
-                raise ClusterError(f"a worker cannot import aerdask_kernels ({exc}); {FIX_MISSING}") from exc
+                missing = f"a worker cannot import aerdask_kernels and aerdask_worker ({exc})"
+                raise ClusterError(f"{missing}; {FIX_MISSING}") from exc
             raise
         _warn_differences(client, mine)
         state(client).ready = True
@@ -112,7 +113,8 @@ def _check_scheduler(client: distributed.Client, mine: dict) -> None:
     except Exception as exc:
         if _missing(exc):
             raise ClusterError(
-                f"the scheduler cannot import aerdask_kernels ({exc}); it unpickles task graphs, so {FIX_MISSING}"
+                f"the scheduler cannot import aerdask_kernels and aerdask_worker ({exc}); it unpickles task graphs, "
+                f"so {FIX_MISSING}"
             ) from exc
         raise
     required, _ = compare(mine, theirs)

@@ -1,9 +1,9 @@
 """The Dask side: tasks as futures of a ``distributed.Client``.
 
 Imported only when a Client is passed, so ``import aerdask`` stays free of distributed.
-Each task is :func:`aerdask_kernels.dask_worker.run_task` with the plain program; it
+Each task is :func:`aerdask_worker.run_task` with the plain program; it
 logs a "started" event (Dask futures have no running state) and registers a cancel
-flag that :func:`aerdask_kernels.dask_worker.cancel_job` sets between gates.
+flag that :func:`aerdask_worker.cancel_job` sets between gates.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import distributed
 import psutil
 from qiskit.providers import JobError
 
-from aerdask_kernels.dask_worker import STARTED_TOPIC, cancel_job_soon, run_task
+from aerdask_worker import STARTED_TOPIC, cancel_job_soon, run_task
 
 from ..admission import WorkerMemory
 from ..errors import TaskLostError, WorkerCrashError

@@ -9,7 +9,7 @@ caller's stale machine code (with the old kernel inlined) would be loaded. Our
 cache directory is keyed by :data:`KERNELS_HASH` (the kernel sources: every
 module of this package but the Dask glue and the warm-up, which compile nothing)
 and the Numba version instead, so any change to a kernel starts a fresh cache.
-The same hash is what clients and workers compare (see ``dask_worker.versions``).
+The same hash is what clients and workers compare (see ``aerdask_worker.versions``).
 If no directory is writable, functions compile in memory rather than fail the
 import.
 
@@ -59,7 +59,7 @@ _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 
 #: Modules that are not kernels: editing them neither changes results nor invalidates the cache.
-NOT_KERNELS = frozenset({"dask_worker.py", "warmup.py"})
+NOT_KERNELS = frozenset({"warmup.py"})
 
 
 def _kernels_hash() -> str:

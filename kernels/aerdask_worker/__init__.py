@@ -1,9 +1,11 @@
-"""The worker side of Dask: the task wrapper, cancel signals, the plugin and the preload.
+"""aerdask_worker: the worker side of Dask: the task wrapper, cancel signals, the plugin and the preload.
 
-This module imports distributed, so ``import aerdask_kernels`` never loads it; a
-worker does when it unpickles :func:`run_task`. Use it as a preload::
+A package of its own beside ``aerdask_kernels`` (numpy, numba and distributed; no qiskit):
+the kernels stay free of Dask, and editing this glue does not touch the kernel hash that
+keys the Numba cache. A worker imports it when it unpickles :func:`run_task`. Use it as
+a preload::
 
-    dask worker tcp://scheduler:8786 --preload aerdask_kernels.dask_worker
+    dask worker tcp://scheduler:8786 --preload aerdask_worker
 
 or register :class:`AerdaskWorkerPlugin` from the client (aerdask does this when
 a backend first meets a cluster).
@@ -21,11 +23,11 @@ import numba
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import __version__
-from ._jit import KERNELS_HASH
-from .execute import JobCancelledError
-from .program import FORMAT_VERSION
-from .warmup import warm_up
+from aerdask_kernels import __version__
+from aerdask_kernels._jit import KERNELS_HASH
+from aerdask_kernels.execute import JobCancelledError
+from aerdask_kernels.program import FORMAT_VERSION
+from aerdask_kernels.warmup import warm_up
 
 __all__ = [
     "STARTED_TOPIC",
@@ -196,5 +198,5 @@ class AerdaskWorkerPlugin(WorkerPlugin):
 
 
 def dask_setup(worker) -> None:
-    """Preload hook (``--preload aerdask_kernels.dask_worker``): compile before the first task."""
+    """Preload hook (``--preload aerdask_worker``): compile before the first task."""
     worker.aerdask_warm_up_s = warm_up()
