@@ -23,7 +23,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import control_bits, insert_zero_bits, row_nonzeros, scaled_identity_plus_rank_one, target_offsets
+from .bits import control_bits, insert_zero_bit, insert_zero_bits
+from .gates import row_nonzeros, scaled_identity_plus_rank_one, target_offsets
 from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
 from .opcodes import OP_MATRIX
 
@@ -54,9 +55,8 @@ def _block_1q_low(re, im, p, m):
     m00r, m00i, m01r, m01i = m[0].real, m[0].imag, m[1].real, m[1].imag
     m10r, m10i, m11r, m11i = m[2].real, m[2].imag, m[3].real, m[3].imag
     stride = 1 << p
-    low = stride - 1
     for i in range(re.size >> 1):
-        a = ((i >> p) << (p + 1)) | (i & low)
+        a = insert_zero_bit(i, p)
         b = a + stride
         ar, ai, br, bi = re[a], im[a], re[b], im[b]
         re[a] = m00r * ar - m00i * ai + m01r * br - m01i * bi
@@ -157,10 +157,7 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
     k = targ_pos.size
     dim = 1 << k
     positions = np.sort(np.concatenate((ctrl_pos, targ_pos)))
-    base_bits = 0
-    for j in range(ctrl_pos.size):
-        if (ctrl_val >> j) & 1:
-            base_bits |= 1 << ctrl_pos[j]
+    base_bits = control_bits(ctrl_pos, ctrl_val)
     offsets = target_offsets(targ_pos)
     alpha, lr_rows, lr_u, lr_cols, lr_v = scaled_identity_plus_rank_one(matrix, dim)
     if lr_rows.size:  # alpha * I + u v^T: a depolarizing channel's superoperator

@@ -23,12 +23,11 @@ from numba import prange
 
 from . import settings
 from ._jit import njit
+from .bits import control_bits, gather_bits, insert_zero_bit, insert_zero_bits
 
 __all__ = [
     "apply_matrix",
     "apply_diagonal",
-    "insert_zero_bits",
-    "control_bits",
     "target_offsets",
     "row_nonzeros",
     "PARALLEL_MIN_SIZE",
@@ -46,34 +45,6 @@ _DIAG_BLOCK_BITS = 6
 
 
 @njit
-def insert_zero_bits(index, sorted_positions):
-    """Spread ``index`` over the bits not in ``sorted_positions`` (ascending int64).
-
-    Not ``inline="always"``: Numba's parfor pass mistypes a loop-carried variable of an
-    inlined body inside ``prange``; LLVM inlines the call anyway.
-    """
-    out = index
-    for p in sorted_positions:
-        out = ((out >> p) << (p + 1)) | (out & ((1 << p) - 1))
-    return out
-
-
-@njit
-def _insert_zero_bit(index, p):
-    return ((index >> p) << (p + 1)) | (index & ((1 << p) - 1))
-
-
-@njit
-def control_bits(controls, ctrl_val):
-    """The index bits set by the controls in their active state (int)."""
-    bits = 0
-    for j in range(controls.size):
-        if (ctrl_val >> j) & 1:
-            bits |= 1 << controls[j]
-    return bits
-
-
-@njit
 def _pair(state, i0, i1, m00, m01, m10, m11):
     a = state[i0]
     b = state[i1]
@@ -87,14 +58,14 @@ def _apply_1q(state, target, matrix):
     stride = 1 << target
     if state.size < PARALLEL_MIN_SIZE:
         for i in range(state.size >> 1):
-            i0 = _insert_zero_bit(i, target)
+            i0 = insert_zero_bit(i, target)
             _pair(state, i0, i0 | stride, m00, m01, m10, m11)
     elif target >= 6:
         # Runs of pairs are contiguous in both halves. Slices, not index arithmetic on
         # one array: LLVM then proves the halves apart and vectorises the loop.
         run = min(stride, MAX_RUN, state.size >> 8)  # not a constant (see MAX_RUN); >= 64 chunks for the threads
         for c in prange(state.size // (2 * run)):
-            i0 = _insert_zero_bit(c * run, target)
+            i0 = insert_zero_bit(c * run, target)
             a = state[i0 : i0 + run]
             b = state[i0 + stride : i0 + stride + run]
             for j in range(run):
@@ -103,7 +74,7 @@ def _apply_1q(state, target, matrix):
                 b[j] = m10 * x + m11 * y
     else:
         for i in prange(state.size >> 1):
-            i0 = _insert_zero_bit(i, target)
+            i0 = insert_zero_bit(i, target)
             _pair(state, i0, i0 | stride, m00, m01, m10, m11)
 
 
@@ -144,13 +115,13 @@ def _apply_2q(state, t0, t1, matrix):
     if state.size >= PARALLEL_MIN_SIZE and lo >= 6:
         run = min(1 << lo, MAX_RUN, state.size >> 8)
         for c in prange(state.size // (4 * run)):
-            _quad_run(state, _insert_zero_bit(_insert_zero_bit(c * run, lo), hi), s0, s1, matrix, run)
+            _quad_run(state, insert_zero_bit(insert_zero_bit(c * run, lo), hi), s0, s1, matrix, run)
     elif state.size < PARALLEL_MIN_SIZE:
         for i in range(state.size >> 2):
-            _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
+            _quad(state, insert_zero_bit(insert_zero_bit(i, lo), hi), s0, s1, matrix)
     else:
         for i in prange(state.size >> 2):
-            _quad(state, _insert_zero_bit(_insert_zero_bit(i, lo), hi), s0, s1, matrix)
+            _quad(state, insert_zero_bit(insert_zero_bit(i, lo), hi), s0, s1, matrix)
 
 
 @njit
@@ -343,21 +314,9 @@ def apply_matrix(state, controls, ctrl_val, targets, matrix):
         _apply_general(state, positions, control_bits(controls, ctrl_val), targets, matrix)
 
 
-@njit
-def _gather_bits(index, targets, first):
-    """Bits of ``index`` at ``targets[first:]``, packed at positions ``first...``.
-
-    A plain function, not inlined: a reduction inside a ``prange`` body confuses parfor typing.
-    """
-    out = 0
-    for b in range(first, targets.size):
-        out |= ((index >> targets[b]) & 1) << b
-    return out
-
-
 @njit(inline="always")
 def _diag_block(state, start, block, low_index, targets, first_high, diagonal):
-    d_high = _gather_bits(start, targets, first_high)
+    d_high = gather_bits(start, targets, first_high)
     for j in range(block):
         state[start + j] *= diagonal[d_high | low_index[j]]
 
@@ -405,7 +364,7 @@ def _controlled_diagonal_table(controls, ctrl_val, targets, diagonal):
 def _apply_diagonal_controlled_serial(state, positions, base_bits, targets, diagonal):
     for i in range(state.size >> positions.size):
         idx = insert_zero_bits(i, positions) | base_bits
-        state[idx] *= diagonal[_gather_bits(idx, targets, 0)]
+        state[idx] *= diagonal[gather_bits(idx, targets, 0)]
 
 
 @njit

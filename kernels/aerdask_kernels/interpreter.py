@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit, serial_variant
+from .bits import control_bits
 from .blocked import apply_block
-from .gates import apply_diagonal, apply_matrix, control_bits, target_offsets
+from .gates import apply_diagonal, apply_matrix, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
 from .opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
 

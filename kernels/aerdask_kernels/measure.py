@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
+from .bits import insert_zero_bit
 
 __all__ = [
     "probability_one",
@@ -26,7 +27,7 @@ def probability_one(state, qubit):
     stride = 1 << qubit
     total = 0.0
     for i in range(state.size >> 1):
-        i1 = ((i >> qubit) << (qubit + 1)) | (i & (stride - 1)) | stride
+        i1 = insert_zero_bit(i, qubit) | stride
         a = state[i1]
         total += a.real * a.real + a.imag * a.imag
     return total
@@ -46,7 +47,7 @@ def collapse(state, qubit, outcome, probability):
     scale = 1.0 / np.sqrt(probability)
     stride = 1 << qubit
     for i in range(state.size >> 1):
-        i0 = ((i >> qubit) << (qubit + 1)) | (i & (stride - 1))
+        i0 = insert_zero_bit(i, qubit)
         i1 = i0 | stride
         if outcome:
             state[i0] = 0
@@ -61,7 +62,7 @@ def flip(state, qubit):
     """Apply X to ``qubit`` by swapping amplitude pairs, in place."""
     stride = 1 << qubit
     for i in range(state.size >> 1):
-        i0 = ((i >> qubit) << (qubit + 1)) | (i & (stride - 1))
+        i0 = insert_zero_bit(i, qubit)
         i1 = i0 | stride
         a = state[i0]
         state[i0] = state[i1]

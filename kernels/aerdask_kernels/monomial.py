@@ -22,7 +22,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .gates import MAX_RUN, PARALLEL_MIN_SIZE, insert_zero_bits
+from .bits import insert_zero_bits
+from .gates import MAX_RUN, PARALLEL_MIN_SIZE
 
 __all__ = ["monomial", "apply_monomial", "block_monomial", "MAX_MONOMIAL_TARGETS", "BLOCK_MOVE_RUN"]
 
