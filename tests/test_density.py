@@ -110,25 +110,6 @@ def test_counts_are_sampled_from_the_diagonal(kind):
     assert_fits(result.get_counts(), exact_probabilities(qc, model, readout), qc.num_clbits)
 
 
-def test_mid_circuit_measurement_collapses_the_density_matrix():
-    model = NoiseModel()
-    model.add_all_qubit_quantum_error(amplitude_damping(0.3), ["h"])
-    model.add_all_qubit_quantum_error(depolarizing(0.2, 1), ["x"])
-    qc = QuantumCircuit(2, 2)
-    qc.h(0)
-    qc.measure(0, 0)
-    with qc.if_test((qc.clbits[0], 1)):
-        qc.x(1)
-    qc.measure(1, 1)
-    rho = DensityMatrix.from_label("00").evolve(Operator.from_label("H"), [0])
-    p1 = float(np.real(rho.evolve(amplitude_damping(0.3), [0]).probabilities([0])[1]))
-    p_stay = 1 - 2 * 0.2 / 4
-    probs = np.array([1 - p1, p1 * (1 - p_stay), 0.0, p1 * p_stay])
-    backend = AerSimulator(method="density_matrix", noise_model=model)
-    counts = backend.run(qc, shots=SHOTS, seed_simulator=5).result().get_counts()
-    assert_fits(counts, probs, 2)
-
-
 def test_automatic_picks_the_density_matrix_as_aer_does():
     model = model_of("depolarizing")
     small = random_circuit(3, 3, max_operands=2, seed=2, measure=True)

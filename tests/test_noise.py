@@ -50,7 +50,8 @@ def test_trajectory_counts_fit_the_exact_mixed_state(kind, seed):
     assert_fits(counts, exact_probabilities(qc, model, readout), qc.num_clbits)
 
 
-def test_mid_circuit_measurement_and_condition_under_noise():
+@pytest.mark.parametrize("method", ["statevector", "density_matrix"])  # branches of trajectories; a collapse
+def test_mid_circuit_measurement_and_condition_under_noise(method):
     # measure q0, then X on q1 if it read 1: by deferred measurement, a CX from q0 to q1.
     model = NoiseModel()
     model.add_all_qubit_quantum_error(amplitude_damping(0.3), ["h"])
@@ -61,22 +62,13 @@ def test_mid_circuit_measurement_and_condition_under_noise():
     with qc.if_test((qc.clbits[0], 1)):
         qc.x(1)
     qc.measure(1, 1)
-    deferred = QuantumCircuit(2, 2)
-    deferred.h(0)
-    deferred.cx(0, 1)
-    deferred.measure([0, 1], [0, 1])
     rho = DensityMatrix.from_label("00").evolve(Operator.from_label("H"), [0])
     p1 = float(np.real(rho.evolve(amplitude_damping(0.3), [0]).probabilities([0])[1]))
     # The X (and its error) runs only on the shots that read 1; depolarizing(0.2) undoes it with
     # its X and Y terms, p/4 each.
     p_stay = 1 - 2 * 0.2 / 4
     probs = np.array([1 - p1, p1 * (1 - p_stay), 0.0, p1 * p_stay])  # clbit values 0b00, 0b01, 0b10, 0b11
-    counts = (
-        AerSimulator(method="statevector", noise_model=model)
-        .run(qc, shots=SHOTS, seed_simulator=5)
-        .result()
-        .get_counts()
-    )
+    counts = AerSimulator(method=method, noise_model=model).run(qc, shots=SHOTS, seed_simulator=5).result().get_counts()
     assert_fits(counts, probs, 2)
 
 
