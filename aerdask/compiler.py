@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import operator
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qiskit.circuit import ClassicalRegister, Clbit, Gate, ParameterExpression, QuantumCircuit
@@ -29,15 +30,18 @@ from qiskit.quantum_info import Operator
 
 from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX, OP_SET_STATE, OP_STANDARD
 from aerdask_kernels.program import Experiment, no_points
+from aerdask_kernels.readiness import numba_loaded
 from aerdask_kernels.standard import STANDARD_GATES
 
-from . import native
 from .classical import ClassicalCompiler
 from .emitter import Emitter, NonNumericParameters
 from .errors import AerdaskInputError, UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import MatrixCache, householder, target_state
 from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup, names_of_kind, supported_summary
+
+if TYPE_CHECKING:
+    from .native import CircuitReader
 
 __all__ = ["compile_batch", "compile_circuit", "MatrixCache", "NotTemplatable"]
 _SUPPORTED_HINT = supported_summary()
@@ -46,6 +50,20 @@ _SUPPORTED_HINT = supported_summary()
 _WRITES_CLBITS = names_of_kind("control_flow", "store")
 _READS_STATE = set(SAVE_KINDS) | names_of_kind("set_state")
 _NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
+#: Instructions from which the native reader pays for loading Numba in a process that has not yet
+#: (about a second, once; Python reads about 0.6 us per instruction).
+NATIVE_MIN_INSTRUCTIONS = 1_000_000
+
+
+def _native(instructions: int):
+    """:mod:`aerdask.native` where reading ``instructions`` natively pays here, else ``None``."""
+    if instructions < NATIVE_MIN_INSTRUCTIONS and not numba_loaded():
+        return None
+    from . import native  # imports Numba
+
+    return native
+
+
 _INVERT = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 _MIRROR = {"==": "==", "!=": "!=", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
 _PY_CMP = {
@@ -130,7 +148,8 @@ class _CircuitCompiler:
     # -- entry ------------------------------------------------------------------
     def compile(self) -> dict:
         self.em.phase(self.circuit.global_phase)
-        reader = native.reader(self.circuit) if self.use_native else None
+        native = _native(len(self.circuit.data)) if self.use_native else None
+        reader = None if native is None else native.reader(self.circuit)
         if reader is None:
             self._compile_python()
         else:
@@ -138,7 +157,7 @@ class _CircuitCompiler:
         self.em.num_vars = self.classical.num_vars
         return self.em.finish()
 
-    def _compile_native(self, reader: native.CircuitReader) -> None:
+    def _compile_native(self, reader: CircuitReader) -> None:
         """The native reader takes every instruction it can; Python takes the rest, one at a time.
 
         Where the reader keeps stopping at once (a circuit of parameterized gates), each
@@ -764,7 +783,8 @@ def compile_batch(
         AerdaskInputError: for a point at which a gate angle has no finite value.
     """
     cache = MatrixCache()  # shared by the batch: it repeats the same few gates
-    fast = native.batch_compiler() if noise is None else None  # noise needs instruction names
+    native = _native(sum(len(c.data) for c in circuits)) if noise is None else None  # noise needs names
+    fast = None if native is None else native.batch_compiler()
     first = 0
     for circuit, vals in zip(circuits, values, strict=True):
         if circuit.num_input_vars:

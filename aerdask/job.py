@@ -416,6 +416,16 @@ class AerJob(JobV1):
         """Number of tasks that finished (successfully or not)."""
         return sum(h.done() for h in self._handles or [])
 
+    def waiting_on(self) -> str | None:
+        """What the job's unfinished tasks wait on besides running, or ``None``.
+
+        ``"compiling kernels, first run only"`` while the kernels it runs compile (past a
+        second), in this process or on the workers a cluster holds its tasks for.
+        """
+        if self._handles is None:
+            return None
+        return self._adapter.waiting_note([h for h in self._handles if not h.done()])
+
     def progress(self, interval: float = 0.2, file=None) -> None:
         """Show tasks done out of total until the job is final: live HTML in Jupyter, a bar elsewhere."""
         from .progress import show_progress
@@ -431,7 +441,8 @@ class AerJob(JobV1):
         link = self._adapter.dashboard_link()
         dashboard = f' &middot; <a href="{html.escape(link)}" target="_blank">dashboard</a>' if link else ""
         error = self.error_message() if status is JobStatus.ERROR else None
-        detail = f"<br><small>{html.escape(error)}</small>" if error else ""
+        note = error or (None if status in JOB_FINAL_STATES else self.waiting_on())
+        detail = f"<br><small>{html.escape(note)}</small>" if note else ""
         return (
             f"<div><b>AerJob</b> <code>{html.escape(self._job_id)}</code> &middot; "
             f'<span style="color:{colour}">{status.name}</span> &middot; '

@@ -40,7 +40,8 @@ def show_progress(job, interval: float = 0.2, file=None) -> None:
         while True:
             final = job.in_final_state()
             bar.update(job.tasks_done() - bar.n)
-            bar.set_postfix_str(job.status().name, refresh=True)
+            note = None if final else job.waiting_on()
+            bar.set_postfix_str(job.status().name + (f" ({note})" if note else ""), refresh=True)
             if final:
                 break
             wait([job], interval)  # returns early when the job ends

@@ -190,6 +190,8 @@ def build_result(
                     "time_taken": raw["time_taken"],
                     "branch_copies": raw.get("branch_copies", 0),
                     "branch_replays": raw.get("branch_replays", 0),
+                    # "python" where the kernels' source ran because compiling would take longer
+                    "kernels": raw.get("kernels", "compiled"),
                 },
             )
         )

@@ -34,6 +34,7 @@ class CliCluster:
         memory_limit: Each worker's ``--memory-limit``.
         worker_python: Interpreter for the workers (another environment); default this one.
         worker_env: Extra environment for the workers.
+        preload_module: What ``preload`` passes to ``--preload`` (a module or a file).
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class CliCluster:
         memory_limit: str = "4GiB",
         worker_python: str | None = None,
         worker_env: dict | None = None,
+        preload_module: str = "aerdask_worker",
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +55,7 @@ class CliCluster:
         self.memory_limit = memory_limit
         self.worker_python = worker_python
         self.worker_env = worker_env
+        self.preload_module = preload_module
         self.scheduler: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
 
@@ -86,7 +89,7 @@ class CliCluster:
         args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", self.memory_limit]
         args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
         if self.preload:
-            args += ["--preload", "aerdask_worker"]
+            args += ["--preload", self.preload_module]
         env = dict(os.environ)
         if self.worker_python is None:
             env["PYTHONPATH"] = str(ROOT)  # test helpers are importable on workers, as on a LocalCluster

@@ -8,6 +8,7 @@ import sys
 import sysconfig
 import time
 import uuid
+from pathlib import Path
 
 import dask
 import pytest
@@ -20,6 +21,7 @@ from aerdask import AerJob, AerSimulator, CircuitTooLargeError, JobFailedError
 from aerdask.chunking import split_program
 from aerdask.errors import ClusterError
 from aerdask_kernels import run_program
+from aerdask_worker import JIT_RESOURCE
 
 from .clusters import CliCluster, local_client, wait_until
 
@@ -115,11 +117,43 @@ def test_default_split_keeps_every_executors_threads_busy(local_cluster_client):
     assert AerSimulator().run(circuits[0]).tasks() == 1
 
 
-def test_workers_are_warm_before_the_first_task(local_cluster_client, cli_cluster_client):
+def test_workers_compile_in_the_background_and_then_advertise_it(local_cluster_client, cli_cluster_client):
     AerSimulator(executor=local_cluster_client).run(small_batch(1)).result()  # registers the plugin
     for client in (local_cluster_client, cli_cluster_client):
-        warm = client.run(lambda dask_worker: getattr(dask_worker, "aerdask_warm_up_s", None))
-        assert warm and all(isinstance(v, float) for v in warm.values())
+
+        def ready(dask_worker):
+            quantity = dask_worker.state.total_resources.get(JIT_RESOURCE)
+            return (
+                getattr(dask_worker, "aerdask_warm_up_s", None) is not None and quantity == dask_worker.state.nthreads
+            )
+
+        assert wait_until(lambda c=client: all(c.run(ready).values()), timeout=600)
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        assert all(w["resources"][JIT_RESOURCE] == w["nthreads"] for w in workers)  # the scheduler knows
+    wide = slow_circuit(num_qubits=16, layers=2)
+    job = AerSimulator(executor=cli_cluster_client).run(wide, shots=10)
+    assert all(h.needs_jit for h in job._handles)  # held for workers whose kernels are ready
+    assert job.result(timeout=300).results[0].metadata["kernels"] == "compiled"
+    assert job.waiting_on() is None
+
+
+def test_a_fresh_worker_runs_small_jobs_at_once_and_gets_large_ones_when_compiled(tmp_path):
+    preload = Path(__file__).parent / "data" / "slow_compile_preload.py"
+    cluster = CliCluster(tmp_path, n_workers=1, preload_module=str(preload)).start()
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            backend = AerSimulator(executor=client)
+            small = backend.run(small_batch(1)[0], shots=100).result(timeout=60)
+            assert small.results[0].metadata["kernels"] == "python"  # no compiled kernels there yet
+            assert list(client.run(lambda dask_worker: dask_worker.state.total_resources[JIT_RESOURCE]).values()) == [0]
+            large = backend.run(slow_circuit(num_qubits=16, layers=2), shots=10)
+            assert large._handles[0].needs_jit
+            assert wait_until(lambda: large.waiting_on() == "workers compiling kernels, first run only", timeout=10)
+            assert not large.in_final_state()  # held by the scheduler, not run on the Python kernels
+            assert large.result(timeout=300).results[0].metadata["kernels"] == "compiled"
+            assert large.waiting_on() is None
+    finally:
+        cluster.stop()
 
 
 def test_cancel_stops_running_tasks_and_frees_worker_threads(cli_cluster_client):
@@ -317,7 +351,7 @@ def test_unwritable_cache_or_cache_off_is_not_an_import_error(env, tmp_path):
         "from aerdask_kernels.gates import apply_matrix\n"
         "s = np.zeros(1 << 4, complex); s[0] = 1\n"
         "apply_matrix(s, np.zeros(0, np.int64), 0, np.array([3]), np.array([0, 1, 1, 0], complex))\n"
-        "print('ok' if s[8] == 1 else s, _jit.CACHE_ENABLED)\n"
+        "print('ok' if s[8] == 1 else s, _jit.cache_enabled())\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=300

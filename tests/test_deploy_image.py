@@ -164,8 +164,8 @@ def run_bell_job(client: Client, caplog) -> None:
 
 
 def preloaded(client: Client) -> dict:
-    """Which workers ran the aerdask preload (it records its warm-up time on the worker)."""
-    return client.run(lambda dask_worker: getattr(dask_worker, "aerdask_warm_up_s", None) is not None)
+    """Which workers ran the aerdask preload (it starts compiling the kernels on the worker)."""
+    return client.run(lambda dask_worker: getattr(dask_worker, "aerdask_compiling", False))
 
 
 def test_image_environment_matches_the_dockerfile(image_env):

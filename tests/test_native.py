@@ -7,10 +7,17 @@ from qiskit.circuit import Gate, Parameter
 from qiskit.circuit.library import UnitaryGate
 from qiskit.circuit.random import random_circuit
 
-from aerdask import native
+from aerdask import compiler, native
 from aerdask.compiler import compile_circuit
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="Qiskit before 2.6 has no C API to read circuits")
+
+
+@pytest.fixture(autouse=True)
+def native_for_every_size(monkeypatch):
+    """The compiler reads natively even a small circuit (it would not in a process without Numba loaded)."""
+    monkeypatch.setattr(compiler, "NATIVE_MIN_INSTRUCTIONS", 0)
+
 
 FIELDS = ("ops", "qubits", "matrices", "params", "final_qubits", "final_clbits", "param_expr", "expr_code")
 

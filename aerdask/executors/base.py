@@ -110,6 +110,10 @@ class ExecutorAdapter(abc.ABC):
         """A link to watch the tasks, where the executor has one."""
         return None
 
+    def waiting_note(self, handles: Sequence[TaskHandle]) -> str | None:
+        """What the unfinished ``handles`` wait on besides running, e.g. compiling kernels; ``None``: nothing."""
+        return None
+
 
 class Publishing(abc.ABC):
     """What an executor whose jobs outlive the client adds: jobs findable by id (Dask's datasets).

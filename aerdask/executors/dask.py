@@ -19,7 +19,8 @@ import distributed
 import psutil
 from qiskit.providers import JobError
 
-from aerdask_worker import STARTED_TOPIC, cancel_job_soon, run_task
+from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
+from aerdask_worker import JIT_RESOURCE, STARTED_TOPIC, cancel_job_soon, run_task
 
 from ..admission import WorkerMemory
 from ..errors import TaskLostError, WorkerCrashError
@@ -38,6 +39,7 @@ DEFAULT_MAX_WORKER_DEATHS = 1
 #: Seconds a job waits with no worker in the cluster before its tasks count as lost.
 DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
 _HEALTH_EVERY_S = 2.0
+_JIT_CHECK_S = 1.0  # how old the workers' compiled-kernel readiness may be when a task is placed
 logger = logging.getLogger("aerdask")  # the scheduler is asked about workers and deaths at most this often
 
 
@@ -184,6 +186,8 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         self.no_worker_timeout = DEFAULT_NO_WORKER_TIMEOUT_S
         self._no_workers_since: float | None = None
         self._next_health = 0.0
+        self._jit_checked = -_JIT_CHECK_S
+        self._jit_seen: list = []
 
     def prepare(self) -> None:
         ensure_ready(self.executor)
@@ -217,10 +221,38 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
         blob = pickle.dumps(program.without_headers(), protocol=pickle.HIGHEST_PROTOCOL)
         placed = {} if workers is None else {"workers": workers, "allow_other_workers": False}
+        needs_jit = needs_compiled(program) and self._workers_advertise_jit()
+        if needs_jit:
+            # Only to workers whose compiled kernels are ready: a fresh worker would keep the
+            # task waiting for its compile while a ready one sits idle.
+            placed["resources"] = {JIT_RESOURCE: 1}
         future = client.submit(run_task, fn, blob, job_id, key=key, pure=False, **placed)
         handle = _DaskHandle(future, client, started, self.changed)
         handle.max_deaths = self.max_worker_deaths
+        handle.needs_jit = needs_jit
         return handle
+
+    def _jit_resources(self) -> list:
+        """Each worker's :data:`JIT_RESOURCE` (``None`` without the aerdask plugin), at most 1 s old."""
+        now = time.monotonic()
+        if now >= self._jit_checked + _JIT_CHECK_S:
+            workers = self.executor.scheduler_info(n_workers=-1)["workers"].values()
+            self._jit_seen = [(w.get("resources") or {}).get(JIT_RESOURCE) for w in workers]
+            self._jit_checked = now
+        return self._jit_seen
+
+    def _workers_advertise_jit(self) -> bool:
+        """Whether every worker says whether its kernels are ready (the aerdask plugin or preload)."""
+        seen = self._jit_resources()
+        return bool(seen) and all(q is not None for q in seen)
+
+    def waiting_note(self, handles: Sequence[TaskHandle]) -> str | None:
+        # Tasks held for compiled kernels while no worker has them ready yet.
+        if not any(getattr(h, "needs_jit", False) and not h.done() for h in handles):
+            return None
+        if any(q for q in self._jit_resources()):
+            return None
+        return f"workers {COMPILING_NOTE}"
 
     def results(self, handles: Sequence[TaskHandle]) -> list:
         # One gather for all: Future.result() is a round trip to the scheduler each.

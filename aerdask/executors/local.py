@@ -10,10 +10,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import psutil
 
+from aerdask_kernels.readiness import COMPILING_NOTE, waiting
+
 from .base import ExecutorAdapter, TaskHandle
 
 __all__ = ["LocalAdapter", "default_executor"]
 
+#: Seconds a compile lasts before a job's progress says it waits on it.
+COMPILE_NOTE_AFTER_S = 1.0
 _lock = threading.Lock()
 _default: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -92,6 +96,12 @@ class LocalAdapter(ExecutorAdapter):
     def threads(self) -> int:
         # Thread and process pools keep their size here; any other executor: one per core.
         return getattr(self.executor, "_max_workers", None) or os.cpu_count() or 1
+
+    def waiting_note(self, handles: Sequence[TaskHandle]) -> str | None:
+        # The tasks run in this process: a compile here that has lasted a second is what they wait on.
+        if any(h.running() for h in handles) and waiting() > COMPILE_NOTE_AFTER_S:
+            return COMPILING_NOTE
+        return None
 
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         concurrent.futures.wait(

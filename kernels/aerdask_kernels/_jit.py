@@ -25,6 +25,15 @@ interpreter drags in every parallel loop and the cache-blocked kernels even for 
 ``parallel`` (and with stubs for paths a small state never takes); small states run
 that copy, which halves the first job's compile on a new machine.
 
+Why a :class:`Kernel` and not Numba's dispatcher: importing Numba and initialising its
+code generator costs about a second before the first kernel runs, even with a warm
+cache, and compiling the interpreter cold costs tens of seconds. A :class:`Kernel`
+keeps its Python function and makes the dispatcher only when a compiled call first
+needs it, so ``import aerdask_kernels`` loads no Numba. Calls made under
+:func:`interpreted` run the Python source itself (``prange`` is ``range`` there):
+the same statements, so the same results, for the small jobs that finish faster
+that way than Numba starts (see :mod:`.readiness`).
+
 Settings (see :mod:`.settings`; e.g. ``DASK_AERDASK__NUMBA__CACHE_DIR``):
     aerdask.numba.cache: false switches on-disk caching off (default true).
     aerdask.numba.cache-dir: where the cache lives (default ``NUMBA_CACHE_DIR``, else
@@ -33,33 +42,37 @@ Settings (see :mod:`.settings`; e.g. ``DASK_AERDASK__NUMBA__CACHE_DIR``):
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import hashlib
 import os
 import pathlib
+import threading
+import time
 import types
 import warnings
 
-import numba
-from numba.core import caching
-
 from . import settings
 
-__all__ = ["njit", "serial_variant", "CACHE_ENABLED", "KERNELS_HASH"]
-
-CACHE_ENABLED = settings.get_bool("numba.cache")
-
-# Only thread-safe layers (omp or tbb): the workqueue layer aborts the process when
-# two threads call a parallel kernel at once, which a thread pool or a multi-threaded
-# Dask worker does all the time. An explicit NUMBA_THREADING_LAYER wins.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "threadsafe"
-
+__all__ = [
+    "Kernel",
+    "njit",
+    "prange",
+    "serial_variant",
+    "interpreted",
+    "is_interpreted",
+    "chosen",
+    "numba_loaded",
+    "load_numba",
+    "compiling_for",
+    "KERNELS_HASH",
+]
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
-
 #: Modules that are not kernels: editing them neither changes results nor invalidates the cache.
-NOT_KERNELS = frozenset({"warmup.py"})
+NOT_KERNELS = frozenset({"warmup.py", "readiness.py"})
 
 
 def _kernels_hash() -> str:
@@ -75,6 +88,41 @@ def _kernels_hash() -> str:
 KERNELS_HASH = _kernels_hash()
 
 
+def prange(*args):
+    """``range`` for kernels run as Python; each kernel's ``prange`` becomes Numba's when it compiles."""
+    return range(*args)
+
+
+_INTERPRETED = contextvars.ContextVar("aerdask_kernels_interpreted", default=None)
+
+
+@contextlib.contextmanager
+def interpreted(on: bool = True):
+    """Within this block, kernels called from this thread run as Python (``on``) or compiled."""
+    token = _INTERPRETED.set(bool(on))
+    try:
+        yield
+    finally:
+        _INTERPRETED.reset(token)
+
+
+def is_interpreted() -> bool:
+    """Whether kernels called from this thread run as Python now (see :func:`interpreted`)."""
+    return bool(_INTERPRETED.get())
+
+
+def chosen() -> bool | None:
+    """The enclosing :func:`interpreted` choice of this thread: True, False, or None (none made)."""
+    return _INTERPRETED.get()
+
+
+# -- Numba, loaded on first compiled use --------------------------------------------------
+
+_load_lock = threading.RLock()
+_numba = None  # the module, once loaded and configured
+_cache_enabled = False
+
+
 def _cache_root() -> pathlib.Path:
     explicit = settings.get("numba.cache-dir") or os.environ.get("NUMBA_CACHE_DIR")
     if explicit:
@@ -83,46 +131,54 @@ def _cache_root() -> pathlib.Path:
     return pathlib.Path(base) / "aerdask"
 
 
-SOURCE_HASH = hashlib.sha256(f"{numba.__version__} {KERNELS_HASH}".encode()).hexdigest()[:16]
+def _source_hash(numba_version: str) -> str:
+    return hashlib.sha256(f"{numba_version} {KERNELS_HASH}".encode()).hexdigest()[:16]
 
 
-class _AerdaskCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-    """Caches this package's functions under a directory named by the hash of its sources."""
+def _locator_class(numba, source_hash: str):
+    from numba.core import caching
 
-    def __init__(self, py_func, py_file):
-        self._py_file = py_file
-        self._lineno = py_func.__code__.co_firstlineno
-        self._cache_path = str(_cache_root() / SOURCE_HASH / pathlib.Path(py_file).stem)
+    class AerdaskCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        """Caches this package's functions under a directory named by the hash of its sources."""
 
-    def get_cache_path(self):
-        return self._cache_path
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = str(_cache_root() / source_hash / pathlib.Path(py_file).stem)
 
-    def get_source_stamp(self):
-        return SOURCE_HASH
+        def get_cache_path(self):
+            return self._cache_path
 
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        try:
-            if pathlib.Path(py_file).resolve().parent != _PACKAGE_DIR:
+        def get_source_stamp(self):
+            return source_hash
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            try:
+                if pathlib.Path(py_file).resolve().parent != _PACKAGE_DIR:
+                    return None
+            except OSError:
                 return None
-        except OSError:
-            return None
-        return super().from_function(py_func, py_file)
+            return super().from_function(py_func, py_file)
+
+    return AerdaskCacheLocator
 
 
-def _install_locator() -> bool:
+def _install_locator(numba, source_hash: str) -> bool:
+    from numba.core import caching
+
     try:
         classes = caching.CacheImpl._locator_classes
     except AttributeError:  # Numba changed its internals: never risk a stale cache
         return False
-    if _AerdaskCacheLocator not in classes:
-        classes.insert(0, _AerdaskCacheLocator)
+    if not any(getattr(c, "__name__", "") == "AerdaskCacheLocator" for c in classes):
+        classes.insert(0, _locator_class(numba, source_hash))
     return True
 
 
-def _cache_usable() -> bool:
+def _cache_usable(source_hash: str) -> bool:
     try:
-        path = _cache_root() / SOURCE_HASH
+        path = _cache_root() / source_hash
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
@@ -132,7 +188,65 @@ def _cache_usable() -> bool:
         return False
 
 
-CACHE_ENABLED = CACHE_ENABLED and _install_locator() and _cache_usable()
+def load_numba():
+    """Import and configure Numba once per process (threading layer, cache); returns the module."""
+    global _numba, _cache_enabled
+    with _load_lock:
+        if _numba is None:
+            import numba
+
+            # Only thread-safe layers (omp or tbb): the workqueue layer aborts the process when
+            # two threads call a parallel kernel at once, which a thread pool or a multi-threaded
+            # Dask worker does all the time. An explicit NUMBA_THREADING_LAYER wins.
+            if "NUMBA_THREADING_LAYER" not in os.environ:
+                numba.config.THREADING_LAYER = "threadsafe"
+            source_hash = _source_hash(numba.__version__)
+            _cache_enabled = (
+                settings.get_bool("numba.cache") and _install_locator(numba, source_hash) and _cache_usable(source_hash)
+            )
+            _watch_compiles(numba)
+            _numba = numba
+    return _numba
+
+
+_compiles: dict[int, list] = {}  # thread id -> [depth, start] of the compile running in it
+
+
+def _watch_compiles(numba) -> None:
+    from numba.core import event
+
+    class CompileWatch(event.Listener):
+        # Numba emits the events in the compiling thread; nested compiles (callees) count once.
+        def on_start(self, ev):
+            entry = _compiles.setdefault(threading.get_ident(), [0, time.monotonic()])
+            entry[0] += 1
+
+        def on_end(self, ev):
+            me = threading.get_ident()
+            entry = _compiles.get(me)
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del _compiles[me]
+
+    event.register("numba:compile", CompileWatch())
+
+
+def compiling_for() -> float:
+    """Seconds the longest Numba compile now running in this process has lasted (0.0: none)."""
+    starts = [entry[1] for entry in list(_compiles.values())]
+    return time.monotonic() - min(starts) if starts else 0.0
+
+
+def numba_loaded() -> bool:
+    """Whether this process has loaded Numba for the kernels (a compiled call or a warm-up)."""
+    return _numba is not None
+
+
+def cache_enabled() -> bool:
+    """Whether compiled kernels are cached on disk (known once Numba is loaded)."""
+    load_numba()
+    return _cache_enabled
 
 
 def _launch_threads_on_load(dispatcher):
@@ -153,8 +267,66 @@ def _launch_threads_on_load(dispatcher):
     return True
 
 
+def _dispatcher(fn, options: dict):
+    numba = load_numba()
+    if fn.__globals__.get("prange") is prange:  # Numba parallelises only its own prange
+        fn.__globals__["prange"] = numba.prange
+    if _cache_enabled:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", numba.NumbaWarning)
+                dispatcher = numba.njit(cache=True, **options)(fn)
+            if _launch_threads_on_load(dispatcher):
+                return dispatcher
+        except RuntimeError:
+            pass  # no writable cache locator: compile in memory instead
+    return numba.njit(cache=False, **options)(fn)
+
+
+class Kernel:
+    """A kernel: its Python function, and the Numba dispatcher made from it on first compiled use.
+
+    Calling it runs the dispatcher, or the Python function under :func:`interpreted`.
+    Numba compiles calls from one kernel to another as calls between dispatchers: it
+    reads ``_numba_type_`` for the type, and ``py_func`` and ``targetoptions`` to inline.
+
+    Attributes:
+        py_func: The Python function.
+        targetoptions: The options of ``numba.njit`` (``nogil``, ``parallel``, ``inline``...).
+    """
+
+    def __init__(self, fn, options: dict):
+        self.py_func = fn
+        self.targetoptions = options
+        self._compiled = None
+        functools.update_wrapper(self, fn)
+
+    @property
+    def dispatcher(self):
+        """The Numba dispatcher (Numba is loaded and the dispatcher made on first access)."""
+        compiled = self._compiled
+        if compiled is None:
+            with _load_lock:
+                if self._compiled is None:
+                    self._compiled = _dispatcher(self.py_func, self.targetoptions)
+                compiled = self._compiled
+        return compiled
+
+    @property
+    def _numba_type_(self):
+        return self.dispatcher._numba_type_
+
+    def __call__(self, *args, **kwargs):
+        if _INTERPRETED.get():
+            return self.py_func(*args, **kwargs)
+        return self.dispatcher(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<aerdask kernel {self.py_func.__module__}.{self.py_func.__qualname__}>"
+
+
 def njit(*args, **kwargs):
-    """``numba.njit`` with ``nogil=True`` and optional on-disk caching.
+    """A :class:`Kernel` compiled as ``numba.njit`` with ``nogil=True`` and optional on-disk caching.
 
     Used bare (``@njit``) or with options (``@njit(parallel=True)``). If no cache
     directory is writable, the function is compiled without a cache.
@@ -164,23 +336,14 @@ def njit(*args, **kwargs):
         raise ValueError("aerdask kernels must release the GIL (nogil=True)")
 
     def decorate(fn):
-        if CACHE_ENABLED:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", numba.NumbaWarning)
-                    dispatcher = numba.njit(cache=True, **kwargs)(fn)
-                if _launch_threads_on_load(dispatcher):
-                    return dispatcher
-            except RuntimeError:
-                pass  # no writable cache locator: compile in memory instead
-        return numba.njit(cache=False, **kwargs)(fn)
+        return Kernel(fn, dict(kwargs))
 
     if args and callable(args[0]):
         return decorate(args[0])
     return decorate
 
 
-def serial_variant(dispatcher, replace: dict | None = None, _made: dict | None = None):
+def serial_variant(kernel: Kernel, replace: dict | None = None, _made: dict | None = None) -> Kernel:
     """A copy of a kernel and of every aerdask kernel it calls, compiled without ``parallel``.
 
     Why: Numba compiles a function together with everything it calls, and the parallel
@@ -191,29 +354,29 @@ def serial_variant(dispatcher, replace: dict | None = None, _made: dict | None =
     gives them cache files of their own.
 
     Args:
-        dispatcher: A function made by :func:`njit`.
-        replace: Global name -> dispatcher to call instead, in every copied function
+        kernel: A function made by :func:`njit`.
+        replace: Global name -> kernel to call instead, in every copied function
             (e.g. a stub for a path the serial copy never takes).
 
     Returns:
-        The dispatcher of the copy.
+        The copy.
 
     """
     made = {} if _made is None else _made
-    if dispatcher in made:
-        return made[dispatcher]
-    fn = dispatcher.py_func
+    if kernel in made:
+        return made[kernel]
+    fn = kernel.py_func
     namespace = dict(fn.__globals__)
     for name in fn.__code__.co_names:
         value = namespace.get(name)
         if replace and name in replace:
             namespace[name] = replace[name]
-        elif isinstance(value, numba.core.registry.CPUDispatcher) and value.py_func.__module__.startswith(__package__):
+        elif isinstance(value, Kernel) and value.py_func.__module__.startswith(__package__):
             namespace[name] = serial_variant(value, replace, made)
     copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + "_serial"
     copy.__module__ = fn.__module__
     copy.__doc__ = fn.__doc__
-    options = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("parallel", "cache", "nopython")}
-    made[dispatcher] = njit(**options)(copy)
-    return made[dispatcher]
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "cache", "nopython")}
+    made[kernel] = Kernel(copy, options)
+    return made[kernel]

@@ -20,9 +20,8 @@ program's qubit table.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._jit import njit
+from ._jit import njit, prange
 from .bits import control_bits, insert_zero_bit, insert_zero_bits
 from .gates import row_nonzeros, scaled_identity_plus_rank_one, target_offsets
 from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial

@@ -23,10 +23,10 @@ import os
 import threading
 import time
 
-import numba
 import numpy as np
 
-from . import density
+from . import density, readiness
+from ._jit import is_interpreted, load_numba
 from .blocking import plan_blocks
 from .checkpoints import Checkpoints
 from .classical import evaluate
@@ -122,6 +122,15 @@ def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
     program.validate()
+    # Python kernels while a small program's compiled ones are not ready here (see .readiness).
+    with readiness.kernels_for(program) as python:
+        results = _run_validated(program, cancel_flag)
+    for result in results:
+        result["kernels"] = "python" if python else "compiled"
+    return results
+
+
+def _run_validated(program: Program, cancel_flag: np.ndarray) -> list[dict]:
     options = program.options
     fusion = options.get("fusion_enable", True)
     results: list[dict] = []
@@ -163,6 +172,10 @@ def _thread_share(requested: int):
     workers, whose parallelism is the number of worker threads).
     """
     global _active_tasks
+    if is_interpreted():  # Python kernels: one thread, and no Numba to load
+        yield 1
+        return
+    numba = load_numba()
     cores = numba.config.NUMBA_NUM_THREADS
     with _active_lock:
         _active_tasks += 1

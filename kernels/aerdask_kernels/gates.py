@@ -19,10 +19,9 @@ the gate. Each kernel holds both loops, so there is one compiled function per ke
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from . import settings
-from ._jit import njit
+from ._jit import njit, prange
 from .bits import control_bits, gather_bits, insert_zero_bit, insert_zero_bits
 
 __all__ = [

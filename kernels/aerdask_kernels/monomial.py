@@ -19,9 +19,8 @@ targets), sorted ascending; ``base_bits`` the index bits of the active controls;
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._jit import njit
+from ._jit import njit, prange
 from .bits import insert_zero_bits
 from .gates import MAX_RUN, PARALLEL_MIN_SIZE
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import readiness
 from .packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
 from .validation import MAX_SHOTS, QobjValidationError, validate_experiment
 
@@ -256,6 +257,11 @@ class Program:
         if not isinstance(self.experiments, list) or not self.experiments:
             raise QobjValidationError("a program needs at least one experiment")
         self._validate_options()
+        rows = sum(getattr(getattr(exp, "ops", None), "shape", (0,))[0] for exp in self.experiments)
+        with readiness.kernels_for_rows(rows, self.options["precision"]):
+            self._validate_experiments()
+
+    def _validate_experiments(self) -> None:
         for exp in self.experiments:
             if not isinstance(exp, Experiment):
                 raise QobjValidationError(f"experiments must be Experiment objects, got {type(exp).__name__}")

@@ -10,9 +10,8 @@ into blocks: a multinomial draw over block weights, then one per visited block.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._jit import njit
+from ._jit import njit, prange
 from .gates import PARALLEL_MIN_SIZE
 
 __all__ = ["sample_indices", "norm_squared", "sample_sorted", "block_norms"]

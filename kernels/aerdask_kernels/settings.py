@@ -36,6 +36,11 @@ DEFAULTS: dict = {
     "kernels.block-min-qubits": 19,
     # Noisy trajectories: CHANNEL rows between two checkpoints of the fused copy (0: no fused copy).
     "kernels.checkpoint-stride": 4,
+    # Jobs up to this many amplitude updates run as Python while their compiled kernels are not
+    # ready in the process (0: always compiled); see aerdask_kernels.readiness.
+    "kernels.interpret-max-work": 1 << 19,
+    # Build the compiled kernels in a background thread: auto (IPython sessions, Dask workers), true, false.
+    "kernels.background-compile": "auto",
 }
 
 _MISSING = object()

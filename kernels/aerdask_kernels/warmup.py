@@ -11,13 +11,14 @@ import time
 
 import numpy as np
 
+from . import _jit, readiness
 from .execute import run_program
 from .expressions import EXPR_OPCODES
 from .opcodes import CMP_CODES, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_SAVE, OP_STANDARD
 from .program import Experiment, Program
 from .standard import STANDARD_GATES
 
-__all__ = ["warm_up", "warm_up_program", "warm_up_blocked_program"]
+__all__ = ["warm_up", "run_compiled", "warm_up_program", "warm_up_blocked_program"]
 
 
 def _hadamard(k: int) -> np.ndarray:
@@ -123,6 +124,12 @@ def warm_up_blocked_program(precision: str = "double") -> Program:
     return Program([exp], {**options, "blocking_qubits": 4})
 
 
+def run_compiled(program: Program) -> list[dict]:
+    """Run ``program`` with compiled kernels, whatever :mod:`.readiness` would choose."""
+    with _jit.interpreted(False):
+        return run_program(program)
+
+
 def warm_up() -> float:
     """Compile (or load from cache) every kernel in both precisions.
 
@@ -130,9 +137,5 @@ def warm_up() -> float:
         Seconds it took.
     """
     start = time.perf_counter()
-    for precision in ("double", "single"):
-        program = warm_up_program(precision)
-        program.validate()
-        run_program(program)
-        run_program(warm_up_blocked_program(precision))
+    readiness.ensure([(path, p) for p in readiness.PRECISIONS for path in (readiness.SMALL, readiness.LARGE)])
     return time.perf_counter() - start

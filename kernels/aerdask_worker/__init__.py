@@ -13,23 +13,26 @@ a backend first meets a cluster).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 import platform
 import threading
+import time
+from importlib.metadata import version
 
 import distributed
-import numba
 import numpy as np
+from distributed.core import Status
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from aerdask_kernels import __version__
+from aerdask_kernels import __version__, readiness
 from aerdask_kernels._jit import KERNELS_HASH
 from aerdask_kernels.execute import JobCancelledError
 from aerdask_kernels.program import FORMAT_VERSION
-from aerdask_kernels.warmup import warm_up
 
 __all__ = [
+    "JIT_RESOURCE",
     "STARTED_TOPIC",
     "AerdaskWorkerPlugin",
     "REQUIRED",
@@ -44,6 +47,11 @@ __all__ = [
     "versions",
 ]
 
+#: The Dask resource a worker holds (one per thread) once its compiled kernels are ready; 0 before.
+#: Jobs that need compiled kernels ask for one, so the scheduler sends them only to ready workers.
+JIT_RESOURCE = "aerdask-jit"
+#: The units a worker builds before it takes jobs that need compiled kernels (the rest follow).
+READY_UNITS = ((readiness.SMALL, "double"), (readiness.LARGE, "double"))
 #: Event topic a task logs when it starts (Dask itself has no "running" state for futures).
 STARTED_TOPIC = "aerdask-task-started"
 
@@ -73,7 +81,7 @@ def versions() -> dict:
         "kernels": KERNELS_HASH,
         "numpy_major": int(np.__version__.split(".")[0]),
         "aerdask_kernels": __version__,
-        "numba": numba.__version__,
+        "numba": version("numba"),  # not numba.__version__: importing Numba costs a worker's start a second
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
@@ -175,12 +183,66 @@ def run_task(fn, program, job_id: str):
                 _running.pop(job_id, None)
 
 
+def _units_in_order() -> list[tuple[str, str]]:
+    rest = [(path, p) for p in readiness.PRECISIONS for path in (readiness.SMALL, readiness.LARGE)]
+    return list(READY_UNITS) + [u for u in rest if u not in READY_UNITS]
+
+
+async def _advertise(worker, quantity: float) -> None:
+    """Set this worker's :data:`JIT_RESOURCE` and have the scheduler look again at tasks waiting for it."""
+    for _ in range(600):  # the preload runs before the worker registers: wait for that (up to 60 s)
+        if worker.status in (Status.running, Status.paused):
+            break
+        if worker.status in (Status.closing, Status.closed, Status.failed):
+            return
+        await asyncio.sleep(0.1)
+    await worker.set_resources(**{JIT_RESOURCE: quantity})
+    if quantity and worker.status == Status.running:
+        # The scheduler looks at tasks no worker could take only when a worker joins or returns
+        # to running, not when its resources change: pass through paused to have it look.
+        worker.status = Status.paused
+        worker.status = Status.running
+
+
+def start_compiling(worker) -> None:
+    """Advertise no :data:`JIT_RESOURCE`, build the compiled kernels in the background, then advertise it.
+
+    Small jobs run at once on the kernels' Python source meanwhile (see
+    ``aerdask_kernels.readiness``); the scheduler holds jobs that need compiled kernels
+    until a worker advertises it. Sets ``worker.aerdask_warm_up_s`` (seconds the build
+    took) when it is done.
+    """
+    with _lock:
+        if getattr(worker, "aerdask_compiling", False):
+            return
+        worker.aerdask_compiling = True
+    ready = all(readiness.is_ready(u) for u in READY_UNITS)
+    if not ready:  # before registration, so the scheduler learns it with the worker
+        worker.state.total_resources[JIT_RESOURCE] = 0
+        worker.state.available_resources[JIT_RESOURCE] = 0
+    threads = worker.state.nthreads
+
+    def build():
+        start = time.perf_counter()
+        try:
+            readiness.ensure(READY_UNITS)
+        except Exception:  # jobs that need the kernels compile them and fail with the reason
+            logger.exception("compiling the kernels failed; jobs will compile what they need")
+        worker.aerdask_warm_up_s = time.perf_counter() - start
+        logger.info("compiled kernels ready after %.1f s", worker.aerdask_warm_up_s)
+        if worker.status not in (Status.closing, Status.closed, Status.failed):
+            worker.loop.add_callback(_advertise, worker, threads)
+        readiness.start_background(_units_in_order())  # single precision, after the worker is ready
+
+    threading.Thread(target=build, name="aerdask-compile", daemon=True).start()
+
+
 class AerdaskWorkerPlugin(WorkerPlugin):
-    """Checks versions against the client's and compiles the kernels when a worker starts.
+    """Checks versions against the client's and compiles the kernels in the background.
 
     Args:
         expected: The client's :func:`versions`; a mismatch makes ``setup`` raise.
-        warm: Compile every kernel in ``setup`` so the first task pays no JIT.
+        warm: Build the compiled kernels in the background (:func:`start_compiling`).
     """
 
     idempotent = True
@@ -190,13 +252,15 @@ class AerdaskWorkerPlugin(WorkerPlugin):
         self.expected = expected
         self.warm = warm
 
-    def setup(self, worker):
-        """Check versions, then warm the JIT; raises :class:`VersionMismatchError`."""
+    async def setup(self, worker):
+        """Check versions, then start compiling; raises :class:`VersionMismatchError`."""
         check_versions(self.expected)
-        if self.warm:
-            worker.aerdask_warm_up_s = warm_up()
+        if self.warm and not getattr(worker, "aerdask_compiling", False):
+            start_compiling(worker)
+            if JIT_RESOURCE in worker.state.total_resources and not worker.state.total_resources[JIT_RESOURCE]:
+                await worker.set_resources(**{JIT_RESOURCE: 0})  # a running worker: tell the scheduler now
 
 
 def dask_setup(worker) -> None:
-    """Preload hook (``--preload aerdask_worker``): compile before the first task."""
-    worker.aerdask_warm_up_s = warm_up()
+    """Preload hook (``--preload aerdask_worker``): compile in the background, take small jobs at once."""
+    start_compiling(worker)
