@@ -5,6 +5,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
@@ -131,9 +132,9 @@ def test_large_or_long_jobs_run_compiled(monkeypatch):
     assert readiness.work(program) > readiness.settings.get_int("kernels.interpret-max-work")
     with readiness.kernels_for(program) as python:
         assert not python
-    monkeypatch.setenv("DASK_AERDASK__KERNELS__INTERPRET_MAX_WORK", "0")  # never interpret
-    with readiness.kernels_for(_program(many[0])) as python:
-        assert not python
+    with dask.config.set({"aerdask.kernels.interpret-max-work": 0}):  # never interpret
+        with readiness.kernels_for(_program(many[0])) as python:
+            assert not python
 
 
 def test_a_job_waiting_on_a_compile_says_so(monkeypatch):
