@@ -21,6 +21,7 @@ from aerdask_kernels._jit import interpreted
 from aerdask_kernels.execute import run_program
 from aerdask_kernels.warmup import run_compiled
 
+from .clusters import wait_until
 from .conftest import random_u_layer
 from .noise_cases import amplitude_damping, depolarizing
 
@@ -143,23 +144,12 @@ def test_a_job_waiting_on_a_compile_says_so(monkeypatch):
     monkeypatch.setattr(local, "waiting", lambda: 5.0)  # a compile that has run for 5 s
     job = AerSimulator().run(forever_circuit())
     try:
-        assert _wait_for(lambda: job.status() is JobStatus.RUNNING)
+        assert wait_until(lambda: job.status() is JobStatus.RUNNING)
         assert job.waiting_on() == readiness.COMPILING_NOTE
         assert readiness.COMPILING_NOTE in job._repr_html_()
     finally:
         job.cancel()
     assert job.waiting_on() is None
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_the_main_job_in_a_fresh_process_loads_no_numba(tmp_path):
