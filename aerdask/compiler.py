@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -51,12 +52,19 @@ _WRITES_CLBITS = names_of_kind("control_flow", "store")
 _READS_STATE = set(SAVE_KINDS) | names_of_kind("set_state")
 _NATIVE_PATIENCE = 8  # native reads in a row that read nothing before Python takes the rest
 #: Instructions from which the native reader pays for loading Numba in a process that has not yet
-#: (about a second, once; Python reads about 0.6 us per instruction).
-NATIVE_MIN_INSTRUCTIONS = 1_000_000
+#: (about 0.7 s once from a warm cache; the Python compiler takes about 10 us per instruction of a
+#: random circuit, the native one about 3 us, both with the rest of the compile).
+NATIVE_MIN_INSTRUCTIONS = 50_000
 
 
 def _native(instructions: int):
-    """:mod:`aerdask.native` where reading ``instructions`` natively pays here, else ``None``."""
+    """:mod:`aerdask.native` where reading ``instructions`` natively pays here, else ``None``.
+
+    Once loaded (by a large batch, or by compiled kernels in this process), it reads every circuit.
+    """
+    loaded = sys.modules.get("aerdask.native")
+    if loaded is not None:
+        return loaded
     if instructions < NATIVE_MIN_INSTRUCTIONS and not numba_loaded():
         return None
     from . import native  # imports Numba
