@@ -49,7 +49,6 @@ __all__ = [
     "work",
     "is_ready",
     "needs_compiled",
-    "ready_units",
     "ensure",
     "start_background",
     "background_allowed",
@@ -131,11 +130,6 @@ def needs_compiled(program) -> bool:
 def is_ready(unit: tuple[str, str]) -> bool:
     """Whether ``unit`` runs compiled in this process without compiling or loading anything."""
     return unit in _ready
-
-
-def ready_units() -> set[tuple[str, str]]:
-    """The units ready in this process."""
-    return set(_ready)
 
 
 def _build(unit: tuple[str, str]) -> None:
