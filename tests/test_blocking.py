@@ -8,7 +8,8 @@ from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
-from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks
+from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks, stage_gate
+from aerdask_kernels.staging import commutes
 from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
 from aerdask_kernels.program import Program, QobjValidationError
 
@@ -43,13 +44,18 @@ def test_plan_keeps_every_gate_once_and_each_qubits_order(seed, fusion):
         slots = plan.pool[loff + n_local : loff + 2 * n_local].tolist()
         assert len(local) <= 8 and sorted(slots) == list(range(n_local))
         for row in rows if n_local else []:
-            assert set(row_qubits(exp, row).tolist()) <= local
+            gate = stage_gate(exp.ops, exp.qubits, row)
+            assert gate.needs <= local  # the qubits it mixes are in the block
+            qoff, count = exp.ops[row, 1], exp.ops[row, 2] + exp.ops[row, 3]
+            for q, p in zip(exp.qubits[qoff : qoff + count].tolist(), plan.positions[qoff : qoff + count].tolist()):
+                assert p == (slots[sorted(local).index(q)] if q in local else -1 - q)
     gates = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (OP_MATRIX, OP_DIAG)]
     planned = [r for r in range(exp.ops.shape[0]) if plan.entry[r] >= 0]
     assert sorted(order) == gates or not planned
-    for q in range(12):  # gates that share a qubit never swap places
-        touching = [row for row in order if q in row_qubits(exp, row)]
-        assert touching == sorted(touching)
+    for i, a in enumerate(order):  # gates change places only where they commute
+        for b in order[i + 1 :]:
+            if b < a:
+                assert commutes(stage_gate(exp.ops, exp.qubits, a), stage_gate(exp.ops, exp.qubits, b))
     assert blocked_steps(plan), "a 12-qubit random circuit in 8-qubit blocks has blocks"
 
 
@@ -65,7 +71,8 @@ def test_untouched_qubits_take_the_lowest_buffer_bits():
     loff = plan.steps[0, 1]
     slots = dict(zip(local.tolist(), plan.pool[loff + n_local : loff + 2 * n_local].tolist(), strict=True))
     touched = {0, 1, 2, 9}
-    assert all(slots[q] >= 3 for q in touched)  # three untouched qubits below every gate
+    free = min(5, 9 // 3)
+    assert all(slots[q] >= free for q in touched)  # untouched qubits below every gate
     assert len(rows) == 5
 
 

@@ -203,8 +203,125 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
             im[base + offsets[r]] = acci
 
 
+#: A diagonal's entries are tabled per chunk of at most ``2**DIAG_CHUNK_BITS`` buffer entries.
+DIAG_CHUNK_BITS = 6
+
+
 @njit(fastmath=True)
 def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
+    """Multiply the buffers by a (controlled) diagonal, in place.
+
+    With every qubit of the gate at buffer bit 6 or above, the entry is the same
+    along each run of ``2**lowest`` entries: one scalar product per run. Otherwise,
+    within a chunk of ``2**c`` entries, an entry depends on the chunk's bits at the
+    gate's higher positions and on its own low bits: a table holds the ``2**c``
+    entries for each setting of the higher ones (one gather per table entry), and
+    each chunk's loop is a plain vectorised product. The table never outgrows the
+    buffer; if it would, a gather per entry.
+    """
+    pos = np.concatenate((ctrl_pos, targ_pos))
+    full = _with_controls(pos.size, ctrl_pos.size, ctrl_val, diagonal)
+    lowest = _log2(re.size)
+    for b in range(pos.size):
+        lowest = min(lowest, pos[b])
+    if lowest >= DIAG_CHUNK_BITS:
+        _diagonal_runs(re, im, pos, full, lowest)
+        return
+    for c in (DIAG_CHUNK_BITS, 3):
+        c = min(c, _log2(re.size))
+        nh = 0
+        for b in range(pos.size):
+            nh += pos[b] >= c
+        if (1 << (c + nh)) <= re.size:
+            _diagonal_table(re, im, pos, full, c)
+            return
+    _block_diagonal_gather(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal)
+
+
+@njit
+def _with_controls(n, nc, ctrl_val, diagonal):
+    """The diagonal over the controls and the targets (controls lowest): 1 where a control is off."""
+    if nc == 0:
+        return diagonal
+    full = np.ones(1 << n, dtype=diagonal.dtype)
+    want = ctrl_val & ((1 << nc) - 1)
+    for t in range(1 << (n - nc)):
+        full[(t << nc) | want] = diagonal[t]
+    return full
+
+
+@njit
+def _diagonal_index(i, pos):
+    """The diagonal's index of buffer index ``i``: its bits at ``pos``."""
+    d = 0
+    for b in range(pos.size):
+        d |= ((i >> pos[b]) & 1) << b
+    return d
+
+
+@njit(fastmath=True)
+def _diagonal_runs(re, im, pos, full, lowest):
+    run = 1 << lowest
+    for start in range(0, re.size, run):
+        e = full[_diagonal_index(start, pos)]
+        if e == 1:
+            continue
+        er, ei = e.real, e.imag
+        r = re[start : start + run]
+        q = im[start : start + run]
+        for j in range(run):
+            x, y = r[j], q[j]
+            r[j] = er * x - ei * y
+            q[j] = er * y + ei * x
+
+
+@njit(fastmath=True)
+def _diagonal_table(re, im, pos, full, chunk_bits):
+    chunk = 1 << chunk_bits
+    high = np.empty(pos.size, dtype=np.int64)  # the gate's positions above the chunk
+    nh = 0
+    for b in range(pos.size):
+        if pos[b] >= chunk_bits:
+            high[nh] = pos[b]
+            nh += 1
+    low_index = np.empty(chunk, dtype=np.int64)
+    for j in range(chunk):
+        low_index[j] = _diagonal_index(j, pos)
+    tr = np.empty(chunk << nh, dtype=re.dtype)
+    ti = np.empty(chunk << nh, dtype=re.dtype)
+    for h in range(1 << nh):
+        index = 0
+        for k in range(nh):
+            index |= ((h >> k) & 1) << high[k]
+        high_index = _diagonal_index(index, pos)
+        for j in range(chunk):
+            e = full[high_index | low_index[j]]
+            tr[(h << chunk_bits) + j] = e.real
+            ti[(h << chunk_bits) + j] = e.imag
+    for start in range(0, re.size, chunk):
+        h = 0
+        for k in range(nh):
+            h |= ((start >> high[k]) & 1) << k
+        a = tr[h << chunk_bits : (h + 1) << chunk_bits]
+        c = ti[h << chunk_bits : (h + 1) << chunk_bits]
+        r = re[start : start + chunk]
+        q = im[start : start + chunk]
+        for j in range(chunk):
+            x, y = r[j], q[j]
+            r[j] = a[j] * x - c[j] * y
+            q[j] = a[j] * y + c[j] * x
+
+
+@njit
+def _log2(size):
+    k = 0
+    while (1 << (k + 1)) <= size:
+        k += 1
+    return k
+
+
+@njit(fastmath=True)
+def _block_diagonal_gather(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
     mask = 0
     want = 0
     for j in range(ctrl_pos.size):
@@ -236,27 +353,88 @@ def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
 
 
 @njit
-def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, ti):
+def _local_controls(ctrl_all, cval, base):
+    """(met, controls inside the block, their values): ``met`` is False if an outside one is not met.
+
+    An outside control's bit is the same for the whole block: ``base`` holds it.
+    """
+    ctrl = np.empty(ctrl_all.size, dtype=np.int64)
+    value = 0
+    n = 0
+    for j in range(ctrl_all.size):
+        bit = (cval >> j) & 1
+        p = ctrl_all[j]
+        if p < 0:
+            if ((base >> (-1 - p)) & 1) != bit:
+                return False, ctrl[:0], 0
+        else:
+            ctrl[n] = p
+            value |= bit << n
+            n += 1
+    return True, ctrl[:n], value
+
+
+@njit
+def _local_diagonal(targ_all, diagonal, base):
+    """The targets inside the block, and the diagonal's entries for this block's outside bits."""
+    inside = True
+    for j in range(targ_all.size):
+        inside = inside and targ_all[j] >= 0
+    if inside:
+        return targ_all, diagonal
+    targ = np.empty(targ_all.size, dtype=np.int64)
+    which = np.empty(targ_all.size, dtype=np.int64)  # each local target's bit in the diagonal index
+    fixed = 0
+    n = 0
+    for j in range(targ_all.size):
+        p = targ_all[j]
+        if p < 0:
+            fixed |= ((base >> (-1 - p)) & 1) << j
+        else:
+            targ[n] = p
+            which[n] = j
+            n += 1
+    sub = np.empty(1 << n, dtype=diagonal.dtype)
+    for c in range(1 << n):
+        index = fixed
+        for b in range(n):
+            index |= ((c >> b) & 1) << which[b]
+        sub[c] = diagonal[index]
+    return targ[:n], sub
+
+
+@njit
+def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, ti, base):
+    """Apply one row to the block at state index ``base``; insular qubits may lie outside it.
+
+    ``positions`` gives each qubit of the row as a buffer bit, or ``-1 - qubit`` outside
+    the block (controls and DIAG rows' qubits only; see :mod:`.blocking`).
+    """
     qoff, nctrl, ntarg, moff, cval = row[1], row[2], row[3], row[4], row[5]
-    ctrl = positions[qoff : qoff + nctrl]
+    met, ctrl, ctrl_val = _local_controls(positions[qoff : qoff + nctrl], cval, base)
+    if not met:
+        return
     targ = positions[qoff + nctrl : qoff + nctrl + ntarg]
     if row[0] == OP_MATRIX:
         dim = 1 << ntarg
         matrix = matrices[moff : moff + dim * dim]
         if is_monomial:
             gate_bits = np.sort(np.concatenate((ctrl, targ)))
-            block_monomial(re, im, gate_bits, control_bits(ctrl, cval), target_offsets(targ), perm, phase, tr, ti)
-        elif nctrl == 0 and ntarg == 1:
+            block_monomial(re, im, gate_bits, control_bits(ctrl, ctrl_val), target_offsets(targ), perm, phase, tr, ti)
+        elif ctrl.size == 0 and ntarg == 1:
             if targ[0] < 2:
                 _block_1q_low(re, im, targ[0], matrix)
             else:
                 _block_1q(re, im, targ[0], matrix)
-        elif nctrl == 0 and ntarg == 2:
+        elif ctrl.size == 0 and ntarg == 2:
             _block_2q(re, im, targ[0], targ[1], matrix)
         else:
-            _block_general(re, im, ctrl, cval, targ, matrix)
+            _block_general(re, im, ctrl, ctrl_val, targ, matrix)
     else:
-        _block_diagonal(re, im, ctrl, cval, targ, matrices[moff : moff + (1 << ntarg)])
+        local_targ, diagonal = _local_diagonal(targ, matrices[moff : moff + (1 << ntarg)], base)
+        if local_targ.size == 0 and ctrl.size == 0 and diagonal[0] == 1:
+            return  # this block sees the identity
+        _block_diagonal(re, im, ctrl, ctrl_val, local_targ, diagonal)
 
 
 @njit
@@ -324,7 +502,8 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
         rows: int64; indices of the rows of ``ops`` to apply, in order.
         ops: int64, shape ``(n_ops, 8)``; the program's opcode table.
         positions: int64, parallel to the program's qubit table: each row's qubits as
-            buffer index bits (the ``slots`` of those qubits).
+            buffer index bits (the ``slots`` of those qubits), or ``-1 - qubit`` for a
+            control or a DIAG row's qubit outside the block.
         matrices: the program's matrices, same dtype as ``state``.
     """
     k = local.size
@@ -356,7 +535,9 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
                 src = state[base + run_offsets[h] : base + run_offsets[h] + run]
                 _gather(src, re, im, run_slots[h], element_slots, in_order)
             for r in range(rows.size):
-                _apply_row(re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti)
+                _apply_row(
+                    re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti, base
+                )
             for h in range(run_offsets.size):
                 dst = state[base + run_offsets[h] : base + run_offsets[h] + run]
                 _scatter(dst, re, im, run_slots[h], element_slots, in_order)
