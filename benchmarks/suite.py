@@ -4,7 +4,9 @@ Run: ``pip install -e ".[bench]" && python benchmarks/suite.py`` (``--sizes 16 2
 quick look, ``--skip-peers`` to compare with Aer only, ``--peers qibojit`` for some peers).
 Everything is measured in one run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
 and to the fastest peer, and the memory-bandwidth limit (an in-place read+write pass
-over a 2**26 complex128 array) with the CPU and thread count.
+over a 2**26 complex128 array) with the CPU and thread count. Per circuit, the passes over
+the state that aerdask's stage plan makes for its gates, and aerdask's whole time (compile,
+gates, sampling) in units of one in-place pass over a state of that size.
 """
 
 from __future__ import annotations
@@ -194,8 +196,19 @@ def machine():
     )
 
 
+def planned_passes(qc) -> int:
+    """Passes over the state that aerdask's stage plan makes for ``qc`` (gates only)."""
+    from aerdask_kernels.blocking import plan_blocks
+    from aerdask_kernels.prepare import prepare_point
+
+    program = aerdask.AerSimulator().compile([qc], shots=1)
+    exp = prepare_point(program.experiments[0], 0, True)
+    return plan_blocks(exp).passes(exp)
+
+
 def circuits_table(sizes, peers, repeats, names):
     rows = []
+    one_pass = {n: bandwidth_pass(n) for n in sizes}
     for name in names:
         make = CIRCUITS[name]
         for n in sizes:
@@ -208,17 +221,19 @@ def circuits_table(sizes, peers, repeats, names):
                 except Exception as exc:  # a peer that cannot run a circuit is reported, not fatal
                     print(f"  {peer} failed on {name}{n}: {type(exc).__name__}: {exc}", file=sys.stderr)
             fastest_peer = min((res[p][0], p) for p in res if p not in ("aerdask", "aer")) if len(res) > 2 else None
-            rows.append((f"{name}{n}", res, fastest_peer))
+            passes = (planned_passes(qc), res["aerdask"][0] / one_pass[n])
+            rows.append((f"{name}{n}", res, fastest_peer, passes))
             print(format_row(rows[-1]), flush=True)
     return rows
 
 
 def format_row(row):
-    label, res, fastest = row
+    label, res, fastest, (planned, measured) = row
     cells = "  ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in res.items())
     ratio = res["aerdask"][0] / res["aer"][0]
     peer = f"  vs {fastest[1]}: {res['aerdask'][0] / fastest[0]:.2f}x" if fastest else ""
-    return f"{label:<10} {cells}  | aerdask/aer {ratio:.2f}x{peer}"
+    passes = f"  | passes: {planned} planned, aerdask's time {measured:.1f}"
+    return f"{label:<10} {cells}  | aerdask/aer {ratio:.2f}x{peer}{passes}"
 
 
 def batch_section():

@@ -9,9 +9,9 @@ from qiskit.circuit.random import random_circuit
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks, stage_gate
-from aerdask_kernels.staging import commutes
 from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
 from aerdask_kernels.program import Program, QobjValidationError
+from aerdask_kernels.staging import commutes
 
 from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 
@@ -47,7 +47,8 @@ def test_plan_keeps_every_gate_once_and_each_qubits_order(seed, fusion):
             gate = stage_gate(exp.ops, exp.qubits, row)
             assert gate.needs <= local  # the qubits it mixes are in the block
             qoff, count = exp.ops[row, 1], exp.ops[row, 2] + exp.ops[row, 3]
-            for q, p in zip(exp.qubits[qoff : qoff + count].tolist(), plan.positions[qoff : qoff + count].tolist()):
+            qs, ps = exp.qubits[qoff : qoff + count].tolist(), plan.positions[qoff : qoff + count].tolist()
+            for q, p in zip(qs, ps, strict=True):
                 assert p == (slots[sorted(local).index(q)] if q in local else -1 - q)
     gates = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (OP_MATRIX, OP_DIAG)]
     planned = [r for r in range(exp.ops.shape[0]) if plan.entry[r] >= 0]

@@ -535,9 +535,7 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
                 src = state[base + run_offsets[h] : base + run_offsets[h] + run]
                 _gather(src, re, im, run_slots[h], element_slots, in_order)
             for r in range(rows.size):
-                _apply_row(
-                    re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti, base
-                )
+                _apply_row(re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti, base)
             for h in range(run_offsets.size):
                 dst = state[base + run_offsets[h] : base + run_offsets[h] + run]
                 _scatter(dst, re, im, run_slots[h], element_slots, in_order)

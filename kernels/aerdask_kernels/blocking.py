@@ -40,7 +40,17 @@ from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 from .program import Experiment
 from .staging import StageGate, plan_stages
 
-__all__ = ["Plan", "plan_blocks", "runs", "stage_gate", "gate_needs", "BLOCK_QUBITS", "BLOCK_MIN_QUBITS", "BLOCK_LOW_QUBITS", "BLOCK_FREE_SLOTS"]
+__all__ = [
+    "Plan",
+    "plan_blocks",
+    "runs",
+    "stage_gate",
+    "gate_needs",
+    "BLOCK_QUBITS",
+    "BLOCK_MIN_QUBITS",
+    "BLOCK_LOW_QUBITS",
+    "BLOCK_FREE_SLOTS",
+]
 
 #: Local qubits per block: 2**15 amplitudes, 512 KiB of complex128 buffers (``aerdask.kernels.block-qubits``).
 BLOCK_QUBITS = settings.get_int("kernels.block-qubits")
@@ -66,6 +76,21 @@ class Plan:
     steps: np.ndarray
     pool: np.ndarray
     positions: np.ndarray
+
+    def passes(self, exp: Experiment) -> int:
+        """Passes over the state the plan makes for one walk through ``exp``'s gate rows.
+
+        A block is one pass; a gate run on its own is one (a dense gate of several
+        qubits costs more in time, but it is one read and one write of the state).
+        """
+        gate = (exp.ops[:, 0] == OP_MATRIX) | (exp.ops[:, 0] == OP_DIAG)
+        planned = np.zeros(gate.size, dtype=bool)
+        for first, end, _ in self.runs.tolist():
+            for _, _, rows_off, n_rows in self.steps[first:end].tolist():
+                planned[self.pool[rows_off : rows_off + n_rows]] = True
+        blocks = int((self.steps[:, 0] > 0).sum())
+        alone = int(self.steps[self.steps[:, 0] == 0, 3].sum())
+        return blocks + alone + int((gate & ~planned).sum())
 
     @classmethod
     def empty(cls, exp: Experiment) -> Plan:

@@ -24,8 +24,9 @@ Two levels use it, with one difference:
   exactly its ``capacity`` local qubits, so a gate on another one first needs a
   *relabel*: an exchange that swaps some global qubits with local ones. It costs
   a pass (over the network). With ``relabel=True`` the planner chooses, when no
-  pending gate fits, which qubits become local: those that the next gates need
-  soonest (Belady's rule, looking ahead along the run).
+  pending gate fits, which qubits become local. Its candidates are the set that
+  runs the most pending gates in order, and the qubits needed soonest (Belady's
+  rule); it plans the rest of the run greedily from each and keeps the cheaper.
 
 The cost is counted in passes: one per stage plus one per relabel.
 :func:`fewest_passes` searches every choice on small cases, to measure how far
@@ -56,6 +57,7 @@ class StageGate:
 
     @property
     def qubits(self) -> frozenset:
+        """Every qubit of the gate."""
         return self.needs | self.insular
 
 
@@ -80,6 +82,7 @@ class Schedule:
 
     @property
     def relabels(self) -> int:
+        """Relabels (shard exchanges) between stages."""
         return sum(s.relabel for s in self.stages)
 
     @property
@@ -136,6 +139,65 @@ def _soonest(pending: list, capacity: int, keep: frozenset = frozenset()) -> fro
     return frozenset(chosen)
 
 
+def _candidates(pending: list, local: frozenset, capacity: int, num_qubits: int) -> list:
+    """Local sets worth a relabel: the one that runs the most gates in order, and Belady's."""
+    _, grown, _ = _take(pending, frozenset(), capacity, True, 0, num_qubits)
+    out = []
+    for chosen in (grown, _soonest(pending, capacity)):
+        # Pad with qubits needed soonest, then with local ones (they need not move).
+        chosen = _soonest(pending, capacity, chosen)
+        chosen = chosen | frozenset(sorted(local - chosen)[: capacity - len(chosen)])
+        if len(chosen) < capacity and num_qubits:
+            chosen = chosen | frozenset([q for q in range(num_qubits) if q not in chosen][: capacity - len(chosen)])
+        if chosen not in out:
+            out.append(chosen)
+    return out
+
+
+#: Blocks the cache-level look-ahead tries: each opened by one of the first gates that can run.
+BLOCK_CANDIDATES = 4
+#: How far into the pending gates the look-ahead seeks them (bounds its cost on long runs).
+BLOCK_SCAN = 64
+
+
+def _block_choice(pending: list, fixed: frozenset, capacity: int, reserve: int, num_qubits: int, look_ahead: bool):
+    """The next block: (rows, local, left) with the most rows in it and in the block after it.
+
+    The candidates fill the block in circuit order, but each first takes the needs of
+    one of the first gates that can run, so a gate early in the circuit does not always
+    decide the block's qubits.
+    """
+    best = _take(pending, fixed, capacity, True, reserve, num_qubits)
+    if not look_ahead:
+        return best
+    score = lambda choice: len(choice[0]) + len(_take(choice[2], fixed, capacity, True, reserve, num_qubits)[0])  # noqa: E731
+    best_score = score(best)
+    seen = {best[1]}
+    opened = 0
+    for i, gate in enumerate(pending[:BLOCK_SCAN]):
+        if opened >= BLOCK_CANDIDATES:
+            break
+        if not gate.needs or any(not commutes(gate, g) for g in pending[:i]):
+            continue  # only a gate that can run first opens a block
+        opened += 1
+        choice = _take([gate] + pending[:i] + pending[i + 1 :], fixed, capacity, True, reserve, num_qubits)
+        if choice[1] in seen:
+            continue
+        seen.add(choice[1])
+        if score(choice) > best_score:
+            best, best_score = choice, score(choice)
+    return best
+
+
+def _relabel_choice(pending: list, local: frozenset, capacity: int, num_qubits: int, look_ahead: bool) -> frozenset:
+    """The next local set: the candidate whose greedy rest of the plan costs fewest passes."""
+    options = _candidates(pending, local, capacity, num_qubits)
+    if not look_ahead or len(options) == 1:
+        return options[0]
+    cost = lambda chosen: plan_stages(pending, capacity, chosen, True, num_qubits, look_ahead=False).passes  # noqa: E731
+    return min(options, key=cost)
+
+
 def plan_stages(
     gates: list[StageGate],
     capacity: int,
@@ -143,6 +205,7 @@ def plan_stages(
     relabel: bool = False,
     num_qubits: int | None = None,
     reserve: int = 0,
+    look_ahead: bool = True,
 ) -> Schedule:
     """Split a run of gates into stages.
 
@@ -155,6 +218,8 @@ def plan_stages(
             docstring). Without it, each stage gathers its own local set.
         num_qubits: The state's qubit count (with ``relabel``, pads a local set that
             the remaining gates do not fill).
+        look_ahead: With ``relabel``: at each relabel, plan the rest greedily from each
+            candidate set and take the cheapest (else the first candidate).
         reserve: Without ``relabel``: local qubits of each stage that no gate may
             need (a block keeps them for long inner loops), the fixed ones first.
 
@@ -173,12 +238,10 @@ def plan_stages(
         if relabel:
             rows, _, left = _take(pending, local, capacity, False, 0, num_qubits or 0)
             moved = not rows
-            if moved:  # nothing fits: exchange for the qubits needed soonest
+            if moved:  # nothing fits: exchange for the set that looks best ahead
                 if len(pending[0].needs) > capacity:
                     raise ValueError(f"a gate needs {len(pending[0].needs)} local qubits; shards hold {capacity}")
-                local = _soonest(pending, capacity)
-                if num_qubits is not None and len(local) < capacity:
-                    local = _soonest([StageGate(-1, frozenset(range(num_qubits)), frozenset())], capacity, local)
+                local = _relabel_choice(pending, local, capacity, num_qubits or 0, look_ahead)
                 rows, _, left = _take(pending, local, capacity, False, 0, num_qubits or 0)
             stages.append(Stage(local, tuple(rows), moved))
         else:
@@ -186,7 +249,7 @@ def plan_stages(
                 stages.append(Stage(pending[0].needs, (pending[0].row,)))
                 pending = pending[1:]
                 continue
-            rows, grown, left = _take(pending, frozenset(fixed), capacity, True, reserve, num_qubits or 0)
+            rows, grown, left = _block_choice(pending, frozenset(fixed), capacity, reserve, num_qubits or 0, look_ahead)
             stages.append(Stage(grown, tuple(rows)))
         pending = left
     return Schedule(tuple(stages))
