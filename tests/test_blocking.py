@@ -117,6 +117,7 @@ def test_blocked_random_circuits_match_statevector(num_qubits, blocking_qubits, 
     np.testing.assert_allclose(unfused, reference_statevector(qc), atol=1e-10)
 
 
+@pytest.mark.timeout(900)  # from an empty Numba cache (CI) it compiles the single-precision blocked kernels
 def test_blocked_single_precision():
     rng = np.random.default_rng(9)
     qc = random_u_layer(11, rng).compose(quantum_volume(11, seed=3).decompose())
