@@ -14,7 +14,11 @@ experiment before anything is submitted:
   with the bytes needed;
 * branch copies beyond what fits are not made: the program's
   ``max_branch_copies`` makes the workers recompute those branches instead;
-* where only some workers are big enough, the job's tasks are placed on those.
+* where only some workers are big enough, the job's tasks are placed on those;
+* a state that no worker holds but the cluster does is split into shards
+  (:mod:`aerdask_kernels.sharded`) when the ``shards`` option is ``None``: the
+  fewest shards whose peaks fit the workers (:func:`shard_places`). With
+  ``shards=k`` the run is split into ``k`` shards, and refused if they do not fit.
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ import numpy as np
 
 from aerdask_kernels.opcodes import OP_BRANCH, OP_JUMP, OP_MEASURE, OP_RESET
 from aerdask_kernels.program import Experiment
+from aerdask_kernels.sharded import max_needs, shard_bits
 
-from .errors import CircuitTooLargeError
+from .errors import AerdaskInputError, CircuitTooLargeError
 
-__all__ = ["WorkerMemory", "Admission", "task_bytes", "MEMORY_BYTES_PER_SHOT"]
+__all__ = ["WorkerMemory", "Admission", "task_bytes", "shard_places", "MEMORY_BYTES_PER_SHOT", "SHARD_PEAK_STATES"]
+
+#: A shard's peak, in shards: its state, the copy a stage writes, and the pieces of an exchange.
+SHARD_PEAK_STATES = 3
 
 #: Worker bytes per shot with ``memory=True``: the outcome, the shot order and the sampler's draws.
 MEMORY_BYTES_PER_SHOT = 40
@@ -108,6 +116,36 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     }
 
 
+def shard_places(workers: list[WorkerMemory], shards: int, shard_bytes: int) -> list:
+    """The worker of each of ``shards`` shards: in turn over the workers with room, the roomiest first.
+
+    Args:
+        workers: What each worker offers (a worker's whole ``usable`` memory: a shard
+            task runs beside the job's other shards there).
+        shards: Shard count.
+        shard_bytes: Bytes of one shard's amplitudes.
+
+    Raises:
+        CircuitTooLargeError: if the workers have room for fewer shards, with the bytes.
+    """
+    peak = SHARD_PEAK_STATES * shard_bytes
+    room = {w.address: w.usable // peak for w in workers}
+    if sum(room.values()) < shards:
+        raise CircuitTooLargeError(
+            f"{shards} shards of {shard_bytes:,} bytes need {peak:,} bytes each at their peak "
+            f"({SHARD_PEAK_STATES} shards' worth during an exchange); the {len(workers)} workers "
+            f"(usable {', '.join(f'{w.usable:,}' for w in workers)} bytes) have room for {sum(room.values())}"
+        )
+    order = sorted(workers, key=lambda w: -w.usable)
+    places: list = []
+    while len(places) < shards:
+        for w in order:
+            if room[w.address] > 0 and len(places) < shards:
+                places.append(w.address)
+                room[w.address] -= 1
+    return places
+
+
 class Admission:
     """Plans a job's experiments against its workers (see the module docs).
 
@@ -129,9 +167,85 @@ class Admission:
     def admit(self, exp: Experiment) -> None:
         """Check ``exp``; lower ``max_branch_copies`` if copies would not fit; note where it fits.
 
+        With ``shards`` > 1, or ``None`` where no worker holds it, it is admitted sharded.
+
         Raises:
-            CircuitTooLargeError: if no worker can hold one task of it, with the bytes.
+            CircuitTooLargeError: if neither one task nor the shards of it fit, with the bytes.
+            AerdaskInputError: if it must be sharded but cannot be (see :meth:`admit_sharded`).
         """
+        shards = self.options.get("shards")
+        if shards is not None and shards > 1:
+            self.admit_sharded(exp, shards)
+            return
+        try:
+            self._admit_whole(exp)
+        except CircuitTooLargeError:
+            if shards is not None or not self.can_shard:
+                raise
+            self.admit_sharded(exp, self._fewest_shards(exp))
+
+    @property
+    def can_shard(self) -> bool:
+        """Whether an automatic split could help: the job runs on a cluster of several workers."""
+        return len(self.workers) > 1 and all(w.address is not None for w in self.workers)
+
+    def may_need_shards(self, widths: list[int]) -> bool:
+        """Whether circuits of these widths might be sharded (before compiling: widths only).
+
+        ``shards > 1`` always; ``None`` where a cluster cannot hold the widest state in one task.
+        """
+        shards = self.options.get("shards")
+        if shards is not None:
+            return shards > 1
+        if not self.can_shard or not widths:
+            return False
+        state = (1 << max(widths)) * (8 if self.options["precision"] == "single" else 16)
+        return state > max(w.per_task for w in self.workers)
+
+    def _fewest_shards(self, exp: Experiment) -> int:
+        """The fewest shards (a power of two) whose peaks fit the workers.
+
+        Raises:
+            CircuitTooLargeError: if none does (the cluster's memory is too small).
+        """
+        most = 1 << max(exp.num_qubits - max(max_needs(exp), 1), 1)  # each shard holds the widest gate
+        shards = 2
+        while True:
+            try:
+                shard_places(self.workers, shards, self._shard_bytes(exp, shards))
+                return shards
+            except CircuitTooLargeError:
+                if shards >= most:
+                    raise
+                shards <<= 1
+
+    def _shard_bytes(self, exp: Experiment, shards: int) -> int:
+        return (1 << (exp.num_qubits - shard_bits(shards))) * (8 if self.options["precision"] == "single" else 16)
+
+    def admit_sharded(self, exp: Experiment, shards: int) -> None:
+        """Check that ``exp`` runs on ``shards`` shards that fit; the job's ``shards`` is the largest admitted.
+
+        Raises:
+            AerdaskInputError: for a noisy or density-matrix experiment, or shards that
+                would hold fewer qubits than a gate of it mixes.
+            CircuitTooLargeError: if the shards do not fit the workers.
+        """
+        if exp.noisy or exp.method != "statevector":
+            raise AerdaskInputError(
+                f"circuit {exp.name!r}: only the statevector method without noise runs sharded "
+                f"(method {exp.method!r}{', with noise' if exp.noisy else ''}); set shards=1 or None"
+            )
+        local = exp.num_qubits - shard_bits(shards)
+        if local < max(max_needs(exp), 1):
+            raise AerdaskInputError(
+                f"circuit {exp.name!r} has {exp.num_qubits} active qubits: {shards} shards would hold {local} "
+                f"qubits each, but a gate of it mixes {max_needs(exp)}; use at most "
+                f"{1 << max(exp.num_qubits - max(max_needs(exp), 1), 0)} shards"
+            )
+        shard_places(self.workers, shards, self._shard_bytes(exp, shards))
+        self.program_options["shards"] = max(self.program_options.get("shards", 1), shards)
+
+    def _admit_whole(self, exp: Experiment) -> None:
         shots = min(exp.shots, self.options.get("max_shot_size") or exp.shots)
         # A batch repeats a few shapes: without saves, the plan depends on the width and shots only.
         key = None if exp.saves else (exp.num_qubits, exp.method, shots)

@@ -228,6 +228,13 @@ class AerSimulator(BackendV2):
         experiments = self._admitted(
             compile_batch(circuits, values, options["shots"], noise=options["noise_model"]), options, admission
         )
+        if admission.may_need_shards([qc.num_qubits for qc in circuits]):
+            # Whether the job is sharded, and into how many shards, is known once every circuit is admitted.
+            experiments = list(experiments)
+            if admission.program_options.get("shards", 1) > 1:
+                _check_sharded_options(options)
+                program = Program(experiments=experiments, options=admission.program_options)
+                return self._start([program], options, validate=False)
         size = options["max_job_size"] or _auto_job_size(adapter, _shapes(circuits, values, options["shots"]))
         shot_size = options["max_shot_size"] or _auto_shot_size(adapter, options, len(circuits))
         split_density = options["max_shot_size"] is not None  # only where asked for: see plan_chunks
@@ -290,6 +297,9 @@ class AerSimulator(BackendV2):
         :func:`aerdask.chunking.auto_job_size`); ``max_job_size`` counts points.
         """
         options = self._merged_options(run_options)
+        if program.options.get("shards", 1) > 1:  # one sharded task drives every experiment
+            _check_sharded_options(options)
+            return self._start([program], options)
         size = options["max_job_size"]
         if size is None and options["max_shot_size"] is None:
             shapes = [(e.num_qubits, e.ops.shape[0], e.num_points, e.shots) for e in program.experiments]
@@ -376,6 +386,20 @@ class AerSimulator(BackendV2):
 
     def __repr__(self) -> str:
         return f"AerSimulator('{self.name}')"
+
+
+def _check_sharded_options(options: dict) -> None:
+    """Refuse the options a sharded job cannot honour: it is one task that samples every shot at once.
+
+    Raises:
+        AerdaskInputError: naming the option.
+    """
+    for name in ("max_job_size", "max_shot_size"):
+        if options[name] is not None:
+            raise AerdaskInputError(
+                f"{name}={options[name]} splits a job into tasks, but a sharded job is one state across the "
+                f"workers, run as one task; drop {name}, or set shards=1 to run unsharded"
+            )
 
 
 def _values_per_circuit(circuits: list[QuantumCircuit], parameter_values) -> list[np.ndarray]:

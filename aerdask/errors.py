@@ -29,6 +29,7 @@ __all__ = [
     "JobTimeoutError",
     "JobFailedError",
     "TaskLostError",
+    "ShardLostError",
     "WorkerCrashError",
     "ClusterError",
     "QobjValidationError",
@@ -87,6 +88,14 @@ class JobTimeoutError(_QiskitJobTimeoutError, concurrent.futures.TimeoutError):
 
 class TaskLostError(AerdaskError):
     """A task will never finish (its client lost the scheduler); the job must be resubmitted."""
+
+
+class ShardLostError(TaskLostError):
+    """A shard of a sharded state was lost with its worker.
+
+    A sharded state lives only in its workers' memory, one copy of each shard, so a
+    sharded run has no retry: the job fails and must be resubmitted.
+    """
 
 
 class WorkerCrashError(AerdaskError):

@@ -151,7 +151,10 @@ class AerJob(JobV1):
                         chunk = chunk.replace(job_id=self._job_id)
                         workers = self._placement(chunk) if self._placement else None
                         key = f"{prefix}-{self._job_id}-{i}"
-                        handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
+                        if chunk.options.get("shards", 1) > 1:  # one state on many workers: a walk here drives it
+                            handles.append(self._adapter.submit_sharded(chunk, key, self._job_id))
+                        else:
+                            handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
                         chunks.append(chunk)
                         logger.debug(
                             "job %s: task %s: %d experiments, %d points%s",
@@ -179,7 +182,8 @@ class AerJob(JobV1):
                 prefix,
                 type(self._adapter.executor).__name__,
             )
-            if isinstance(self._adapter, Publishing):
+            # A sharded run is driven from this process: it cannot be found again from another one.
+            if isinstance(self._adapter, Publishing) and self._qobj.options.get("shards", 1) == 1:
                 self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
             if self._keep is not True and self._keep is not False:
                 timer = threading.Timer(float(self._keep), self.unpublish)

@@ -63,6 +63,9 @@ DEFAULTS: dict[str, object] = {
     # seconds a job waits on a cluster without workers before its tasks count as lost.
     "max_worker_deaths": 1,
     "no_worker_timeout": 300.0,
+    # aerdask's own: split one statevector into this many shards across workers (a power of two);
+    # None: only a state that fits no single worker but fits the cluster is split (see aerdask.admission).
+    "shards": None,
 }
 
 #: Aer's engine knobs and Aer's defaults: accepted, not acted on (see the module docs).
@@ -225,6 +228,14 @@ def _keep(value):
     raise AerdaskInputError(f"keep must be True, False or a positive number of seconds, got {value!r}")
 
 
+def _shards(value):
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= value <= 1 << 20 or value & (value - 1):
+        raise AerdaskInputError(f"shards must be None (automatic) or a power of two in [1, 2**20], got {value!r}")
+    return int(value)
+
+
 def _executor(value):
     check_executor(value)
     return value
@@ -258,6 +269,7 @@ _VALIDATORS: dict[str, Callable] = {
     "keep": _keep,
     "max_worker_deaths": _int_in("max_worker_deaths", 0, 1000),
     "no_worker_timeout": _positive_seconds("no_worker_timeout"),
+    "shards": _shards,
     **{name: _any for name in ENGINE_KNOBS},
 }
 

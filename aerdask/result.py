@@ -192,6 +192,8 @@ def build_result(
                     "branch_replays": raw.get("branch_replays", 0),
                     # "python" where the kernels' source ran because compiling would take longer
                     "kernels": raw.get("kernels", "compiled"),
+                    # A sharded run's shards, stages, exchanges and bytes exchanged (aerdask_kernels.sharded).
+                    **({"sharding": raw["sharding"]} if "sharding" in raw else {}),
                 },
             )
         )

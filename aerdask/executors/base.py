@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from aerdask_kernels.sharded import ShardStore, run_sharded
 
 from ..admission import WorkerMemory
 
@@ -54,6 +60,53 @@ class TaskHandle(abc.ABC):
         return self.exception()  # done: does not block
 
 
+class ShardedHandle(TaskHandle):
+    """A sharded run (:func:`aerdask_kernels.sharded.run_sharded`): a walk on a thread here, shards on the executor.
+
+    ``cancel`` sets the walk's flag: it stops before its next shard task, or within a
+    second of waiting on one.
+    """
+
+    def __init__(self, key: str, program, store_for: Callable, on_done: Callable | None = None):
+        self.key = key
+        self.flag = np.zeros(1, dtype=np.uint8)
+        store = store_for(self.flag)  # the store's waits read the same flag
+        self.future: concurrent.futures.Future = concurrent.futures.Future()
+        if on_done is not None:
+            self.future.add_done_callback(lambda _: on_done())
+        self._thread = threading.Thread(target=self._main, args=(program, store), name=f"aerdask-{key}", daemon=True)
+        self._thread.start()
+
+    def _main(self, program, store: ShardStore) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            self.future.set_result(run_sharded(program, store, self.flag))
+        except BaseException as exc:  # the job reads it from the future, as a task's error
+            self.future.set_exception(exc)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def running(self) -> bool:
+        return self.future.running()
+
+    def cancelled(self) -> bool:
+        return self.future.cancelled()
+
+    def cancel(self) -> bool:
+        if self.future.done():
+            return False
+        self.flag[0] = 1
+        return True
+
+    def result(self, timeout=None):
+        return self.future.result(timeout)
+
+    def exception(self, timeout=None):
+        return self.future.exception(timeout)
+
+
 class ExecutorAdapter(abc.ABC):
     """Submits tasks and waits on them; one implementation per kind of executor."""
 
@@ -68,6 +121,17 @@ class ExecutorAdapter(abc.ABC):
         """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk).
 
         ``workers``: the addresses it may run on (``None``: any; a pool has one place).
+        """
+
+    def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:
+        """Run ``program`` on ``program.options["shards"]`` shards (see :class:`ShardedHandle`)."""
+        return ShardedHandle(key, program, lambda flag: self.shard_store(key, program, flag))
+
+    @abc.abstractmethod
+    def shard_store(self, key: str, program, flag: np.ndarray) -> ShardStore:
+        """Where the shards of a sharded task named ``key`` live (see :mod:`aerdask_kernels.sharded`).
+
+        ``flag``: uint8, shape ``(1,)``; the run's cancel flag, for the store's waits.
         """
 
     @abc.abstractmethod

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import dask
 import distributed
+import numpy as np
 import psutil
 from qiskit.providers import JobError
 
@@ -25,7 +26,7 @@ from aerdask_worker import JIT_RESOURCE, STARTED_TOPIC, cancel_job_soon, run_tas
 from ..admission import WorkerMemory
 from ..errors import TaskLostError, WorkerCrashError
 from ..publishing import published_bytes, read_published
-from .base import ExecutorAdapter, Publishing, TaskHandle
+from .base import ExecutorAdapter, Publishing, ShardedHandle, TaskHandle
 from .cluster import ensure_ready
 from .registry import state
 
@@ -232,6 +233,20 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         handle.needs_jit = needs_jit
         return handle
 
+    def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:
+        # The walk's thread wakes the job's waiters when it ends, as a task's done callback does.
+        return ShardedHandle(
+            key, program, lambda flag: self.shard_store(key, program, flag), lambda: _notify(self.changed)
+        )
+
+    def shard_store(self, key: str, program, flag: np.ndarray):
+        from .dask_shards import DaskShardStore
+
+        width = max(exp.num_qubits for exp in program.experiments)
+        itemsize = 8 if program.options["precision"] == "single" else 16
+        shard_bytes = lambda shards: (1 << (width - shards.bit_length() + 1)) * itemsize  # noqa: E731
+        return DaskShardStore(self.executor, key, flag, self.workers_memory(), shard_bytes)
+
     def _jit_resources(self) -> list:
         """Each worker's :data:`JIT_RESOURCE` (``None`` without the aerdask plugin), at most 1 s old."""
         now = time.monotonic()
@@ -255,6 +270,8 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         return f"workers {COMPILING_NOTE}"
 
     def results(self, handles: Sequence[TaskHandle]) -> list:
+        if not all(isinstance(h, _DaskHandle) for h in handles):  # a sharded task's result is here already
+            return [h.result() for h in handles]
         # One gather for all: Future.result() is a round trip to the scheduler each.
         try:
             blobs = self.executor.gather([h.future for h in handles])
@@ -295,7 +312,8 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         couple of round trips per task.
         """
         now = time.monotonic()
-        if now < self._next_health:
+        pending = [h for h in pending if isinstance(h, _DaskHandle)]  # a sharded walk watches its own workers
+        if now < self._next_health or not pending:
             return
         self._next_health = now + _HEALTH_EVERY_S
         self._check_workers(pending)

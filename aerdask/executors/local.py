@@ -11,6 +11,7 @@ import numpy as np
 import psutil
 
 from aerdask_kernels.readiness import COMPILING_NOTE, waiting
+from aerdask_kernels.sharded import LocalShardStore, ShardStore
 
 from .base import ExecutorAdapter, TaskHandle
 
@@ -89,6 +90,11 @@ class LocalAdapter(ExecutorAdapter):
     def submit(self, fn: Callable, program, key: str, job_id: str, workers=None) -> TaskHandle:
         flag = np.zeros(1, dtype=np.uint8)
         return _LocalHandle(self.executor.submit(fn, program, flag), flag, key)
+
+    def shard_store(self, key: str, program, flag: np.ndarray) -> ShardStore:
+        # One process: the shards are arrays here, run one after another. It saves no memory (an
+        # exchange holds a second copy), but runs the same plan as a cluster, which tests use.
+        return LocalShardStore()
 
     def memory_limit(self) -> int:
         return psutil.virtual_memory().available

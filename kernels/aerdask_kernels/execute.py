@@ -130,7 +130,9 @@ def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list
     return results
 
 
-def _run_validated(program: Program, cancel_flag: np.ndarray) -> list[dict]:
+def _run_validated(program: Program, cancel_flag: np.ndarray, run=None) -> list[dict]:
+    """Each point prepared and run by ``run(prepared, options, cancel_flag)`` (:func:`run_experiment`)."""
+    run = run or run_experiment
     options = program.options
     fusion = options.get("fusion_enable", True)
     results: list[dict] = []
@@ -144,7 +146,7 @@ def _run_validated(program: Program, cancel_flag: np.ndarray) -> list[dict]:
                         prepared = prepare_point(exp, point, fusion)
                     else:
                         prepared = prepared.replace(indices=exp.indices[point : point + 1])
-                    results.append(run_experiment(prepared, options, cancel_flag))
+                    results.append(run(prepared, options, cancel_flag))
                 except JobCancelledError:
                     raise
                 except Exception as exc:
@@ -224,6 +226,12 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     # wait at once (see _Walker._channel), and none is recomputed.
     walker.max_copies = -1 if walker.noise is not None else options.get("max_branch_copies", -1)
     walker.run()
+    return walker_result(walker, options, start)
+
+
+def walker_result(walker, options: dict, start: float) -> dict:
+    """The plain result of a finished walk (see :func:`run_experiment`); ``start``: its ``perf_counter``."""
+    exp = walker.exp
     outcomes, counts = walker.histogram()
     return {
         "index": exp.index,
@@ -243,7 +251,13 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
 
 
 class _Walker:
-    """Walks the branch tree of one experiment and collects outcomes."""
+    """Walks the branch tree of one experiment and collects outcomes.
+
+    What it does to a state goes through a few methods (``_fresh``, ``_segment``,
+    ``_probability_one``, ``_settle``, ``_set_state``, ``_sample`` and the save
+    collector's ``value``), so that a sharded state (:mod:`.sharded`) walks the same
+    tree and draws the same random numbers.
+    """
 
     def __init__(self, exp: Experiment, dtype, memory: bool, rng, cancel_flag, blocking_qubits: int = -1):
         self.exp = exp
@@ -262,13 +276,16 @@ class _Walker:
         self.memory_parts: list[np.ndarray] = []
         self.max_copies = -1  # state copies kept for pending branches (-1: no limit); beyond it, replays
         self.copies = self.peak_copies = self.replays = 0
-        self.saves = _SaveCollector(exp)
+        self.saves = self._new_saves(exp)
         self.noise = Noise(exp, dtype, rng) if exp.noisy else None
         self.density = exp.method == density.DENSITY_MATRIX
         self.checkpoints = None
         if self.noise is not None and not self.density and self.noise.skip_ahead:
             self.checkpoints = Checkpoints.build(exp, dtype, blocking_qubits)
         self.saves.density = self.density
+
+    def _new_saves(self, exp: Experiment):
+        return _SaveCollector(exp)
 
     def run(self) -> None:
         exp = self.exp
@@ -331,9 +348,13 @@ class _Walker:
             return True
         if opcode == OP_SET_STATE:
             moff = exp.ops[pc, 4]
-            state[:] = self.matrices[moff : moff + state.size]
+            self._set_state(state, self.matrices[moff : moff + (1 << exp.num_qubits)])
             return True
         return False
+
+    def _set_state(self, state, amplitudes: np.ndarray) -> None:
+        """Replace the amplitudes of ``state`` (a SET_STATE row)."""
+        state[:] = amplitudes
 
     def _walk(self, pc, state, creg, shots, path: list, stack) -> None:
         exp = self.exp
@@ -460,7 +481,7 @@ class _Walker:
         if self.density:
             # The sampler reads |a|**2: the square roots of the diagonal give the outcome probabilities.
             state = np.sqrt(density.diagonal(state)).astype(self.dtype)
-        indices, counts, per_shot = sample_indices(state, shots, self.rng, self.want_memory)
+        indices, counts, per_shot = self._sample(state, shots)
         values = self._clbit_values(base, indices)
         # Different basis states can give the same clbits (unmeasured qubits): merge them.
         values, inverse = np.unique(values, return_inverse=True)
@@ -471,6 +492,10 @@ class _Walker:
         if self.exp.final_readout.size:
             values, merged, per_shot = self.noise.final_readout(values, merged, per_shot)
         self._add(values, merged, per_shot)
+
+    def _sample(self, state, shots: int):
+        """``(indices, counts, per_shot)`` of ``shots`` draws from ``state`` (see :func:`.sampling.sample_indices`)."""
+        return sample_indices(state, shots, self.rng, self.want_memory)
 
     def _clbit_values(self, base: int, indices: np.ndarray) -> np.ndarray:
         """Clbit register values (int64, or Python ints past 62 clbits) for basis-state indices."""
@@ -552,10 +577,7 @@ class _SaveCollector:
 
     def record(self, index: int, state, creg, shots: int) -> None:
         spec = self.exp.saves[index]
-        if self.density:
-            value = _density_save_value(spec, state, self.zero_threshold)
-        else:
-            value = _save_value(spec, state, self.zero_threshold)
+        value = self.value(spec, state)
         subtype, label = spec["subtype"], spec["label"]
         if subtype.startswith("c_"):
             key = hex(sum(1 << int(b) for b in np.flatnonzero(creg[: self.exp.num_clbits])))
@@ -563,6 +585,12 @@ class _SaveCollector:
             _accumulate(slot, key, subtype[2:], value, shots)
         else:
             _accumulate(self.data, label, subtype, value, shots)
+
+    def value(self, spec: dict, state):
+        """What save ``spec`` records for ``state`` (one branch's value)."""
+        if self.density:
+            return _density_save_value(spec, state, self.zero_threshold)
+        return _save_value(spec, state, self.zero_threshold)
 
     def weights(self) -> dict:
         """Shots behind each averaged value: ``{label: n}`` or ``{label: {key: n}}``."""

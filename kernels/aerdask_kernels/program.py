@@ -57,6 +57,8 @@ OPTIONAL_OPTIONS = {
     # State copies a task may keep for pending branches of mid-circuit measurements (-1: no
     # limit); past it a branch keeps only its outcomes and its state is recomputed when it runs.
     "max_branch_copies": -1,
+    # One state split into this many shards (a power of two) across workers (:mod:`.sharded`); 1: whole.
+    "shards": 1,
 }
 MEMORY_FORMATS = ("hex", "bits")
 
@@ -286,6 +288,9 @@ class Program:
         copies = self.options.get("max_branch_copies", -1)
         if not isinstance(copies, int) or isinstance(copies, bool) or copies < -1:
             raise QobjValidationError(f"option 'max_branch_copies' must be an int >= -1, got {copies!r}")
+        shards = self.options.get("shards", 1)
+        if not isinstance(shards, int) or isinstance(shards, bool) or shards < 1 or shards & (shards - 1):
+            raise QobjValidationError(f"option 'shards' must be a power of two >= 1, got {shards!r}")
         threshold = self.options.get("zero_threshold", 1e-10)
         if not isinstance(threshold, float) or not 0 <= threshold < 1:
             raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")

@@ -1,0 +1,539 @@
+"""A sharded run: the walk of :mod:`.execute` over a state split across workers.
+
+The state of one experiment is split into ``2**k`` shards by its ``k`` highest
+physical bits (:mod:`.shards`). The walk itself runs where the job was submitted,
+and only decides: gates, measurements, saves and sampling become tasks on the
+shards, through a :class:`ShardStore` (the Dask one is in ``aerdask``; here is
+the in-process one). What comes back are small numbers (probabilities, norms,
+samples), except a saved statevector.
+
+* **Gates.** Each run of gate rows is planned by :func:`.staging.plan_stages`
+  with ``relabel=True``: stages of rows whose mixed qubits are local, and
+  between them the exchanges that make the next stage's qubits local. An
+  exchange swaps ``m`` global bits with ``m`` local ones: each shard cuts
+  itself into ``2**m`` pieces and keeps one, and each new shard is assembled
+  from one piece of each of ``2**m`` old shards.
+* **Measurements** sum each shard's part of the probability; a global qubit's
+  outcome keeps or clears whole shards, and its reset renames shards.
+* **Sampling** brings the layout back to the circuit's order, so shard ``s``
+  holds one contiguous range of basis states. The one sorted draw of uniforms
+  of :func:`.sampling.sample_indices` is cut at the shards' cumulative norms (a
+  multinomial split of the shots over the shards), and each shard samples its
+  part: the same random numbers as one process, so the same counts.
+* **Saves** are reduced over the shards; a saved statevector is gathered.
+
+The random numbers are drawn by the same walk (:class:`.execute._Walker`) in
+the same order, so a sharded run gives the unsharded run's counts.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+
+import numpy as np
+
+from .blocking import runs, stage_gate
+from .execute import (
+    ZERO_THRESHOLD,
+    JobCancelledError,
+    _run_validated,
+    _save_value,
+    _SaveCollector,
+    _Walker,
+    experiment_rng,
+    walker_result,
+)
+from .interpreter import _compare, register_value
+from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET
+from .program import Program
+from .sampling import _BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
+from .shards import (
+    Layout,
+    shard_assemble,
+    shard_block_norms,
+    shard_block_sample,
+    shard_collapse,
+    shard_flip,
+    shard_marginal,
+    shard_norm,
+    shard_paulis,
+    shard_piece,
+    shard_probability_one,
+    shard_reduced,
+    shard_run,
+    shard_sample,
+    shard_scale,
+    shard_start,
+    shard_take,
+    shard_transpose,
+)
+from .staging import plan_stages
+
+__all__ = ["ShardStore", "LocalShardStore", "ShardedState", "run_sharded", "shard_bits", "max_needs"]
+
+
+class ShardStore(abc.ABC):
+    """Where the shards of a run live and the functions of :mod:`.shards` run on them.
+
+    A *ref* is whatever stands for a value there (a Dask future, or the value itself);
+    refs may be passed, also inside lists, as arguments of :meth:`submit`.
+    """
+
+    @abc.abstractmethod
+    def places(self, shards: int) -> list:
+        """Where each of ``shards`` shards lives (tokens passed back as ``where``)."""
+
+    @abc.abstractmethod
+    def put(self, value, where=None):
+        """A ref to ``value`` (on place ``where``, or where it is needed)."""
+
+    @abc.abstractmethod
+    def submit(self, fn, *args, where=None):
+        """A ref to ``fn(*args)``, computed on place ``where`` (refs in ``args`` resolved)."""
+
+    @abc.abstractmethod
+    def gather(self, refs: list) -> list:
+        """The values of ``refs``, brought here.
+
+        Raises:
+            JobCancelledError: if the run's cancel flag was set while waiting.
+        """
+
+    def wait(self, refs: list) -> None:  # noqa: B027  (optional: an eager store has nothing to wait for)
+        """Block until ``refs`` are computed, without bringing them here."""
+
+    def close(self) -> None:  # noqa: B027  (optional: the in-process store holds nothing)
+        """Release what the run still holds."""
+
+
+class LocalShardStore(ShardStore):
+    """Shards as arrays in this process, each function run at once (tests, and one-machine runs)."""
+
+    def places(self, shards: int) -> list:
+        """One place, this process: ``None`` for every shard."""
+        return [None] * shards
+
+    def put(self, value, where=None):
+        """``value`` itself."""
+        return value
+
+    def submit(self, fn, *args, where=None):
+        """``fn(*args)``, computed now."""
+        return fn(*args)
+
+    def gather(self, refs: list) -> list:
+        """The values themselves."""
+        return list(refs)
+
+
+class ShardedState:
+    """A state as shard refs, where each lives, and its :class:`.shards.Layout`.
+
+    Refs are values nobody changes, so a copy (a branch's) shares them.
+    """
+
+    def __init__(self, refs: list, places: list, layout: Layout):
+        self.refs = refs
+        self.places = places
+        self.layout = layout
+
+    def copy(self) -> ShardedState:
+        """A state sharing these shards (a pending branch's)."""
+        return ShardedState(list(self.refs), list(self.places), self.layout)
+
+
+def shard_bits(shards: int) -> int:
+    """``k`` for ``2**k`` shards.
+
+    Raises:
+        ValueError: if ``shards`` is not a power of two.
+    """
+    if shards < 1 or shards & (shards - 1):
+        raise ValueError(f"shards must be a power of two, got {shards}")
+    return shards.bit_length() - 1
+
+
+def max_needs(exp) -> int:
+    """Most qubits one gate row of ``exp`` mixes (MATRIX and STANDARD targets): what a shard must hold."""
+    ops = exp.ops
+    if not ops.shape[0]:
+        return 0
+    diagonal = ops[:, 0] == OP_DIAG
+    return int(np.where(diagonal, 0, ops[:, 3]).max())
+
+
+class _ShardedSaves(_SaveCollector):
+    """Save values reduced over the shards (see :class:`_ShardedWalker`)."""
+
+    def __init__(self, exp, walker: _ShardedWalker):
+        super().__init__(exp)
+        self.walker = walker
+
+    def value(self, spec: dict, state: ShardedState):
+        walker, kind = self.walker, spec["kind"]
+        qubits = [int(q) for q in spec["qubits"]]
+        if kind in ("statevector", "statevector_dict"):
+            return _save_value(spec, walker.gather_state(state), self.zero_threshold)
+        if kind in ("amplitudes", "amplitudes_sq"):
+            amps = walker.amplitudes(state, [int(i) for i in spec["params"]])
+            return amps if kind == "amplitudes" else amps.real**2 + amps.imag**2
+        if kind in ("probabilities", "probabilities_dict"):
+            probs = walker.marginal(state, qubits)
+            if kind == "probabilities":
+                return probs
+            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > self.zero_threshold)}
+        if kind == "density_matrix":
+            return walker.reduced(state, qubits)
+        # Expectation values: the terms' masks first, then all of them in one round over the shards.
+        masks: list = []
+        _save_value(spec, state, self.zero_threshold, expval=lambda _s, x, z, y: masks.append((x, z, y)) or 0.0)
+        values = dict(zip(masks, walker.paulis(state, masks), strict=True))
+        return _save_value(spec, state, self.zero_threshold, expval=lambda _s, x, z, y: values[(x, z, y)])
+
+
+class _ShardedWalker(_Walker):
+    """:class:`.execute._Walker` on a :class:`ShardedState` (see the module docs)."""
+
+    def __init__(self, exp, dtype, memory: bool, rng, cancel_flag, store: ShardStore, shards: int, blocking: int):
+        super().__init__(exp, dtype, memory, rng, cancel_flag, 0)  # no cache blocks of the whole state
+        self.store = store
+        self.shards = shards
+        self.num_local = exp.num_qubits - shard_bits(shards)
+        self.blocking = blocking
+        self.single = dtype == np.complex64
+        self.program = store.put((exp.ops, exp.qubits, self.matrices))
+        self.run_end = dict(runs(exp.ops))
+        self.schedules: dict = {}
+        self.stats = {"shards": shards, "num_local": self.num_local, "stages": 0, "exchanges": 0}
+        self.stats.update(exchange_bytes=0, network_bytes=0)
+        self.start_places = store.places(shards)
+
+    def _new_saves(self, exp):
+        return _ShardedSaves(exp, self)
+
+    def _submit_each(self, state: ShardedState, fn, *args) -> list:
+        """``fn(shard, *args)`` on every shard, where it lives."""
+        return [self.store.submit(fn, ref, *args, where=w) for ref, w in zip(state.refs, state.places, strict=True)]
+
+    # -- the state ------------------------------------------------------------------
+    def _fresh(self) -> ShardedState:
+        refs = [
+            self.store.submit(shard_start, s, self.num_local, self.single, where=w)
+            for s, w in enumerate(self.start_places)
+        ]
+        return ShardedState(refs, list(self.start_places), Layout.identity(self.exp.num_qubits, self.num_local))
+
+    def _set_state(self, state: ShardedState, amplitudes: np.ndarray) -> None:
+        size = 1 << self.num_local
+        state.layout = Layout.identity(self.exp.num_qubits, self.num_local)
+        state.refs = [
+            self.store.put(amplitudes[s * size : (s + 1) * size].copy(), where=w) for s, w in enumerate(state.places)
+        ]
+
+    def _segment(self, state: ShardedState, creg, pc: int, stop: int = 0) -> int:
+        ops = self.exp.ops
+        while pc < ops.shape[0]:
+            if self.cancel_flag[0]:
+                raise JobCancelledError("job cancelled while running")
+            op = ops[pc, 0]
+            if op == OP_MATRIX or op == OP_DIAG:
+                end = self.run_end[pc]
+                self._gates(state, pc, end)
+                pc = end
+            elif op == OP_JUMP:
+                pc = int(ops[pc, 6])
+            elif op == OP_BRANCH:
+                qoff, ntarg = ops[pc, 1], ops[pc, 3]
+                value = register_value(creg, self.exp.qubits[qoff : qoff + ntarg])
+                pc = pc + 1 if _compare(value, ops[pc, 7], ops[pc, 5]) else int(ops[pc, 6])
+            else:
+                return pc
+        return pc
+
+    def _gates(self, state: ShardedState, start: int, end: int) -> None:
+        """Rows ``start:end`` (a run), stage by stage, with the exchanges the plan puts between."""
+        exp = self.exp
+        key = (start, state.layout.order)
+        schedule = self.schedules.get(key)
+        if schedule is None:
+            gates = [stage_gate(exp.ops, exp.qubits, pc) for pc in range(start, end)]
+            schedule = plan_stages(gates, self.num_local, state.layout.local, True, exp.num_qubits)
+            self.schedules[key] = schedule
+        for stage in schedule.stages:
+            if stage.local != state.layout.local:
+                self._exchange(state, stage.local)
+            rows = np.array(stage.rows, dtype=np.int64)
+            state.refs = self._submit_each_indexed(state, shard_run, self.program, rows, state.layout, self.blocking)
+            self.stats["stages"] += 1
+
+    def _submit_each_indexed(self, state: ShardedState, fn, program, rows, layout, blocking) -> list:
+        return [
+            self.store.submit(fn, ref, program, rows, layout, s, blocking, where=w)
+            for s, (ref, w) in enumerate(zip(state.refs, state.places, strict=True))
+        ]
+
+    def _exchange(self, state: ShardedState, local: frozenset) -> None:
+        """Make ``local`` the local qubits: pairs of bits swap, shards trade pieces."""
+        nl = self.num_local
+        layout, pairs = state.layout.swap_for(local)
+        bits = [low for low, _ in pairs]
+        shifts = [high - nl for _, high in pairs]
+        m = len(pairs)
+
+        def with_bits(shard: int, v: int) -> int:  # ``shard`` with its swapped global bits set to ``v``
+            for i, g in enumerate(shifts):
+                shard = (shard & ~(1 << g)) | (((v >> i) & 1) << g)
+            return shard
+
+        pieces = {}
+        piece_bytes = (1 << (nl - m)) * np.dtype(self.dtype).itemsize
+        for t, (ref, w) in enumerate(zip(state.refs, state.places, strict=True)):
+            for v in range(1 << m):
+                s = with_bits(t, v)
+                pieces[t, s] = self.store.submit(shard_piece, ref, bits, [(v >> i) & 1 for i in range(m)], where=w)
+                if s != t:
+                    self.stats["exchange_bytes"] += piece_bytes
+                    self.stats["network_bytes"] += piece_bytes * (state.places[s] != w)
+        state.refs = [
+            self.store.submit(shard_assemble, [pieces[with_bits(s, v), s] for v in range(1 << m)], bits, where=w)
+            for s, w in enumerate(state.places)
+        ]
+        state.layout = layout
+        self.stats["exchanges"] += 1
+
+    def _restore(self, state: ShardedState) -> None:
+        """Bring the layout back to the circuit's order (shard ``s`` holds basis states ``s * 2**L`` on)."""
+        nl, n = self.num_local, self.exp.num_qubits
+        if state.layout.is_identity():
+            return
+        if state.layout.local != frozenset(range(nl)):
+            self._exchange(state, frozenset(range(nl)))
+        order = state.layout.order
+        if order[nl:] != tuple(range(nl, n)):  # global bits in another order: only the shards' names change
+            renamed = [sum(((s >> (p - nl)) & 1) << (order[p] - nl) for p in range(nl, n)) for s in range(self.shards)]
+            refs, places = [None] * self.shards, [None] * self.shards
+            for s, r in enumerate(renamed):
+                refs[r], places[r] = state.refs[s], state.places[s]
+            state.refs, state.places = refs, places
+        if order[:nl] != tuple(range(nl)):
+            state.refs = self._submit_each(state, shard_transpose, order[:nl])
+        state.layout = Layout.identity(n, nl)
+
+    def _make_local(self, state: ShardedState, qubits) -> None:
+        """Exchange so that ``qubits`` are local (keeping local as many of the others as fit)."""
+        need = frozenset(qubits)
+        if need <= state.layout.local:
+            return
+        if len(need) > self.num_local:
+            raise ValueError(f"a save needs {len(need)} qubits local; a shard holds {self.num_local}")
+        keep = sorted(state.layout.local - need)[: self.num_local - len(need)]
+        self._exchange(state, need | frozenset(keep))
+
+    # -- measurement ------------------------------------------------------------------
+    def _global_shards(self, state: ShardedState, qubit: int) -> list:
+        """Each shard's value of global ``qubit``."""
+        return [state.layout.global_bit(s, qubit) for s in range(self.shards)]
+
+    def _probability_one(self, state: ShardedState, qubit: int) -> float:
+        bit = int(state.layout.positions[qubit])
+        if bit < self.num_local:
+            parts = self.store.gather(self._submit_each(state, shard_probability_one, bit))
+        else:
+            ones = self._global_shards(state, qubit)
+            refs = [
+                self.store.submit(shard_norm, r, where=w)
+                for r, w, o in zip(state.refs, state.places, ones, strict=True)
+                if o
+            ]
+            parts = self.store.gather(refs)
+        return min(max(float(sum(parts)), 0.0), 1.0)
+
+    def _settle(self, opcode, qubit, clbit, outcome, probability, state: ShardedState, creg) -> None:
+        bit = int(state.layout.positions[qubit])
+        if bit < self.num_local:
+            state.refs = self._submit_each(state, shard_collapse, bit, outcome, probability)
+        else:
+            scale = 1.0 / np.sqrt(probability)
+            ones = self._global_shards(state, qubit)
+            state.refs = [
+                self.store.submit(shard_scale, r, scale if o == outcome else 0.0, where=w)
+                for r, w, o in zip(state.refs, state.places, ones, strict=True)
+            ]
+        if opcode == OP_MEASURE:
+            creg[clbit] = outcome
+        elif opcode == OP_RESET and outcome:
+            if bit < self.num_local:
+                state.refs = self._submit_each(state, shard_flip, bit)
+            else:  # X on a global bit: the shards trade names, no amplitude moves
+                flipped = 1 << (bit - self.num_local)
+                state.refs = [state.refs[s ^ flipped] for s in range(self.shards)]
+                state.places = [state.places[s ^ flipped] for s in range(self.shards)]
+
+    # -- sampling and saves ------------------------------------------------------------
+    def _leaf(self, state: ShardedState, creg, shots) -> None:
+        self.store.wait(state.refs)  # every stage done (and its errors raised), with or without samples
+        super()._leaf(state, creg, shots)
+
+    def _sample(self, state: ShardedState, shots: int):
+        self._restore(state)
+        nl = self.num_local
+        if not self.want_memory and (shots > MAX_SORTED_SHOTS or shots > 8 * (1 << self.exp.num_qubits)):
+            if nl < _BLOCK_BITS:
+                return sample_indices(self.gather_state(state), shots, self.rng, False)
+            return self._sample_blocked(state, shots)
+        norms = np.array(self.store.gather(self._submit_each(state, shard_norm)), dtype=np.float64)
+        # As sample_indices: sorted uniforms scaled to the norm, in one draw.
+        spacings = self.rng.standard_exponential(shots + 1)
+        np.cumsum(spacings, out=spacings)
+        uniforms = spacings[:-1] * (norms.sum() / spacings[-1])
+        ends = np.cumsum(norms)
+        owner = np.searchsorted(ends, uniforms, side="right")
+        # Rounding can leave the last uniforms past the sum: the last shard with any weight takes them.
+        owner = np.minimum(owner, int(np.flatnonzero(norms > 0)[-1]) if (norms > 0).any() else self.shards - 1)
+        cuts = np.searchsorted(owner, np.arange(self.shards + 1))
+        starts = ends - norms
+        refs = [
+            self.store.submit(
+                shard_sample, state.refs[s], uniforms[cuts[s] : cuts[s + 1]] - starts[s], where=state.places[s]
+            )
+            for s in range(self.shards)
+        ]
+        drawn = np.concatenate([local + (s << nl) for s, local in enumerate(self.store.gather(refs))])
+        first = np.flatnonzero(np.concatenate(([True], drawn[1:] != drawn[:-1])))
+        indices = drawn[first]
+        counts = np.diff(np.append(first, drawn.size))
+        per_shot = drawn[self.rng.permutation(shots)] if self.want_memory else None
+        return indices, counts, per_shot
+
+    def _sample_blocked(self, state: ShardedState, shots: int):
+        """As :func:`.sampling._sample_blocked`: block weights, then each shard draws its visited blocks in turn."""
+        nl = self.num_local
+        weights = np.concatenate(self.store.gather(self._submit_each(state, shard_block_norms, _BLOCK_BITS)))
+        per_block = self.rng.multinomial(shots, weights / weights.sum())
+        per_shard = 1 << (nl - _BLOCK_BITS)
+        indices, counts, rng = [], [], self.rng
+        for s in range(self.shards):
+            part = per_block[s * per_shard : (s + 1) * per_shard]
+            blocks = np.flatnonzero(part)
+            if not blocks.size:
+                continue
+            ref = self.store.submit(
+                shard_block_sample, state.refs[s], _BLOCK_BITS, blocks, part[blocks], rng, where=state.places[s]
+            )
+            local, count, rng = self.store.gather([ref])[0]
+            indices.append(local + (s << nl))
+            counts.append(count)
+        self.rng.bit_generator.state = rng.bit_generator.state  # the draws went on in the shards' copies
+        return np.concatenate(indices), np.concatenate(counts), None
+
+    def gather_state(self, state: ShardedState) -> np.ndarray:
+        """The whole state, in the circuit's order, brought here."""
+        return state.layout.to_logical(np.concatenate(self.store.gather(state.refs)))
+
+    def amplitudes(self, state: ShardedState, indices: list) -> np.ndarray:
+        """The amplitudes at the circuit's basis-state ``indices`` (complex128)."""
+        nl = self.num_local
+        physical = np.array([state.layout.physical_index(i) for i in indices], dtype=np.int64)
+        out = np.zeros(physical.size, dtype=np.complex128)
+        shard = physical >> nl
+        wanted = [s for s in range(self.shards) if (shard == s).any()]
+        refs = [
+            self.store.submit(shard_take, state.refs[s], physical[shard == s] & ((1 << nl) - 1), where=state.places[s])
+            for s in wanted
+        ]
+        for s, values in zip(wanted, self.store.gather(refs), strict=True):
+            out[shard == s] = values
+        return out
+
+    def marginal(self, state: ShardedState, qubits: list) -> np.ndarray:
+        """Probabilities of the outcomes of ``qubits`` (bit ``b`` of the index: ``qubits[b]``)."""
+        nl, pos = self.num_local, state.layout.positions
+        local = [b for b, q in enumerate(qubits) if pos[q] < nl]
+        parts = self.store.gather(
+            self._submit_each(state, shard_marginal, np.array([pos[qubits[b]] for b in local], dtype=np.int64))
+        )
+        j = np.arange(1 << len(local))
+        spread = np.zeros(j.size, dtype=np.int64)
+        for i, b in enumerate(local):
+            spread |= ((j >> i) & 1) << b
+        out = np.zeros(1 << len(qubits), dtype=np.float64)
+        for s, part in enumerate(parts):
+            fixed = sum(state.layout.global_bit(s, q) << b for b, q in enumerate(qubits) if pos[q] >= nl)
+            out[spread + fixed] += part
+        return out
+
+    def reduced(self, state: ShardedState, qubits: list) -> np.ndarray:
+        """The reduced density matrix of ``qubits``: each shard's part, summed (the global bits traced out)."""
+        self._make_local(state, qubits)
+        pos = state.layout.positions
+        bits = np.array([pos[q] for q in qubits], dtype=np.int64)
+        return sum(self.store.gather(self._submit_each(state, shard_reduced, bits)))
+
+    def paulis(self, state: ShardedState, masks: list) -> list:
+        """``<state| P |state>`` per ``(x_mask, z_mask, num_y)`` of circuit qubits."""
+        if not masks:
+            return []
+        flipped = [q for q in range(self.exp.num_qubits) if any((x >> q) & 1 for x, _, _ in masks)]
+        self._make_local(state, flipped)
+        nl, pos = self.num_local, state.layout.positions
+        to_bits = lambda mask: sum(1 << int(pos[q]) for q in range(self.exp.num_qubits) if (mask >> q) & 1)  # noqa: E731
+        physical = [(to_bits(x), to_bits(z), y) for x, z, y in masks]
+        local = [(x, z & ((1 << nl) - 1), y) for x, z, y in physical]
+        parts = self.store.gather(self._submit_each(state, shard_paulis, local))
+        totals = np.zeros(len(masks))
+        for s, part in enumerate(parts):
+            signs = np.array([-1.0 if bin((s << nl) & z).count("1") % 2 else 1.0 for _, z, _ in physical])
+            totals += signs * part
+        return totals.tolist()
+
+
+def run_sharded_experiment(exp, options: dict, cancel_flag: np.ndarray, store: ShardStore, shards: int) -> dict:
+    """One point on ``shards`` shards: :func:`.execute.run_experiment`'s result, plus ``sharding``.
+
+    ``sharding`` holds the shard count, local qubits per shard, stages run, exchanges,
+    the bytes the exchanges moved between shards (``exchange_bytes``) and between
+    places (``network_bytes``: shards on different workers).
+    """
+    start = time.perf_counter()
+    dtype = np.complex64 if options["precision"] == "single" else np.complex128
+    rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
+    walker = _ShardedWalker(
+        exp, dtype, options["memory"], rng, cancel_flag, store, shards, options.get("blocking_qubits", -1)
+    )
+    walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
+    # Every branch copy shares the shards it has not changed; the walk holds no limit of its own.
+    walker.run()
+    result = walker_result(walker, options, start)
+    result["sharding"] = dict(walker.stats)
+    return result
+
+
+def run_sharded(program: Program, store: ShardStore, cancel_flag: np.ndarray | None = None) -> list[dict]:
+    """Run every point of ``program`` on ``program.options["shards"]`` shards, one point at a time.
+
+    Args:
+        program: A program of statevector experiments without noise.
+        store: Where the shards live.
+        cancel_flag: uint8, shape ``(1,)``; set element 0 to stop between shard tasks.
+
+    Returns:
+        One dict per point, as :func:`.execute.run_program`.
+
+    Raises:
+        QobjValidationError: if the program is malformed.
+        JobCancelledError: if the flag was set.
+        ExperimentError: if a point failed (a shard lost with its worker among the causes).
+    """
+    if cancel_flag is None:
+        cancel_flag = np.zeros(1, dtype=np.uint8)
+    program.validate()
+    shards = int(program.options.get("shards", 1))
+    run = lambda exp, options, flag: run_sharded_experiment(exp, options, flag, store, shards)  # noqa: E731
+    try:
+        results = _run_validated(program, cancel_flag, run)
+    finally:
+        store.close()
+    for result in results:
+        result["kernels"] = "compiled"
+    return results
