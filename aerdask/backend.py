@@ -77,6 +77,9 @@ class AerSimulator(BackendV2):
     * ``executor``: a ``concurrent.futures.Executor`` or ``dask.distributed.Client``;
       ``None`` uses a shared local thread pool.
     * ``max_job_size``: experiments per task; ``max_shot_size``: shots per task.
+    * ``shards``: split each state into this many shards (a power of two) across the
+      workers, one Dask future each (:mod:`aerdask_kernels.sharded`, ``docs/sharding.md``);
+      ``None`` (default): only a state that fits no worker but fits the cluster.
     * ``max_parallel_threads``: threads one task may use (0 or None: all cores).
     * ``max_memory_mb``: caps the bytes one state may use (MiB; None: the executor's limit).
     * ``enable_truncation``: simulate only the qubits something acts on (default True).

@@ -24,7 +24,7 @@ import numpy as np
 from ._jit import njit, prange
 from .bits import control_bits, insert_zero_bit, insert_zero_bits
 from .gates import row_nonzeros, scaled_identity_plus_rank_one, target_offsets
-from .monomial import BLOCK_MOVE_RUN, MAX_MONOMIAL_TARGETS, block_monomial, monomial
+from .monomial import MAX_MONOMIAL_TARGETS, block_monomial, monomial
 from .opcodes import OP_MATRIX
 
 __all__ = ["apply_block"]
@@ -208,7 +208,7 @@ DIAG_CHUNK_BITS = 6
 
 
 @njit(fastmath=True)
-def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
+def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal, tr, ti):
     """Multiply the buffers by a (controlled) diagonal, in place.
 
     With every qubit of the gate at buffer bit 6 or above, the entry is the same
@@ -217,7 +217,8 @@ def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
     gate's higher positions and on its own low bits: a table holds the ``2**c``
     entries for each setting of the higher ones (one gather per table entry), and
     each chunk's loop is a plain vectorised product. The table never outgrows the
-    buffer; if it would, a gather per entry.
+    buffer (it is written to ``tr``/``ti``, scratch of the buffer's size); if it
+    would, a gather per entry.
     """
     pos = np.concatenate((ctrl_pos, targ_pos))
     full = _with_controls(pos.size, ctrl_pos.size, ctrl_val, diagonal)
@@ -233,7 +234,7 @@ def _block_diagonal(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal):
         for b in range(pos.size):
             nh += pos[b] >= c
         if (1 << (c + nh)) <= re.size:
-            _diagonal_table(re, im, pos, full, c)
+            _diagonal_table(re, im, pos, full, c, tr, ti)
             return
     _block_diagonal_gather(re, im, ctrl_pos, ctrl_val, targ_pos, diagonal)
 
@@ -276,7 +277,7 @@ def _diagonal_runs(re, im, pos, full, lowest):
 
 
 @njit(fastmath=True)
-def _diagonal_table(re, im, pos, full, chunk_bits):
+def _diagonal_table(re, im, pos, full, chunk_bits, tr, ti):
     chunk = 1 << chunk_bits
     high = np.empty(pos.size, dtype=np.int64)  # the gate's positions above the chunk
     nh = 0
@@ -287,8 +288,6 @@ def _diagonal_table(re, im, pos, full, chunk_bits):
     low_index = np.empty(chunk, dtype=np.int64)
     for j in range(chunk):
         low_index[j] = _diagonal_index(j, pos)
-    tr = np.empty(chunk << nh, dtype=re.dtype)
-    ti = np.empty(chunk << nh, dtype=re.dtype)
     for h in range(1 << nh):
         index = 0
         for k in range(nh):
@@ -434,7 +433,7 @@ def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, t
         local_targ, diagonal = _local_diagonal(targ, matrices[moff : moff + (1 << ntarg)], base)
         if local_targ.size == 0 and ctrl.size == 0 and diagonal[0] == 1:
             return  # this block sees the identity
-        _block_diagonal(re, im, ctrl, ctrl_val, local_targ, diagonal)
+        _block_diagonal(re, im, ctrl, ctrl_val, local_targ, diagonal, tr, ti)
 
 
 @njit
@@ -489,7 +488,7 @@ def _scatter(dst, re, im, slot, element_slots, in_order):
 
 
 @njit(parallel=True)
-def apply_block(state, local, slots, rows, ops, positions, matrices):
+def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1):
     """Apply ``ops[rows]`` (MATRIX/DIAG rows on ``local`` qubits only) in one pass, in place.
 
     Rows whose matrix is monomial (x, cx, swap...) are found once, before the blocks,
@@ -505,6 +504,7 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
             buffer index bits (the ``slots`` of those qubits), or ``-1 - qubit`` for a
             control or a DIAG row's qubit outside the block.
         matrices: the program's matrices, same dtype as ``state``.
+        threads: The task's thread count: the blocks are split into ``4 * threads`` chunks.
     """
     k = local.size
     run_offsets, run_slots, element_slots = _gather_maps(local, slots)
@@ -519,11 +519,14 @@ def apply_block(state, local, slots, rows, ops, positions, matrices):
         if row[0] == OP_MATRIX and row[3] <= MAX_MONOMIAL_TARGETS:
             dim = 1 << row[3]
             is_monomial[r] = monomial(matrices[row[4] : row[4] + dim * dim], dim, perms[r], phases[r])
-    scratch = min(1 << k, (1 << MAX_MONOMIAL_TARGETS) * BLOCK_MOVE_RUN)
+    scratch = 1 << k  # a monomial's moves, or a diagonal's table (see _block_diagonal)
     in_order = True  # a run's amplitudes keep their order in the buffer: plain copies
     for j in range(run):
         in_order = in_order and element_slots[j] == j
-    n_chunks = min(n_blocks, 256)  # one pair of buffers per chunk of blocks
+    # One set of buffers per chunk of blocks, a few chunks per thread: on a Dask worker
+    # (MALLOC_TRIM_THRESHOLD_ set, so malloc's mmap threshold stays at 128 KiB) every buffer
+    # is a fresh mapping, faulted in page by page; 256 chunks per step cost 1.6x there.
+    n_chunks = min(n_blocks, 4 * max(threads, 1))
     for c in prange(n_chunks):
         re = np.empty(1 << k, dtype=state.real.dtype)
         im = np.empty(1 << k, dtype=state.real.dtype)

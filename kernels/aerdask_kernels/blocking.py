@@ -17,7 +17,9 @@ sit in cache already.
 The plan is plain int64 arrays for :func:`.interpreter.run_segment`:
 
 * ``entry[pc]``: the run starting at row ``pc``, or -1.
-* ``runs[r] = (first_step, end_step, resume_pc)``.
+* ``runs[r] = (first_step, end_step, resume_pc, threads)``; ``threads`` is the
+  thread count of the task that planned it: each block step splits its blocks into
+  ``4 * threads`` chunks, each with buffers of its own (see :func:`.blocked.apply_block`).
 * ``steps[s] = (n_local, local_offset, rows_offset, n_rows)`` into ``pool``: the
   local qubits (ascending), then their buffer bits, at ``local_offset``; the rows at
   ``rows_offset``. ``n_local == 0`` means the rows run one by one with the ordinary kernels.
@@ -36,6 +38,7 @@ import dataclasses
 import numpy as np
 
 from . import settings
+from ._jit import load_numba, numba_loaded
 from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 from .program import Experiment
 from .staging import StageGate, plan_stages
@@ -85,7 +88,7 @@ class Plan:
         """
         gate = (exp.ops[:, 0] == OP_MATRIX) | (exp.ops[:, 0] == OP_DIAG)
         planned = np.zeros(gate.size, dtype=bool)
-        for first, end, _ in self.runs.tolist():
+        for first, end, _, _ in self.runs.tolist():
             for _, _, rows_off, n_rows in self.steps[first:end].tolist():
                 planned[self.pool[rows_off : rows_off + n_rows]] = True
         blocks = int((self.steps[:, 0] > 0).sum())
@@ -96,7 +99,7 @@ class Plan:
     def empty(cls, exp: Experiment) -> Plan:
         """A plan that blocks nothing: every row runs with the ordinary kernels."""
         z = np.zeros((0, 4), dtype=np.int64)
-        return cls(np.full(exp.ops.shape[0], -1, dtype=np.int64), z[:, :3], z, z[:, 0], z[:, 0])
+        return cls(np.full(exp.ops.shape[0], -1, dtype=np.int64), z, z, z[:, 0], z[:, 0])
 
 
 def gate_needs(ops: np.ndarray, qubits: np.ndarray, pc: int) -> frozenset:
@@ -165,6 +168,7 @@ def plan_blocks(
     if block_qubits <= 0 or n <= block_qubits:
         return Plan.empty(exp)
     ops, qubits = exp.ops, exp.qubits
+    threads = load_numba().get_num_threads() if numba_loaded() else 1  # this task's share (execute._thread_share)
     entry = np.full(ops.shape[0], -1, dtype=np.int64)
     positions = np.zeros(qubits.size, dtype=np.int64)
     runs_out, steps, pool = [], [], []
@@ -198,6 +202,6 @@ def plan_blocks(
                 positions[qoff : qoff + count] = [slot.get(q, -1 - q) for q in qubits[qoff : qoff + count].tolist()]
             add_step(local, slots, rows)
         entry[start] = len(runs_out)
-        runs_out.append((first, len(steps), end))
+        runs_out.append((first, len(steps), end, threads))
     as_array = lambda rows, width: np.array(rows, dtype=np.int64).reshape(-1, width)  # noqa: E731
-    return Plan(entry, as_array(runs_out, 3), as_array(steps, 4), np.array(pool, dtype=np.int64), positions)
+    return Plan(entry, as_array(runs_out, 4), as_array(steps, 4), np.array(pool, dtype=np.int64), positions)

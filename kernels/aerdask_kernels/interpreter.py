@@ -84,7 +84,7 @@ def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, pos
         else:
             local = pool[local_off : local_off + n_local]
             slots = pool[local_off + n_local : local_off + 2 * n_local]
-            apply_block(state, local, slots, rows, ops, positions, matrices)
+            apply_block(state, local, slots, rows, ops, positions, matrices, run[3])
     return True
 
 

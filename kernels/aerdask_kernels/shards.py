@@ -236,11 +236,11 @@ def shard_run(state: np.ndarray, program: tuple, rows: np.ndarray, layout: Layou
     nl = layout.num_local
     empty = np.zeros(0, dtype=np.int64)
     exp = Experiment("shard", nl, 0, ops, qubits, matrices, np.zeros(0), empty, empty)
-    plan = plan_blocks(exp, blocking)
-    small = (1 << nl) < PARALLEL_MIN_SIZE and plan.runs.shape[0] == 0
-    segment = run_segment_serial if small else run_segment
     creg, flag = np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.uint8)
     with _thread_share(0):
+        plan = plan_blocks(exp, blocking)  # in the task's thread share: it sizes the block chunks
+        small = (1 << nl) < PARALLEL_MIN_SIZE and plan.runs.shape[0] == 0
+        segment = run_segment_serial if small else run_segment
         pc = segment(
             out, ops, qubits, matrices, creg, 0, flag, (plan.entry, plan.runs, plan.steps, plan.pool, plan.positions), 0
         )
