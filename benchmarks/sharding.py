@@ -3,9 +3,9 @@
 Run: ``python benchmarks/sharding.py [--qubits 24] [--shards 2 4 8] [--repeats 3]``.
 
 * The unsharded run uses the local thread pool (every core, one process). Each
-  sharded run uses a ``LocalCluster(processes=True)`` with one one-thread worker per
-  shard (capped at 4 workers: more processes than that on a small machine only
-  share its cores), each worker warmed by one run first. Times are the best of
+  sharded run uses a ``LocalCluster(processes=True)`` of one-thread workers, one per
+  shard up to ``--workers`` (default: one per core, so the cluster has the pool's
+  cores; more processes would only share them), warmed by one run first. Times are the best of
   ``--repeats``, measured side by side in one run.
 * Bytes moved are what the workers fetched from each other (Dask's transfer log),
   against the plan's ``network_bytes`` (pieces whose shards sit on different workers).
@@ -27,6 +27,7 @@ from qiskit.circuit.random import random_circuit
 from qiskit.synthesis.qft import synth_qft_full
 
 from aerdask import AerSimulator
+from aerdask.compiler import compile_circuit
 from aerdask.executors.dask import DaskAdapter
 from aerdask_kernels.prepare import prepare_point
 from aerdask_kernels.sharded import _ShardedWalker
@@ -95,7 +96,7 @@ def plan(n: int, shards: int) -> dict:
     from aerdask_kernels.staging import plan_stages
 
     qc = synth_qft_full(n)
-    exp = prepare_point(AerSimulator(enable_truncation=False).compile(qc).experiments[0], 0, True)
+    exp = prepare_point(compile_circuit(qc), 0, True)  # compiled without admission: no state is made
     nl = n - shards.bit_length() + 1
     layout = Layout.identity(n, nl)
     stages = exchanges = moved = 0
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--qubits", type=int, default=24)
     parser.add_argument("--shards", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="most workers (default: one per core)")
     parser.add_argument("--plan", type=int, nargs=2, metavar=("QUBITS", "SHARDS"), help="print a QFT's plan only")
     args = parser.parse_args()
     if args.plan:
@@ -133,7 +135,7 @@ def main() -> None:
         whole[name] = best(lambda sim=sim, qc=qc: sim.run(qc).result(), args.repeats)
         print(f"{name}: unsharded (thread pool): {whole[name][0]:.3f} s")
     for shards in args.shards:
-        workers = min(shards, 4)
+        workers = min(shards, args.workers)
         with (
             LocalCluster(
                 n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"

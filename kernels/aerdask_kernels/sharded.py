@@ -130,17 +130,28 @@ class LocalShardStore(ShardStore):
 class ShardedState:
     """A state as shard refs, where each lives, and its :class:`.shards.Layout`.
 
-    Refs are values nobody changes, so a copy (a branch's) shares them.
+    A copy (a pending branch's) shares the refs: both are then ``shared``, and every
+    task on a shared ref leaves it as it is. A stage on refs this state alone holds
+    runs in place, saving a pass per shard.
     """
 
     def __init__(self, refs: list, places: list, layout: Layout):
         self.refs = refs
         self.places = places
         self.layout = layout
+        self.shared = False
 
     def copy(self) -> ShardedState:
         """A state sharing these shards (a pending branch's)."""
-        return ShardedState(list(self.refs), list(self.places), self.layout)
+        self.shared = True
+        twin = ShardedState(list(self.refs), list(self.places), self.layout)
+        twin.shared = True
+        return twin
+
+    def replace(self, refs: list) -> None:
+        """New shards, made by tasks for this state alone."""
+        self.refs = refs
+        self.shared = False
 
 
 def shard_bits(shards: int) -> int:
@@ -227,9 +238,9 @@ class _ShardedWalker(_Walker):
     def _set_state(self, state: ShardedState, amplitudes: np.ndarray) -> None:
         size = 1 << self.num_local
         state.layout = Layout.identity(self.exp.num_qubits, self.num_local)
-        state.refs = [
-            self.store.put(amplitudes[s * size : (s + 1) * size].copy(), where=w) for s, w in enumerate(state.places)
-        ]
+        state.replace(
+            [self.store.put(amplitudes[s * size : (s + 1) * size].copy(), where=w) for s, w in enumerate(state.places)]
+        )
 
     def _segment(self, state: ShardedState, creg, pc: int, stop: int = 0) -> int:
         ops = self.exp.ops
@@ -264,12 +275,12 @@ class _ShardedWalker(_Walker):
             if stage.local != state.layout.local:
                 self._exchange(state, stage.local)
             rows = np.array(stage.rows, dtype=np.int64)
-            state.refs = self._submit_each_indexed(state, shard_run, self.program, rows, state.layout, self.blocking)
+            state.replace(self._submit_each_indexed(state, shard_run, rows, state.layout, not state.shared))
             self.stats["stages"] += 1
 
-    def _submit_each_indexed(self, state: ShardedState, fn, program, rows, layout, blocking) -> list:
+    def _submit_each_indexed(self, state: ShardedState, fn, rows, layout, inplace: bool) -> list:
         return [
-            self.store.submit(fn, ref, program, rows, layout, s, blocking, where=w)
+            self.store.submit(fn, ref, self.program, rows, layout, s, self.blocking, inplace, where=w)
             for s, (ref, w) in enumerate(zip(state.refs, state.places, strict=True))
         ]
 
@@ -295,10 +306,12 @@ class _ShardedWalker(_Walker):
                 if s != t:
                     self.stats["exchange_bytes"] += piece_bytes
                     self.stats["network_bytes"] += piece_bytes * (state.places[s] != w)
-        state.refs = [
-            self.store.submit(shard_assemble, [pieces[with_bits(s, v), s] for v in range(1 << m)], bits, where=w)
-            for s, w in enumerate(state.places)
-        ]
+        state.replace(
+            [
+                self.store.submit(shard_assemble, [pieces[with_bits(s, v), s] for v in range(1 << m)], bits, where=w)
+                for s, w in enumerate(state.places)
+            ]
+        )
         state.layout = layout
         self.stats["exchanges"] += 1
 
@@ -317,7 +330,7 @@ class _ShardedWalker(_Walker):
                 refs[r], places[r] = state.refs[s], state.places[s]
             state.refs, state.places = refs, places
         if order[:nl] != tuple(range(nl)):
-            state.refs = self._submit_each(state, shard_transpose, order[:nl])
+            state.replace(self._submit_each(state, shard_transpose, order[:nl]))
         state.layout = Layout.identity(n, nl)
 
     def _make_local(self, state: ShardedState, qubits) -> None:
@@ -352,19 +365,21 @@ class _ShardedWalker(_Walker):
     def _settle(self, opcode, qubit, clbit, outcome, probability, state: ShardedState, creg) -> None:
         bit = int(state.layout.positions[qubit])
         if bit < self.num_local:
-            state.refs = self._submit_each(state, shard_collapse, bit, outcome, probability)
+            state.replace(self._submit_each(state, shard_collapse, bit, outcome, probability))
         else:
             scale = 1.0 / np.sqrt(probability)
             ones = self._global_shards(state, qubit)
-            state.refs = [
-                self.store.submit(shard_scale, r, scale if o == outcome else 0.0, where=w)
-                for r, w, o in zip(state.refs, state.places, ones, strict=True)
-            ]
+            state.replace(
+                [
+                    self.store.submit(shard_scale, r, scale if o == outcome else 0.0, where=w)
+                    for r, w, o in zip(state.refs, state.places, ones, strict=True)
+                ]
+            )
         if opcode == OP_MEASURE:
             creg[clbit] = outcome
         elif opcode == OP_RESET and outcome:
             if bit < self.num_local:
-                state.refs = self._submit_each(state, shard_flip, bit)
+                state.replace(self._submit_each(state, shard_flip, bit))
             else:  # X on a global bit: the shards trade names, no amplitude moves
                 flipped = 1 << (bit - self.num_local)
                 state.refs = [state.refs[s ^ flipped] for s in range(self.shards)]

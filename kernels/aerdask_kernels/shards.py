@@ -215,22 +215,32 @@ def _local_diagonal(diagonal, targets: list, num_local: int, shard: int):
     return [targets[j] for j in kept], np.ascontiguousarray(diagonal[index])
 
 
-def shard_run(state: np.ndarray, program: tuple, rows: np.ndarray, layout: Layout, shard: int, blocking: int):
-    """A copy of ``state`` with gate ``rows`` applied (see :func:`local_rows`).
+def shard_run(
+    state: np.ndarray,
+    program: tuple,
+    rows: np.ndarray,
+    layout: Layout,
+    shard: int,
+    blocking: int,
+    inplace: bool = False,
+):
+    """``state`` with gate ``rows`` applied (see :func:`local_rows`): a copy, or ``state`` itself.
 
     Args:
-        state: complex64 or complex128, shape ``(2**L,)``; not modified.
+        state: complex64 or complex128, shape ``(2**L,)``; modified only with ``inplace``.
         program: ``(ops, qubits, matrices)`` of the prepared experiment, matrices in
             the state's dtype.
         rows: int64; the stage's rows in the order they run.
         layout: The state's layout.
         shard: This shard's index.
         blocking: The ``blocking_qubits`` option for the shard's own cache blocks.
+        inplace: Change ``state`` and return it, where no one else reads it (the walk
+            knows: :class:`.sharded.ShardedState`); saves a pass.
     """
     from .execute import _thread_share  # the task's share of this process's cores, as run_program's
 
     ops, qubits, matrices = local_rows(*program, rows, layout, shard)
-    out = state.copy()
+    out = state if inplace else state.copy()
     if not ops.shape[0]:
         return out
     nl = layout.num_local
