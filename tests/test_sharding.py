@@ -17,7 +17,7 @@ from qiskit.synthesis.qft import synth_qft_full
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError, CircuitTooLargeError, JobFailedError
-from aerdask_kernels.shards import Layout, shard_assemble, shard_piece
+from aerdask_kernels.shards import Layout, shard_assemble, shard_piece, shard_split
 
 from .clusters import local_client, wait_until
 from .conftest import random_u_layer
@@ -98,8 +98,13 @@ def test_layout_swap_for_swaps_only_the_bits_that_change():
 def test_shard_pieces_reassemble_to_the_shard(rng):
     state = rng.normal(size=1 << 6) + 1j * rng.normal(size=1 << 6)
     bits = [4, 1]
-    pieces = [shard_piece(state, bits, [(v >> 0) & 1, (v >> 1) & 1]) for v in range(4)]
+    split = shard_split(state, bits)
+    pieces = [shard_piece(split, v) for v in range(4)]
     assert all(p.size == 16 for p in pieces)
+    tensor = state.reshape((2,) * 6)  # axis a is bit 5 - a: piece v has bit 4 = v & 1 and bit 1 = v >> 1
+    for v in range(4):
+        np.testing.assert_array_equal(pieces[v], tensor[:, v & 1, :, :, v >> 1, :].reshape(-1))
+    pieces[1].flags.writeable = False  # as received from another worker
     np.testing.assert_array_equal(shard_assemble(pieces, bits), state)
 
 

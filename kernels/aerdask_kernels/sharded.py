@@ -64,6 +64,7 @@ from .shards import (
     shard_run,
     shard_sample,
     shard_scale,
+    shard_split,
     shard_start,
     shard_take,
     shard_transpose,
@@ -300,9 +301,10 @@ class _ShardedWalker(_Walker):
         pieces = {}
         piece_bytes = (1 << (nl - m)) * np.dtype(self.dtype).itemsize
         for t, (ref, w) in enumerate(zip(state.refs, state.places, strict=True)):
+            split = self.store.submit(shard_split, ref, bits, where=w)  # one pass: every piece at once
             for v in range(1 << m):
                 s = with_bits(t, v)
-                pieces[t, s] = self.store.submit(shard_piece, ref, bits, [(v >> i) & 1 for i in range(m)], where=w)
+                pieces[t, s] = self.store.submit(shard_piece, split, v, where=w)
                 if s != t:
                     self.stats["exchange_bytes"] += piece_bytes
                     self.stats["network_bytes"] += piece_bytes * (state.places[s] != w)

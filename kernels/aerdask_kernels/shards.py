@@ -18,6 +18,8 @@ import dataclasses
 
 import numpy as np
 
+from ._jit import njit, prange
+from .bits import insert_zero_bits
 from .blocking import plan_blocks
 from .gates import PARALLEL_MIN_SIZE
 from .interpreter import CANCELLED, run_segment, run_segment_serial
@@ -30,6 +32,7 @@ __all__ = [
     "Layout",
     "shard_start",
     "shard_run",
+    "shard_split",
     "shard_piece",
     "shard_assemble",
     "shard_transpose",
@@ -259,33 +262,83 @@ def shard_run(
     return out
 
 
-def _index(num_local: int, bits: list, values) -> tuple:
-    """A tensor index fixing ``bits`` to ``values``: axis ``a`` of a shard's tensor is bit ``L - 1 - a``."""
-    idx = [slice(None)] * num_local
-    for b, v in zip(bits, values, strict=True):
-        idx[num_local - 1 - b] = int(v)
-    return tuple(idx)
+def _offsets(bits) -> tuple:
+    """The sorted ``bits`` (int64) and, per ``v``, the index offset where bit ``bits[i]`` is bit ``i`` of ``v``."""
+    bits = np.asarray(bits, dtype=np.int64)
+    v = np.arange(1 << bits.size, dtype=np.int64)
+    offsets = np.zeros(v.size, dtype=np.int64)
+    for i, b in enumerate(bits.tolist()):
+        offsets |= ((v >> i) & 1) << b
+    return np.sort(bits), offsets
 
 
-def shard_piece(state: np.ndarray, bits: list, values: list) -> np.ndarray:
-    """The amplitudes of ``state`` whose local ``bits`` hold ``values``, in index order (a copy)."""
-    nl = state.size.bit_length() - 1
-    return np.ascontiguousarray(state.reshape((2,) * nl)[_index(nl, bits, values)]).reshape(-1)
+@njit(parallel=True)
+def _split(state, sorted_bits, offsets, out):
+    """``out[v, j] = state[insert_zero_bits(j, sorted_bits) | offsets[v]]``: one pass, writing ``out``.
+
+    Indices below the lowest cut bit stay together: each is copied as a run.
+    """
+    run = 1 << sorted_bits[0]
+    for g in prange(out.shape[1] // run):
+        base = insert_zero_bits(np.int64(g) * run, sorted_bits)  # prange's index is unsigned: keep int64
+        for v in range(offsets.size):
+            src = base | offsets[v]
+            out[v, g * run : (g + 1) * run] = state[src : src + run]
+
+
+@njit(parallel=True)
+def _merge(pieces, sorted_bits, offsets, out):
+    """The inverse of :func:`_split`: ``out[insert_zero_bits(j, sorted_bits) | offsets[v]] = pieces[v][j]``."""
+    run = 1 << sorted_bits[0]
+    for g in prange((out.size >> sorted_bits.size) // run):
+        base = insert_zero_bits(np.int64(g) * run, sorted_bits)
+        for v in range(offsets.size):
+            dst = base | offsets[v]
+            out[dst : dst + run] = pieces[v][g * run : (g + 1) * run]
+
+
+def shard_split(state: np.ndarray, bits: list) -> np.ndarray:
+    """The shard cut by the values of its local ``bits``, in one pass.
+
+    Returns:
+        Same dtype, shape ``(2**len(bits), 2**(L - len(bits)))``: row ``v`` holds, in
+        index order, the amplitudes whose bit ``bits[i]`` is bit ``i`` of ``v``.
+        A row is the piece an exchange sends to one shard (:func:`shard_assemble`).
+    """
+    sorted_bits, offsets = _offsets(bits)
+    out = np.empty((offsets.size, state.size >> sorted_bits.size), dtype=state.dtype)
+    from .execute import _thread_share
+
+    with _thread_share(0):
+        _split(state, sorted_bits, offsets, out)
+    return out
+
+
+def shard_piece(split: np.ndarray, v: int) -> np.ndarray:
+    """Row ``v`` of a :func:`shard_split` (a view: no copy on the worker that made it)."""
+    return split[v]
 
 
 def shard_assemble(pieces: list, bits: list) -> np.ndarray:
-    """A new shard from ``pieces``: piece ``v`` fills the amplitudes whose local ``bits`` hold ``v``.
+    """A new shard from ``pieces``: piece ``v`` fills the amplitudes whose bit ``bits[i]`` is bit ``i`` of ``v``.
 
-    Bit ``i`` of ``v`` is the value of ``bits[i]``; each piece holds
-    ``2**(L - len(bits))`` amplitudes (see :func:`shard_piece`).
+    Each piece holds ``2**(L - len(bits))`` amplitudes, in index order (see
+    :func:`shard_split`); one pass.
     """
-    nl = pieces[0].size.bit_length() - 1 + len(bits)
-    out = np.empty(1 << nl, dtype=pieces[0].dtype)
-    tensor = out.reshape((2,) * nl)
-    for v, piece in enumerate(pieces):
-        idx = _index(nl, bits, [(v >> i) & 1 for i in range(len(bits))])
-        tensor[idx] = piece.reshape(tensor[idx].shape)
+    sorted_bits, offsets = _offsets(bits)
+    out = np.empty(pieces[0].size << sorted_bits.size, dtype=pieces[0].dtype)
+    from .execute import _thread_share
+
+    with _thread_share(0):
+        _merge(tuple(_read_only(p) for p in pieces), sorted_bits, offsets, out)
     return out
+
+
+def _read_only(piece: np.ndarray) -> np.ndarray:
+    """A read-only view: pieces received from other workers may be read-only, and Numba takes one type."""
+    view = piece.view()
+    view.flags.writeable = False
+    return view
 
 
 def shard_transpose(state: np.ndarray, order: tuple) -> np.ndarray:
