@@ -61,7 +61,18 @@ def mid_circuit(n: int, rng) -> QuantumCircuit:
     return qc
 
 
-CIRCUITS = {"qft": qft, "random": random, "ghz": ghz, "mid_circuit": mid_circuit}
+def initialized(n: int, rng) -> QuantumCircuit:
+    """A state set from a random vector (a SET_STATE row names every qubit), then gates on the highest qubits."""
+    vector = rng.normal(size=1 << n) + 1j * rng.normal(size=1 << n)
+    qc = QuantumCircuit(n)
+    qc.h(0)
+    qc.set_statevector(vector / np.linalg.norm(vector))
+    qc.cx(n - 1, 0)
+    qc.h(n - 1)
+    return qc
+
+
+CIRCUITS = {"qft": qft, "random": random, "ghz": ghz, "mid_circuit": mid_circuit, "initialized": initialized}
 
 
 def with_outputs(qc: QuantumCircuit) -> QuantumCircuit:

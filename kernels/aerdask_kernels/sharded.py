@@ -45,7 +45,7 @@ from .execute import (
     walker_result,
 )
 from .interpreter import _compare, register_value
-from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET
+from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_STANDARD
 from .program import Program
 from .sampling import _BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
 from .shards import (
@@ -169,10 +169,8 @@ def shard_bits(shards: int) -> int:
 def max_needs(exp) -> int:
     """Most qubits one gate row of ``exp`` mixes (MATRIX and STANDARD targets): what a shard must hold."""
     ops = exp.ops
-    if not ops.shape[0]:
-        return 0
-    diagonal = ops[:, 0] == OP_DIAG
-    return int(np.where(diagonal, 0, ops[:, 3]).max())
+    gates = (ops[:, 0] == OP_MATRIX) | (ops[:, 0] == OP_STANDARD)  # SET_STATE rows name every qubit: not a gate
+    return int(ops[gates, 3].max()) if gates.any() else 0
 
 
 class _ShardedSaves(_SaveCollector):
