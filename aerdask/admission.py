@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import psutil
 
 from aerdask_kernels.opcodes import OP_BRANCH, OP_JUMP, OP_MEASURE, OP_RESET
 from aerdask_kernels.program import Experiment
@@ -114,6 +115,11 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         "copy": state,
         "copies": _copies_needed(exp, shots),
     }
+
+
+def client_memory() -> int:
+    """Bytes available in this process's machine (where a sharded run gathers a saved statevector)."""
+    return psutil.virtual_memory().available
 
 
 def shard_places(workers: list[WorkerMemory], shards: int, shard_bytes: int) -> list:
@@ -243,6 +249,17 @@ class Admission:
                 f"{1 << max(exp.num_qubits - max(max_needs(exp), 1), 0)} shards"
             )
         shard_places(self.workers, shards, self._shard_bytes(exp, shards))
+        gathered = [s for s in exp.saves if s["kind"] in ("statevector", "statevector_dict")]
+        if gathered:  # the one save that brings the whole state to the client
+            state = (1 << exp.num_qubits) * (8 if self.options["precision"] == "single" else 16)
+            per_save = state * (_DICT_ENTRY_BYTES // 16 + 1 if gathered[0]["kind"] == "statevector_dict" else 2)
+            available = client_memory()
+            if per_save > available:
+                raise CircuitTooLargeError(
+                    f"circuit {exp.name!r} saves its statevector ({exp.num_qubits} qubits): a sharded run gathers it "
+                    f"to this process, which needs about {per_save:,} bytes, but {available:,} are available here; "
+                    "save probabilities, amplitudes or expectation values instead"
+                )
         self.program_options["shards"] = max(self.program_options.get("shards", 1), shards)
 
     def _admit_whole(self, exp: Experiment) -> None:

@@ -157,6 +157,28 @@ def test_sharded_blocked_sampling_draws_the_same_counts(rng):
     assert AerSimulator(seed_simulator=SEED, shards=2).run(qc, shots=70_000).result().get_counts() == whole
 
 
+def test_a_sharded_job_logs_its_plan(caplog, rng):
+    qc = qft(10, rng)
+    qc.measure_all()
+    with caplog.at_level("INFO", logger="aerdask"):
+        result = AerSimulator(shards=4).run(qc).result()
+    sharding = result.results[0].metadata["sharding"]
+    assert any(f"'exchanges': {sharding['exchanges']}" in r.getMessage() for r in caplog.records)
+
+
+def test_a_saved_statevector_must_fit_the_client(monkeypatch, rng):
+    import aerdask.admission
+
+    qc = qft(12, rng)
+    qc.save_statevector()
+    monkeypatch.setattr(aerdask.admission, "client_memory", lambda: 1 << 16)
+    with pytest.raises(CircuitTooLargeError, match="gathers it to this process"):
+        AerSimulator(shards=2).run(qc)
+    qc = qft(12, rng)
+    qc.save_probabilities([0, 11])
+    AerSimulator(shards=2).run(qc).result()  # other saves are reduced on the shards
+
+
 # -- bad input -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("value", [3, 0, -2, 1.5, "4"])
 def test_shards_must_be_a_power_of_two(value):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -13,6 +14,8 @@ import numpy as np
 from aerdask_kernels.sharded import ShardStore, run_sharded
 
 from ..admission import WorkerMemory
+
+logger = logging.getLogger("aerdask")
 
 
 class TaskHandle(abc.ABC):
@@ -81,7 +84,12 @@ class ShardedHandle(TaskHandle):
         if not self.future.set_running_or_notify_cancel():
             return
         try:
-            self.future.set_result(run_sharded(program, store, self.flag))
+            results = run_sharded(program, store, self.flag)
+            for raw in results:  # the plan's figures, as the result's metadata["sharding"] holds them
+                logger.info(
+                    "task %s: experiment %d (%r) sharded: %s", self.key, raw["index"], raw["name"], raw["sharding"]
+                )
+            self.future.set_result(results)
         except BaseException as exc:  # the job reads it from the future, as a task's error
             self.future.set_exception(exc)
 
