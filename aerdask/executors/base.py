@@ -63,7 +63,41 @@ class TaskHandle(abc.ABC):
         return self.exception()  # done: does not block
 
 
-class ShardedHandle(TaskHandle):
+class FutureHandle(TaskHandle):
+    """A task behind a ``concurrent.futures.Future`` (``self.future``) with a cancel flag (``self.flag``).
+
+    ``cancel`` releases a queued task; a running one gets its flag set, which the
+    kernels (or a sharded walk) read between steps.
+    """
+
+    future: concurrent.futures.Future
+    flag: np.ndarray
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def running(self) -> bool:
+        return self.future.running()
+
+    def cancelled(self) -> bool:
+        return self.future.cancelled()
+
+    def cancel(self) -> bool:
+        if self.future.cancel():
+            return True
+        if self.future.done():
+            return False
+        self.flag[0] = 1
+        return True
+
+    def result(self, timeout=None):
+        return self.future.result(timeout)
+
+    def exception(self, timeout=None):
+        return self.future.exception(timeout)
+
+
+class ShardedHandle(FutureHandle):
     """A sharded run (:func:`aerdask_kernels.sharded.run_sharded`): a walk on a thread here, shards on the executor.
 
     ``cancel`` sets the walk's flag: it stops before its next shard task, or within a
@@ -92,27 +126,6 @@ class ShardedHandle(TaskHandle):
             self.future.set_result(results)
         except BaseException as exc:  # the job reads it from the future, as a task's error
             self.future.set_exception(exc)
-
-    def done(self) -> bool:
-        return self.future.done()
-
-    def running(self) -> bool:
-        return self.future.running()
-
-    def cancelled(self) -> bool:
-        return self.future.cancelled()
-
-    def cancel(self) -> bool:
-        if self.future.done():
-            return False
-        self.flag[0] = 1
-        return True
-
-    def result(self, timeout=None):
-        return self.future.result(timeout)
-
-    def exception(self, timeout=None):
-        return self.future.exception(timeout)
 
 
 class ExecutorAdapter(abc.ABC):

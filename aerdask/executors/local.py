@@ -13,7 +13,7 @@ import psutil
 from aerdask_kernels.readiness import COMPILING_NOTE, waiting
 from aerdask_kernels.sharded import LocalShardStore, ShardStore
 
-from .base import ExecutorAdapter, TaskHandle
+from .base import ExecutorAdapter, FutureHandle, TaskHandle
 
 __all__ = ["LocalAdapter", "default_executor"]
 
@@ -47,34 +47,11 @@ def _forget_pool_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-class _LocalHandle(TaskHandle):
+class _LocalHandle(FutureHandle):
     def __init__(self, future: concurrent.futures.Future, flag: np.ndarray, key: str):
         self.future = future
         self.flag = flag
         self.key = key
-
-    def done(self) -> bool:
-        return self.future.done()
-
-    def running(self) -> bool:
-        return self.future.running()
-
-    def cancelled(self) -> bool:
-        return self.future.cancelled()
-
-    def cancel(self) -> bool:
-        if self.future.cancel():
-            return True
-        if self.future.done():
-            return False
-        self.flag[0] = 1  # the kernels read it between gates
-        return True
-
-    def result(self, timeout=None):
-        return self.future.result(timeout)
-
-    def exception(self, timeout=None):
-        return self.future.exception(timeout)
 
 
 class LocalAdapter(ExecutorAdapter):
