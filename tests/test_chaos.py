@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 
+import dask
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
@@ -63,7 +64,11 @@ def test_a_sweep_under_worker_kills_loses_and_repeats_no_point(tmp_path):
     points = [(0.01 * i, 0.02 * (i % 17)) for i in range(2000)]
     calm = tmp_path / "calm.jsonl"
     run_sweep(_circuit(), names, points, calm, AerSimulator(), shots=64, seed=11, points_per_job=50, progress=None)
-    with local_client(n_workers=3) as client:
+    # A LocalCluster closes a worker's nanny for good when no worker of that name is back 15 s
+    # after one left (distributed.deploy.lost-worker-timeout): with a kill every 1-2 s, a name
+    # caught between a kill and its restart at that moment loses its nanny, and with all three
+    # gone the job is (rightly) lost. Nannies of `dask worker` processes restart forever.
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}), local_client(n_workers=3) as client:
         stop, kills = threading.Event(), []
         killer = threading.Thread(target=_killer, args=(client, stop, kills), daemon=True)
         killer.start()
