@@ -193,6 +193,8 @@ class Admission:
     @property
     def can_shard(self) -> bool:
         """Whether an automatic split could help: the job runs on a cluster of several workers."""
+        if self.options.get("device", "CPU") == "GPU":  # a GPU state stays on one GPU
+            return False
         return len(self.workers) > 1 and all(w.address is not None for w in self.workers)
 
     def may_need_shards(self, widths: list[int]) -> bool:

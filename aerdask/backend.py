@@ -15,6 +15,8 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
+from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
+from aerdask_kernels.opcodes import OP_MATRIX
 
 from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array
@@ -72,7 +74,9 @@ class AerSimulator(BackendV2):
     * ``method``: ``"statevector"``, ``"density_matrix"`` (the mixed state, exact
       channels; ``4**n`` entries) or ``"automatic"`` (per circuit, as Aer: see
       :mod:`aerdask.methods`); ``result.results[i].metadata["method"]`` says which ran.
-      ``device``: ``"CPU"`` (``"GPU"`` is refused by ``run()``).
+      ``device``: ``"CPU"`` or ``"GPU"`` (statevector without noise, through numba-cuda:
+      on this process's GPU with a thread pool, on workers with a ``GPU`` resource on
+      Dask; ``available_devices()`` says what is there, ``run()`` refuses what is not).
     * ``precision``: ``"double"`` (complex128) or ``"single"`` (complex64).
     * ``executor``: a ``concurrent.futures.Executor`` or ``dask.distributed.Client``;
       ``None`` uses a shared local thread pool.
@@ -169,10 +173,14 @@ class AerSimulator(BackendV2):
         """The simulation methods aerdask runs (``automatic`` picks one per circuit)."""
         return METHODS
 
-    @staticmethod
-    def available_devices() -> tuple[str, ...]:
-        """The devices this machine can simulate on: ``("CPU",)``."""
-        return ("CPU",)
+    def available_devices(self) -> tuple[str, ...]:
+        """The devices this backend's executor can simulate on: ``("CPU",)``, with ``"GPU"`` where it has one.
+
+        On a thread pool, ``"GPU"`` when numba-cuda finds a usable GPU in this process;
+        on a Dask cluster, when a worker advertises a ``GPU`` resource and reports its GPU.
+        """
+        adapter = adapt(self.options.executor)
+        return ("CPU", "GPU") if adapter.gpu_memory() else ("CPU",)
 
     @property
     def target(self) -> Target:
@@ -345,14 +353,17 @@ class AerSimulator(BackendV2):
             AerdaskInputError: for a device this machine has not got.
             ClusterError: if the executor cannot run tasks.
         """
-        if options["device"] not in self.available_devices():
-            raise AerdaskInputError(
-                f"device={options['device']!r} is not available: aerdask simulates on "
-                f"{self.available_devices()} (see available_devices())"
-            )
         adapter = adapt(options["executor"])
         adapter.prepare()
-        workers = adapter.workers_memory()
+        if options["device"] == "GPU":
+            _check_gpu_options(options)
+            workers = adapter.gpu_memory()
+            if not workers:
+                raise AerdaskInputError(
+                    f"device='GPU' is not available: {adapter.gpu_missing()}; available_devices() lists what is"
+                )
+        else:
+            workers = adapter.workers_memory()
         if options["max_memory_mb"]:
             cap = options["max_memory_mb"] << 20
             workers = [dataclasses.replace(w, usable=min(w.usable, cap)) for w in workers]
@@ -368,6 +379,8 @@ class AerSimulator(BackendV2):
             exp = with_method(exp, options["method"], options["noise_model"])
             if options["enable_truncation"]:
                 exp = truncate(exp)
+            if options["device"] == "GPU":
+                _check_gpu_experiment(exp)
             admission.admit(exp)
             yield exp
 
@@ -385,10 +398,51 @@ class AerSimulator(BackendV2):
             "blocking_qubits": _blocking_qubits(options),
             "fusion_enable": options["fusion_enable"],
             "zero_threshold": options["zero_threshold"],
+            # Only GPU programs name their device: a CPU program stays what older workers read.
+            **({"device": "GPU"} if options["device"] == "GPU" else {}),
         }
 
     def __repr__(self) -> str:
         return f"AerSimulator('{self.name}')"
+
+
+def _check_gpu_options(options: dict) -> None:
+    """Refuse the options a GPU job cannot honour.
+
+    Raises:
+        AerdaskInputError: naming the option and what is allowed.
+    """
+    if options["method"] not in ("statevector", "automatic"):
+        raise AerdaskInputError(
+            f"device='GPU' runs the statevector method, not method={options['method']!r}; "
+            "use method='statevector' (or 'automatic') or device='CPU'"
+        )
+    if options["noise_model"] is not None:
+        raise AerdaskInputError("device='GPU' runs noiseless circuits; drop noise_model or use device='CPU'")
+    if options["shards"] not in (None, 1):
+        raise AerdaskInputError(
+            f"device='GPU' keeps each state on one GPU; shards={options['shards']!r} needs device='CPU'"
+        )
+
+
+def _check_gpu_experiment(exp) -> None:
+    """Refuse a compiled experiment the GPU cannot run (see ``aerdask_kernels.gpu.walk.gpu_compatibility``).
+
+    Raises:
+        AerdaskInputError: naming the circuit and what is allowed.
+    """
+    if exp.noisy or exp.method != "statevector":
+        raise AerdaskInputError(
+            f"circuit {exp.name!r}: device='GPU' runs noiseless statevector circuits "
+            f"(this one: method {exp.method!r}{', with noise channels' if exp.noisy else ''}); use device='CPU'"
+        )
+    gates = exp.ops[:, 0] == OP_MATRIX  # standard gates are at most 3 qubits besides their controls
+    widest = int(exp.ops[gates, 3].max()) if gates.any() else 0
+    if widest > GPU_MAX_TARGETS:
+        raise AerdaskInputError(
+            f"circuit {exp.name!r} has a {widest}-qubit unitary; device='GPU' runs dense gates of up to "
+            f"{GPU_MAX_TARGETS} qubits (a GPU tile's width); use device='CPU'"
+        )
 
 
 def _check_sharded_options(options: dict) -> None:

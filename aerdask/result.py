@@ -116,7 +116,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     fusion = options.get("fusion_enable", True)
     return {
         "method": exp.method,
-        "device": "CPU",
+        "device": options.get("device", "CPU"),
         "precision": options["precision"],
         "measure_sampling": exp.final_qubits.size > 0 and not mid_circuit,
         "num_qubits": exp.num_qubits,

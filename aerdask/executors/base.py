@@ -15,6 +15,10 @@ from aerdask_kernels.sharded import ShardStore, run_sharded
 
 from ..admission import WorkerMemory
 
+#: Share of a GPU's memory a task may plan to use: the CUDA context, the kernels and the
+#: allocator's rounding take the rest.
+GPU_USABLE_FRACTION = 0.9
+
 logger = logging.getLogger("aerdask")
 
 
@@ -182,6 +186,23 @@ class ExecutorAdapter(abc.ABC):
     def workers_memory(self) -> list:
         """What each place that runs tasks offers: :class:`aerdask.admission.WorkerMemory` per worker."""
         return [WorkerMemory(None, self.memory_limit(), self.threads())]
+
+    def gpu_memory(self) -> list:
+        """The GPUs that run ``device="GPU"`` tasks: a :class:`~aerdask.admission.WorkerMemory` each.
+
+        One task at a time per GPU (``threads`` 1); ``usable`` is :data:`GPU_USABLE_FRACTION`
+        of its memory. Here: this process's GPU, if numba-cuda finds one.
+        """
+        from aerdask_kernels.gpu import device_memory
+
+        memory = device_memory()
+        return [WorkerMemory(None, int(memory * GPU_USABLE_FRACTION), 1)] if memory else []
+
+    def gpu_missing(self) -> str:
+        """Why :meth:`gpu_memory` found no GPU, for the error ``run()`` raises."""
+        from aerdask_kernels.gpu import unavailable_reason
+
+        return f"this process has no usable GPU ({unavailable_reason() or 'numba-cuda lists none'})"
 
     def task_overhead(self) -> float:
         """Seconds the executor spends on a task besides running it (sizes the tasks of a job)."""

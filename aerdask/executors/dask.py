@@ -20,13 +20,14 @@ import numpy as np
 import psutil
 from qiskit.providers import JobError
 
+from aerdask_kernels.gpu import device_memory as gpu_device_memory
 from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
 from aerdask_worker import JIT_RESOURCE, STARTED_TOPIC, cancel_job_soon, run_task
 
 from ..admission import WorkerMemory
 from ..errors import TaskLostError, WorkerCrashError
 from ..publishing import published_bytes, read_published
-from .base import ExecutorAdapter, Publishing, ShardedHandle, TaskHandle
+from .base import GPU_USABLE_FRACTION, ExecutorAdapter, Publishing, ShardedHandle, TaskHandle
 from .cluster import ensure_ready
 from .registry import state
 
@@ -40,6 +41,10 @@ DEFAULT_MAX_WORKER_DEATHS = 1
 #: Seconds a job waits with no worker in the cluster before its tasks count as lost.
 DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
 _HEALTH_EVERY_S = 2.0
+#: The Dask resource a GPU worker advertises (one unit per GPU); GPU tasks take one unit.
+GPU_RESOURCE = "GPU"
+#: Each GPU worker's GPU memory in bytes, by address (asked once: a worker's GPU does not change).
+_GPU_MEMORY: dict[str, int] = {}
 _JIT_CHECK_S = 1.0  # how old the workers' compiled-kernel readiness may be when a task is placed
 logger = logging.getLogger("aerdask")  # the scheduler is asked about workers and deaths at most this often
 
@@ -211,6 +216,32 @@ class DaskAdapter(ExecutorAdapter, Publishing):
             for address, info in self.executor.scheduler_info(n_workers=-1)["workers"].items()
         ] or [WorkerMemory(None, int(default * fraction), 1)]
 
+    def gpu_memory(self) -> list:
+        # GPU workers say so with a Dask resource (`dask worker --resources GPU=1`, or
+        # LocalCUDACluster(resources={"GPU": 1})); each is asked once what memory its GPU has.
+        workers = self.executor.scheduler_info(n_workers=-1)["workers"]
+        gpus = [a for a, info in workers.items() if (info.get("resources") or {}).get(GPU_RESOURCE, 0) >= 1]
+        unknown = [a for a in gpus if a not in _GPU_MEMORY]
+        if unknown:
+            try:
+                _GPU_MEMORY.update(self.executor.run(gpu_device_memory, workers=unknown))
+            except Exception as exc:  # noqa: BLE001 (a worker went away: ask again next run)
+                logger.warning("could not ask GPU workers for their memory: %s", exc)
+        return [
+            WorkerMemory(a, int(_GPU_MEMORY[a] * GPU_USABLE_FRACTION), 1) for a in gpus if _GPU_MEMORY.get(a, 0) > 0
+        ]
+
+    def gpu_missing(self) -> str:
+        workers = self.executor.scheduler_info(n_workers=-1)["workers"]
+        gpus = [a for a, info in workers.items() if (info.get("resources") or {}).get(GPU_RESOURCE, 0) >= 1]
+        if gpus:
+            return f"the workers with a {GPU_RESOURCE!r} resource ({', '.join(gpus)}) report no usable GPU"
+        return (
+            f"no worker of the cluster has a {GPU_RESOURCE!r} resource; start GPU workers with "
+            f"'dask worker ADDRESS --resources {GPU_RESOURCE}=1' (one per GPU), or dask-cuda's "
+            f"LocalCUDACluster(resources={{'{GPU_RESOURCE}': 1}})"
+        )
+
     def task_overhead(self) -> float:
         return TASK_OVERHEAD_S
 
@@ -227,6 +258,9 @@ class DaskAdapter(ExecutorAdapter, Publishing):
             # Only to workers whose compiled kernels are ready: a fresh worker would keep the
             # task waiting for its compile while a ready one sits idle.
             placed["resources"] = {JIT_RESOURCE: 1}
+        if program.options.get("device", "CPU") == "GPU":
+            # One task per GPU at a time, and only on workers that have one.
+            placed["resources"] = {**placed.get("resources", {}), GPU_RESOURCE: 1}
         future = client.submit(run_task, fn, blob, job_id, key=key, pure=False, **placed)
         handle = _DaskHandle(future, client, started, self.changed)
         handle.max_deaths = self.max_worker_deaths

@@ -114,11 +114,18 @@ def run_program(program: Program, cancel_flag: np.ndarray | None = None) -> list
 
     Raises:
         QobjValidationError: if the program is malformed or of another format version.
+        GpuUnavailableError: for a ``device="GPU"`` program in a process without a usable GPU.
+        ValueError: for a ``device="GPU"`` program the GPU cannot run (noise, density
+            matrices, shards: :func:`.gpu.walk.gpu_compatibility`).
         JobCancelledError: if the flag was set.
         ExperimentError: if a point failed; it names the experiment and keeps the
             results of the points before it.
 
     """
+    if program.options.get("device", "CPU") == "GPU":
+        from .gpu import run_program as run_on_gpu  # numba.cuda loads only here
+
+        return run_on_gpu(program, cancel_flag)
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
     program.validate()

@@ -59,8 +59,11 @@ OPTIONAL_OPTIONS = {
     "max_branch_copies": -1,
     # One state split into this many shards (a power of two) across workers (:mod:`.sharded`); 1: whole.
     "shards": 1,
+    # Where the state lives: "CPU", or "GPU" (:mod:`.gpu`, through numba.cuda).
+    "device": "CPU",
 }
 MEMORY_FORMATS = ("hex", "bits")
+DEVICES = ("CPU", "GPU")
 
 
 # Shared defaults: a batch of experiments without parameters allocates none of its own. They
@@ -294,6 +297,8 @@ class Program:
         threshold = self.options.get("zero_threshold", 1e-10)
         if not isinstance(threshold, float) or not 0 <= threshold < 1:
             raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")
+        if self.options.get("device", "CPU") not in DEVICES:
+            raise QobjValidationError(f"option 'device' must be one of {DEVICES}, got {self.options['device']!r}")
         if self.options.get("memory_format", "hex") not in MEMORY_FORMATS:
             raise QobjValidationError(
                 f"option 'memory_format' must be one of {MEMORY_FORMATS}, got {self.options['memory_format']!r}"

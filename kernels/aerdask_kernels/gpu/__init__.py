@@ -1,0 +1,123 @@
+"""The GPU path: a program's statevector experiments run through ``numba.cuda``.
+
+``numba.cuda`` (the ``numba-cuda`` package) is imported only when a GPU program runs
+or a caller asks what is there (:func:`devices`), so a CPU worker needs neither it
+nor a CUDA driver. ``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in numba-cuda's
+simulator on the CPU (slowly: small states only), which is how CI tests them.
+
+The program format is the CPU's; :func:`run_program` walks it with
+:class:`.walk.GpuWalker`, which keeps the state on the GPU and draws the same random
+numbers in the same order as the CPU walk.
+
+Not a kernel module for the Numba cache key (``_jit.KERNELS_HASH`` reads the
+package's top-level modules): CUDA kernels compile per process and no CPU kernel
+inlines them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = [
+    "GpuUnavailableError",
+    "devices",
+    "device_memory",
+    "unavailable_reason",
+    "run_program",
+    "simulated",
+    "NUMPY_MAX",
+]
+
+#: numba-cuda 0.30 imports ``np.row_stack``, which numpy 2.5 removed.
+NUMPY_MAX = (2, 4)
+
+
+class GpuUnavailableError(RuntimeError):
+    """This process has no usable GPU (or no numba-cuda); the message says which."""
+
+
+def _import_cuda():
+    """``numba.cuda``, or :class:`GpuUnavailableError` saying why not."""
+    import numpy as np
+
+    major, minor = (int(p) for p in np.__version__.split(".")[:2])
+    if (major, minor) > NUMPY_MAX:
+        raise GpuUnavailableError(
+            f"numba-cuda needs numpy <= {NUMPY_MAX[0]}.{NUMPY_MAX[1]} (it imports np.row_stack), found {np.__version__}"
+        )
+    try:
+        from numba import cuda
+    except Exception as exc:  # ImportError, or a driver library that fails to load
+        raise GpuUnavailableError(f"numba.cuda cannot be imported: {type(exc).__name__}: {exc}") from exc
+    try:
+        available = cuda.is_available()
+    except Exception as exc:  # noqa: BLE001 (a broken driver: say so)
+        raise GpuUnavailableError(f"the CUDA driver failed: {type(exc).__name__}: {exc}") from exc
+    if not available:
+        raise GpuUnavailableError("numba.cuda finds no usable CUDA GPU or driver")
+    return cuda
+
+
+def simulated() -> bool:
+    """Whether numba-cuda's simulator stands in for a GPU (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def unavailable_reason() -> str | None:
+    """Why this process cannot run GPU programs, or ``None`` when it can."""
+    try:
+        _import_cuda()
+    except GpuUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def devices() -> list[dict]:
+    """The GPUs this process sees: ``[{"index", "name", "memory", "simulated"}]`` (memory in bytes).
+
+    Empty when there is none (see :func:`unavailable_reason`). Under the simulator, one
+    device whose memory is the host's physical memory.
+    """
+    try:
+        cuda = _import_cuda()
+    except GpuUnavailableError:
+        return []
+    if simulated():
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return [{"index": 0, "name": "numba-cuda simulator", "memory": int(memory), "simulated": True}]
+    out = []
+    for gpu in cuda.gpus:
+        with gpu:
+            free, total = cuda.current_context().get_memory_info()
+            name = gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name)
+            out.append({"index": int(gpu.id), "name": name, "memory": int(total), "simulated": False})
+    return out
+
+
+def device_memory() -> int:
+    """Bytes of memory of the GPU this process runs on (its current device); 0 without one.
+
+    What a Dask worker reports for admission (a dask-cuda worker sees one GPU).
+    """
+    found = devices()
+    return found[0]["memory"] if found else 0
+
+
+#: One GPU program at a time per process: tasks on several threads of a worker (or of a
+#: local pool) would otherwise each hold a state in the one GPU's memory, which admission
+#: counted once.
+_GPU_LOCK = threading.Lock()
+
+
+def run_program(program, cancel_flag=None) -> list[dict]:
+    """:func:`aerdask_kernels.run_program` on this process's GPU (``program.options["device"] == "GPU"``).
+
+    Raises:
+        GpuUnavailableError: if this process has no usable GPU.
+        ValueError: if the program cannot run on the GPU (see :func:`.walk.gpu_compatibility`).
+    """
+    from .walk import run_program_gpu
+
+    with _GPU_LOCK:
+        return run_program_gpu(program, cancel_flag)

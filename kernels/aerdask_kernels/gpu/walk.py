@@ -1,0 +1,310 @@
+"""The branch walk of :mod:`aerdask_kernels.execute` with the state on a GPU.
+
+:class:`GpuWalker` subclasses the CPU walker and replaces only what touches the
+state (``_fresh``, ``_segment``, ``_probability_one``, ``_settle``, ``_set_state``,
+``_sample`` and the save values), so the tree of branches, the shots each takes and
+the random numbers drawn are the CPU's. The state stays on the device: what comes
+back is a probability per measurement, block sums and drawn indices for sampling,
+and the saves' values (a statevector save, a dict of amplitudes and a reduced density
+matrix copy the state back, as their value is that size anyway or is made from it).
+
+Gate rows run in passes planned by :mod:`.tiles` and cached per starting row;
+classical jumps and branches are taken on the host between passes.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import readiness
+from ..execute import (
+    JobCancelledError,
+    _run_validated,
+    _save_value,
+    _SaveCollector,
+    _Walker,
+    reduced_density_matrix,
+    walker_result,
+)
+from ..execute import experiment_rng as _experiment_rng
+from ..opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET
+from ..sampling import MAX_SORTED_SHOTS, sample_indices
+from . import _import_cuda, simulated, tiles
+
+__all__ = ["GpuWalker", "run_program_gpu", "run_experiment_gpu", "gpu_compatibility", "SAMPLE_BLOCK_BITS"]
+
+#: Sampling sums the probability of blocks of ``2**SAMPLE_BLOCK_BITS`` amplitudes on the GPU, then
+#: each drawn uniform scans its block there: what crosses the bus is a float per block and an index per shot.
+SAMPLE_BLOCK_BITS = 10
+#: Threads per block under the simulator, which runs each thread as a Python thread, and one
+#: block (every kernel strides over its items): the simulator's cost is per thread started.
+_SIMULATED_THREADS = 4
+
+
+def gpu_compatibility(program) -> str | None:
+    """Why ``program`` cannot run on the GPU path, or ``None``.
+
+    The GPU runs noiseless statevector experiments, unsharded, with dense gates of up
+    to :data:`.tiles.MAX_TARGETS` qubits.
+    """
+    from ..density import DENSITY_MATRIX
+
+    if program.options.get("shards", 1) != 1:
+        return "a sharded state (shards > 1) runs on CPU workers only"
+    for exp in program.experiments:
+        if exp.method == DENSITY_MATRIX:
+            return f"experiment {exp.index} ({exp.name!r}) uses the density_matrix method; the GPU runs statevector"
+        if exp.noisy:
+            return f"experiment {exp.index} ({exp.name!r}) has noise; the GPU runs noiseless circuits"
+    return None
+
+
+class DeviceState:
+    """A statevector in GPU memory; ``copy()`` copies it on the device (a pending branch's state)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def copy(self) -> DeviceState:
+        cuda = _import_cuda()
+        out = cuda.device_array_like(self.array)
+        out.copy_to_device(self.array)
+        return DeviceState(out)
+
+    @property
+    def size(self) -> int:
+        return int(self.array.size)
+
+    def to_host(self) -> np.ndarray:
+        return self.array.copy_to_host()
+
+
+class GpuWalker(_Walker):
+    """The CPU walker with the state in GPU memory (see the module docstring)."""
+
+    def __init__(self, exp, dtype, memory: bool, rng, cancel_flag):
+        # No CPU cache blocks (blocking_qubits=0): the GPU plans its own passes.
+        super().__init__(exp, dtype, memory, rng, cancel_flag, blocking_qubits=0)
+        from . import kernels
+
+        self.cuda = _import_cuda()
+        self.k = kernels
+        self.threads = _SIMULATED_THREADS if simulated() else kernels.THREADS
+        self.max_blocks = 1 if simulated() else kernels.MAX_BLOCKS
+        self.tile = kernels.tile_pass(np.dtype(dtype).type)
+        self.d_matrices = self.cuda.to_device(np.ascontiguousarray(self.matrices))
+        self._passes: dict[int, tuple[list, int]] = {}
+        self.tile_bits = tiles.TILE_BITS
+
+    def _new_saves(self, exp):
+        return _GpuSaves(exp, self)
+
+    def _grid(self, size: int) -> tuple[int, int]:
+        return self.k.launch(size, self.threads, self.max_blocks)
+
+    def _fresh(self) -> DeviceState:
+        state = DeviceState(self.cuda.device_array(1 << self.exp.num_qubits, dtype=self.dtype))
+        self.k.basis_state[self._grid(state.size)](state.array)
+        return state
+
+    def _passes_from(self, pc: int):
+        """The device arrays of the passes from gate row ``pc``, planned once per row."""
+        if pc not in self._passes:
+            exp = self.exp
+            batches, end = tiles.plan_batches(exp.ops, exp.qubits, pc, exp.num_qubits, self.tile_bits)
+            to = self.cuda.to_device
+            device = [(b.tile_bits, to(b.free), to(b.offsets), to(b.rows), to(b.targets), b.free.size) for b in batches]
+            self._passes[pc] = (device, end)
+        return self._passes[pc]
+
+    def _segment(self, state, creg, pc: int, stop: int = 0) -> int:
+        ops = self.exp.ops
+        n_ops = ops.shape[0]
+        while pc < n_ops:
+            if self.cancel_flag[0] != 0:
+                raise JobCancelledError("job cancelled while running")
+            op = ops[pc, 0]
+            if op == OP_MATRIX or op == OP_DIAG:
+                passes, end = self._passes_from(pc)
+                for tile_bits, free, offsets, rows, targets, n_free in passes:
+                    grid = (min(1 << n_free, self.max_blocks), min(self.threads, 1 << tile_bits))
+                    self.tile[grid](state.array, tile_bits, free, offsets, rows, targets, self.d_matrices)
+                pc = end
+            elif op == OP_JUMP:
+                pc = int(ops[pc, 6])
+            elif op == OP_CHANNEL and pc < stop:
+                pc += 1
+            elif op == OP_BRANCH:
+                qoff, ntarg = ops[pc, 1], ops[pc, 3]
+                value = sum(int(creg[b]) << i for i, b in enumerate(self.exp.qubits[qoff : qoff + ntarg].tolist()))
+                pc = pc + 1 if _compare(value, int(ops[pc, 7]), int(ops[pc, 5])) else int(ops[pc, 6])
+            else:
+                return pc
+        return pc
+
+    def _set_state(self, state, amplitudes: np.ndarray) -> None:
+        state.array.copy_to_device(np.ascontiguousarray(amplitudes, dtype=self.dtype))
+
+    def _reduce(self, kernel, state, *args, width: int = 1) -> np.ndarray:
+        out = self.cuda.to_device(np.zeros(width, dtype=np.float64))
+        kernel[self._grid(state.size)](state.array, *args, out)
+        return out.copy_to_host()
+
+    def _probability_one(self, state, qubit: int) -> float:
+        p1 = float(self._reduce(self.k.probability_one, state, qubit)[0])
+        return min(max(p1, 0.0), 1.0)
+
+    def _settle(self, opcode, qubit, clbit, outcome, probability, state, creg) -> None:
+        scale = self.dtype(1.0 / np.sqrt(probability))
+        self.k.collapse[self._grid(state.size)](state.array, qubit, outcome, scale)
+        if opcode == OP_MEASURE:
+            creg[clbit] = outcome
+        elif opcode == OP_RESET and outcome:
+            self.k.flip[self._grid(state.size >> 1)](state.array, qubit)
+
+    def expval(self, state, x_mask: int, z_mask: int, num_y: int) -> float:
+        """``<state| P |state>`` of a Pauli string, summed on the GPU (see ``measure.expval_pauli``)."""
+        re, im = self._reduce(self.k.expval_pauli, state, x_mask, z_mask, width=2)
+        return ((1j) ** (num_y % 4) * complex(re, im)).real
+
+    def marginal(self, state, qubits: np.ndarray) -> np.ndarray:
+        """The probabilities of ``qubits``' values (float64, ``2**len(qubits)``), summed on the GPU."""
+        return self._reduce(self.k.marginal, state, self.cuda.to_device(qubits), width=1 << qubits.size)
+
+    def amplitudes(self, state, indices: np.ndarray) -> np.ndarray:
+        """The amplitudes at ``indices`` (state dtype), gathered on the GPU."""
+        out = self.cuda.device_array(indices.size, dtype=self.dtype)
+        self.k.gather[self._grid(indices.size)](state.array, self.cuda.to_device(indices), out)
+        return out.copy_to_host()
+
+    def _sample(self, state, shots: int):
+        """The CPU's draws (:func:`.sampling.sample_indices`), matched against the state on the GPU."""
+        size = state.size
+        if not self.want_memory and shots > 8 * size:
+            # The CPU's block multinomials, on a state smaller than an eighth of the shots: copying it is cheap.
+            return sample_indices(state.to_host(), shots, self.rng, False)
+        if not self.want_memory and shots > MAX_SORTED_SHOTS:
+            return self._sample_chunked(state, shots)
+        spacings = self.rng.standard_exponential(shots + 1)
+        np.cumsum(spacings, out=spacings)
+        cumulative = self._block_cumulative(state)
+        drawn = self._draw(state, spacings[:-1] * (cumulative[-1] / spacings[-1]), cumulative)
+        starts = np.flatnonzero(np.concatenate(([True], drawn[1:] != drawn[:-1])))
+        counts = np.diff(np.append(starts, drawn.size))
+        per_shot = drawn[self.rng.permutation(shots)] if self.want_memory else None
+        return drawn[starts], counts, per_shot
+
+    def _sample_chunked(self, state, shots: int):
+        """Counts of more than ``MAX_SORTED_SHOTS`` shots, drawn as sorted uniforms a chunk at a time.
+
+        The partial sums of ``shots + 1`` exponentials over their total are sorted
+        uniforms. Each chunk's sum is drawn first (a gamma), then the chunk's points as
+        that sum times the normalised partial sums of fresh exponentials, which have
+        the same joint law: no more than a chunk of uniforms is ever held.
+        """
+        sizes = [MAX_SORTED_SHOTS] * (shots // MAX_SORTED_SHOTS)
+        if shots % MAX_SORTED_SHOTS:
+            sizes.append(shots % MAX_SORTED_SHOTS)
+        sums = self.rng.standard_gamma(np.array(sizes, dtype=np.float64))
+        total = sums.sum() + self.rng.standard_exponential()
+        cumulative = self._block_cumulative(state)
+        counts: dict[int, int] = {}
+        offset = 0.0
+        for size, chunk_sum in zip(sizes, sums.tolist(), strict=True):
+            points = np.cumsum(self.rng.standard_exponential(size))
+            points = (offset + chunk_sum * (points / points[-1])) * (cumulative[-1] / total)
+            offset += chunk_sum
+            indices, hits = np.unique(self._draw(state, points, cumulative), return_counts=True)
+            for index, hit in zip(indices.tolist(), hits.tolist(), strict=True):
+                counts[index] = counts.get(index, 0) + hit
+        indices = np.array(sorted(counts), dtype=np.int64)
+        return indices, np.array([counts[i] for i in indices.tolist()], dtype=np.int64), None
+
+    def _block_cumulative(self, state) -> np.ndarray:
+        """Running sum of the probability of each sampling block (float64, one per block)."""
+        bits = min(SAMPLE_BLOCK_BITS, self.exp.num_qubits)
+        out = self.cuda.device_array(state.size >> bits, dtype=np.float64)
+        blocks = min(out.size, self.max_blocks)
+        self.k.block_norms[blocks, self.threads](state.array, bits, out)
+        return np.cumsum(out.copy_to_host())
+
+    def _draw(self, state, uniforms: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
+        """The index each ascending uniform (scaled to the norm) falls on: int64, ascending."""
+        bits = min(SAMPLE_BLOCK_BITS, self.exp.num_qubits)
+        last = int(np.flatnonzero(np.diff(np.concatenate(([0.0], cumulative))) > 0)[-1])
+        blocks = np.minimum(np.searchsorted(cumulative, uniforms, side="right"), last)
+        residuals = uniforms - np.where(blocks > 0, cumulative[np.maximum(blocks - 1, 0)], 0.0)
+        out = self.cuda.device_array(uniforms.size, dtype=np.int64)
+        to = self.cuda.to_device
+        self.k.sample_in_blocks[self._grid(uniforms.size)](state.array, bits, to(blocks), to(residuals), out)
+        return out.copy_to_host()
+
+
+def _compare(lhs: int, cmp: int, rhs: int) -> bool:
+    """A BRANCH row's comparison (``opcodes.CMP_CODES``)."""
+    return (lhs == rhs, lhs != rhs, lhs < rhs, lhs <= rhs, lhs > rhs, lhs >= rhs)[cmp]
+
+
+class _GpuSaves(_SaveCollector):
+    """Save values reduced on the GPU; statevectors, amplitude dicts and density matrices copy the state back."""
+
+    def __init__(self, exp, walker: GpuWalker):
+        super().__init__(exp)
+        self.walker = walker
+
+    def value(self, spec: dict, state):
+        kind, walker = spec["kind"], self.walker
+        qubits = np.asarray(spec["qubits"], dtype=np.int64)
+        if kind in ("expval", "expvals", "expval_var"):
+            return _save_value(spec, state, self.zero_threshold, expval=walker.expval)
+        if kind in ("probabilities", "probabilities_dict"):
+            probs = walker.marginal(state, qubits)
+            if kind == "probabilities":
+                return probs
+            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > self.zero_threshold)}
+        if kind in ("amplitudes", "amplitudes_sq"):
+            amps = walker.amplitudes(state, np.asarray(spec["params"], dtype=np.int64))
+            if kind == "amplitudes":
+                return amps.astype(np.complex128)
+            return amps.real.astype(np.float64) ** 2 + amps.imag.astype(np.float64) ** 2
+        if kind == "density_matrix":
+            return reduced_density_matrix(state.to_host(), qubits)
+        return _save_value(spec, state.to_host(), self.zero_threshold)
+
+
+def run_experiment_gpu(exp, options: dict, cancel_flag: np.ndarray) -> dict:
+    """:func:`aerdask_kernels.execute.run_experiment` with the state on the GPU."""
+    start = time.perf_counter()
+    dtype = np.complex64 if options["precision"] == "single" else np.complex128
+    rng = _experiment_rng(options["seed_simulator"], exp.seed_key(0))
+    walker = GpuWalker(exp, dtype, options["memory"], rng, cancel_flag)
+    walker.saves.zero_threshold = options.get("zero_threshold", 1e-10)
+    walker.max_copies = options.get("max_branch_copies", -1)
+    walker.run()
+    return walker_result(walker, options, start)
+
+
+def run_program_gpu(program, cancel_flag: np.ndarray | None = None) -> list[dict]:
+    """Run every point of ``program`` on this process's GPU (see :func:`aerdask_kernels.run_program`).
+
+    Raises:
+        GpuUnavailableError: if this process has no usable GPU.
+        QobjValidationError: if the program is malformed.
+        ValueError: if it cannot run on the GPU (:func:`gpu_compatibility`).
+    """
+    if cancel_flag is None:
+        cancel_flag = np.zeros(1, dtype=np.uint8)
+    program.validate()
+    why = gpu_compatibility(program)
+    if why is not None:
+        raise ValueError(f"device='GPU': {why}")
+    _import_cuda()
+    with readiness.kernels_for(program):  # fusion and preparation run on the CPU's kernels
+        results = _run_validated(program, cancel_flag, run=run_experiment_gpu)
+    for result in results:
+        result["kernels"] = "cuda-simulator" if simulated() else "cuda"
+    return results
