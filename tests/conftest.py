@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+
+# GPU tests run on numba-cuda's simulator unless asked to use a real GPU. It must be chosen
+# before numba.cuda is first imported, and the workers of the test clusters inherit it.
+if os.environ.get("AERDASK_TEST_REAL_GPU", "0") == "0":
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import numpy as np
 import pytest

@@ -29,13 +29,10 @@ def _counts(circuit, **options):
 
 
 # -- options ------------------------------------------------------------------------
-def test_device_cpu_runs_and_gpu_is_refused_at_run(bell):
+def test_device_cpu_runs_and_methods_are_listed(bell):
     assert AerSimulator(method="statevector", device="CPU").run(bell, shots=10).result().success
-    assert AerSimulator.available_devices() == ("CPU",)
+    assert AerSimulator().available_devices()[0] == "CPU"  # "GPU" follows where there is one: test_gpu.py
     assert "statevector" in AerSimulator.available_methods()
-    gpu = AerSimulator(device="GPU")  # accepted as an option, as a cluster may have GPUs one day
-    with pytest.raises(AerdaskInputError, match="device='GPU' is not available.*available_devices"):
-        gpu.run(bell)
 
 
 def test_engine_knobs_are_accepted_and_reported_when_not_default(bell):

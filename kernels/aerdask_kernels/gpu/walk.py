@@ -38,6 +38,9 @@ __all__ = ["GpuWalker", "run_program_gpu", "run_experiment_gpu", "gpu_compatibil
 #: Sampling sums the probability of blocks of ``2**SAMPLE_BLOCK_BITS`` amplitudes on the GPU, then
 #: each drawn uniform scans its block there: what crosses the bus is a float per block and an index per shot.
 SAMPLE_BLOCK_BITS = 10
+#: Counts of more shots than this many per amplitude are drawn as the CPU draws them, from a
+#: copy of the state on the host (block multinomials): the copy is smaller than the shots.
+HOST_SAMPLING_FACTOR = 8
 #: Threads per block under the simulator, which runs each thread as a Python thread, and one
 #: block (every kernel strides over its items): the simulator's cost is per thread started.
 _SIMULATED_THREADS = 4
@@ -184,7 +187,7 @@ class GpuWalker(_Walker):
     def _sample(self, state, shots: int):
         """The CPU's draws (:func:`.sampling.sample_indices`), matched against the state on the GPU."""
         size = state.size
-        if not self.want_memory and shots > 8 * size:
+        if not self.want_memory and shots > HOST_SAMPLING_FACTOR * size:
             # The CPU's block multinomials, on a state smaller than an eighth of the shots: copying it is cheap.
             return sample_indices(state.to_host(), shots, self.rng, False)
         if not self.want_memory and shots > MAX_SORTED_SHOTS:
