@@ -29,6 +29,7 @@ from ..execute import (
     walker_result,
 )
 from ..execute import experiment_rng as _experiment_rng
+from ..interpreter import _compare, register_value
 from ..opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET
 from ..sampling import MAX_SORTED_SHOTS, sample_indices
 from . import _import_cuda, simulated, tiles
@@ -142,9 +143,10 @@ class GpuWalker(_Walker):
             elif op == OP_CHANNEL and pc < stop:
                 pc += 1
             elif op == OP_BRANCH:
+                # The CPU interpreter's own statements, run as Python (a few clbits: nothing to compile).
                 qoff, ntarg = ops[pc, 1], ops[pc, 3]
-                value = sum(int(creg[b]) << i for i, b in enumerate(self.exp.qubits[qoff : qoff + ntarg].tolist()))
-                pc = pc + 1 if _compare(value, int(ops[pc, 7]), int(ops[pc, 5])) else int(ops[pc, 6])
+                value = register_value.py_func(creg, self.exp.qubits[qoff : qoff + ntarg])
+                pc = pc + 1 if _compare.py_func(value, ops[pc, 7], ops[pc, 5]) else int(ops[pc, 6])
             else:
                 return pc
         return pc
@@ -245,11 +247,6 @@ class GpuWalker(_Walker):
         to = self.cuda.to_device
         self.k.sample_in_blocks[self._grid(uniforms.size)](state.array, bits, to(blocks), to(residuals), out)
         return out.copy_to_host()
-
-
-def _compare(lhs: int, cmp: int, rhs: int) -> bool:
-    """A BRANCH row's comparison (``opcodes.CMP_CODES``)."""
-    return (lhs == rhs, lhs != rhs, lhs < rhs, lhs <= rhs, lhs > rhs, lhs >= rhs)[cmp]
 
 
 class _GpuSaves(_SaveCollector):
