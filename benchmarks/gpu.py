@@ -84,7 +84,9 @@ def passes_table(num_qubits: int, repeats: int, threads: int, max_blocks: int) -
         ops, qubits, matrices = _gate_rows(n, [(kind, targets)], dtype)
         (batch,), _ = tiles.plan_batches(ops, qubits, 0, n)
         to = cuda.to_device
-        args = (batch.tile_bits, to(batch.free), to(batch.offsets), to(batch.rows), to(batch.targets), to(matrices))
+        free = to(batch.free if batch.free.size else np.zeros(1, dtype=np.int64))
+        args = (batch.tile_bits, free, batch.free.size, to(batch.offsets), to(batch.rows), to(batch.targets))
+        args = (*args, to(matrices))
         grid = (min(1 << batch.free.size, max_blocks), min(threads, 1 << batch.tile_bits))
 
         def run(args=args, grid=grid):

@@ -56,7 +56,17 @@ def _import_cuda():
         raise GpuUnavailableError(f"the CUDA driver failed: {type(exc).__name__}: {exc}") from exc
     if not available:
         raise GpuUnavailableError("numba.cuda finds no usable CUDA GPU or driver")
+    _quiet_small_grids()
     return cuda
+
+
+def _quiet_small_grids() -> None:
+    """Turn off numba-cuda's warning for grids under 128 blocks: a small state is a small grid by design."""
+    try:
+        from numba.cuda.core import config
+    except ImportError:  # another numba-cuda layout: its warning stays on
+        return
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 
 def simulated() -> bool:

@@ -68,6 +68,8 @@ def tile_pass(dtype):
         tile_bits: int; the tile holds ``2**tile_bits`` amplitudes.
         free: int64 (device), the state's bit positions outside the tile, ascending;
             tile ``t``'s base index deposits the bits of ``t`` there.
+        n_free: int, how many of ``free`` are real (a tile that is the whole state has none,
+            and ``free`` then holds one unused entry: no zero-size device arrays).
         offsets: int64 (device), ``2**tile_bits``; the index of local amplitude ``i``
             relative to the tile's base.
         rows: int64 (device), ``(n_rows, 5)``: kind, targets, matrix offset, control
@@ -82,7 +84,7 @@ def tile_pass(dtype):
     tile = 1 << CAPACITY_BITS
 
     @cuda.jit
-    def kernel(state, tile_bits, free, offsets, rows, targets, matrices):
+    def kernel(state, tile_bits, free, n_free, offsets, rows, targets, matrices):
         buf = cuda.shared.array((2, tile), element)
         size = 1 << tile_bits
         tid = cuda.threadIdx.x
@@ -90,7 +92,7 @@ def tile_pass(dtype):
         n_tiles = state.size >> tile_bits
         for t in range(cuda.blockIdx.x, n_tiles, cuda.gridDim.x):
             base = 0
-            for k in range(free.size):
+            for k in range(n_free):
                 base |= ((t >> k) & 1) << free[k]
             for i in range(tid, size, nt):
                 buf[0, i] = state[base + offsets[i]]

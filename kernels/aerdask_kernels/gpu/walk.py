@@ -74,7 +74,8 @@ class DeviceState:
         self.array = array
 
     def copy(self) -> DeviceState:
-        cuda = _import_cuda()
+        from numba import cuda  # imported and checked by the walker that made this state
+
         out = cuda.device_array_like(self.array)
         out.copy_to_device(self.array)
         return DeviceState(out)
@@ -121,7 +122,10 @@ class GpuWalker(_Walker):
             exp = self.exp
             batches, end = tiles.plan_batches(exp.ops, exp.qubits, pc, exp.num_qubits, self.tile_bits)
             to = self.cuda.to_device
-            device = [(b.tile_bits, to(b.free), to(b.offsets), to(b.rows), to(b.targets), b.free.size) for b in batches]
+            device = [
+                (b.tile_bits, to(_nonempty(b.free)), b.free.size, to(b.offsets), to(b.rows), to(b.targets))
+                for b in batches
+            ]
             self._passes[pc] = (device, end)
         return self._passes[pc]
 
@@ -134,9 +138,9 @@ class GpuWalker(_Walker):
             op = ops[pc, 0]
             if op == OP_MATRIX or op == OP_DIAG:
                 passes, end = self._passes_from(pc)
-                for tile_bits, free, offsets, rows, targets, n_free in passes:
+                for tile_bits, free, n_free, offsets, rows, targets in passes:
                     grid = (min(1 << n_free, self.max_blocks), min(self.threads, 1 << tile_bits))
-                    self.tile[grid](state.array, tile_bits, free, offsets, rows, targets, self.d_matrices)
+                    self.tile[grid](state.array, tile_bits, free, n_free, offsets, rows, targets, self.d_matrices)
                 pc = end
             elif op == OP_JUMP:
                 pc = int(ops[pc, 6])
@@ -247,6 +251,11 @@ class GpuWalker(_Walker):
         to = self.cuda.to_device
         self.k.sample_in_blocks[self._grid(uniforms.size)](state.array, bits, to(blocks), to(residuals), out)
         return out.copy_to_host()
+
+
+def _nonempty(array: np.ndarray) -> np.ndarray:
+    """``array``, or one zero in its place when it is empty (a kernel argument; see ``tile_pass``)."""
+    return array if array.size else np.zeros(1, dtype=array.dtype)
 
 
 class _GpuSaves(_SaveCollector):
