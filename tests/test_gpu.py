@@ -195,13 +195,16 @@ def test_what_the_gpu_cannot_run_is_refused_at_run(options, match):
 
 
 def test_noise_and_wide_unitaries_are_refused_at_run():
-    from qiskit_aer.noise import NoiseModel, depolarizing_error
+    # aerdask's NoiseModel: importing qiskit_aer here would put its save_* methods on QuantumCircuit.
+    from aerdask.noise import NoiseModel
+
+    from .noise_cases import depolarizing
 
     qc = QuantumCircuit(3)
     qc.h(0)
     qc.measure_all()
     noise = NoiseModel()
-    noise.add_all_qubit_quantum_error(depolarizing_error(0.1, 1), ["h"])
+    noise.add_all_qubit_quantum_error(depolarizing(0.1, 1), ["h"])
     with pytest.raises(AerdaskInputError, match="noiseless"):
         AerSimulator(device="GPU").run(qc, noise_model=noise)
     wide = QuantumCircuit(11)

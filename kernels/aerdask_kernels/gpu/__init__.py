@@ -56,8 +56,53 @@ def _import_cuda():
         raise GpuUnavailableError(f"the CUDA driver failed: {type(exc).__name__}: {exc}") from exc
     if not available:
         raise GpuUnavailableError("numba.cuda finds no usable CUDA GPU or driver")
-    _quiet_small_grids()
+    if simulated():
+        _lock_simulated_shared_arrays()
+    else:
+        _quiet_small_grids()
     return cuda
+
+
+_shared_lock = threading.Lock()
+
+
+def _lock_simulated_shared_arrays() -> None:
+    """Make the simulator hand every thread of a block the same ``cuda.shared.array``.
+
+    numba-cuda's simulator (0.30) finds a block's shared array by its call site and creates
+    it on first use without a lock: two threads that get there together each create one,
+    and a reduction over "shared" memory then sums half of it (seen as a probability of
+    0.8 in a test). This repeats its lookup under a lock, keyed the same way.
+    """
+    import sys
+
+    import numpy as np
+
+    try:
+        from numba.core import types
+        from numba.cuda.simulator.kernelapi import FakeCUDAShared
+        from numba.np import numpy_support
+    except ImportError:  # another simulator layout: leave it as it is
+        return
+    if getattr(FakeCUDAShared, "_aerdask_locked", False):
+        return
+    original = FakeCUDAShared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory, or the simulator's own error
+            return original(self, shape, dtype, alignment)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with _shared_lock:
+            found = self._allocations.get(caller)
+            if found is None:
+                found = self._allocations[caller] = np.empty(shape, dtype)
+        return found
+
+    FakeCUDAShared.array = array
+    FakeCUDAShared._aerdask_locked = True
 
 
 def _quiet_small_grids() -> None:
