@@ -32,7 +32,6 @@ __all__ = [
     "THREADS",
     "tile_pass",
     "probability_one",
-    "norm_squared",
     "collapse",
     "flip",
     "block_norms",
@@ -167,19 +166,6 @@ def probability_one(state, qubit, out):
         if (i >> qubit) & 1:
             a = state[i]
             total += float64(a.real) * float64(a.real) + float64(a.imag) * float64(a.imag)
-    total = _block_sum(total, partial)
-    if cuda.threadIdx.x == 0:
-        cuda.atomic.add(out, 0, total)
-
-
-@cuda.jit
-def norm_squared(state, out):
-    """``out[0] += sum |a_i|**2`` (``out``: float64, zeroed)."""
-    partial = cuda.shared.array(THREADS, float64)
-    total = 0.0
-    for i in range(cuda.grid(1), state.size, cuda.gridsize(1)):
-        a = state[i]
-        total += float64(a.real) * float64(a.real) + float64(a.imag) * float64(a.imag)
     total = _block_sum(total, partial)
     if cuda.threadIdx.x == 0:
         cuda.atomic.add(out, 0, total)
