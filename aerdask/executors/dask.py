@@ -216,11 +216,15 @@ class DaskAdapter(ExecutorAdapter, Publishing):
             for address, info in self.executor.scheduler_info(n_workers=-1)["workers"].items()
         ] or [WorkerMemory(None, int(default * fraction), 1)]
 
-    def gpu_memory(self) -> list:
+    def _gpu_workers(self) -> list[str]:
         # GPU workers say so with a Dask resource (`dask worker --resources GPU=1`, or
-        # LocalCUDACluster(resources={"GPU": 1})); each is asked once what memory its GPU has.
+        # LocalCUDACluster(resources={"GPU": 1})).
         workers = self.executor.scheduler_info(n_workers=-1)["workers"]
-        gpus = [a for a, info in workers.items() if (info.get("resources") or {}).get(GPU_RESOURCE, 0) >= 1]
+        return [a for a, info in workers.items() if (info.get("resources") or {}).get(GPU_RESOURCE, 0) >= 1]
+
+    def gpu_memory(self) -> list:
+        # Each GPU worker is asked once what memory its GPU has.
+        gpus = self._gpu_workers()
         unknown = [a for a in gpus if a not in _GPU_MEMORY]
         if unknown:
             try:
@@ -232,8 +236,7 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         ]
 
     def gpu_missing(self) -> str:
-        workers = self.executor.scheduler_info(n_workers=-1)["workers"]
-        gpus = [a for a, info in workers.items() if (info.get("resources") or {}).get(GPU_RESOURCE, 0) >= 1]
+        gpus = self._gpu_workers()
         if gpus:
             return f"the workers with a {GPU_RESOURCE!r} resource ({', '.join(gpus)}) report no usable GPU"
         return (
