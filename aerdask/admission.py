@@ -34,7 +34,15 @@ from aerdask_kernels.sharded import max_needs, shard_bits
 
 from .errors import AerdaskInputError, CircuitTooLargeError
 
-__all__ = ["WorkerMemory", "Admission", "task_bytes", "shard_places", "MEMORY_BYTES_PER_SHOT", "SHARD_PEAK_STATES"]
+__all__ = [
+    "WorkerMemory",
+    "Admission",
+    "task_bytes",
+    "output_bytes",
+    "shard_places",
+    "MEMORY_BYTES_PER_SHOT",
+    "SHARD_PEAK_STATES",
+]
 
 #: A shard's peak, in shards: its state, the copy a stage writes, and the pieces of an exchange.
 SHARD_PEAK_STATES = 3
@@ -115,6 +123,23 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         "copy": state,
         "copies": _copies_needed(exp, shots),
     }
+
+
+def output_bytes(program) -> int:
+    """About how many bytes a task of ``program`` sends back: saves, per-shot memory and counts.
+
+    The counts are bounded by the distinct outcomes (shots, or ``2**clbits``); a pickled
+    ``{outcome: count}`` pair costs about 24 bytes.
+    """
+    total = 0
+    for exp in program.experiments:
+        points = len(exp.indices)
+        state = (1 << exp.num_qubits) * (8 if program.options["precision"] == "single" else 16)
+        saves = sum(_save_bytes(s, exp.num_qubits, state, exp.shots, exp.num_clbits) for s in exp.saves)
+        outcomes = min(exp.shots, 1 << min(exp.num_clbits, 62))
+        memory = exp.shots * 8 if program.options.get("memory") else 0
+        total += points * (saves + memory + 24 * outcomes)
+    return total
 
 
 def client_memory() -> int:

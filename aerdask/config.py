@@ -13,7 +13,7 @@ from __future__ import annotations
 import pathlib
 import threading
 
-__all__ = ["get", "get_seconds", "DEFAULTS_FILE"]
+__all__ = ["get", "get_seconds", "get_bytes", "DEFAULTS_FILE"]
 
 #: The YAML file of defaults shipped in the package.
 DEFAULTS_FILE = pathlib.Path(__file__).with_name("aerdask.yaml")
@@ -47,3 +47,11 @@ def get_seconds(key: str) -> float:
     from dask.utils import parse_timedelta
 
     return float(parse_timedelta(get(key), default="seconds"))
+
+
+def get_bytes(key: str) -> int:
+    """A size setting (``64 MiB``, ``1GB`` or a number of bytes) in bytes."""
+    from dask.utils import parse_bytes
+
+    value = get(key)
+    return int(value) if isinstance(value, int | float) else int(parse_bytes(value))

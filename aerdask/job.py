@@ -19,7 +19,7 @@ from qiskit.result import Result
 from aerdask_kernels import ExperimentError, Program, run_program
 
 from .chunking import check_unique, merge_results, result_slots
-from .errors import JobFailedError, JobTimeoutError
+from .errors import JobFailedError, JobTimeoutError, TaskLostError
 from .executors import adapt
 from .executors.base import Publishing
 from .result import build_result
@@ -252,18 +252,23 @@ class AerJob(JobV1):
         return [exc for exc in (h.failure() for h in self._handles or []) if exc is not None]
 
     def error_message(self) -> str | None:
-        """Why the job failed (naming the experiment where known), or ``None``."""
-        for i, handle in enumerate(self._handles or []):
-            exc = handle.failure()
-            if exc is not None:
-                if isinstance(exc, ExperimentError):
-                    return f"job {self._job_id}: {exc}"
-                names = ", ".join(f"{e.index} ({e.name!r})" for e in self._chunks[i].experiments[:5])
-                return (
-                    f"job {self._job_id}: task {handle.key} running experiments {names} failed: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-        return None
+        """Why the job failed (naming the experiment where known, and every lost task), or ``None``."""
+        failed = [(i, h, h.failure()) for i, h in enumerate(self._handles or [])]
+        failed = [(i, h, exc) for i, h, exc in failed if exc is not None]
+        if not failed:
+            return None
+        i, handle, exc = failed[0]
+        if isinstance(exc, ExperimentError):
+            return f"job {self._job_id}: {exc}"
+        names = ", ".join(f"{e.index} ({e.name!r})" for e in self._chunks[i].experiments[:5])
+        message = (
+            f"job {self._job_id}: task {handle.key} running experiments {names} failed: {type(exc).__name__}: {exc}"
+        )
+        lost = [h.key for _, h, e in failed[1:] if isinstance(e, TaskLostError)]
+        if isinstance(exc, TaskLostError) and lost:
+            shown = ", ".join(lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
+            message += f"; also lost: {shown}"
+        return message
 
     # -- results ---------------------------------------------------------------------
     def result(self, timeout: float | None = None) -> Result:
@@ -310,7 +315,14 @@ class AerJob(JobV1):
                     break
                 self._adapter.wait([h for h in handles if not h.done() and h.failure() is None], remaining)
             raise JobFailedError(self.error_message(), partial_result=self.partial_result())
-        return self._build(self._adapter.results(handles))
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            outputs = self._adapter.results(handles, remaining)
+        except TaskLostError as exc:
+            raise JobFailedError(f"job {self._job_id}: {exc}", partial_result=self.partial_result()) from exc
+        except TimeoutError as exc:
+            raise JobTimeoutError(f"job {self._job_id} did not finish within {timeout} s: {exc}") from exc
+        return self._build(outputs)
 
     def partial_result(self) -> Result:
         """The experiments that finished so far, as a ``Result`` (``success`` False unless all did)."""
@@ -424,7 +436,9 @@ class AerJob(JobV1):
         """What the job's unfinished tasks wait on besides running, or ``None``.
 
         ``"compiling kernels, first run only"`` while the kernels it runs compile (past a
-        second), in this process or on the workers a cluster holds its tasks for.
+        second), in this process or on the workers a cluster holds its tasks for. On Dask
+        also: a cluster with no worker (and when the job gives up on it), a scheduler that
+        does not answer, and results being computed again after their worker died.
         """
         if self._handles is None:
             return None
@@ -454,7 +468,10 @@ class AerJob(JobV1):
         )
 
     def __repr__(self) -> str:
-        return f"<AerJob {self._job_id} status={self.status().name} tasks={len(self._chunks)}>"
+        status = self.status()
+        note = None if status in JOB_FINAL_STATES else self.waiting_on()
+        waiting = f" ({note})" if note else ""
+        return f"<AerJob {self._job_id} status={status.name} tasks={len(self._chunks)}{waiting}>"
 
 
 class DoneAndNotDone(tuple):

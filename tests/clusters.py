@@ -35,6 +35,7 @@ class CliCluster:
         worker_python: Interpreter for the workers (another environment); default this one.
         worker_env: Extra environment for the workers.
         preload_module: What ``preload`` passes to ``--preload`` (a module or a file).
+        nanny: Start workers under a nanny (``--no-nanny`` otherwise: a killed worker stays dead).
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class CliCluster:
         worker_python: str | None = None,
         worker_env: dict | None = None,
         preload_module: str = "aerdask_worker",
+        nanny: bool = True,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,7 @@ class CliCluster:
         self.worker_python = worker_python
         self.worker_env = worker_env
         self.preload_module = preload_module
+        self.nanny = nanny
         self.scheduler: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
 
@@ -84,9 +87,11 @@ class CliCluster:
     def address(self) -> str:
         return json.loads(self.scheduler_file.read_text())["address"]
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, memory_limit: str | None = None) -> subprocess.Popen:
         args = [*dask_command(self.worker_python), "worker", self.address, "--host", "127.0.0.1"]
-        args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", self.memory_limit]
+        args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", memory_limit or self.memory_limit]
+        if not self.nanny:
+            args.append("--no-nanny")
         args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
         if self.preload:
             args += ["--preload", self.preload_module]
@@ -103,6 +108,16 @@ class CliCluster:
         for i in range(self.n_workers):
             self.start_worker(f"w{i}")
         return self
+
+    def kill_workers(self) -> int:
+        """SIGKILL every worker process started here (with ``nanny=False``: the workers themselves)."""
+        killed = 0
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+                killed += 1
+        return killed
 
     def kill_scheduler(self) -> None:
         if self.scheduler and self.scheduler.poll() is None:

@@ -205,8 +205,9 @@ def test_task_that_kills_every_worker_fails_alone():
             doomed.wait_for_final_state(timeout=120, wait=1)
             assert doomed.status() is JobStatus.ERROR
             message = doomed.error_message()
-            assert "KilledWorker" in message and "crasher" in message
-            with pytest.raises(JobFailedError, match="KilledWorker"):
+            # Dask's KilledWorker reaches the user as aerdask's WorkerCrashError, naming Dask's limit.
+            assert "WorkerCrashError" in message and "allowed-failures" in message and "crasher" in message
+            with pytest.raises(JobFailedError, match="WorkerCrashError"):
                 doomed.result()
 
 
@@ -411,26 +412,60 @@ def test_finished_jobs_leave_the_cluster_unless_kept(local_cluster_client):
 
 
 class _Explodes:
+    def __init__(self, path: str):
+        self.path = path
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/aerdask-pwned",))
+        return (os.system, (f"touch {self.path}",))
 
 
 def test_retrieve_never_unpickles_a_tampered_dataset(local_cluster_client, tmp_path):
-    import pickle
-
     from qiskit.providers import JobError
 
-    job = AerSimulator(executor=local_cluster_client).run(small_batch(2), seed_simulator=3, keep=True)
+    from aerdask.executors.dask_publish import PREFIX
+
+    client = local_cluster_client
+    job = AerSimulator(executor=client).run(small_batch(2), seed_simulator=3, keep=True)
+    counts = job.result().get_counts()
+    marker = tmp_path / "pwned"
+    # Another client replaces the job's dataset with a pickle that runs code when it is read.
+    with Client(client.scheduler.address, timeout=30) as other:
+        other.publish_dataset(**{PREFIX + job.job_id(): _Explodes(str(marker))}, override=True)
+        assert PREFIX + job.job_id() in other.list_datasets()  # the replacement landed
+    again = AerSimulator(executor=client).retrieve_job(job.job_id())
+    assert again.result(timeout=30).get_counts() == counts  # the signed record still names the real tasks
+    assert not marker.exists()  # and nothing stored on the cluster was unpickled here
+    meta = ["aerdask", "jobs", job.job_id()]
+    good = client.get_metadata(meta)
+    assert isinstance(good, dict)
+    for record, match in [
+        ({"job": "text"}, "not written by aerdask"),
+        ({**good, "job_id": "another"}, "is that of job 'another'"),
+        ({**good, "keys": ["aerdask-impostor-0"]}, "not published with this user's key"),
+        ({**good, "job": bytes(good["job"])[:100]}, "not published with this user's key"),
+    ]:
+        client.set_metadata(meta, record)
+        with pytest.raises(JobError, match=match):
+            AerSimulator(executor=client).retrieve_job(job.job_id())
+    client.set_metadata(meta, good)
+    job.unpublish()
+
+
+def test_an_impostor_job_under_the_same_id_is_refused(local_cluster_client, tmp_path):
+    from qiskit.providers import JobError
+
+    client = local_cluster_client
+    job = AerSimulator(executor=client).run(small_batch(2), seed_simulator=3, keep=True)
     job.result()
-    name = f"aerdask-job-{job.job_id()}"
-    good = local_cluster_client.get_dataset(name)
-    evil = pickle.dumps(_Explodes())
-    for payload in ({**good, "job": evil}, {**good, "job": good["job"][:100]}, {"job": "text"}):
-        local_cluster_client.publish_dataset(**{name: payload}, override=True)
-        with pytest.raises(JobError, match="not (a valid aerdask job|written by aerdask)"):
-            AerSimulator(executor=local_cluster_client).retrieve_job(job.job_id())
-    assert not os.path.exists("/tmp/aerdask-pwned")
-    local_cluster_client.unpublish_dataset(name)
+    # Another user (another key) publishes a valid job of its own under the same id.
+    with dask.config.set({"aerdask.publish-key-file": str(tmp_path / "impostor.key")}):
+        impostor = AerJob(AerSimulator(executor=client), job.job_id(), run_program, job.qobj(), client, keep=True)
+        impostor.submit()
+        impostor.result(timeout=60)
+    with pytest.raises(JobError, match="not published with this user's key"):
+        AerSimulator(executor=client).retrieve_job(job.job_id())
+    assert (tmp_path / "impostor.key").stat().st_mode & 0o777 == 0o600
+    impostor.unpublish()
 
 
 def test_html_repr_and_terminal_progress(local_cluster_client):
@@ -465,7 +500,7 @@ def test_a_task_that_kills_its_workers_fails_its_job_by_name():
         job = AerJob(AerSimulator(executor=client), "crash", run_program, _wide_program(26), client)
         job.configure_executor(max_worker_deaths=1)
         job.submit()
-        with pytest.raises(JobFailedError, match="killed 2 workers.*max_worker_deaths=1"):
+        with pytest.raises(JobFailedError, match="killed 2 workers: each died while running it.*max_worker_deaths=1"):
             job.result(timeout=240)
 
 

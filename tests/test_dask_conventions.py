@@ -178,7 +178,7 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
 
 def test_client_state_lives_in_a_registry_and_collections_are_bounded():
     import aerdask_worker as dask_worker
-    from aerdask.executors import dask as dask_executor
+    from aerdask.executors.dask_monitor import TaskEvents
     from aerdask.executors.registry import state
 
     class FakeClient:  # any object that can be weakly referenced
@@ -187,7 +187,7 @@ def test_client_state_lives_in_a_registry_and_collections_are_bounded():
     client = FakeClient()
     state(client).ready = True
     assert state(client).ready and not hasattr(client, "_aerdask_ready")
-    started = dask_executor._Started()
+    started = TaskEvents()
     for i in range(started.MAX_KEYS + 10):
         started((None, {"key": f"k{i}", "worker": "w"}))
     assert len(started.starts) == started.MAX_KEYS and "k0" not in started and f"k{started.MAX_KEYS + 9}" in started

@@ -163,8 +163,18 @@ class ExecutorAdapter(abc.ABC):
     def wait(self, handles: Sequence[TaskHandle], timeout: float | None) -> None:
         """Block until every handle is done, one has failed, or ``timeout`` seconds passed."""
 
-    def results(self, handles: Sequence[TaskHandle]) -> list:
-        """The outputs of finished tasks, in order."""
+    def results(self, handles: Sequence[TaskHandle], timeout: float | None = None) -> list:
+        """The outputs of finished tasks, in order.
+
+        Args:
+            handles: Tasks that are done.
+            timeout: Seconds to wait for outputs that are not in this process yet (Dask's
+                results left on the cluster); ``None``: as long as it takes.
+
+        Raises:
+            TimeoutError: if they did not arrive in time.
+            TaskLostError: if one was lost for good.
+        """
         return [handle.result() for handle in handles]
 
     def cancel(self, handles: Sequence[TaskHandle], job_id: str) -> None:

@@ -18,10 +18,18 @@ import threading
 import distributed
 
 import aerdask_worker as dask_worker
-from aerdask_worker import AerdaskWorkerPlugin, VersionMismatchError, compare, describe, versions
+from aerdask_worker import (
+    AerdaskSchedulerPlugin,
+    AerdaskWorkerPlugin,
+    VersionMismatchError,
+    compare,
+    describe,
+    versions,
+)
 
 from .. import config
 from ..errors import ClusterError
+from .dask_calls import SchedulerTimeout, in_thread, run, run_on_scheduler
 from .registry import state
 
 __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
@@ -70,7 +78,10 @@ def ensure_ready(client: distributed.Client) -> None:
             return
         timeout = worker_timeout()
         try:
-            client.wait_for_workers(1, timeout=timeout)
+            # Dask's own timeout is checked only between its calls to the scheduler: bound it outside too.
+            in_thread(client, "waiting for a worker", client.wait_for_workers, 1, timeout, timeout=timeout + 5)
+        except SchedulerTimeout:
+            raise
         except (TimeoutError, distributed.TimeoutError) as exc:
             raise ClusterError(
                 f"no Dask worker joined the scheduler at {client.scheduler.address} within {timeout:g} s "
@@ -80,7 +91,10 @@ def ensure_ready(client: distributed.Client) -> None:
         mine = versions()
         _check_scheduler(client, mine)
         try:
-            client.register_plugin(AerdaskWorkerPlugin(expected=mine))
+            # Which tasks a removed worker held (the monitor tells deaths while running from the rest).
+            register = client.register_plugin
+            in_thread(client, "registering the scheduler plugin", register, AerdaskSchedulerPlugin(), timeout=timeout)
+            in_thread(client, "registering the worker plugin", register, AerdaskWorkerPlugin(mine), timeout=timeout)
         except VersionMismatchError as exc:
             raise ClusterError(f"a worker does not match this client: {exc}") from exc
         except Exception as exc:
@@ -95,7 +109,7 @@ def ensure_ready(client: distributed.Client) -> None:
 def _warn_differences(client: distributed.Client, mine: dict) -> None:
     """Log the harmless differences between this client and its workers, once per kind."""
     try:
-        theirs = client.run(dask_worker.versions)
+        theirs = run(client, dask_worker.versions)
     except Exception:  # a worker going away: its plugin checks the next one
         return
     seen = set()
@@ -109,7 +123,7 @@ def _warn_differences(client: distributed.Client, mine: dict) -> None:
 
 def _check_scheduler(client: distributed.Client, mine: dict) -> None:
     try:
-        theirs = client.run_on_scheduler(dask_worker.versions)
+        theirs = run_on_scheduler(client, dask_worker.versions)
     except Exception as exc:
         if _missing(exc):
             raise ClusterError(

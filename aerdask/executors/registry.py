@@ -19,11 +19,11 @@ class ClientState:
 
     Attributes:
         ready: The cluster was checked (versions, plugin registered) by ``ensure_ready``.
-        started: The task-start event subscriber (``executors.dask._Started``), once subscribed.
+        monitor: The client's ``executors.dask_monitor.ClusterMonitor``, once made.
     """
 
     ready: bool = False
-    started: object = None
+    monitor: object = None
 
 
 _states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -24,7 +24,7 @@ from importlib.metadata import version
 import distributed
 import numpy as np
 from distributed.core import Status
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from aerdask_kernels import __version__, readiness
 from aerdask_kernels._jit import KERNELS_HASH
@@ -34,6 +34,9 @@ from aerdask_kernels.program import FORMAT_VERSION
 __all__ = [
     "JIT_RESOURCE",
     "STARTED_TOPIC",
+    "ENDED_TOPIC",
+    "WORKER_REMOVED_TOPIC",
+    "AerdaskSchedulerPlugin",
     "AerdaskWorkerPlugin",
     "REQUIRED",
     "VersionMismatchError",
@@ -54,6 +57,12 @@ JIT_RESOURCE = "aerdask-jit"
 READY_UNITS = ((readiness.SMALL, "double"), (readiness.LARGE, "double"))
 #: Event topic a task logs when it starts (Dask itself has no "running" state for futures).
 STARTED_TOPIC = "aerdask-task-started"
+#: Event topic a task logs when it leaves its thread (finished, failed or cancelled): a task that
+#: started on a worker and never ended there was running when that worker died.
+ENDED_TOPIC = "aerdask-task-ended"
+#: Event topic :class:`AerdaskSchedulerPlugin` logs when the scheduler removes a worker: which
+#: aerdask tasks it was processing and which finished results were lost with it.
+WORKER_REMOVED_TOPIC = "aerdask-worker-removed"
 
 logger = logging.getLogger("aerdask.worker")
 _lock = threading.Lock()
@@ -169,13 +178,15 @@ def run_task(fn, program, job_id: str):
         if job_id in _cancelled:
             raise JobCancelledError(f"job {job_id} was cancelled before this task started")
         _running.setdefault(job_id, []).append(flag)
-    worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address})
+    event = {"key": str(worker.get_current_task()), "worker": worker.address}
+    worker.log_event(STARTED_TOPIC, event)
     try:
         if not isinstance(program, bytes):
             return fn(program, flag)
         output = fn(pickle.loads(program), flag)  # from our client, as trusted as the pickles Dask itself sends
         return pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
+        worker.log_event(ENDED_TOPIC, event)
         with _lock:
             flags = _running.get(job_id, [])
             flags[:] = [f for f in flags if f is not flag]
@@ -259,6 +270,46 @@ class AerdaskWorkerPlugin(WorkerPlugin):
             start_compiling(worker)
             if JIT_RESOURCE in worker.state.total_resources and not worker.state.total_resources[JIT_RESOURCE]:
                 await worker.set_resources(**{JIT_RESOURCE: 0})  # a running worker: tell the scheduler now
+
+
+class AerdaskSchedulerPlugin(SchedulerPlugin):
+    """On the scheduler: tells aerdask clients which of their tasks a removed worker held.
+
+    The scheduler logs each removal under the topic ``"all"`` (every event of the
+    cluster); this forwards the part about aerdask's tasks (keys ``aerdask-...``) to
+    :data:`WORKER_REMOVED_TOPIC`: ``{"worker", "processing", "lost", "expected"}``.
+    ``processing``: tasks assigned to the worker (running or waiting there); ``lost``:
+    finished results that lived only there; ``expected``: a graceful retirement.
+    """
+
+    idempotent = True
+    name = "aerdask-scheduler"
+
+    def __init__(self):
+        self.scheduler = None
+
+    async def start(self, scheduler) -> None:
+        """Keep the scheduler, to log events on it."""
+        self.scheduler = scheduler
+
+    def log_event(self, topic: str, msg) -> None:
+        """Forward a ``remove-worker`` event (see the class docs)."""
+        if topic != "all" or self.scheduler is None or not isinstance(msg, dict):
+            return
+        if msg.get("action") != "remove-worker":
+            return
+        processing = sorted(str(k) for k in msg.get("processing-tasks", ()) if str(k).startswith("aerdask-"))
+        lost = sorted(str(k) for k in msg.get("lost-computed-tasks", ()) if str(k).startswith("aerdask-"))
+        if processing or lost:
+            self.scheduler.log_event(
+                WORKER_REMOVED_TOPIC,
+                {
+                    "worker": msg.get("worker"),
+                    "processing": processing,
+                    "lost": lost,
+                    "expected": bool(msg.get("expected")),
+                },
+            )
 
 
 def dask_setup(worker) -> None:
