@@ -344,10 +344,15 @@ class _Resubmitter:
 
 
 def _worker_fault(exc: BaseException) -> bool:
-    """Whether a task failed because its workers died, not because of what it computed."""
+    """Whether a task failed because its workers died, not because of what it computed.
+
+    Dask's own errors reach aerdask as its errors (``KilledWorker`` as a
+    :class:`~aerdask.errors.WorkerCrashError`); results lost with a worker are computed
+    again by Dask and never fail a job while the cluster has workers.
+    """
     from .errors import WorkerCrashError
 
-    return isinstance(exc, WorkerCrashError) or type(exc).__name__ in ("KilledWorker", "FutureCancelledError")
+    return isinstance(exc, WorkerCrashError)
 
 
 def _records(result, names, points) -> list[dict]:
