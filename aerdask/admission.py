@@ -14,7 +14,9 @@ experiment before anything is submitted:
   with the bytes needed;
 * branch copies beyond what fits are not made: the program's
   ``max_branch_copies`` makes the workers recompute those branches instead;
-* where only some workers are big enough, the job's tasks are placed on those;
+* where only some workers are big enough, the job's tasks are placed on those
+  (:class:`Placement`: on Dask, as a demand for the memory each worker advertises per
+  task, so a worker that restarts at a new address, or joins later, takes them too);
 * a state that no worker holds but the cluster does is split into shards
   (:mod:`aerdask_kernels.sharded`) when the ``shards`` option is ``None``: the
   fewest shards whose peaks fit the workers (:func:`shard_places`). With
@@ -36,6 +38,7 @@ from .errors import AerdaskInputError, CircuitTooLargeError
 
 __all__ = [
     "WorkerMemory",
+    "Placement",
     "Admission",
     "task_bytes",
     "output_bytes",
@@ -70,6 +73,20 @@ class WorkerMemory:
     def per_task(self) -> int:
         """Bytes one task may use while the others run beside it."""
         return self.usable // max(self.threads, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a task may run, when not every worker can hold it.
+
+    Attributes:
+        workers: The workers it fits now (addresses).
+        task_bytes: Its peak (state, saves, per-shot memory): a worker fits it if it offers
+            at least this much per task.
+    """
+
+    workers: tuple[str, ...]
+    task_bytes: int
 
 
 def _save_bytes(save: dict, num_qubits: int, state: int, shots: int, num_clbits: int) -> int:
@@ -192,7 +209,7 @@ class Admission:
         self.workers = workers
         self.options = options
         self.program_options = program_options
-        self.placed: dict[int, tuple[str, ...]] = {}  # experiment number -> the workers it fits
+        self.placed: dict[int, Placement] = {}  # experiment number -> the workers it fits and its peak
         self._plans: dict[tuple, tuple] = {}
 
     def admit(self, exp: Experiment) -> None:
@@ -298,16 +315,17 @@ class Admission:
             plan = self._plan(exp, shots)
             if key is not None:
                 self._plans[key] = plan
-        fits, copies = plan
+        fits, copies, fixed = plan
         if copies < shots - 1 and _copies_needed(exp, shots) > copies:  # the scan only where it can matter
             current = self.program_options.get("max_branch_copies", -1)
             self.program_options["max_branch_copies"] = copies if current < 0 else min(current, copies)
         if len(fits) < len(self.workers):
+            place = Placement(fits, fixed)
             for index in exp.indices.tolist():
-                self.placed[index] = fits
+                self.placed[index] = place
 
-    def _plan(self, exp: Experiment, shots: int) -> tuple[tuple, int]:
-        """The workers a task of ``exp`` fits and the branch copies they all have room for."""
+    def _plan(self, exp: Experiment, shots: int) -> tuple[tuple, int, int]:
+        """The workers a task of ``exp`` fits, the branch copies they all have room for, and its peak."""
         need = task_bytes(exp, self.options, shots)
         fixed = need["state"] + need["saves"] + need["memory"]
         fits = [w for w in self.workers if fixed <= w.per_task]
@@ -319,16 +337,18 @@ class Admission:
                 f"{need['memory']:,}) but {best.per_task:,} bytes are available per task (the largest worker's "
                 f"usable memory {best.usable:,} shared by {best.threads} threads, or max_memory_mb)"
             )
-        return tuple(w.address for w in fits), min((w.per_task - fixed) // need["copy"] for w in fits)
+        return tuple(w.address for w in fits), min((w.per_task - fixed) // need["copy"] for w in fits), fixed
 
-    def placement(self, program) -> list[str] | None:
-        """The workers a task of ``program`` may run on (``None``: any)."""
+    def placement(self, program) -> Placement | None:
+        """Where a task of ``program`` may run (``None``: any worker)."""
         if not self.placed:
             return None
         allowed: set | None = None
+        peak = 0
         for exp in program.experiments:
             for index in exp.indices.tolist():
-                where = self.placed.get(index)
-                if where is not None:
-                    allowed = set(where) if allowed is None else allowed & set(where)
-        return None if allowed is None else sorted(allowed)
+                place = self.placed.get(index)
+                if place is not None:
+                    allowed = set(place.workers) if allowed is None else allowed & set(place.workers)
+                    peak = max(peak, place.task_bytes)
+        return None if allowed is None else Placement(tuple(sorted(allowed)), peak)

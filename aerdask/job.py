@@ -70,8 +70,8 @@ class AerJob(JobV1):
             the Aer options it did not act on there).
         experiment_metadata: Keys set in every experiment's ``metadata`` (what holds for
             the whole job, e.g. ``measure_sampling`` under a noise model).
-        placement: Maps a task's program to the workers it may run on (``None``:
-            any); ``run()`` passes its memory plan's (:mod:`aerdask.admission`).
+        placement: Maps a task's program to an :class:`~aerdask.admission.Placement`
+            (``None``: any worker); ``run()`` passes its memory plan's (:mod:`aerdask.admission`).
         keep: On Dask, how long the job stays findable by :meth:`retrieve` (its
             program and results held on the cluster): ``True`` until
             :meth:`unpublish`, a number of seconds after submission, or ``False``:
@@ -149,12 +149,12 @@ class AerJob(JobV1):
                             chunk.validate()
                         check_unique(chunk, seen)
                         chunk = chunk.replace(job_id=self._job_id)
-                        workers = self._placement(chunk) if self._placement else None
+                        placed = self._placement(chunk) if self._placement else None
                         key = f"{prefix}-{self._job_id}-{i}"
                         if chunk.options.get("shards", 1) > 1:  # one state on many workers: a walk here drives it
                             handles.append(self._adapter.submit_sharded(chunk, key, self._job_id))
                         else:
-                            handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, workers))
+                            handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, placed))
                         chunks.append(chunk)
                         logger.debug(
                             "job %s: task %s: %d experiments, %d points%s",
@@ -162,7 +162,7 @@ class AerJob(JobV1):
                             key,
                             len(chunk.experiments),
                             chunk.num_points,
-                            f" on {workers}" if workers else "",
+                            f" on workers with {placed.task_bytes:,} bytes a task" if placed else "",
                         )
                 if not chunks:
                     raise JobError(f"job {self._job_id} got no tasks to run")

@@ -87,10 +87,10 @@ class CliCluster:
     def address(self) -> str:
         return json.loads(self.scheduler_file.read_text())["address"]
 
-    def start_worker(self, name: str, memory_limit: str | None = None) -> subprocess.Popen:
+    def start_worker(self, name: str, memory_limit: str | None = None, nanny: bool | None = None) -> subprocess.Popen:
         args = [*dask_command(self.worker_python), "worker", self.address, "--host", "127.0.0.1"]
         args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", memory_limit or self.memory_limit]
-        if not self.nanny:
+        if not (self.nanny if nanny is None else nanny):
             args.append("--no-nanny")
         args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
         if self.preload:

@@ -67,9 +67,10 @@ def test_tasks_are_placed_on_the_workers_big_enough():
     narrow = compile_circuit(_mid_circuit(4, 0), index=4)
     admission.admit(wide)
     admission.admit(narrow)
-    assert admission.placement(Program([wide], {})) == ["tcp://big"]
+    assert admission.placement(Program([wide], {})).workers == ("tcp://big",)
     assert admission.placement(Program([narrow], {})) is None
-    assert admission.placement(Program([narrow, wide], {})) == ["tcp://big"]
+    both = admission.placement(Program([narrow, wide], {}))
+    assert both.workers == ("tcp://big",) and both.task_bytes > 2**20
 
 
 def test_memory_mode_shots_are_refused_at_run_with_bytes(bell):

@@ -224,3 +224,32 @@ def test_a_cluster_without_workers_says_the_job_waits_for_one(tmp_path):
             job.cancel()
     finally:
         cluster.stop()
+
+
+def test_a_task_that_fits_one_worker_follows_it_when_it_restarts_at_a_new_address(tmp_path):
+    from aerdask_worker import MEMORY_RESOURCE
+
+    qc = slow("wide", 24, 6)
+    calm = AerSimulator().run(qc, shots=32, seed_simulator=2).result().get_counts()
+    cluster = CliCluster(tmp_path, n_workers=0)
+    cluster.start_scheduler()
+    cluster.start_worker("small", memory_limit="300MiB", nanny=False)  # too small for the state
+    cluster.start_worker("big", memory_limit="3GiB")  # under a nanny: restarted when killed
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+            job = AerSimulator(executor=client).run(qc, shots=32, seed_simulator=2)
+            handle = job._handles[0]
+            key = handle.key
+            restrictions = client.run_on_scheduler(
+                lambda dask_scheduler: dict(dask_scheduler.tasks[key].resource_restrictions or {})
+            )
+            assert restrictions.get(MEMORY_RESOURCE, 0) > 300  # placed by the memory it needs, not by address
+            assert wait_until(handle.running, timeout=240)
+            big = handle.started.worker(handle.key)
+            pid = client.run(os.getpid, workers=[big])[big]
+            os.kill(pid, signal.SIGKILL)  # the fault: the nanny restarts it at a new address
+            assert wait_until(lambda: handle.started.worker(handle.key) not in (None, big), timeout=120)
+            assert job.result(timeout=240).get_counts() == calm
+    finally:
+        cluster.stop()

@@ -142,10 +142,11 @@ class ExecutorAdapter(abc.ABC):
     separate_processes: bool = False
 
     @abc.abstractmethod
-    def submit(self, fn: Callable, program, key: str, job_id: str, workers: list[str] | None = None) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str, placement=None) -> TaskHandle:
         """Run ``fn(program, cancel_flag)`` as a task named ``key`` (unique per job and chunk).
 
-        ``workers``: the addresses it may run on (``None``: any; a pool has one place).
+        ``placement``: an :class:`aerdask.admission.Placement` when only some workers can
+        hold the task (``None``: any; a pool has one place).
         """
 
     def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:

@@ -23,7 +23,7 @@ import psutil
 
 from aerdask_kernels.gpu import device_memory as gpu_device_memory
 from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
-from aerdask_worker import JIT_RESOURCE, run_task
+from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, run_task
 
 from .. import config
 from ..admission import WorkerMemory, output_bytes
@@ -124,22 +124,24 @@ class DaskAdapter(ExecutorAdapter, Publishing):
     def task_overhead(self) -> float:
         return TASK_OVERHEAD_S
 
-    def submit(self, fn: Callable, program, key: str, job_id: str, workers=None) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str, placement=None) -> TaskHandle:
         client = self.executor
         monitor = self.monitor
         # One bytes object instead of the program: Dask sends each numpy array of a pickled
         # object as a frame of its own, and the scheduler (in the client's process on a
         # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
         blob = pickle.dumps(program.without_headers(), protocol=pickle.HIGHEST_PROTOCOL)
-        placed = {} if workers is None else {"workers": workers, "allow_other_workers": False}
-        needs_jit = needs_compiled(program) and self._workers_advertise_jit()
+        gpu = program.options.get("device", "CPU") == "GPU"
+        placed, resources = self._placed(placement, gpu)
+        needs_jit = needs_compiled(program) and self._workers_advertise(JIT_RESOURCE)
         if needs_jit:
             # Only to workers whose compiled kernels are ready: a fresh worker would keep the
             # task waiting for its compile while a ready one sits idle.
-            placed["resources"] = {JIT_RESOURCE: 1}
-        if program.options.get("device", "CPU") == "GPU":
-            # One task per GPU at a time, and only on workers that have one.
-            placed["resources"] = {**placed.get("resources", {}), GPU_RESOURCE: 1}
+            resources[JIT_RESOURCE] = 1
+        if gpu:
+            resources[GPU_RESOURCE] = 1  # one task per GPU at a time, and only on workers that have one
+        if resources:
+            placed["resources"] = resources
         future = client.submit(run_task, fn, blob, job_id, key=key, pure=False, **placed)
         handle = DaskHandle(
             future,
@@ -164,19 +166,36 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         shard_bytes = lambda shards: (1 << (width - shards.bit_length() + 1)) * itemsize  # noqa: E731
         return DaskShardStore(self.executor, key, flag, self.workers_memory(), shard_bytes)
 
-    def _jit_resources(self) -> list:
-        """Each worker's :data:`JIT_RESOURCE` (``None`` without the aerdask plugin), at most 1 s old."""
+    def _placed(self, placement, gpu: bool) -> tuple[dict, dict]:
+        """Dask's ``submit`` arguments and resources for a task that fits only some workers.
+
+        A CPU task asks for its peak in :data:`MEMORY_RESOURCE`, which each worker advertises
+        per task: any worker with room takes it, one that restarted at a new address or joined
+        after ``run()`` included. GPU tasks (a GPU's memory is not that resource), and clusters
+        whose workers do not advertise it, are pinned to the addresses that fit.
+        """
+        if placement is None:
+            return {}, {}
+        if not gpu and self._workers_advertise(MEMORY_RESOURCE):
+            return {}, {MEMORY_RESOURCE: max(placement.task_bytes >> 20, 1)}
+        return {"workers": list(placement.workers), "allow_other_workers": False}, {}
+
+    def _resources(self) -> list:
+        """Each worker's resources, at most 1 s old."""
         now = time.monotonic()
         if now >= self._jit_checked + _JIT_CHECK_S:
-            workers = self._workers().values()
-            self._jit_seen = [(w.get("resources") or {}).get(JIT_RESOURCE) for w in workers]
+            self._jit_seen = [w.get("resources") or {} for w in self._workers().values()]
             self._jit_checked = now
         return self._jit_seen
 
-    def _workers_advertise_jit(self) -> bool:
-        """Whether every worker says whether its kernels are ready (the aerdask plugin or preload)."""
-        seen = self._jit_resources()
-        return bool(seen) and all(q is not None for q in seen)
+    def _jit_resources(self) -> list:
+        """Each worker's :data:`JIT_RESOURCE` (``None`` without the aerdask plugin)."""
+        return [r.get(JIT_RESOURCE) for r in self._resources()]
+
+    def _workers_advertise(self, resource: str) -> bool:
+        """Whether every worker advertises ``resource`` (the aerdask plugin or preload sets it)."""
+        seen = self._resources()
+        return bool(seen) and all(r.get(resource) is not None for r in seen)
 
     def waiting_note(self, handles: Sequence[TaskHandle]) -> str | None:
         monitor, now = self.monitor, time.monotonic()

@@ -64,7 +64,7 @@ class LocalAdapter(ExecutorAdapter):
     def __init__(self, executor: concurrent.futures.Executor):
         self.executor = executor
 
-    def submit(self, fn: Callable, program, key: str, job_id: str, workers=None) -> TaskHandle:
+    def submit(self, fn: Callable, program, key: str, job_id: str, placement=None) -> TaskHandle:
         flag = np.zeros(1, dtype=np.uint8)
         return _LocalHandle(self.executor.submit(fn, program, flag), flag, key)
 

@@ -21,8 +21,10 @@ import threading
 import time
 from importlib.metadata import version
 
+import dask.config
 import distributed
 import numpy as np
+import psutil
 from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
@@ -33,6 +35,8 @@ from aerdask_kernels.program import FORMAT_VERSION
 
 __all__ = [
     "JIT_RESOURCE",
+    "MEMORY_RESOURCE",
+    "task_memory_mib",
     "STARTED_TOPIC",
     "ENDED_TOPIC",
     "WORKER_REMOVED_TOPIC",
@@ -53,6 +57,10 @@ __all__ = [
 #: The Dask resource a worker holds (one per thread) once its compiled kernels are ready; 0 before.
 #: Jobs that need compiled kernels ask for one, so the scheduler sends them only to ready workers.
 JIT_RESOURCE = "aerdask-jit"
+#: The Dask resource a worker advertises: the MiB one task may use there (its memory limit at the
+#: nanny's terminate fraction, shared by its threads). A task that fits only some workers asks for
+#: its peak, so it runs on any worker with room, including one that joins or restarts later.
+MEMORY_RESOURCE = "aerdask-task-mib"
 #: The units a worker builds before it takes jobs that need compiled kernels (the rest follow).
 READY_UNITS = ((readiness.SMALL, "double"), (readiness.LARGE, "double"))
 #: Event topic a task logs when it starts (Dask itself has no "running" state for futures).
@@ -199,6 +207,23 @@ def _units_in_order() -> list[tuple[str, str]]:
     return list(READY_UNITS) + [u for u in rest if u not in READY_UNITS]
 
 
+def task_memory_mib(worker) -> int:
+    """MiB one task may use on ``worker``: its limit (the host's memory without one) x terminate fraction / threads."""
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None) or psutil.virtual_memory().total
+    fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
+    return max((int(limit * fraction) // max(worker.state.nthreads, 1)) >> 20, 1)
+
+
+def advertise_memory(worker) -> bool:
+    """Set :data:`MEMORY_RESOURCE` on a worker not yet registered; False if it already has it."""
+    if MEMORY_RESOURCE in worker.state.total_resources:
+        return False
+    mib = task_memory_mib(worker)
+    worker.state.total_resources[MEMORY_RESOURCE] = mib
+    worker.state.available_resources[MEMORY_RESOURCE] = mib
+    return True
+
+
 async def _advertise(worker, quantity: float) -> None:
     """Set this worker's :data:`JIT_RESOURCE` and have the scheduler look again at tasks waiting for it."""
     for _ in range(600):  # the preload runs before the worker registers: wait for that (up to 60 s)
@@ -264,12 +289,19 @@ class AerdaskWorkerPlugin(WorkerPlugin):
         self.warm = warm
 
     async def setup(self, worker):
-        """Check versions, then start compiling; raises :class:`VersionMismatchError`."""
+        """Check versions, advertise memory, start compiling; raises :class:`VersionMismatchError`."""
         check_versions(self.expected)
+        changed = advertise_memory(worker)
         if self.warm and not getattr(worker, "aerdask_compiling", False):
             start_compiling(worker)
-            if JIT_RESOURCE in worker.state.total_resources and not worker.state.total_resources[JIT_RESOURCE]:
-                await worker.set_resources(**{JIT_RESOURCE: 0})  # a running worker: tell the scheduler now
+            changed = changed or JIT_RESOURCE in worker.state.total_resources
+        if changed and worker.status in (Status.running, Status.paused):
+            # A running worker: tell the scheduler now, and have it look again at the tasks that
+            # wait for this memory (it does so when a worker returns to running).
+            await worker.set_resources(**worker.state.total_resources)
+            if worker.status == Status.running:
+                worker.status = Status.paused
+                worker.status = Status.running
 
 
 class AerdaskSchedulerPlugin(SchedulerPlugin):
@@ -313,5 +345,6 @@ class AerdaskSchedulerPlugin(SchedulerPlugin):
 
 
 def dask_setup(worker) -> None:
-    """Preload hook (``--preload aerdask_worker``): compile in the background, take small jobs at once."""
+    """Preload hook (``--preload aerdask_worker``): advertise memory, compile in the background, take small jobs."""
+    advertise_memory(worker)
     start_compiling(worker)
