@@ -38,7 +38,7 @@ from .classical import ClassicalCompiler
 from .emitter import Emitter, NonNumericParameters
 from .errors import AerdaskInputError, UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
-from .gate_forms import MatrixCache, householder, target_state
+from .gate_forms import UNITARY_ATOL, MatrixCache, householder, target_state, unitary_defect
 from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup, names_of_kind, supported_summary
 
 if TYPE_CHECKING:
@@ -373,11 +373,21 @@ class _CircuitCompiler:
                 raise AerdaskInputError(
                     f"circuit {self.circuit.name!r}: the matrix of {op.name!r} holds a NaN or infinite entry"
                 )
+            self._check_unitary(op.name, form.data, form.diagonal)
             self.em.gate(qargs, form)
         elif op.definition is not None:
             self._inline(op.definition, qargs, [], loop)
         else:
             raise self.unsupported(op.name, "it has neither a matrix nor a definition")
+
+    def _check_unitary(self, name: str, data: np.ndarray, diagonal: bool = False) -> None:
+        """Refuse a gate whose matrix is not unitary (a gate built with its checks off), as Aer does."""
+        defect = unitary_defect(data, diagonal)
+        if defect > UNITARY_ATOL:
+            raise AerdaskInputError(
+                f"circuit {self.circuit.name!r}: the matrix of {name!r} is not unitary (U^dagger U differs from "
+                f"the identity by {defect:.3g}, allowed {UNITARY_ATOL:g})"
+            )
 
     def _annotated(self, op: AnnotatedOperation, qargs) -> None:
         # Controls, inverse and power commute, so the controls can be peeled off and
@@ -393,6 +403,7 @@ class _CircuitCompiler:
         matrix = self.cache.matrix(base)
         if matrix is None:
             raise self.unsupported(op.name, "its base operation has no matrix")
+        self._check_unitary(op.name, matrix)
         self.dirty[qargs] = True
         self.em.unitary(qargs[:nctrl], ctrl_val, qargs[nctrl:], matrix)
 
@@ -446,6 +457,8 @@ class _CircuitCompiler:
             raise self.unsupported(
                 op.name, f"{len(matrices)} matrices of {n_targets} qubits do not fit {len(qargs)} qubits"
             )
+        for value, matrix in enumerate(matrices):
+            self._check_unitary(f"{op.name} (matrix {value})", matrix)
         targets, controls = qargs[:n_targets], qargs[n_targets:]
         self.dirty[qargs] = True
         for value, matrix in enumerate(matrices):  # the controls select one matrix: the rows commute

@@ -17,7 +17,20 @@ from qiskit.circuit.exceptions import CircuitError
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.quantum_info import Operator, Statevector
 
-__all__ = ["GateForm", "MatrixCache", "form_of", "householder", "target_state", "MAX_DENSE_DEFINITION_QUBITS"]
+__all__ = [
+    "GateForm",
+    "MatrixCache",
+    "form_of",
+    "householder",
+    "target_state",
+    "unitary_defect",
+    "MAX_DENSE_DEFINITION_QUBITS",
+    "UNITARY_ATOL",
+]
+
+#: How far from unitary a gate's matrix may be (largest entry of ``U^dagger U - I``, or of
+#: ``|d| - 1`` for a diagonal), as qiskit's own ``is_unitary_matrix`` allows.
+UNITARY_ATOL = 1e-8
 
 #: Gates wider than this with no ``to_matrix`` are inlined from their definition
 #: rather than turned into one dense matrix.
@@ -45,6 +58,15 @@ class GateForm:
     data: np.ndarray
     diagonal: bool
     identity: bool = False
+
+
+def unitary_defect(data: np.ndarray, diagonal: bool = False) -> float:
+    """How far a matrix (or a diagonal) is from unitary; ``inf`` for a NaN or infinite entry."""
+    if not np.isfinite(data).all():
+        return float("inf")
+    if diagonal:
+        return float(np.abs(np.abs(data) - 1).max(initial=0.0))
+    return float(np.abs(data.conj().T @ data - np.eye(data.shape[0])).max())
 
 
 def form_of(matrix: np.ndarray, nctrl: int = 0, ctrl_val: int = 0) -> GateForm:

@@ -15,6 +15,7 @@ state's norms). Both travel in the program as matrices and numbers, so workers i
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -48,6 +49,46 @@ class Channel:
     def num_qubits(self) -> int:
         """Qubits the channel acts on."""
         return int(self.matrices.shape[1]).bit_length() - 1
+
+    def validate(self, where: str) -> Channel:
+        """Check a channel built by hand as :func:`as_channel` checks its own; returns ``self``.
+
+        Raises:
+            AerdaskInputError: an unknown kind, operators that are not ``2**k`` square
+                matrices or hold NaN, a mixture whose probabilities are not a distribution
+                or whose operators are not unitary, or Kraus operators that are not CPTP.
+        """
+        mats = np.asarray(self.matrices)
+        if self.kind not in (MIXTURE, KRAUS):
+            raise AerdaskInputError(
+                f"{where}: channel kind {self.kind!r}, allowed MIXTURE ({MIXTURE}) or KRAUS ({KRAUS})"
+            )
+        dim = mats.shape[1] if mats.ndim == 3 else 0
+        if mats.ndim != 3 or dim < 2 or dim & (dim - 1) or mats.shape[2] != dim or not len(mats):
+            raise AerdaskInputError(f"{where}: operators must have shape (n, 2**k, 2**k), got {mats.shape}")
+        if not np.isfinite(mats).all():
+            raise AerdaskInputError(f"{where}: an operator holds NaN or infinity")
+        if self.kind == KRAUS:
+            _check_cptp(list(mats), where)
+            return self
+        probs = np.asarray(self.probabilities, dtype=np.float64)
+        if probs.shape != (len(mats),) or not _is_distribution(probs):
+            raise AerdaskInputError(
+                f"{where}: a mixture of {len(mats)} unitaries needs {len(mats)} probabilities in [0, 1] summing "
+                f"to 1, got {probs.tolist()}"
+            )
+        for i, u in enumerate(mats):
+            if not np.allclose(u.conj().T @ u, np.eye(dim), atol=1e-6):
+                raise AerdaskInputError(f"{where}: operator {i} of a unitary mixture is not unitary")
+        if not -1 <= self.identity < len(mats):
+            raise AerdaskInputError(f"{where}: identity index {self.identity} outside -1..{len(mats) - 1}")
+        return self
+
+
+def _is_distribution(probs: np.ndarray) -> bool:
+    return bool(np.isfinite(probs).all() and (probs >= -ATOL).all() and (probs <= 1 + ATOL).all()) and (
+        abs(probs.sum() - 1) <= 1e-6
+    )
 
 
 def _as_mixture(kraus: list[np.ndarray]) -> Channel | None:
@@ -113,6 +154,11 @@ def as_channel(error, where: str) -> Channel:
         else:
             kraus = list(Kraus(error.to_quantumchannel()).data)
     elif isinstance(error, QuantumChannel):
+        # Checked before the conversion, which would fail on a non-CP map with a message about shapes.
+        if not error.is_cp(atol=1e-6):
+            raise AerdaskInputError(f"{where}: the channel is not completely positive; only CPTP channels are allowed")
+        if not error.is_tp(atol=1e-6):
+            raise AerdaskInputError(f"{where}: the channel is not trace preserving; only CPTP channels are allowed")
         kraus = list(Kraus(error).data)
     else:
         try:
@@ -123,14 +169,28 @@ def as_channel(error, where: str) -> Channel:
                 f"(Kraus, SuperOp, Choi, ...) or a unitary Operator, got {type(error).__name__}"
             ) from exc
     kraus = [np.asarray(k, dtype=np.complex128) for k in kraus]
-    dim = kraus[0].shape[0]
-    if dim & (dim - 1) or any(k.shape != (dim, dim) for k in kraus):
+    dim = kraus[0].shape[0] if kraus and kraus[0].ndim == 2 else 0
+    if dim < 2 or dim & (dim - 1) or any(k.shape != (dim, dim) for k in kraus):
         raise AerdaskInputError(f"{where}: Kraus operators must be square matrices of size 2**k")
+    if not all(np.isfinite(k).all() for k in kraus):
+        raise AerdaskInputError(f"{where}: an operator holds NaN or infinity")
     _check_cptp(kraus, where)
     mixture = _as_mixture(kraus)
     if mixture is not None:
         return mixture
     return Channel(KRAUS, np.array(kraus), np.zeros(0, dtype=np.float64))
+
+
+@functools.cache
+def _standard_widths() -> dict[str, int]:
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+
+    return {name: gate.num_qubits for name, gate in get_standard_gate_name_mapping().items()}
+
+
+def _standard_width(name: str) -> int | None:
+    """Qubits of Qiskit's standard instruction ``name`` (``None`` for any other name)."""
+    return _standard_widths().get(name)
 
 
 def readout_matrix(probabilities, where: str, num_qubits: int) -> np.ndarray:
@@ -179,9 +239,20 @@ class NoiseModel:
         self.group_readout: dict[tuple[int, ...], np.ndarray] = {}  # correlated, of multi-qubit measurements
 
     def add_all_qubit_quantum_error(self, error, instructions) -> None:
-        """Apply ``error`` after every instruction named in ``instructions``, on any qubits."""
+        """Apply ``error`` after every instruction named in ``instructions``, on any qubits.
+
+        Raises:
+            AerdaskInputError: an invalid error, or one whose width differs from a standard
+                instruction's (a 2-qubit error on ``x``), as Aer's ``NoiseError``.
+        """
         for name in [instructions] if isinstance(instructions, str) else instructions:
-            channel = error if isinstance(error, Channel) else as_channel(error, f"noise on {name!r}")
+            where = f"noise on {name!r}"
+            channel = error.validate(where) if isinstance(error, Channel) else as_channel(error, where)
+            width = _standard_width(name)
+            if width is not None and channel.num_qubits != width:
+                raise AerdaskInputError(
+                    f"{where}: a {channel.num_qubits}-qubit error cannot follow the {width}-qubit instruction {name!r}"
+                )
             self.default_errors.setdefault(name, []).append(channel)
 
     def add_quantum_error(self, error, instructions, qubits) -> None:
@@ -189,7 +260,7 @@ class NoiseModel:
         qubits = tuple(int(q) for q in qubits)
         for name in [instructions] if isinstance(instructions, str) else instructions:
             where = f"noise on {name!r} qubits {list(qubits)}"
-            channel = error if isinstance(error, Channel) else as_channel(error, where)
+            channel = error.validate(where) if isinstance(error, Channel) else as_channel(error, where)
             if channel.num_qubits != len(qubits):
                 raise AerdaskInputError(f"{where}: a {channel.num_qubits}-qubit error on {len(qubits)} qubits")
             self.local_errors.setdefault((name, qubits), []).append(channel)
@@ -216,11 +287,23 @@ class NoiseModel:
 
     # -- lookups used by the compiler -------------------------------------------
     def errors_for(self, name: str, qubits: tuple[int, ...]) -> list[Channel]:
-        """The channels to apply after ``name`` on ``qubits`` (per-qubit ones replace all-qubit ones)."""
+        """The channels to apply after ``name`` on ``qubits`` (per-qubit ones replace all-qubit ones).
+
+        Raises:
+            AerdaskInputError: an all-qubit error of ``name`` is wider or narrower than this
+                instruction (never dropped silently).
+        """
         local = self.local_errors.get((name, qubits))
         if local is not None:
             return local
-        return [c for c in self.default_errors.get(name, ()) if c.num_qubits == len(qubits)]
+        channels = self.default_errors.get(name, ())
+        for channel in channels:
+            if channel.num_qubits != len(qubits):
+                raise AerdaskInputError(
+                    f"noise on {name!r}: a {channel.num_qubits}-qubit all-qubit error cannot follow {name!r} on "
+                    f"{len(qubits)} qubits {list(qubits)}; add it with add_quantum_error for the qubits it fits"
+                )
+        return list(channels)
 
     def group_readout_for(self, qubits: tuple[int, ...]) -> np.ndarray | None:
         """The correlated readout matrix of a measurement of exactly ``qubits``, or ``None``."""

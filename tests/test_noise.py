@@ -312,7 +312,8 @@ def test_fused_checkpoint_copies_give_the_same_trajectories(monkeypatch, stride)
     import aerdask_kernels.checkpoints as checkpoints
 
     model = model_of("depolarizing")
-    model.add_all_qubit_quantum_error(amplitude_damping(0.05), ["cx"])  # Kraus rows: walks stop there
+    damping = amplitude_damping(0.05)
+    model.add_all_qubit_quantum_error(damping.tensor(damping), ["cx"])  # Kraus rows: walks stop there
     qc = noisy_circuit(5, 12)
     backend = AerSimulator(method="statevector", noise_model=model, seed_simulator=4, shots=3000)
     monkeypatch.setattr(checkpoints, "CHECKPOINT_STRIDE", 0)

@@ -38,6 +38,7 @@ from .opcodes import (
     SAVE_SUBTYPES,
 )
 from .standard import STANDARD_ARITY
+from .value_checks import check_values
 
 __all__ = ["QobjValidationError", "validate_experiment", "suspect_rows", "validate_row", "MAX_SHOTS"]
 
@@ -412,5 +413,6 @@ def validate_experiment(exp) -> None:
         _check_noise(exp, fail)
     for pc in np.flatnonzero(suspects):
         validate_row(exp, int(pc), exp.ops[pc], fail)
+    check_values(exp, fail)  # after the indices: what the rows point at
     _check_saves(exp, fail)
     _check_method(exp, fail)
