@@ -313,6 +313,31 @@ class NoiseModel:
         """``[P(1|0), P(0|1)]`` of ``qubit``'s measurements, or ``None``."""
         return self.local_readout.get(qubit, self.default_readout)
 
+    def digest(self) -> str:
+        """SHA-256 of every error in the model: equal for models that give the same results."""
+        import hashlib
+
+        h = hashlib.sha256()
+
+        def add(label, channels) -> None:
+            h.update(repr(label).encode())
+            for c in channels:
+                h.update(repr((c.kind, c.identity, c.matrices.shape)).encode())
+                h.update(np.ascontiguousarray(c.matrices, dtype=np.complex128).tobytes())
+                h.update(np.ascontiguousarray(c.probabilities, dtype=np.float64).tobytes())
+
+        for name in sorted(self.default_errors):
+            add(("all", name), self.default_errors[name])
+        for key in sorted(self.local_errors):
+            add(("local", key), self.local_errors[key])
+        readouts = [("all", self.default_readout)] + sorted(self.local_readout.items())
+        readouts += sorted(self.group_readout.items())
+        for key, matrix in readouts:
+            h.update(repr(("readout", key)).encode())
+            if matrix is not None:
+                h.update(np.ascontiguousarray(matrix, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
     @property
     def has_quantum_errors(self) -> bool:
         """Whether some instruction has a quantum error (readout errors aside)."""

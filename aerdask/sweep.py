@@ -132,12 +132,38 @@ def sweep_hash(circuit: QuantumCircuit, names: list[str], points, options: dict)
     return digest.hexdigest()
 
 
-class _Output:
-    """The JSON-lines file: which points are done, appending, the final ordered rewrite."""
+class _Expected:
+    """What a record of this sweep holds: an index in range, its point's values, the sweep's shots."""
 
-    def __init__(self, path: Path, meta: dict):
+    def __init__(self, names: list[str], points, shots: int):
+        self.names, self.points, self.shots = names, points, shots
+
+    def __call__(self, record) -> int | None:
+        """The record's index if it is one of this sweep's, else ``None``."""
+        if not isinstance(record, dict):
+            return None
+        index = record.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.points):
+            return None
+        if record.get("shots") != self.shots:
+            return None
+        values = [record.get(name) for name in self.names]
+        if values != [float(v) for v in self.points[index]]:  # JSON round-trips floats exactly
+            return None
+        return index
+
+
+class _Output:
+    """The JSON-lines file: which points are done, appending, the final ordered rewrite.
+
+    Only records of this sweep count (:class:`_Expected`); anything else in the file is
+    dropped with a warning, so the final file holds each point once and nothing more.
+    """
+
+    def __init__(self, path: Path, meta: dict, expected: _Expected):
         self.path = path
         self.meta_path = path.with_name(path.name + ".meta.json")
+        self.expected = expected
         self._check_meta(meta)
         self.done = self._read_done()
         self.fh = self.path.open("a")
@@ -175,19 +201,25 @@ class _Output:
         if not self.path.exists():
             return set()
         raw = self.path.read_bytes()
-        done, keep, changed = set(), [], False
+        done, keep, changed, foreign = set(), [], False, 0
         for line in raw.split(b"\n"):
             try:
                 record = json.loads(line)
-                index = int(record["index"])
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 changed |= bool(line.strip())  # a torn or damaged record: dropped, the rest kept
+                continue
+            index = self.expected(record)
+            if index is None:
+                foreign += 1
+                changed = True
                 continue
             if index not in done:
                 done.add(index)
                 keep.append(line)
             else:
                 changed = True
+        if foreign:
+            logger.warning("sweep: %s held %d records of no point of this sweep; dropped", self.path, foreign)
         text = b"".join(line + b"\n" for line in keep)
         if changed or text != raw:  # also repairs a last record that lost its newline
             _atomic_write(self.path, text.decode())
@@ -206,9 +238,11 @@ class _Output:
         for line in self.path.read_text().splitlines():
             try:
                 record = json.loads(line)
-                records.setdefault(int(record["index"]), record)
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
                 continue  # only whole records count; _read_done already dropped the torn ones
+            index = self.expected(record)
+            if index is not None:  # a record written beside this run by something else is not kept
+                records.setdefault(index, record)
         _atomic_write(self.path, "".join(json.dumps(records[i], sort_keys=True) + "\n" for i in sorted(records)))
 
     def close(self) -> None:
@@ -256,6 +290,8 @@ def run_sweep(
         SweepError: parameters that do not match, or an output file of another sweep.
         KeyboardInterrupt: after cancelling the running jobs; what finished is kept.
     """
+    if isinstance(points_per_job, bool) or not isinstance(points_per_job, int) or points_per_job < 1:
+        raise SweepError(f"points_per_job must be a positive int, got {points_per_job!r}")
     order = [names.index(p.name) for p in _bind_names(circuit, names)]
     meta = {
         "names": names,
@@ -271,7 +307,7 @@ def run_sweep(
             old = {"seed": seed}  # damaged: _Output says what to do about it
         if old.get("seed") != seed:
             raise SweepError(f"{output} was started with seed {old.get('seed')}, not {seed}")
-    out = _Output(Path(output), meta)
+    out = _Output(Path(output), meta, _Expected(names, points, shots))
     todo = [i for i in range(len(points)) if i not in out.done]
     skipped = len(points) - len(todo)
     jobs = []
@@ -298,10 +334,43 @@ def run_sweep(
     return {"points": len(points), "ran": len(todo), "skipped": skipped, "seed": out.meta["seed"]}
 
 
+#: Backend options that cannot change a sweep's records: where and how it runs, and what it keeps.
+#: Every other option is part of the sweep's hash (the seed is kept on its own). Splitting into
+#: jobs and tasks is left out: each point's samples come from its own experiment seed.
+_NEUTRAL_OPTIONS = frozenset(
+    {
+        "executor",
+        "max_job_size",
+        "max_parallel_threads",
+        "max_memory_mb",
+        "keep",
+        "max_worker_deaths",
+        "no_worker_timeout",
+        "shards",
+        "seed_simulator",
+        "shots",
+        "memory",
+    }
+)
+
+
 def _result_options(backend, shots: int) -> dict:
-    """The backend options that change a sweep's samples (the seed is kept on its own)."""
-    keys = ("precision", "max_shot_size", "method", "enable_truncation")
-    return {"shots": shots, **{k: getattr(backend.options, k, None) for k in keys}}
+    """The backend options that can change a sweep's records (the seed is kept on its own).
+
+    Every option aerdask acts on but :data:`_NEUTRAL_OPTIONS`; a noise model as the digest of
+    its errors (two models with the same errors are the same sweep).
+    """
+    from .noise import as_noise_model
+    from .options import DEFAULTS
+
+    options = {"shots": shots}
+    for key in sorted(set(DEFAULTS) - _NEUTRAL_OPTIONS):
+        value = getattr(backend.options, key, DEFAULTS[key])
+        if key == "noise_model":
+            model = as_noise_model(value)
+            value = None if model is None else model.digest()
+        options[key] = value
+    return options
 
 
 def _check(stop: threading.Event | None) -> None:

@@ -160,3 +160,70 @@ def test_interrupted_sweep_resumes_to_the_same_file(tmp_path):
     assert second.returncode == 0, err
     assert f"{1000 - written} run now, {written} already done" in out
     assert resumed.read_bytes() == reference.read_bytes()
+
+
+def _rx_grid():
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1, 1)
+    qc.rx(theta, 0)
+    qc.measure(0, 0)
+    names, points = grid_points(["theta=0:3:4"])
+    return qc, names, points
+
+
+@pytest.mark.parametrize("points_per_job", [-5, 0, 1.5, True])
+def test_points_per_job_must_be_a_positive_int(tmp_path, points_per_job):
+    qc, names, points = _rx_grid()
+    out = tmp_path / "rx.jsonl"
+    with pytest.raises(SweepError, match="points_per_job must be a positive int"):
+        run_sweep(qc, names, points, out, AerSimulator(), points_per_job=points_per_job, progress=None)
+    assert not out.exists()
+
+
+def test_a_resume_with_another_noise_model_is_refused(tmp_path):
+    from aerdask.noise import NoiseModel
+
+    from .noise_cases import depolarizing
+
+    qc, names, points = _rx_grid()
+    out = tmp_path / "rx.jsonl"
+    run_sweep(qc, names, points[:2], out, AerSimulator(), shots=50, seed=3, progress=None)
+    noisy = NoiseModel()
+    noisy.add_all_qubit_quantum_error(depolarizing(0.2, 1), ["rx"])
+    for backend in (
+        AerSimulator(noise_model=noisy),
+        AerSimulator(precision="single"),
+        AerSimulator(fusion_enable=False),
+    ):
+        with pytest.raises(SweepError, match="holds a different sweep"):
+            run_sweep(qc, names, points[:2], out, backend, shots=50, seed=3, progress=None)
+    same = NoiseModel()
+    same.add_all_qubit_quantum_error(depolarizing(0.2, 1), ["rx"])
+    other = tmp_path / "noisy.jsonl"
+    run_sweep(qc, names, points[:2], other, AerSimulator(noise_model=noisy), shots=50, seed=3, progress=None)
+    # A model with the same errors (another object) is the same sweep; so is another executor.
+    again = run_sweep(
+        qc, names, points[:2], other, AerSimulator(noise_model=same, max_job_size=1), shots=50, seed=3, progress=None
+    )
+    assert again["skipped"] == 2
+
+
+def test_foreign_records_never_reach_the_final_file(tmp_path):
+    qc, names, points = _rx_grid()
+    calm = tmp_path / "calm.jsonl"
+    run_sweep(qc, names, points, calm, AerSimulator(), shots=50, seed=3, progress=None)
+    out = tmp_path / "rx.jsonl"
+    run_sweep(qc, names, points, out, AerSimulator(), shots=50, seed=3, progress=None)
+    lines = out.read_text().splitlines()
+    foreign = [
+        {"index": 1, "shots": 50, "theta": 99.0, "counts": {"0": 50}},  # another sweep's point 1
+        {"index": 17, "shots": 50, "theta": 0.0, "counts": {"0": 50}},  # no such point
+        {"index": 2, "shots": 7, "theta": points[2][0], "counts": {"0": 7}},  # other shots
+        {"note": "hello"},
+    ]
+    out.write_text("\n".join([*(json.dumps(r) for r in foreign), *lines[1:]]) + "\n")  # point 0 lost too
+    summary = run_sweep(qc, names, points, out, AerSimulator(), shots=50, seed=3, progress=None)
+    assert summary["ran"] == 1 and out.read_text() == calm.read_text()
