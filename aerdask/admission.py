@@ -30,7 +30,16 @@ import dataclasses
 import numpy as np
 import psutil
 
-from aerdask_kernels.opcodes import OP_BRANCH, OP_JUMP, OP_MEASURE, OP_RESET
+from aerdask_kernels.opcodes import (
+    CHAN_COUNT,
+    CHAN_KIND,
+    CHANNEL_KRAUS,
+    OP_BRANCH,
+    OP_CHANNEL,
+    OP_JUMP,
+    OP_MEASURE,
+    OP_RESET,
+)
 from aerdask_kernels.program import Experiment
 from aerdask_kernels.sharded import max_needs, shard_bits
 
@@ -109,10 +118,19 @@ def _save_bytes(save: dict, num_qubits: int, state: int, shots: int, num_clbits:
 
 
 def _copies_needed(exp: Experiment, shots: int) -> int:
-    """Most branch copies a depth-first walk may hold: one per pending split (each has a shot)."""
+    """Most branch copies a depth-first walk may hold: one per pending group (each has a shot).
+
+    A measurement or reset leaves one group pending, as does a readout error on a
+    mid-circuit measurement (its flipped shots); a noise channel of ``n`` operators
+    leaves up to ``n - 1`` (noisy trajectories branch there).
+    """
     ops = exp.ops
     opcodes = ops[:, 0]
-    splits = int(((opcodes == OP_MEASURE) | (opcodes == OP_RESET)).sum())
+    measures = (opcodes == OP_MEASURE) | (opcodes == OP_RESET)
+    splits = int(measures.sum()) + int(((opcodes == OP_MEASURE) & (ops[:, 7] > 0)).sum())
+    channel_rows = opcodes == OP_CHANNEL
+    if channel_rows.any():
+        splits += int((exp.channels[ops[channel_rows, 6], CHAN_COUNT] - 1).sum())
     if not splits:
         return 0
     jumps = (opcodes == OP_JUMP) | (opcodes == OP_BRANCH)
@@ -124,7 +142,7 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     """Peak bytes of one task of ``exp`` running ``shots`` shots, by part.
 
     Returns:
-        ``state`` (the state and the probabilities sampled from it), ``saves``,
+        ``state`` (the state, the probabilities sampled from it and a Kraus split's scratch), ``saves``,
         ``memory`` (per-shot outcomes), ``copy`` (one branch copy) and ``copies``
         (branch copies an unlimited walk may keep).
     """
@@ -133,8 +151,11 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     bits = exp.num_qubits * (2 if exp.method == "density_matrix" else 1)
     state = (1 << bits) * (8 if options["precision"] == "single" else 16)
     saves = sum(_save_bytes(s, exp.num_qubits, state, shots, exp.num_clbits) for s in exp.saves)
+    # A Kraus channel's split holds every operator's output at once, for their norms.
+    kraus = exp.channels[exp.channels[:, CHAN_KIND] == CHANNEL_KRAUS, CHAN_COUNT] if exp.channels.size else ()
+    scratch = int(max(kraus, default=0)) * state
     return {
-        "state": state + (1 << exp.num_qubits) * 8,
+        "state": state + (1 << exp.num_qubits) * 8 + scratch,
         "saves": saves,
         "memory": shots * MEMORY_BYTES_PER_SHOT if options["memory"] else 0,
         "copy": state,

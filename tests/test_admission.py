@@ -100,3 +100,52 @@ def test_run_caps_copies_when_the_memory_limit_is_tight():
     free = AerSimulator().run(qc, shots=200, seed_simulator=3).result()
     assert result.get_counts() == free.get_counts()
     assert result.results[0].metadata["branch_replays"] > 0 and free.results[0].metadata["branch_replays"] == 0
+
+
+def _noisy_model():
+    from aerdask.noise import NoiseModel
+
+    from .noise_cases import amplitude_damping, depolarizing
+
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing(0.1, 1), ["h", "ry"])
+    model.add_all_qubit_quantum_error(amplitude_damping(0.1), ["rx"])
+    model.add_all_qubit_quantum_error(depolarizing(0.05, 2), ["cx"])
+    model.add_readout_error([[0.9, 0.1], [0.2, 0.8]], [1])  # mid-circuit measurements too
+    return model
+
+
+def _noisy_circuit(num_qubits: int) -> QuantumCircuit:
+    qc = QuantumCircuit(num_qubits, num_qubits)
+    for layer in range(3):
+        qc.h(range(num_qubits))
+        qc.rx(0.3 + layer, range(num_qubits))
+        for q in range(num_qubits - 1):
+            qc.cx(q, q + 1)
+        qc.measure(1, 1)  # a mid-circuit measurement with a readout error
+        qc.ry(0.2, range(num_qubits))
+    qc.measure(range(num_qubits), range(num_qubits))
+    return qc
+
+
+@pytest.mark.parametrize("cap", [0, 2])
+def test_noisy_trajectories_keep_to_the_copy_budget_with_identical_samples(cap):
+    exp = compile_circuit(_noisy_circuit(6), shots=400, noise=_noisy_model())
+    options = {**_program_options(), "shots": 400, "memory": True}
+    free = run_program(Program([exp], options))[0]
+    capped = run_program(Program([exp], {**options, "max_branch_copies": cap}))[0]
+    assert free["branch_copies"] > cap and free["branch_replays"] == 0  # trajectories branch a lot
+    assert capped["branch_copies"] <= cap and capped["branch_replays"] > 0
+    assert np.array_equal(free["memory"], capped["memory"])
+    assert np.array_equal(free["counts"], capped["counts"])
+
+
+def test_admission_counts_noisy_copies_and_kraus_scratch():
+    exp = compile_circuit(_noisy_circuit(6), shots=400, noise=_noisy_model())
+    need = task_bytes(exp, {"precision": "double", "memory": False}, 400)
+    state = (1 << 6) * 16
+    assert need["state"] >= state + 2 * state  # amplitude damping: two operators' outputs at once
+    assert need["copies"] > 3 * 4  # channels of 4 and 16 operators leave groups pending, not only measurements
+    admission = Admission([WorkerMemory("a", need["state"] + 3 * state, 1)], {**OPTIONS, "shots": 400}, {})
+    admission.admit(exp)
+    assert admission.program_options["max_branch_copies"] == 3

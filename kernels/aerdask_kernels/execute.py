@@ -45,6 +45,9 @@ from .prepare import prepare_point
 from .program import Experiment, Program
 from .sampling import sample_indices
 
+#: A path entry ``(row, READOUT_FLIP)``: the readout error of MEASURE ``row`` flipped its bit.
+READOUT_FLIP = -2
+
 __all__ = [
     "run_program",
     "run_experiment",
@@ -229,9 +232,9 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray) -> d
     rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
     walker = _Walker(exp, dtype, options["memory"], rng, cancel_flag, options.get("blocking_qubits", -1))
     walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
-    # Noisy shots keep a copy per pending group: their branches are walked smallest first, so few
-    # wait at once (see _Walker._channel), and none is recomputed.
-    walker.max_copies = -1 if walker.noise is not None else options.get("max_branch_copies", -1)
+    # Past the copies the client planned for, pending branches (outcomes, noise groups, readout
+    # flips) wait as their paths and are recomputed when their turn comes.
+    walker.max_copies = options.get("max_branch_copies", -1)
     walker.run()
     return walker_result(walker, options, start)
 
@@ -375,14 +378,14 @@ class _Walker:
                 return
             opcode, qoff, arg = exp.ops[pc, 0], exp.ops[pc, 1], exp.ops[pc, 6]
             if opcode == OP_CHANNEL:
-                groups = noise.split(pc, state, shots)
-                # The larger groups wait; this walk goes on with the smallest, whose subtree is
-                # small: few copies are pending at once.
-                for count, other in groups[:-1]:
-                    stack.append((pc + 1, other, creg.copy(), count, ()))
-                    self.copies += 1
-                self.peak_copies = max(self.peak_copies, self.copies)
-                shots, state = groups[-1]
+                # The larger groups wait (with a state copy while the budget lasts, else as their
+                # path); this walk goes on with the smallest, whose subtree is small: few wait at once.
+                groups = noise.split(pc, state, shots, self._reserve)
+                for count, operator, other in groups[:-1]:
+                    entry = (*path, (pc, operator))
+                    stack.append((pc + 1, other, None if other is None else creg.copy(), count, entry))
+                shots, operator, state = groups[-1]
+                path.append((pc, operator))
                 pc += 1
                 stop = noise.next_stop(pc, shots)
                 continue
@@ -399,68 +402,97 @@ class _Walker:
             if 0 < ones < shots:
                 # Both outcomes happen: the 1-branch waits on the stack, with its own copy of
                 # the state while copies fit (max_branch_copies), else as its path of outcomes.
-                if self.max_copies < 0 or self.copies < self.max_copies:
+                state1 = creg1 = None
+                if self._reserve():
                     state1, creg1 = state.copy(), creg.copy()
                     self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
-                    self.copies += 1
-                    self.peak_copies = max(self.peak_copies, self.copies)
-                    ones = self._readout(pc, 1, state1, creg1, ones, stack)
-                else:
-                    state1, creg1 = None, None
-                stack.append((pc + 1, state1, creg1, ones, (*path, 1)))
+                ones, flipped = self._readout(pc, 1, state1, creg1, ones, stack, (*path, 1))
+                stack.append((pc + 1, state1, creg1, ones, (*path, 1, *flipped)))
                 shots -= ones
                 outcome = 0
             else:
                 outcome = 1 if ones else 0
             self._settle(opcode, qubit, arg, outcome, p1 if outcome else 1.0 - p1, state, creg)
-            shots = self._readout(pc, outcome, state, creg, shots, stack)
+            shots, flipped = self._readout(pc, outcome, state, creg, shots, stack, (*path, outcome))
             path.append(outcome)
+            path.extend(flipped)
             pc += 1
             if noise is not None:
                 stop = noise.next_stop(pc, shots)
 
-    def _readout(self, pc: int, outcome: int, state, creg, shots: int, stack) -> int:
-        """Flip the recorded bit of some of ``shots`` (a readout error); returns the shots left as they are.
+    def _reserve(self) -> bool:
+        """Take a state copy for a pending branch if ``max_branch_copies`` allows; False: it is replayed."""
+        if self.max_copies < 0 or self.copies < self.max_copies:
+            self.copies += 1
+            self.peak_copies = max(self.peak_copies, self.copies)
+            return True
+        return False
 
-        The flipped ones go on as a group of their own (same state, other clbit).
+    def _readout(self, pc: int, outcome: int, state, creg, shots: int, stack, prefix: tuple) -> tuple[int, tuple]:
+        """Flip the recorded bit of some of ``shots`` (a readout error).
+
+        The flipped ones go on as a group of their own (same state, other clbit), with a
+        copy or, past the budget (or when ``state`` is ``None``: a branch to be replayed), as
+        their path ``prefix`` and the flip.
+
+        Returns:
+            The shots left as they are, and the path entries to add when all of them flipped.
         """
         readout = int(self.exp.ops[pc, 7]) - 1
         if readout < 0 or self.exp.ops[pc, 0] != OP_MEASURE:
-            return shots
+            return shots, ()
         clbit = int(self.exp.ops[pc, 6])
         flips = self.noise.flips(readout, outcome, shots)
+        flip = (pc, READOUT_FLIP)
         if flips == shots:
-            creg[clbit] = 1 - outcome
-        elif flips:
-            flipped = creg.copy()
-            flipped[clbit] = 1 - outcome
-            stack.append((pc + 1, state.copy(), flipped, flips, ()))
-            self.copies += 1
-            self.peak_copies = max(self.peak_copies, self.copies)
-            return shots - flips
-        return shots
+            if creg is not None:
+                creg[clbit] = 1 - outcome
+            return shots, (flip,)
+        if flips:
+            if state is not None and self._reserve():
+                flipped = creg.copy()
+                flipped[clbit] = 1 - outcome
+                stack.append((pc + 1, state.copy(), flipped, flips, (*prefix, flip)))
+            else:
+                stack.append((pc + 1, None, None, flips, (*prefix, flip)))
+            return shots - flips, ()
+        return shots, ()
 
     def _replay(self, path: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """The state and clbits after the outcomes ``path``, recomputed from the start.
+        """The state and clbits after ``path``, recomputed from the start.
 
-        Saves are skipped: the branches that shared this prefix recorded them with
-        these shots included. No random number is drawn, so the seeded stream is the
-        one the branch would have seen with a copy.
+        ``path`` holds the outcome (0 or 1) of each measurement or reset in order, and
+        ``(row, operator)`` for each CHANNEL row where the shots split (operator ``-1``:
+        a mixture's identity; ``(row, READOUT_FLIP)``: the readout error flipped that
+        measurement's bit); the CHANNEL rows not in it applied their identity. Saves are skipped: the branches
+        that shared this prefix recorded them with these shots included. No random
+        number is drawn, so the seeded stream is the one the branch would have seen
+        with a copy.
         """
         exp = self.exp
         state = self._fresh()
         creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
+        after = exp.ops.shape[0] if self.noise is not None else 0  # channel rows not in the path: identity
         pc = 0
-        for outcome in path:
+        for entry in path:
+            channel = isinstance(entry, tuple)
+            if channel and entry[1] == READOUT_FLIP:
+                clbit = int(exp.ops[entry[0], 6])
+                creg[clbit] = 1 - creg[clbit]
+                continue
             while True:
-                pc = self._segment(state, creg, pc)
+                pc = self._segment(state, creg, pc, entry[0] if channel else after)
                 opcode = exp.ops[pc, 0]
                 if opcode != OP_SAVE and not self._classical_step(opcode, pc, state, creg):
                     break
                 pc += 1
-            qubit = int(exp.qubits[exp.ops[pc, 1]])
-            p1 = self._probability_one(state, qubit)
-            self._settle(opcode, qubit, exp.ops[pc, 6], outcome, p1 if outcome else 1.0 - p1, state, creg)
+            if channel:
+                if entry[1] >= 0:  # -1: a mixture's identity (the entry says where the branch went on)
+                    self.noise.apply(pc, entry[1], state)
+            else:
+                qubit = int(exp.qubits[exp.ops[pc, 1]])
+                p1 = self._probability_one(state, qubit)
+                self._settle(opcode, qubit, exp.ops[pc, 6], entry, p1 if entry else 1.0 - p1, state, creg)
             pc += 1
         self.replays += 1
         return state, creg

@@ -99,11 +99,14 @@ class Noise:
                 return row
         return limit
 
-    def split(self, pc: int, state: np.ndarray, shots: int) -> list[tuple[int, np.ndarray]]:
-        """The groups the ``shots`` shots at CHANNEL row ``pc`` split into: ``(shots, state)`` each.
+    def split(self, pc: int, state: np.ndarray, shots: int, reserve) -> list[tuple[int, int, np.ndarray | None]]:
+        """The groups the ``shots`` shots at CHANNEL row ``pc`` split into, largest first.
 
-        The first group reuses ``state`` (modified in place); the others are new arrays.
-        Groups come largest first.
+        Each group is ``(shots, operator, state)``: ``operator`` indexes the channel's
+        operators (``-1``: a mixture's identity). The last group (the smallest, which the
+        walk goes on with) takes ``state``, changed in place. Each other group gets a state
+        of its own when ``reserve()`` returns True, else ``None`` (the walker recomputes
+        it later from its path: see :meth:`apply`). The draws do not depend on ``reserve``.
         """
         exp = self.exp
         channel = exp.channels[exp.ops[pc, 6]]
@@ -113,10 +116,21 @@ class Noise:
         size = 1 << (2 * k)
         operators = [self.matrices[moff + j * size : moff + (j + 1) * size] for j in range(count)]
         if channel[CHAN_KIND] == CHANNEL_MIXTURE:
-            return self._split_mixture(pc, channel, operators, targets, state, shots)
-        return self._split_kraus(operators, targets, state, shots)
+            return self._split_mixture(pc, channel, operators, targets, state, shots, reserve)
+        return self._split_kraus(operators, targets, state, shots, reserve)
 
-    def _split_mixture(self, pc, channel, operators, targets, state, shots):
+    def apply(self, pc: int, operator: int, state: np.ndarray) -> None:
+        """Apply operator ``operator`` of CHANNEL row ``pc`` to ``state`` as a split does (Kraus: renormalised)."""
+        exp = self.exp
+        channel = exp.channels[exp.ops[pc, 6]]
+        qoff, k = exp.ops[pc, 1], exp.ops[pc, 3]
+        size = 1 << (2 * k)
+        moff = int(channel[CHAN_MOFF]) + operator * size
+        apply_matrix(state, _NO_CONTROLS, 0, exp.qubits[qoff : qoff + k], self.matrices[moff : moff + size])
+        if channel[CHAN_KIND] != CHANNEL_MIXTURE:
+            state /= np.sqrt(float(np.vdot(state, state).real))
+
+    def _split_mixture(self, pc, channel, operators, targets, state, shots, reserve):
         probs = self.exp.chan_probs[channel[CHAN_POFF] : channel[CHAN_POFF] + channel[CHAN_COUNT]]
         identity = int(channel[CHAN_IDENTITY])
         if self.pending is not None and self.pending[0] == pc and identity >= 0:
@@ -131,34 +145,39 @@ class Noise:
         self.pending = None
         chosen = [j for j in np.argsort(-counts, kind="stable").tolist() if counts[j] > 0]
         groups = []
-        for j in chosen[1:]:  # copies of the state before the largest group changes it in place
-            target = state.copy()
-            if j != identity:
-                apply_matrix(target, _NO_CONTROLS, 0, targets, operators[j])
-            groups.append((int(counts[j]), target))
-        if chosen[0] != identity:
-            apply_matrix(state, _NO_CONTROLS, 0, targets, operators[chosen[0]])
-        return [(int(counts[chosen[0]]), state), *groups]
+        for j in chosen[:-1]:  # copies of the state before the last group changes it in place
+            target = None
+            if reserve():
+                target = state.copy()
+                if j != identity:
+                    apply_matrix(target, _NO_CONTROLS, 0, targets, operators[j])
+            groups.append((int(counts[j]), -1 if j == identity else j, target))
+        last = chosen[-1]
+        if last != identity:
+            apply_matrix(state, _NO_CONTROLS, 0, targets, operators[last])
+        return [*groups, (int(counts[last]), -1 if last == identity else last, state)]
 
-    def _split_kraus(self, operators, targets, state, shots):
+    def _split_kraus(self, operators, targets, state, shots, reserve):
         outs, norms = [], []
-        for op in operators:
+        for op in operators:  # each operator's output, for its norm: the scratch admission counts
             out = state.copy()
             apply_matrix(out, _NO_CONTROLS, 0, targets, op)
             outs.append(out)
             norms.append(float(np.vdot(out, out).real))
         norms = np.array(norms)
         counts = self.rng.multinomial(shots, norms / norms.sum())
+        chosen = [j for j in np.argsort(-counts, kind="stable").tolist() if counts[j] > 0]
         groups = []
-        for j in np.argsort(-counts, kind="stable").tolist():
-            if counts[j] == 0:
-                break
-            outs[j] /= np.sqrt(norms[j])
-            if not groups:
-                state[:] = outs[j]
-                outs[j] = state
-            groups.append((int(counts[j]), outs[j]))
-        return groups
+        for j in chosen[:-1]:
+            target = None
+            if reserve():
+                target = outs[j]
+                target /= np.sqrt(norms[j])
+            groups.append((int(counts[j]), j, target))
+        last = chosen[-1]
+        state[:] = outs[last]
+        state /= np.sqrt(norms[last])
+        return [*groups, (int(counts[last]), last, state)]
 
     # -- readout -------------------------------------------------------------------
     def flips(self, readout: int, bit: int, shots: int) -> int:
