@@ -138,6 +138,16 @@ def _copies_needed(exp: Experiment, shots: int) -> int:
     return shots - 1 if loops else min(splits, shots - 1)
 
 
+def _per_shot_bytes(exp: Experiment) -> int:
+    """Bytes per shot with ``memory=True``: the outcome and the sampler's draws.
+
+    With readout errors on final measurements, also each shot's bits, uniforms and flips
+    (8 + 8 + 1 bytes per noisy bit).
+    """
+    noisy = int((exp.final_readout != -1).sum()) if exp.final_readout.size else 0
+    return MEMORY_BYTES_PER_SHOT + (17 * noisy + 16 if noisy else 0)
+
+
 def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     """Peak bytes of one task of ``exp`` running ``shots`` shots, by part.
 
@@ -157,7 +167,7 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     return {
         "state": state + (1 << exp.num_qubits) * 8 + scratch,
         "saves": saves,
-        "memory": shots * MEMORY_BYTES_PER_SHOT if options["memory"] else 0,
+        "memory": shots * _per_shot_bytes(exp) if options["memory"] else 0,
         "copy": state,
         "copies": _copies_needed(exp, shots),
     }

@@ -149,3 +149,17 @@ def test_admission_counts_noisy_copies_and_kraus_scratch():
     admission = Admission([WorkerMemory("a", need["state"] + 3 * state, 1)], {**OPTIONS, "shots": 400}, {})
     admission.admit(exp)
     assert admission.program_options["max_branch_copies"] == 3
+
+
+def test_readout_errors_on_counts_need_no_per_shot_arrays(bell):
+    from aerdask.noise import NoiseModel
+
+    model = NoiseModel()
+    model.add_all_qubit_readout_error([[0.9, 0.1], [0.2, 0.8]])
+    result = AerSimulator(noise_model=model).run(bell, shots=10**12, seed_simulator=5).result()
+    counts = result.get_counts()
+    assert sum(counts.values()) == 10**12
+    # P(read 00) = 0.5 * 0.9**2 + 0.5 * 0.2**2 = 0.425; the draw is exact to a few parts in 10**6.
+    assert abs(counts["00"] / 10**12 - 0.425) < 1e-5
+    with pytest.raises(CircuitTooLargeError, match="per-shot memory"):
+        AerSimulator(noise_model=model).run(bell, shots=10**11, memory=True)

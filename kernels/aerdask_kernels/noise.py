@@ -44,6 +44,15 @@ def _bits(shot_values: np.ndarray, clbits: np.ndarray) -> np.ndarray:
 _NO_CONTROLS = np.zeros(0, dtype=np.int64)
 
 
+def _merge(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``values`` (ascending) with their summed ``counts``; values with no shot dropped."""
+    seen = counts > 0
+    values, inverse = np.unique(values[seen], return_inverse=True)
+    summed = np.zeros(values.size, dtype=np.int64)
+    np.add.at(summed, inverse, counts[seen])  # in integers: float weights would round counts past 2**53
+    return values, summed
+
+
 class Noise:
     """The channel and readout tables of one experiment, and the draws on them.
 
@@ -180,6 +189,34 @@ class Noise:
         return [*groups, (int(counts[last]), last, state)]
 
     # -- readout -------------------------------------------------------------------
+    def _final_readout_counts(self, values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`final_readout` on counts: binomial flips per value and bit, multinomial per group.
+
+        Memory grows with the distinct values (at most ``min(shots, 2**clbits)``), not with
+        the shots: ``10**12`` shots cost what a thousand do.
+        """
+        exp = self.exp
+        noisy = exp.final_readout >= 0
+        for clbit, r in zip(exp.final_clbits[noisy].tolist(), exp.final_readout[noisy].tolist(), strict=True):
+            bits = ((values >> clbit) & 1).astype(np.int64)
+            flips = self.rng.binomial(counts, exp.readout[r][bits])
+            values, counts = _merge(
+                np.concatenate((values, values ^ (1 << clbit))), np.concatenate((counts - flips, flips))
+            )
+        for g, (offset, dim) in enumerate(exp.readout_groups.tolist()):
+            members = exp.final_clbits[exp.final_readout == -2 - g].tolist()
+            measured = np.zeros(values.shape, dtype=np.int64)
+            for b, clbit in enumerate(members):
+                measured |= ((values >> clbit) & 1).astype(np.int64) << b
+            matrix = exp.group_matrices[offset : offset + dim * dim].reshape(dim, dim)
+            draws = self.rng.multinomial(counts, matrix[measured])  # (values, dim): shots read as each j
+            keep = values & ~sum(1 << c for c in members)
+            read = np.zeros(dim, dtype=values.dtype)
+            for j in range(dim):
+                read[j] = sum(((j >> b) & 1) << c for b, c in enumerate(members))
+            values, counts = _merge((keep[:, None] | read[None, :]).ravel(), draws.ravel())
+        return values, counts
+
     def flips(self, readout: int, bit: int, shots: int) -> int:
         """How many of ``shots`` shots that measured ``bit`` record the other value."""
         return int(self.rng.binomial(shots, self.exp.readout[readout, bit]))
@@ -196,8 +233,10 @@ class Noise:
             ``(values, counts, per_shot)`` after the flips, ``values`` distinct again; ``per_shot``
             indexes the new ``values`` (``None`` if it was).
         """
+        if per_shot is None:  # counts only: draw per distinct value, never per shot
+            return (*self._final_readout_counts(values, counts), None)
         exp = self.exp
-        shot_values = values[per_shot] if per_shot is not None else np.repeat(values, counts)
+        shot_values = values[per_shot]
         noisy = exp.final_readout >= 0
         clbits, readouts = exp.final_clbits[noisy], exp.final_readout[noisy]
         bits = _bits(shot_values, clbits)
