@@ -260,6 +260,10 @@ def test_cancel_stops_a_sharded_job(four_workers):
     with pytest.raises(concurrent.futures.CancelledError):
         job.result(timeout=30)
     assert wait_until(lambda: job.tasks_done() == 1, timeout=10)
+    # The job object lives on; its shards do not stay on the cluster with it.
+    prefix = f"{job._handles[0].key}-shard-"
+    held = lambda dask_scheduler: [k for k in dask_scheduler.tasks if str(k).startswith(prefix)]  # noqa: E731
+    assert wait_until(lambda: not four_workers.run_on_scheduler(held), timeout=10), four_workers.run_on_scheduler(held)
 
 
 @pytest.mark.cluster

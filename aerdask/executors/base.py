@@ -129,7 +129,9 @@ class ShardedHandle(FutureHandle):
                 )
             self.future.set_result(results)
         except BaseException as exc:  # the job reads it from the future, as a task's error
-            self.future.set_exception(exc)
+            # Without its traceback: the walk's frames would keep its shards' futures alive
+            # for as long as the job object lives.
+            self.future.set_exception(exc.with_traceback(None))
 
 
 class ExecutorAdapter(abc.ABC):

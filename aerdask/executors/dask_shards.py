@@ -15,6 +15,7 @@ the run with :class:`~aerdask.errors.ShardLostError` when one is not.
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import distributed
 
@@ -23,6 +24,7 @@ from aerdask_kernels.sharded import ShardStore
 
 from ..admission import WorkerMemory, shard_places
 from ..errors import ShardLostError
+from .dask_calls import cancel, scheduler_info
 
 __all__ = ["DaskShardStore"]
 
@@ -48,6 +50,9 @@ class DaskShardStore(ShardStore):
         self.shard_bytes = shard_bytes
         self._count = itertools.count()
         self._used: set[str] = set()
+        # Every future made here, weakly: close() releases those still referenced (a cancelled
+        # walk's frames can outlive it in the exception's traceback), without keeping old shards.
+        self._made: weakref.WeakSet = weakref.WeakSet()
 
     def places(self, shards: int) -> list:
         """The worker address of each shard (see :func:`aerdask.admission.shard_places`)."""
@@ -57,13 +62,27 @@ class DaskShardStore(ShardStore):
 
     def put(self, value, where=None):
         """``value`` scattered to worker ``where`` (a list around it: Dask would scatter a tuple's items)."""
-        return self.client.scatter([value], workers=None if where is None else [where], hash=False)[0]
+        future = self.client.scatter([value], workers=None if where is None else [where], hash=False)[0]
+        self._made.add(future)
+        return future
 
     def submit(self, fn, *args, where=None):
         """``fn(*args)`` as a task pinned to worker ``where``, with a unique key and no retry."""
         pin = {} if where is None else {"workers": [where], "allow_other_workers": False}
         key = f"{self.key}-shard-{next(self._count)}"
-        return self.client.submit(fn, *args, key=key, pure=False, retries=0, **pin)
+        future = self.client.submit(fn, *args, key=key, pure=False, retries=0, **pin)
+        self._made.add(future)
+        return future
+
+    def close(self) -> None:
+        """Release every shard on the cluster (the run ended: finished, failed or cancelled)."""
+        futures = list(self._made)
+        self._made.clear()
+        if futures and self.client.status == "running":
+            try:
+                cancel(self.client, futures)
+            except Exception:  # noqa: BLE001 (a scheduler that is gone took its shards with it)
+                pass
 
     def gather(self, refs: list) -> list:
         """The values of ``refs``, once computed (see :meth:`wait`)."""
@@ -96,7 +115,7 @@ class DaskShardStore(ShardStore):
             self._check_workers()
 
     def _check_workers(self) -> None:
-        gone = self._used - set(self.client.scheduler_info(n_workers=-1)["workers"])
+        gone = self._used - set(scheduler_info(self.client)["workers"])
         if gone:
             raise ShardLostError(
                 f"sharded task {self.key}: worker {sorted(gone)[0]} left the cluster with its shards; a sharded "
