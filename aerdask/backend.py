@@ -316,7 +316,11 @@ class AerSimulator(BackendV2):
             shapes = [(e.num_qubits, e.ops.shape[0], e.num_points, e.shots) for e in program.experiments]
             size = _auto_job_size(adapt(options["executor"]), shapes)
         tasks = plan_chunks(program.experiments, size, options["max_shot_size"], program.options)
-        return self._start(tasks, options)
+        # Placed as run() places its tasks: on the workers big enough, where only some are.
+        _, admission = self._connect(options)
+        for exp in program.experiments:
+            admission.admit(exp)
+        return self._start(tasks, options, placement=admission.placement)
 
     def _start(self, tasks, options: dict, validate: bool = True, placement=None) -> AerJob:
         ignored = ignored_options(options)

@@ -134,3 +134,22 @@ def test_primitive_jobs_cancel_and_refuse_bad_values():
     assert job.cancel() and job.cancelled() and job.status() is JobStatus.CANCELLED
     with pytest.raises(concurrent.futures.CancelledError):
         job.result()
+
+
+def test_pubs_admitted_apart_run_under_the_strictest_plan():
+    from aerdask.primitives import SamplerV2
+
+    def measured(num_qubits, measurements):
+        qc = QuantumCircuit(num_qubits)
+        for _ in range(measurements):
+            qc.h(range(num_qubits))
+            qc.measure_all()
+        return qc
+
+    # 18 qubits with 6 mid-circuit measurements needs copies a 24 MiB cap cannot hold; 2 qubits need none.
+    sampler = SamplerV2(seed=3, options={"backend_options": {"max_memory_mb": 24}})
+    for pubs in ([measured(18, 6), measured(2, 1)], [measured(2, 1), measured(18, 6)]):  # the order must not matter
+        job = sampler.run([(qc, None, 50) for qc in pubs])
+        caps = job._job.qobj().options.get("max_branch_copies")
+        assert caps is not None and 0 <= caps < 5, caps
+        assert job.result()[0].data

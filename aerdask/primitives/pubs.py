@@ -12,7 +12,7 @@ from aerdask_kernels import Program
 from ..backend import AerSimulator
 from ..job import AerJob
 
-__all__ = ["PrimitiveBase", "flat_values", "submit_pubs"]
+__all__ = ["PrimitiveBase", "flat_values", "submit_pubs", "merged_options"]
 
 
 class PrimitiveBase:
@@ -72,16 +72,32 @@ def submit_pubs(
     run_options = dict(run_options)
     if run_options.get("seed_simulator") is None:
         run_options["seed_simulator"] = secrets.randbits(63)  # one seed for every PUB of the job
-    experiments, first, offset = [], [], 0
-    options: dict = {}
+    experiments, first, offset, programs = [], [], 0, []
     for circuit, values, shots in items:
         indices = np.arange(offset, offset + values.shape[0])
         program = backend.compile(
             [circuit], indices=indices, parameter_values=[values], **{**run_options, "shots": shots}
         )
         experiments += program.experiments
-        options = {**program.options, **program_options}
+        programs.append(program)
         first.append(offset)
         offset += values.shape[0]
+    options = {**merged_options([p.options for p in programs]), **program_options}
     executor_options = {k: v for k, v in run_options.items() if k in ("executor", "max_job_size", "max_shot_size")}
     return backend.submit(Program(experiments=experiments, options=options), **executor_options), first
+
+
+def merged_options(options: list[dict]) -> dict:
+    """One program's options for the experiments of several compiled programs.
+
+    Each PUB was admitted on its own; the job's tasks must hold to the strictest plan:
+    the fewest branch copies any PUB may keep, and the most shards any needs.
+    """
+    merged = dict(options[0]) if options else {}
+    caps = [o["max_branch_copies"] for o in options if o.get("max_branch_copies", -1) >= 0]
+    if caps:
+        merged["max_branch_copies"] = min(caps)
+    shards = [o.get("shards", 1) for o in options]
+    if max(shards, default=1) > 1:
+        merged["shards"] = max(shards)
+    return merged
