@@ -128,11 +128,13 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_cluster(args) -> int:
+    import dask
     from distributed import Client, LocalCluster
 
-    security, tls_config = (None, None) if not args.tls else _tls_files(args.tls_dir)
+    security, tls_config, dashboard_tls = (None, None, {}) if not args.tls else _tls_files(args.tls_dir)
     stop = _stop_on_signals()
     with (
+        dask.config.set(dashboard_tls),  # the dashboards serve HTTPS too: every connection is TLS
         LocalCluster(
             n_workers=args.workers,
             threads_per_worker=args.threads,
@@ -158,11 +160,12 @@ def cmd_cluster(args) -> int:
 
 
 def _tls_files(directory: str | None):
-    """Write a throw-away CA, a certificate and Dask's TLS settings into ``directory``.
+    """A throw-away CA, a certificate per role and Dask's client TLS settings in ``directory``.
 
     Returns:
-        ``(security, config_file)``: the cluster's ``distributed.Security`` and the YAML file
-        a client reads through ``DASK_CONFIG`` (a client without the certificate is refused).
+        ``(security, config_file, dashboard)``: the cluster's ``distributed.Security``, the
+        YAML file a client reads through ``DASK_CONFIG`` (a client without the certificate is
+        refused), and the Dask settings that serve the dashboards over HTTPS.
     """
     import pathlib
     import tempfile
@@ -170,18 +173,11 @@ def _tls_files(directory: str | None):
     import yaml
     from distributed import Security
 
+    from .tls import make_certificates, write_private
+
     root = pathlib.Path(directory or tempfile.mkdtemp(prefix="aerdask-tls-"))
-    (root / "dask").mkdir(parents=True, exist_ok=True)
-    made = Security.temporary()  # one CA and one certificate, good for every role
-    files = {}
-    for name in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
-        path = root / f"{name}.pem"
-        path.write_text(getattr(made, name))
-        os.chmod(path, 0o600)
-        files[name] = str(path)
-    roles = ("scheduler", "worker", "client")
-    roles = {f"tls_{r}_{part}": files[f"tls_client_{part}"] for r in roles for part in ("cert", "key")}
-    security = Security(tls_ca_file=files["tls_ca_file"], require_encryption=True, **roles)
+    files = make_certificates(root)
+    security = Security(require_encryption=True, **files)
     config = {
         "distributed": {
             "comm": {
@@ -193,9 +189,17 @@ def _tls_files(directory: str | None):
             }
         }
     }
+    (root / "dask").mkdir(mode=0o700, exist_ok=True)
     config_file = root / "dask" / "aerdask-tls.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    return security, config_file
+    config_file.unlink(missing_ok=True)
+    write_private(config_file, yaml.safe_dump(config))
+    prefix = "distributed.scheduler.dashboard.tls"
+    dashboard = {
+        f"{prefix}.cert": files["tls_scheduler_cert"],
+        f"{prefix}.key": files["tls_scheduler_key"],
+        f"{prefix}.ca-file": files["tls_ca_file"],
+    }
+    return security, config_file, dashboard
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -150,9 +150,16 @@ def test_cli_finds_the_scheduler_from_dask_settings_or_a_scheduler_file(cli_clus
 
 @pytest.mark.cluster
 def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
+    import socket
+    import stat
+
+    from cryptography import x509
+
+    tls_dir = tmp_path / "tls"
+    tls_dir.mkdir(mode=0o755)  # an existing directory readable by all: --tls must close it
     proc = subprocess.Popen(
         [*AERDASK, "cluster", "--workers", "1", "--port", "0", "--dashboard-port", "0", "--tls"]
-        + ["--tls-dir", str(tmp_path / "tls")],
+        + ["--tls-dir", str(tls_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -160,17 +167,35 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
     try:
         lines = [proc.stdout.readline() for _ in range(4)]
         assert lines[0].startswith("scheduler: tls://127.0.0.1:"), lines
+        assert lines[1].startswith("dashboard: https://"), lines  # the dashboard is TLS too
         address = lines[0].split()[1]
+        host, port = address.removeprefix("tls://").rsplit(":", 1)
         dask_config = lines[3].split("DASK_CONFIG=")[1].split()[0]
+        # One certificate per role, from one CA whose key was never written; keys readable by the owner only.
+        subjects = {
+            role: x509.load_pem_x509_certificate((tls_dir / f"{role}.pem").read_bytes()).subject.rfc4514_string()
+            for role in ("scheduler", "worker", "client")
+        }
+        assert len(set(subjects.values())) == 3, subjects
+        assert not [p for p in tls_dir.iterdir() if "ca" in p.name and "key" in p.name]
+        assert stat.S_IMODE(tls_dir.stat().st_mode) == 0o700
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tls_dir.glob("*-key.pem"))
         bell = str(ROOT / "examples" / "bell.qasm")
         env = {**os.environ, "DASK_CONFIG": dask_config}
-        out = subprocess.run(
-            [*AERDASK, "run", bell, "--json", "--scheduler", address], env=env, capture_output=True, text=True
-        )
-        assert out.returncode == 0, out.stderr
-        assert set(json.loads(out.stdout)["counts"]) <= {"00", "11"}
+
+        def run_with_certificates():
+            out = subprocess.run(
+                [*AERDASK, "run", bell, "--json", "--scheduler", address], env=env, capture_output=True, text=True
+            )
+            assert out.returncode == 0, out.stderr
+            assert set(json.loads(out.stdout)["counts"]) <= {"00", "11"}
+
+        run_with_certificates()
+        with socket.create_connection((host, int(port)), timeout=10):
+            pass  # the scheduler listens there: what follows is a refusal, not an empty port
         plain = subprocess.run([*AERDASK, "run", bell, "--scheduler", address], capture_output=True, text=True)
         assert plain.returncode == 1 and "cannot reach the Dask scheduler" in plain.stderr
+        run_with_certificates()  # and it still serves clients that have the certificate
     finally:
         proc.terminate()
         proc.wait(60)

@@ -148,18 +148,56 @@ def test_helm_values_are_keys_of_the_charts(ours, charts):
         ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_worker"]),
     ],
 )
-def test_jobqueue_config_renders_job_scripts(kind, expected):
+def test_jobqueue_config_renders_job_scripts(kind, expected, tmp_path, monkeypatch):
     import dask_jobqueue
 
-    config = yaml.safe_load((DEPLOY / "jobqueue.yaml").read_text())
+    # The config's certificates, made as its comment says, in a home of the test's own.
+    home = tmp_path / "home"
+    subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(home / ".config/aerdask/tls")], check=True)
+    monkeypatch.setenv("HOME", str(home))
+    config = dask.config.expand_environment_variables(yaml.safe_load((DEPLOY / "jobqueue.yaml").read_text()))
+    options = config["jobqueue"][kind]
+    # A login node is shared: TLS, and a dashboard on loopback only.
+    assert options["scheduler-options"]["protocol"] == "tls" and config["distributed"]["comm"]["require-encryption"]
+    assert options["scheduler-options"]["dashboard_address"].startswith("127.0.0.1:")
     cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}[kind]
     # Set key by key: replacing the whole "jobqueue" section would drop jobqueue's own defaults.
-    with dask.config.set({f"jobqueue.{kind}.{k}": v for k, v in config["jobqueue"][kind].items()}):
-        with cls(scheduler_options={"host": "127.0.0.1", "dashboard_address": ":0"}) as cluster:
-            script = cluster.job_script()
+    settings = {f"jobqueue.{kind}.{k}": v for k, v in options.items()}
+    tls = config["distributed"]["comm"]["tls"]
+    settings["distributed.comm.require-encryption"] = True
+    settings["distributed.comm.tls.ca-file"] = tls["ca-file"]
+    for role in ("scheduler", "worker", "client"):
+        settings[f"distributed.comm.tls.{role}.cert"] = tls[role]["cert"]
+        settings[f"distributed.comm.tls.{role}.key"] = tls[role]["key"]
+    loopback = {**options["scheduler-options"], "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    with dask.config.set(settings), cls(scheduler_options=loopback) as cluster:
+        script = cluster.job_script()
+        assert cluster.scheduler_address.startswith("tls://"), cluster.scheduler_address
     for text in expected:
         assert text in script, script
     assert "distributed.cli.dask_worker" in script or "dask worker" in script
+    assert "tls://127.0.0.1:" in script
+
+
+def test_make_certs_keeps_the_ca_key_apart_and_every_key_private(tmp_path):
+    import stat
+
+    out = tmp_path / "tls"
+    out.mkdir(mode=0o755)  # an existing, readable directory
+    done = subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["ca.pem", *(f"{r}{s}.pem" for r in ("scheduler", "worker", "client") for s in ("", "-key"))]
+    )
+    assert (tmp_path / "tls-ca" / "ca-key.pem").exists()  # the CA's key is not among what the cluster gets
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700 and stat.S_IMODE((tmp_path / "tls-ca").stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.glob("*-key.pem"))
+    for role in ("scheduler", "worker", "client"):
+        verify = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(out / "ca.pem"), str(out / f"{role}.pem")], capture_output=True
+        )
+        assert verify.returncode == 0, verify.stderr
 
 
 def _compose_command(service):
