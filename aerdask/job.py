@@ -10,6 +10,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from qiskit.providers import JobError, JobStatus, JobV1
@@ -74,9 +75,10 @@ class AerJob(JobV1):
             (``None``: any worker); ``run()`` passes its memory plan's (:mod:`aerdask.admission`).
         keep: On Dask, how long the job stays findable by :meth:`retrieve` (its
             program and results held on the cluster): ``True`` until
-            :meth:`unpublish`, a number of seconds after submission, or ``False``:
-            until :meth:`result` has returned or raised. ``run()`` passes the
-            ``keep`` option (default False), so long sweeps do not fill the cluster.
+            :meth:`unpublish`, a number of seconds after submission, or ``False``
+            (the default): until :meth:`result` has returned or raised, the job was
+            cancelled, or this object is gone. ``run()`` passes the ``keep`` option
+            (default False), so long sweeps do not fill the cluster.
 
     """
 
@@ -92,7 +94,7 @@ class AerJob(JobV1):
         metadata=None,
         experiment_metadata: dict | None = None,
         placement: Callable | None = None,
-        keep: bool | float = True,
+        keep: bool | float = False,
     ):
         super().__init__(backend, job_id)
         self._keep = keep
@@ -185,6 +187,8 @@ class AerJob(JobV1):
             # A sharded run is driven from this process: it cannot be found again from another one.
             if isinstance(self._adapter, Publishing) and self._qobj.options.get("shards", 1) == 1:
                 self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
+                if self._keep is False:  # a job nobody reads must not hold its results on the cluster
+                    weakref.finalize(self, self._adapter.unpublish_soon, self._job_id)
             if self._keep is not True and self._keep is not False:
                 timer = threading.Timer(float(self._keep), self.unpublish)
                 timer.daemon = True  # a time to live: the job is dropped from the cluster then
@@ -201,7 +205,8 @@ class AerJob(JobV1):
             JobError: if the cluster holds no job with that id, or what it holds under
                 that id is not a valid aerdask job (nothing stored there is unpickled).
         """
-        job = cls(backend, job_id, run_program, None, backend.options.executor)
+        # keep=True: reading a retrieved job leaves it published as its owner chose.
+        job = cls(backend, job_id, run_program, None, backend.options.executor, keep=True)
         if not isinstance(job._adapter, Publishing):
             raise JobError(
                 f"job {job_id!r} cannot be looked up on a {type(job._adapter.executor).__name__}: only jobs on a "

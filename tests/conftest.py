@@ -87,6 +87,33 @@ def executor(request):
         yield request.getfixturevalue(f"{request.param}_client")
 
 
+def _aerdask_keys(client) -> list[str]:
+    keys = lambda dask_scheduler: sorted(str(k) for k in dask_scheduler.tasks if str(k).startswith("aerdask-"))  # noqa: E731
+    return client.run_on_scheduler(keys, callback_timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def cluster_left_clean(request):
+    """After a test on a shared cluster: no task, result or shard of it is left there.
+
+    Checked once the test's objects are gone (a job holds its futures while it lives);
+    the scheduler forgets released keys within moments, so this waits a little.
+    """
+    yield
+    from .clusters import wait_until
+
+    clients = [v for v in request.node.funcargs.values() if type(v).__name__ == "Client"]
+    clients = [c for c in clients if c.status == "running"]
+    if not clients:
+        return
+    import gc
+
+    gc.collect()
+    for client in clients:
+        if not wait_until(lambda c=client: not _aerdask_keys(c), timeout=20, interval=0.2):
+            pytest.fail(f"the test left aerdask tasks on the shared cluster: {_aerdask_keys(client)[:10]}")
+
+
 def random_u_layer(num_qubits: int, rng) -> QuantumCircuit:
     """A layer of random ``u`` gates, so that phase bugs show in amplitudes."""
     qc = QuantumCircuit(num_qubits)

@@ -466,6 +466,7 @@ def test_an_impostor_job_under_the_same_id_is_refused(local_cluster_client, tmp_
         AerSimulator(executor=client).retrieve_job(job.job_id())
     assert (tmp_path / "impostor.key").stat().st_mode & 0o777 == 0o600
     impostor.unpublish()
+    job.unpublish()
 
 
 def test_html_repr_and_terminal_progress(local_cluster_client):

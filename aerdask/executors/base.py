@@ -256,3 +256,7 @@ class Publishing(abc.ABC):
     @abc.abstractmethod
     def unpublish(self, job_id: str) -> None:
         """Forget a published job."""
+
+    def unpublish_soon(self, job_id: str) -> None:
+        """:meth:`unpublish` without waiting for it (called when a job object is collected)."""
+        self.unpublish(job_id)

@@ -301,3 +301,7 @@ class DaskAdapter(ExecutorAdapter, Publishing):
 
     def unpublish(self, job_id: str) -> None:
         self._publisher.unpublish(job_id)
+
+    def unpublish_soon(self, job_id: str) -> None:
+        # From a garbage collection, on whatever thread it runs: the call waits on the monitor's.
+        self.monitor.call_soon(self._publisher.unpublish, job_id)

@@ -134,6 +134,7 @@ class ClusterMonitor:
         self._retry: list = []
         self._cancels: list = []
         self._signals: list[str] = []
+        self._calls: list = []
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -161,6 +162,13 @@ class ClusterMonitor:
         """Have every worker stop ``job_id``'s running tasks at their next gate (sent from the monitor's thread)."""
         with self._lock:
             self._signals.append(job_id)
+            self._start()
+        self._wake.set()
+
+    def call_soon(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the monitor's thread (a call to the scheduler nobody waits for)."""
+        with self._lock:
+            self._calls.append((fn, args))
             self._start()
         self._wake.set()
 
@@ -247,6 +255,14 @@ class ClusterMonitor:
                 return
             if self._cancels or self._signals:
                 self._send_cancels(client)
+            if self._calls:
+                with self._lock:
+                    calls, self._calls = self._calls, []
+                for fn, args in calls:
+                    try:
+                        fn(*args)
+                    except Exception as exc:  # noqa: BLE001 (nobody waits for it: log and go on)
+                        logger.debug("%s%r failed: %s", getattr(fn, "__name__", fn), args, exc)
             batch = [self._queue.popleft() for _ in range(len(self._queue))]
             now = time.monotonic()
             batch += [h for t, h in self._retry if t <= now]
@@ -260,7 +276,8 @@ class ClusterMonitor:
             if client.status not in ("running", "newly-created", "connecting"):
                 self.notify()  # handles read the lost scheduler from the client's status
             with self._lock:
-                if not pending and not self._queue and not self._retry and not self._cancels and not self._signals:
+                idle = not (self._queue or self._retry or self._cancels or self._signals or self._calls)
+                if not pending and idle:
                     self._thread = None
                     return
 
