@@ -1,16 +1,17 @@
 """Faults while sweeping: workers SIGKILLed at random, and many jobs in a row on one cluster.
 
-Bounded: the killing stops after ``KILL_FOR_S`` seconds, so the sweep always ends.
+Bounded: the killing stops after a set time, so the sweep always ends.
 """
 
 import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
-
-import dask
+from pathlib import Path
 
 # Imported for its config defaults: they must exist before the dask.config.set below, or leaving
 # that set would drop the whole "distributed" section it did not see.
@@ -24,7 +25,7 @@ from aerdask.sweep import run_sweep
 
 from .clusters import local_client
 
-KILL_FOR_S = 25.0
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
@@ -41,56 +42,91 @@ def _circuit() -> QuantumCircuit:
     return qc
 
 
-def _killer(client, stop: threading.Event, kills: list) -> None:
-    rng = random.Random(7)
-    deadline = time.monotonic() + KILL_FOR_S
-    while not stop.is_set() and time.monotonic() < deadline:
-        time.sleep(rng.uniform(1.0, 2.0))
-        try:
-            pids = list(client.run(os.getpid, wait=True, callback_timeout=5).values())
-        except (OSError, TimeoutError):  # a worker died mid-call: ask again next time
-            continue
-        if pids:
-            pid = rng.choice(pids)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                kills.append(pid)
-            except ProcessLookupError:  # it died on its own since it answered
-                pass
+SOAK_CIRCUIT = """
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+
+a, b = Parameter("a"), Parameter("b")
+circuit = QuantumCircuit(8, name="soak")
+for layer in range(4):
+    for q in range(8):
+        circuit.ry(a * (q + 1) + layer, q)
+    for q in range(7):
+        circuit.cx(q, q + 1)
+    circuit.rz(b, range(8))
+circuit.measure_all()
+"""
+SOAK_GRID = ["a=0:2:200", "b=0:1:100"]  # 20,000 points
+AERDASK = [sys.executable, "-m", "aerdask.cli"]
 
 
-# A fresh CI machine (2 cores, an empty Numba cache) has the session's clusters compiling their
-# kernels in the background beside this test, and each killed worker reloads its kernels; the sweep
-# ends (the killing is bounded), but past pytest's 300 s default there. Alone it takes about 90 s.
+def _sweep_command(circuit, out):
+    return [*AERDASK, "sweep", str(circuit), "--grid", *SOAK_GRID, "-o", str(out), "--shots", "64", "--seed", "11"]
+
+
+class _Churn:
+    """SIGKILLs a random worker of ``cluster`` every 1-3 s and starts a new one in its place (bounded)."""
+
+    def __init__(self, cluster, seconds: float):
+        self.cluster, self.seconds = cluster, seconds
+        self.stop = threading.Event()
+        self.kills = 0
+        self.thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self):
+        rng = random.Random(7)
+        deadline = time.monotonic() + self.seconds
+        born = len(self.cluster.workers)
+        while not self.stop.wait(rng.uniform(1.0, 3.0)) and time.monotonic() < deadline:
+            alive = [p for p in self.cluster.workers if p.poll() is None]
+            if not alive:
+                continue
+            victim = rng.choice(alive)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            self.kills += 1
+            self.cluster.start_worker(f"w{born}")
+            born += 1
+
+
+# The soak of issue 30: workers pre-empted all through a long sweep, replaced by new ones.
 @pytest.mark.timeout(900)
-def test_a_sweep_under_worker_kills_loses_and_repeats_no_point(tmp_path):
-    names = ["a", "b"]
-    points = [(0.01 * i, 0.02 * (i % 17)) for i in range(2000)]
+def test_a_sweep_soaks_worker_kills_and_replacements_and_loses_no_point(tmp_path):
+    from .clusters import CliCluster
+
+    circuit = tmp_path / "soak.py"
+    circuit.write_text(SOAK_CIRCUIT)
     calm = tmp_path / "calm.jsonl"
-    run_sweep(_circuit(), names, points, calm, AerSimulator(), shots=64, seed=11, points_per_job=50, progress=None)
-    # A LocalCluster closes a worker's nanny for good when no worker of that name is back 15 s
-    # after one left (distributed.deploy.lost-worker-timeout): with a kill every 1-2 s, a name
-    # caught between a kill and its restart at that moment loses its nanny, and with all three
-    # gone the job is (rightly) lost. Nannies of `dask worker` processes restart forever.
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}), local_client(n_workers=3) as client:
-        stop, kills = threading.Event(), []
-        killer = threading.Thread(target=_killer, args=(client, stop, kills), daemon=True)
-        killer.start()
-        try:
-            out = tmp_path / "chaos.jsonl"
-            backend = AerSimulator(executor=client)
-            summary = run_sweep(
-                _circuit(), names, points, out, backend, shots=64, seed=11, points_per_job=50, progress=None
-            )
-        finally:
-            stop.set()
-            killer.join(timeout=10)
-    assert len(kills) >= 5, f"the killer landed only {len(kills)} kills: the test tested nothing"
-    assert summary["ran"] == 2000
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["index"] for r in rows] == list(range(2000))  # every point exactly once
-    assert out.read_text() == calm.read_text()  # and the same counts as undisturbed
-    print(f"{len(kills)} workers killed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [*_sweep_command(circuit, calm), "--scheduler", "local", "--quiet"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    cluster = CliCluster(tmp_path / "cluster", n_workers=3, nanny=False).start()
+    churn = _Churn(cluster, seconds=600)
+    out = tmp_path / "soak.jsonl"
+    try:
+        start = time.monotonic()
+        sweep = subprocess.Popen(
+            [*_sweep_command(circuit, out), "--scheduler", cluster.address, "--quiet"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        churn.thread.start()
+        stdout, stderr = sweep.communicate(timeout=840)
+        elapsed = time.monotonic() - start
+    finally:
+        churn.stop.set()
+        churn.thread.join(timeout=30)
+        cluster.stop()
+    assert sweep.returncode == 0, stderr[-3000:]
+    assert churn.kills >= 5, f"only {churn.kills} workers were killed: the soak tested nothing"
+    lines = out.read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(20_000))  # every point, once
+    assert out.read_text() == calm.read_text()  # and what an undisturbed run gives
+    print(f"soak: 20,000 points in {elapsed:.0f} s with {churn.kills} workers killed and replaced")
 
 
 def test_many_jobs_leave_nothing_behind():
