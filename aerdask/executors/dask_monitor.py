@@ -269,17 +269,21 @@ class ClusterMonitor:
             self._retry = [(t, h) for t, h in self._retry if t > now]
             if batch:
                 self._gather(client, batch)
-            pending = [h for h in list(self._handles.values()) if h.watching()]
+            pending = self._pending()
             if pending and now >= self._next_health and client.status == "running":
                 self._next_health = now + _HEALTH_EVERY_S
                 self._health(client, pending)
             if client.status not in ("running", "newly-created", "connecting"):
                 self.notify()  # handles read the lost scheduler from the client's status
-            with self._lock:
+            with self._lock:  # watch() registers under this lock: a handle it adds now keeps the thread
                 idle = not (self._queue or self._retry or self._cancels or self._signals or self._calls)
-                if not pending and idle:
+                if idle and not [h for h in list(self._handles.values()) if h.watching()]:
                     self._thread = None
                     return
+
+    def _pending(self) -> list:
+        with self._lock:  # the dictionary changes as handles register and are collected
+            return [h for h in list(self._handles.values()) if h.watching()]
 
     def _send_cancels(self, client) -> None:
         with self._lock:
