@@ -69,7 +69,7 @@ class HeldGather:
 
 
 def _lost_after_finish(tmp_path, monkeypatch, caplog, *, worker_returns: bool):
-    circuits = [tiny("t0"), tiny("t1"), slow("last")]
+    circuits = [tiny("t0"), tiny("t1"), slow("last", 16, 40)]
     calm = AerSimulator().run(circuits, shots=64, seed_simulator=9).result().get_counts()
     cluster = CliCluster(tmp_path, n_workers=2, nanny=False).start()
     try:
