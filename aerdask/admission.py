@@ -234,12 +234,16 @@ class Admission:
         program_options: The options the job's tasks carry; ``max_branch_copies`` is
             lowered here as experiments are admitted (tasks already made hold a cap
             that was safe for their own experiments).
+        place_all: Give every task a :class:`Placement` (its peak), not only those that
+            fit some workers: for a cluster with no worker yet, whose workers to come
+            take only the tasks that fit them.
     """
 
-    def __init__(self, workers: list[WorkerMemory], options: dict, program_options: dict):
+    def __init__(self, workers: list[WorkerMemory], options: dict, program_options: dict, place_all: bool = False):
         self.workers = workers
         self.options = options
         self.program_options = program_options
+        self.place_all = place_all
         self.placed: dict[int, Placement] = {}  # experiment number -> the workers it fits and its peak
         self._plans: dict[tuple, tuple] = {}
 
@@ -350,7 +354,7 @@ class Admission:
         if copies < shots - 1 and _copies_needed(exp, shots) > copies:  # the scan only where it can matter
             current = self.program_options.get("max_branch_copies", -1)
             self.program_options["max_branch_copies"] = copies if current < 0 else min(current, copies)
-        if len(fits) < len(self.workers):
+        if len(fits) < len(self.workers) or self.place_all:
             place = Placement(fits, fixed)
             for index in exp.indices.tolist():
                 self.placed[index] = place

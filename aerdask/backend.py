@@ -371,7 +371,8 @@ class AerSimulator(BackendV2):
         if options["max_memory_mb"]:
             cap = options["max_memory_mb"] << 20
             workers = [dataclasses.replace(w, usable=min(w.usable, cap)) for w in workers]
-        return adapter, Admission(workers, options, self._program_options(options))
+        place_all = not adapter.workers_known()
+        return adapter, Admission(workers, options, self._program_options(options), place_all=place_all)
 
     @staticmethod
     def _admitted(experiments, options: dict, admission: Admission):

@@ -60,9 +60,10 @@ DEFAULTS: dict[str, object] = {
     # seconds after submission (a number), or not once its result was read (False).
     "keep": False,
     # aerdask's own, Dask only: worker deaths one task may cause before its job fails, and
-    # seconds a job waits on a cluster without workers before its tasks count as lost.
+    # seconds a job waits on a cluster without workers (counted from the last one it had) before its
+    # tasks count as lost; None: the setting aerdask.worker-timeout (10 minutes).
     "max_worker_deaths": 1,
-    "no_worker_timeout": 300.0,
+    "no_worker_timeout": None,
     # aerdask's own: split one statevector into this many shards across workers (a power of two);
     # None: only a state that fits no single worker but fits the cluster is split (see aerdask.admission).
     "shards": None,
@@ -222,6 +223,10 @@ def _positive_seconds(name: str) -> Callable:
     return check
 
 
+def _or_none(check: Callable) -> Callable:
+    return lambda value: None if value is None else check(value)
+
+
 def _keep(value):
     if isinstance(value, bool) or (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
         return value
@@ -268,7 +273,7 @@ _VALIDATORS: dict[str, Callable] = {
     "shot_branching_enable": _bool("shot_branching_enable"),
     "keep": _keep,
     "max_worker_deaths": _int_in("max_worker_deaths", 0, 1000),
-    "no_worker_timeout": _positive_seconds("no_worker_timeout"),
+    "no_worker_timeout": _or_none(_positive_seconds("no_worker_timeout")),
     "shards": _shards,
     **{name: _any for name in ENGINE_KNOBS},
 }

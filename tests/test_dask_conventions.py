@@ -38,7 +38,7 @@ def test_the_yaml_defaults_hold_every_kernel_setting_with_its_default():
     shipped = _flatten(yaml.safe_load(config.DEFAULTS_FILE.read_text())["aerdask"])
     kernel_keys = {k: v for k, v in shipped.items() if k.split(".")[0] in ("numba", "kernels")}
     assert kernel_keys == settings.DEFAULTS
-    assert config.get_seconds("worker-timeout") == 30.0
+    assert config.get_seconds("worker-timeout") == 600.0  # pods and batch queues take minutes
 
 
 def test_settings_follow_dask_config_and_its_environment_variables(monkeypatch):

@@ -196,6 +196,10 @@ class ExecutorAdapter(abc.ABC):
     def threads(self) -> int:
         """How many tasks can run at once (worker threads of the pool or the cluster)."""
 
+    def workers_known(self) -> bool:
+        """Whether the places that will run the tasks are there now (a cluster may have no worker yet)."""
+        return True
+
     def workers_memory(self) -> list:
         """What each place that runs tasks offers: :class:`aerdask.admission.WorkerMemory` per worker."""
         return [WorkerMemory(None, self.memory_limit(), self.threads())]

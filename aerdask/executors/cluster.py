@@ -1,13 +1,16 @@
 """Meeting a Dask cluster: readiness, version checks, JIT warm-up, shipping the kernels.
 
 The first time a backend submits to a ``Client``, :func:`ensure_ready` checks that
-the client is connected, that workers exist (waiting up to ``aerdask.worker-timeout``,
-default 30 s), that the scheduler and every worker run the same program format and
+the client is connected and that the scheduler runs the same program format and
 kernel sources and a numpy of the same major version as this client, and registers
-:class:`~aerdask_worker.AerdaskWorkerPlugin` so that current and future
-workers are checked too and compile the kernels before their first task. Other
-differences (numba, numpy minor, python) are logged as a warning: the two sides only
-exchange plain data. Dask's own ``get_versions(check=True)`` only warns; this raises.
+:class:`~aerdask_worker.AerdaskWorkerPlugin` (every worker, present or future, is
+checked and compiles the kernels before its first large task) and
+:class:`~aerdask_worker.AerdaskSchedulerPlugin`. It never waits for a worker: on an
+adaptive, gateway or batch-queue cluster workers start *because* work was submitted.
+A worker that joins later with other versions refuses each task with a clear error
+on the job (``aerdask_worker.run_task`` compares the versions every task carries).
+Other differences (numba, numpy minor, python) are logged as a warning: the two sides
+only exchange plain data. Dask's own ``get_versions(check=True)`` only warns; this raises.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from aerdask_worker import (
 
 from .. import config
 from ..errors import ClusterError
-from .dask_calls import SchedulerTimeout, in_thread, run, run_on_scheduler
+from .dask_calls import call_timeout, in_thread, run, run_on_scheduler
 from .registry import state
 
 __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
@@ -47,7 +50,11 @@ _lock = threading.Lock()
 
 
 def worker_timeout() -> float:
-    """Seconds to wait for a first worker (``aerdask.worker-timeout``, default 30 s)."""
+    """Seconds a job waits on a cluster with no worker (``aerdask.worker-timeout``, default 10 minutes).
+
+    The default of the ``no_worker_timeout`` option, counted from the last moment the
+    cluster had a worker: long enough for pods to pull an image or a batch queue to start jobs.
+    """
     return config.get_seconds("worker-timeout")
 
 
@@ -66,35 +73,24 @@ def _missing(exc: BaseException) -> bool:
 
 
 def ensure_ready(client: distributed.Client) -> None:
-    """Check the cluster once per client; raise :class:`ClusterError` naming the fix.
+    """Check the cluster once per client (without waiting for workers); raise :class:`ClusterError` naming the fix.
 
     Raises:
-        ClusterError: closed or reconnecting client, no workers in time, kernels
-            missing on the scheduler or a worker, or versions that differ.
+        ClusterError: closed or reconnecting client, kernels missing on the scheduler or a
+            present worker, or versions that differ.
     """
     check_connected(client)
     with _lock:
         if state(client).ready:
             return
-        timeout = worker_timeout()
-        try:
-            # Dask's own timeout is checked only between its calls to the scheduler: bound it outside too.
-            in_thread(client, "waiting for a worker", client.wait_for_workers, 1, timeout, timeout=timeout + 5)
-        except SchedulerTimeout:
-            raise
-        except (TimeoutError, distributed.TimeoutError) as exc:
-            raise ClusterError(
-                f"no Dask worker joined the scheduler at {client.scheduler.address} within {timeout:g} s "
-                "(aerdask.worker-timeout, e.g. DASK_AERDASK__WORKER_TIMEOUT=60s); start workers with "
-                "'dask worker ADDRESS --preload aerdask_worker'"
-            ) from exc
         mine = versions()
         _check_scheduler(client, mine)
+        bound = max(call_timeout(), 30.0)  # a plugin's setup runs on every present worker
         try:
             # Which tasks a removed worker held (the monitor tells deaths while running from the rest).
             register = client.register_plugin
-            in_thread(client, "registering the scheduler plugin", register, AerdaskSchedulerPlugin(), timeout=timeout)
-            in_thread(client, "registering the worker plugin", register, AerdaskWorkerPlugin(mine), timeout=timeout)
+            in_thread(client, "registering the scheduler plugin", register, AerdaskSchedulerPlugin(), timeout=bound)
+            in_thread(client, "registering the worker plugin", register, AerdaskWorkerPlugin(mine), timeout=bound)
         except VersionMismatchError as exc:
             raise ClusterError(f"a worker does not match this client: {exc}") from exc
         except Exception as exc:
@@ -109,7 +105,7 @@ def ensure_ready(client: distributed.Client) -> None:
 def _warn_differences(client: distributed.Client, mine: dict) -> None:
     """Log the harmless differences between this client and its workers, once per kind."""
     try:
-        theirs = run(client, dask_worker.versions)
+        theirs = run(client, dask_worker.versions)  # the workers present now: none is fine
     except Exception:  # a worker going away: its plugin checks the next one
         return
     seen = set()

@@ -11,6 +11,7 @@ Every call here that asks the scheduler is bounded (:mod:`.dask_calls`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import time
@@ -23,17 +24,19 @@ import psutil
 
 from aerdask_kernels.gpu import device_memory as gpu_device_memory
 from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
-from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, run_task
+from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, required_versions, run_task
 
 from .. import config
 from ..admission import WorkerMemory, output_bytes
 from ..errors import TaskLostError
 from .base import GPU_USABLE_FRACTION, ExecutorAdapter, Publishing, ShardedHandle, TaskHandle
-from .cluster import ensure_ready
+from .cluster import ensure_ready, worker_timeout
 from .dask_calls import SchedulerTimeout, gather, run, scheduler_info
-from .dask_handle import DEFAULT_MAX_WORKER_DEATHS, DEFAULT_NO_WORKER_TIMEOUT_S, DaskHandle
+from .dask_handle import DEFAULT_MAX_WORKER_DEATHS, DaskHandle
 from .dask_monitor import ClusterMonitor, monitor_for
 from .dask_publish import DaskPublisher
+from .dask_scale import planned_threads
+from .registry import MAX_SEEN, state
 
 __all__ = ["DaskAdapter", "TASK_OVERHEAD_S"]
 
@@ -57,7 +60,7 @@ class DaskAdapter(ExecutorAdapter, Publishing):
     def __init__(self, client: distributed.Client):
         self.executor = client
         self.max_worker_deaths = DEFAULT_MAX_WORKER_DEATHS
-        self.no_worker_timeout = DEFAULT_NO_WORKER_TIMEOUT_S
+        self.no_worker_timeout: float | None = None  # None: aerdask.worker-timeout
         self._monitor: ClusterMonitor | None = None
         self._publisher = DaskPublisher(client)
         self._jit_checked = -_JIT_CHECK_S
@@ -77,21 +80,33 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         return scheduler_info(self.executor)["workers"]
 
     def memory_limit(self) -> int:
-        largest = max([w.get("memory_limit") or 0 for w in self._workers().values()] + [0])
-        # Workers without a limit (0) report nothing usable; assume a host like this one.
-        return largest or psutil.virtual_memory().total
+        return max(w.usable for w in self.workers_memory())
 
     def threads(self) -> int:
-        return sum(w.get("nthreads") or 0 for w in self._workers().values()) or 1
+        return planned_threads(self.executor, self._workers())
+
+    def workers_known(self) -> bool:
+        return bool(self._workers())
 
     def workers_memory(self) -> list:
         # The nanny kills a worker at its terminate fraction of the limit (Dask's default 0.95).
         fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
         default = psutil.virtual_memory().total  # a worker without a limit: assume a host like this one
-        return [
+        present = [
             WorkerMemory(address, int((info.get("memory_limit") or default) * fraction), info.get("nthreads") or 1)
             for address, info in self._workers().items()
-        ] or [WorkerMemory(None, int(default * fraction), 1)]
+        ]
+        seen = state(self.executor).workers_seen
+        if present:
+            seen.update({w.address: w for w in present})
+            while len(seen) > MAX_SEEN:  # dicts keep insertion order: the oldest first
+                del seen[next(iter(seen))]
+            return present
+        if seen:  # workers come and go: plan for those that came, wherever they will be
+            return [dataclasses.replace(w, address=None) for w in seen.values()]
+        configured = config.get("max-worker-memory")
+        limit = config.get_bytes("max-worker-memory") if configured else default
+        return [WorkerMemory(None, int(limit * fraction), 1)]
 
     def _gpu_workers(self) -> list[str]:
         # GPU workers say so with a Dask resource (`dask worker --resources GPU=1`, or
@@ -142,17 +157,21 @@ class DaskAdapter(ExecutorAdapter, Publishing):
             resources[GPU_RESOURCE] = 1  # one task per GPU at a time, and only on workers that have one
         if resources:
             placed["resources"] = resources
-        future = client.submit(run_task, fn, blob, job_id, key=key, pure=False, **placed)
+        expected = required_versions()  # a worker that joins later from another image refuses the task
+        future = client.submit(run_task, fn, blob, job_id, expected, key=key, pure=False, **placed)
         handle = DaskHandle(
             future,
             client,
             monitor,
             eager=output_bytes(program) <= config.get_bytes("gather-limit"),
             max_deaths=self.max_worker_deaths,
-            no_worker_timeout=self.no_worker_timeout,
+            no_worker_timeout=self._no_worker_timeout(),
         )
         handle.needs_jit = needs_jit
         return handle
+
+    def _no_worker_timeout(self) -> float:
+        return self.no_worker_timeout or worker_timeout()
 
     def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:
         # The walk's thread wakes the job's waiters when it ends, as a task's done callback does.
@@ -176,7 +195,8 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         """
         if placement is None:
             return {}, {}
-        if not gpu and self._workers_advertise(MEMORY_RESOURCE):
+        # No worker yet: those that come get the aerdask plugin, which advertises the resource.
+        if not gpu and (self._workers_advertise(MEMORY_RESOURCE) or not self._resources()):
             return {}, {MEMORY_RESOURCE: max(placement.task_bytes >> 20, 1)}
         return {"workers": list(placement.workers), "allow_other_workers": False}, {}
 
@@ -204,7 +224,7 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         if monitor.no_workers_since is not None:
             return (
                 f"waiting for a worker: the cluster has had none for {now - monitor.no_workers_since:.0f} s "
-                f"(the job fails after no_worker_timeout={self.no_worker_timeout:g} s)"
+                f"(the job fails after no_worker_timeout={self._no_worker_timeout():g} s)"
             )
         lost = sorted({h.recomputing for h in handles if getattr(h, "recomputing", None)})
         if lost:
@@ -240,10 +260,10 @@ class DaskAdapter(ExecutorAdapter, Publishing):
                 return {h.key: blob for h, blob in zip(held, blobs, strict=True)}
             except SchedulerTimeout as exc:
                 since = self.monitor.no_workers_since
-                if since is not None and time.monotonic() - since > self.no_worker_timeout:
+                if since is not None and time.monotonic() - since > self._no_worker_timeout():
                     raise TaskLostError(
                         f"{len(held)} results left on the cluster were lost and the cluster has had no worker "
-                        f"for {self.no_worker_timeout:g} s (no_worker_timeout); resubmit the job"
+                        f"for {self._no_worker_timeout():g} s (no_worker_timeout); resubmit the job"
                     ) from exc
                 if remaining is not None and time.monotonic() >= deadline:
                     raise TimeoutError(

@@ -18,8 +18,9 @@ import time
 
 import distributed
 
-from ..errors import TaskLostError, WorkerCrashError
+from ..errors import ClusterError, TaskLostError, WorkerCrashError
 from .base import TaskHandle
+from .cluster import FIX_MISSING
 from .dask_calls import call_timeout, gather
 
 __all__ = ["DaskHandle", "DEFAULT_MAX_WORKER_DEATHS", "DEFAULT_NO_WORKER_TIMEOUT_S"]
@@ -27,8 +28,9 @@ __all__ = ["DaskHandle", "DEFAULT_MAX_WORKER_DEATHS", "DEFAULT_NO_WORKER_TIMEOUT
 #: Worker deaths while running it that a task may cause before its job fails (Dask's own
 #: allowed-failures, 3, counts every death with the task assigned, running or not).
 DEFAULT_MAX_WORKER_DEATHS = 1
-#: Seconds a job waits with no worker in the cluster before its tasks count as lost.
-DEFAULT_NO_WORKER_TIMEOUT_S = 300.0
+#: Seconds a job waits with no worker in the cluster before its tasks count as lost (when the
+#: adapter gives none: it passes ``aerdask.worker-timeout``).
+DEFAULT_NO_WORKER_TIMEOUT_S = 600.0
 _SETTLED = ("gathered", "held", "error", "cancelled")
 logger = logging.getLogger("aerdask")
 
@@ -162,7 +164,7 @@ class DaskHandle(TaskHandle):
             return self._give_up(
                 TaskLostError(
                     f"task {self.key} was lost: the cluster has had no worker for {self.no_worker_timeout:g} s "
-                    "(no_worker_timeout)"
+                    "(no_worker_timeout, default aerdask.worker-timeout)"
                     + (f"; its result was lost with worker {self.recomputing}" if self.recomputing else "")
                 )
             )
@@ -197,5 +199,7 @@ class DaskHandle(TaskHandle):
                 )
             elif isinstance(exc, concurrent.futures.CancelledError):
                 exc = TaskLostError(f"task {self.key} was cancelled by Dask ({exc}); resubmit the job")
+            elif isinstance(exc, ImportError) and "aerdask" in str(exc):  # a worker that joined without aerdask
+                exc = ClusterError(f"task {self.key}: its worker cannot import aerdask ({exc}); {FIX_MISSING}")
             self._exception = exc
         return self._exception

@@ -27,6 +27,8 @@ from pathlib import Path
 import distributed
 from qiskit.providers import JobError
 
+from aerdask_worker import scheduler_has_keys
+
 from .. import config
 from ..publishing import published_bytes, read_published
 from .dask_calls import bounded, run_on_scheduler
@@ -72,11 +74,6 @@ def _signature(key: bytes, job_id: str, keys: list[str], job: bytes) -> str:
     mac.update(b"\0")
     mac.update(job)
     return mac.hexdigest()
-
-
-def _keys_known(keys, dask_scheduler=None):
-    """On the scheduler: whether it still knows every key (sent by value, no aerdask needed there)."""
-    return all(k in dask_scheduler.tasks for k in keys)
 
 
 class DaskPublisher:
@@ -127,7 +124,7 @@ class DaskPublisher:
         program, sizes = read_published(job, job_id)
         if program.job_id != job_id or len(sizes) != len(keys):
             raise JobError(f"the stored record of job {job_id!r} does not describe that job")
-        if not run_on_scheduler(client, _keys_known, keys):
+        if not run_on_scheduler(client, scheduler_has_keys, keys):
             raise JobError(f"job {job_id!r} is published but its results are no longer on the cluster")
         futures = [distributed.Future(key, client) for key in keys]
         # The step Client.get_dataset takes after binding futures: ask the scheduler for their states.

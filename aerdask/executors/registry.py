@@ -10,7 +10,7 @@ import dataclasses
 import threading
 import weakref
 
-__all__ = ["ClientState", "state"]
+__all__ = ["ClientState", "state", "MAX_SEEN"]
 
 
 @dataclasses.dataclass
@@ -20,10 +20,20 @@ class ClientState:
     Attributes:
         ready: The cluster was checked (versions, plugin registered) by ``ensure_ready``.
         monitor: The client's ``executors.dask_monitor.ClusterMonitor``, once made.
+        workers_seen: Address -> ``WorkerMemory`` of every worker seen since (the newest
+            :data:`MAX_SEEN`): what admission plans for while the cluster has none.
+        scaling, scaling_checked: The scheduler's scaling plan (``dask_scale``) and when it was asked.
     """
 
     ready: bool = False
     monitor: object = None
+    workers_seen: dict = dataclasses.field(default_factory=dict)
+    scaling: int | None = None
+    scaling_checked: float = 0.0
+
+
+#: Workers remembered per client (a cluster whose workers come and go has new addresses each time).
+MAX_SEEN = 1000
 
 
 _states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -14,6 +14,7 @@ a backend first meets a cluster).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pickle
 import platform
@@ -51,6 +52,9 @@ __all__ = [
     "cancel_job_soon",
     "dask_setup",
     "run_task",
+    "required_versions",
+    "scheduler_has_keys",
+    "scheduler_scaling",
     "versions",
 ]
 
@@ -160,7 +164,18 @@ async def cancel_job_soon(job_id: str) -> int:
     return cancel_job(job_id)
 
 
-def run_task(fn, program, job_id: str):
+@functools.cache
+def _own_versions() -> dict:
+    return versions()
+
+
+def required_versions() -> dict:
+    """This side's :data:`REQUIRED` fields: what a task carries to the worker that runs it."""
+    own = _own_versions()
+    return {key: own[key] for key in REQUIRED}
+
+
+def run_task(fn, program, job_id: str, expected: dict | None = None):
     """Run ``fn(program, cancel_flag)`` as a Dask task that can be cancelled while it runs.
 
     Logs :data:`STARTED_TOPIC` so the client sees the task running, and registers
@@ -171,6 +186,9 @@ def run_task(fn, program, job_id: str):
         program: A :class:`~aerdask_kernels.Program`, or one pickled (``bytes``, as the
             client sends it: see ``aerdask.executors.dask``).
         job_id: The job the task belongs to.
+        expected: The client's :func:`required_versions`. A worker that differs (one that
+            joined after ``run()`` from another image) refuses the task with
+            :class:`VersionMismatchError`, which fails the job by name.
 
     Returns:
         ``fn``'s output; pickled into one ``bytes`` object when the program came as
@@ -179,6 +197,15 @@ def run_task(fn, program, job_id: str):
         of a batch.
     """
     worker = distributed.get_worker()
+    if expected:
+        required, _ = compare(expected, _own_versions())
+        required = {k: v for k, v in required.items() if k in expected}
+        if required:
+            raise VersionMismatchError(
+                f"worker {worker.address} cannot run this task: its aerdask differs from the client's "
+                f"({describe(required, 'worker')}); install the same aerdask on both "
+                "(pip install -c <the image's constraints.txt> aerdask)"
+            )
     flag = np.zeros(1, dtype=np.uint8)
     with _lock:
         # A cancelled task can still reach a thread (a worker holds a few queued tasks);
@@ -342,6 +369,28 @@ class AerdaskSchedulerPlugin(SchedulerPlugin):
                     "expected": bool(msg.get("expected")),
                 },
             )
+
+
+def scheduler_has_keys(keys, dask_scheduler=None) -> bool:
+    """On the scheduler (``Client.run_on_scheduler``): whether it still knows every key."""
+    return all(k in dask_scheduler.tasks for k in keys)
+
+
+def scheduler_scaling(dask_scheduler=None) -> dict:
+    """On the scheduler: what a dask-gateway cluster was asked to grow to.
+
+    A gateway's scheduler carries its scaling service (``dask_gateway.scheduler_preload``):
+    ``requested`` is the count of its last ``scale`` or adaptive step, ``maximum`` the
+    adaptive maximum (``None`` when not adaptive). Empty for other schedulers.
+    """
+    service = getattr(dask_scheduler, "services", {}).get("gateway")
+    if service is None:
+        return {}
+    adaptive = getattr(service, "adapt_task", None) is not None
+    return {
+        "requested": getattr(service, "count", None),
+        "maximum": getattr(service, "maximum", None) if adaptive else None,
+    }
 
 
 def dask_setup(worker) -> None:
