@@ -433,6 +433,21 @@ class AerJob(JobV1):
         """Number of tasks (chunks) the job runs as."""
         return len(self._chunks)
 
+    def futures(self) -> list:
+        """The futures of the job's tasks, in task order.
+
+        On a Dask cluster these are ``distributed.Future`` objects, for Dask's own tools:
+        ``distributed.progress(job.futures())``, ``distributed.wait(job.futures(), timeout)``,
+        ``client.who_has(job.futures())``; their keys are the job's (``job.task_prefix``). On a
+        thread pool, ``concurrent.futures.Future`` objects. A future's value is its task's raw
+        output (pickled bytes on Dask): read the job's results with :meth:`result`. Cancelling
+        one future cancels that task only; :meth:`cancel` stops the whole job.
+
+        Raises:
+            JobError: if the job was never submitted.
+        """
+        return [h.future for h in self._require_submitted()]
+
     def tasks_done(self) -> int:
         """Number of tasks that finished (successfully or not)."""
         return sum(h.done() for h in self._handles or [])

@@ -165,3 +165,37 @@ def local_client(n_workers: int = 2, threads_per_worker: int = 1, processes: boo
         Client(cluster) as client,
     ):
         yield client
+
+
+def flat_settings(tree: dict, prefix: str = "") -> dict:
+    """A nested Dask config as ``dask.config.set`` keys (``{"distributed.comm.tls.ca-file": ...}``)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def jobqueue_settings(home: Path, kind: str, deploy: Path, **sizes) -> tuple[dict, dict]:
+    """``deploy/jobqueue.yaml`` installed as its comment says, in ``home``: certificates, TLS settings.
+
+    Returns:
+        ``(settings, scheduler_options)``: the Dask settings a login node would read (key by key,
+        so jobqueue's own defaults stay), and the config's scheduler options.
+    """
+    import yaml
+
+    tls = home / ".config" / "aerdask" / "tls"
+    subprocess.run(["bash", str(deploy / "tls" / "make-certs.sh"), str(tls)], check=True, capture_output=True)
+    config_dir = home / ".config" / "dask"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(deploy / "jobqueue.yaml", config_dir / "jobqueue.yaml")
+    shutil.copy(tls / "dask-tls.yaml", config_dir / "dask-tls.yaml")
+    config = yaml.safe_load((deploy / "jobqueue.yaml").read_text())
+    options = {**config["jobqueue"][kind], **sizes}
+    settings = {f"jobqueue.{kind}.{k}": v for k, v in options.items()}
+    settings.update(flat_settings({"distributed": config["distributed"]}))
+    settings.update(flat_settings(yaml.safe_load((tls / "dask-tls.yaml").read_text())))
+    return settings, options["scheduler-options"]

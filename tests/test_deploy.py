@@ -148,28 +148,18 @@ def test_helm_values_are_keys_of_the_charts(ours, charts):
         ("pbs", ["#PBS -l select=1:ncpus=4:mem=16GB", "--preload aerdask_worker"]),
     ],
 )
-def test_jobqueue_config_renders_job_scripts(kind, expected, tmp_path, monkeypatch):
+def test_jobqueue_config_renders_job_scripts(kind, expected, tmp_path):
     import dask_jobqueue
 
-    # The config's certificates, made as its comment says, in a home of the test's own.
-    home = tmp_path / "home"
-    subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(home / ".config/aerdask/tls")], check=True)
-    monkeypatch.setenv("HOME", str(home))
-    config = dask.config.expand_environment_variables(yaml.safe_load((DEPLOY / "jobqueue.yaml").read_text()))
-    options = config["jobqueue"][kind]
+    from .clusters import jobqueue_settings
+
+    # The config installed as its comment says, in a home of the test's own.
+    settings, scheduler_options = jobqueue_settings(tmp_path / "home", kind, DEPLOY)
     # A login node is shared: TLS, and a dashboard on loopback only.
-    assert options["scheduler-options"]["protocol"] == "tls" and config["distributed"]["comm"]["require-encryption"]
-    assert options["scheduler-options"]["dashboard_address"].startswith("127.0.0.1:")
+    assert scheduler_options["protocol"] == "tls" and settings["distributed.comm.require-encryption"] is True
+    assert scheduler_options["dashboard_address"].startswith("127.0.0.1:")
     cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}[kind]
-    # Set key by key: replacing the whole "jobqueue" section would drop jobqueue's own defaults.
-    settings = {f"jobqueue.{kind}.{k}": v for k, v in options.items()}
-    tls = config["distributed"]["comm"]["tls"]
-    settings["distributed.comm.require-encryption"] = True
-    settings["distributed.comm.tls.ca-file"] = tls["ca-file"]
-    for role in ("scheduler", "worker", "client"):
-        settings[f"distributed.comm.tls.{role}.cert"] = tls[role]["cert"]
-        settings[f"distributed.comm.tls.{role}.key"] = tls[role]["key"]
-    loopback = {**options["scheduler-options"], "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    loopback = {**scheduler_options, "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
     with dask.config.set(settings), cls(scheduler_options=loopback) as cluster:
         script = cluster.job_script()
         assert cluster.scheduler_address.startswith("tls://"), cluster.scheduler_address
@@ -187,9 +177,10 @@ def test_make_certs_keeps_the_ca_key_apart_and_every_key_private(tmp_path):
     done = subprocess.run(["bash", str(DEPLOY / "tls" / "make-certs.sh"), str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(
-        ["ca.pem", *(f"{r}{s}.pem" for r in ("scheduler", "worker", "client") for s in ("", "-key"))]
-    )
+    pems = [f"{r}{s}.pem" for r in ("scheduler", "worker", "client") for s in ("", "-key")]
+    assert names == sorted(["ca.pem", "dask-tls.yaml", *pems])
+    tls = yaml.safe_load((out / "dask-tls.yaml").read_text())["distributed"]["comm"]["tls"]
+    assert tls["ca-file"] == str(out / "ca.pem") and tls["worker"]["key"] == str(out / "worker-key.pem")
     assert (tmp_path / "tls-ca" / "ca-key.pem").exists()  # the CA's key is not among what the cluster gets
     assert stat.S_IMODE(out.stat().st_mode) == 0o700 and stat.S_IMODE((tmp_path / "tls-ca").stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.glob("*-key.pem"))

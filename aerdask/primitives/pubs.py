@@ -61,7 +61,8 @@ def submit_pubs(
 
     Args:
         backend: Runs the job (its executor and options).
-        items: ``(circuit, values, shots)`` per PUB; ``values`` as :func:`flat_values`.
+        items: ``(circuit, values, shots)`` per PUB, or ``(circuit, values, shots, options)``
+            with run options of its own (``method``); ``values`` as :func:`flat_values`.
         run_options: Options of :meth:`AerSimulator.run` (``seed_simulator`` seeds the job).
         **program_options: Program options to set (``memory_format="bits"``).
 
@@ -73,11 +74,10 @@ def submit_pubs(
     if run_options.get("seed_simulator") is None:
         run_options["seed_simulator"] = secrets.randbits(63)  # one seed for every PUB of the job
     experiments, first, offset, programs = [], [], 0, []
-    for circuit, values, shots in items:
+    for circuit, values, shots, *own in items:  # own: a PUB's own run options (its method)
         indices = np.arange(offset, offset + values.shape[0])
-        program = backend.compile(
-            [circuit], indices=indices, parameter_values=[values], **{**run_options, "shots": shots}
-        )
+        options = {**run_options, **(own[0] if own else {}), "shots": shots}
+        program = backend.compile([circuit], indices=indices, parameter_values=[values], **options)
         experiments += program.experiments
         programs.append(program)
         first.append(offset)

@@ -2,7 +2,8 @@
 # Make a CA and certificates for the scheduler, workers and clients (for a test cluster;
 # use your organisation's CA in production). Usage: deploy/tls/make-certs.sh OUTDIR [CADIR]
 #
-# OUTDIR gets ca.pem and each role's certificate and key: what the cluster's machines need.
+# OUTDIR gets ca.pem and each role's certificate and key, what the cluster's machines need, and
+# dask-tls.yaml: Dask's settings that use them (copy it into ~/.config/dask/).
 # The CA's key goes to CADIR (default OUTDIR-ca), kept apart: whoever holds it can sign a
 # certificate the cluster accepts, so it is never copied where the certificates go.
 set -euo pipefail
@@ -20,4 +21,20 @@ for who in scheduler worker client; do
     -CAserial "$cadir/ca.srl" -CAcreateserial -days 365 -out "$out/$who.pem" 2>/dev/null
   rm "$cadir/$who.csr"
 done
-echo "certificates in $out; the CA's key in $cadir (keep it off the cluster)"
+# Dask's TLS settings for these files (absolute paths: Dask does not expand ~ or $HOME), to put in
+# ~/.config/dask/ (or DASK_CONFIG) wherever a scheduler, worker or client runs.
+dir=$(cd "$out" && pwd)
+cat > "$out/dask-tls.yaml" <<YAML
+distributed:
+  comm:
+    require-encryption: true
+    tls:
+      ca-file: $dir/ca.pem
+      scheduler: {cert: $dir/scheduler.pem, key: $dir/scheduler-key.pem}
+      worker: {cert: $dir/worker.pem, key: $dir/worker-key.pem}
+      client: {cert: $dir/client.pem, key: $dir/client-key.pem}
+  scheduler:
+    dashboard:
+      tls: {ca-file: $dir/ca.pem, cert: $dir/scheduler.pem, key: $dir/scheduler-key.pem}
+YAML
+echo "certificates in $out (Dask's settings for them: $out/dask-tls.yaml); the CA's key in $cadir (keep it off the cluster)"
