@@ -153,3 +153,76 @@ def test_pubs_admitted_apart_run_under_the_strictest_plan():
         caps = job._job.qobj().options.get("max_branch_copies")
         assert caps is not None and 0 <= caps < 5, caps
         assert job.result()[0].data
+
+
+# -- under noise, against qiskit-aer's own primitives (issue 31) -----------------------------------
+def _aer_noise_models():
+    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, depolarizing_error, thermal_relaxation_error
+
+    depolarizing = NoiseModel()
+    depolarizing.add_all_qubit_quantum_error(depolarizing_error(0.2, 2), ["cx", "cz"])
+    damping = NoiseModel()
+    damping.add_all_qubit_quantum_error(amplitude_damping_error(0.3), ["ry", "rx", "h"])
+    damping.add_all_qubit_quantum_error(depolarizing_error(0.05, 2), ["cx", "cz"])
+    thermal = NoiseModel()
+    thermal.add_all_qubit_quantum_error(thermal_relaxation_error(50e3, 40e3, 2e3), ["ry", "rx", "h"])
+    thermal.add_all_qubit_readout_error([[0.95, 0.05], [0.1, 0.9]])  # no effect on expectation values
+    return {"depolarizing": depolarizing, "damping": damping, "thermal": thermal}
+
+
+@pytest.mark.parametrize("model", ["depolarizing", "damping", "thermal"])
+def test_estimator_under_noise_matches_qiskit_aers_exactly(model):
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+    from aerdask.primitives import EstimatorV2
+
+    noise = _aer_noise_models()[model]
+    observables = [SparsePauliOp(p) for p in ("ZZI", "XXI", "IYZ")] + [SparsePauliOp(["ZII", "IIZ"], [1.0, 0.5])]
+    pub = (ansatz(), [[o] for o in observables], [[0.3, 1.1], [1.7, -0.4]])
+    ours = EstimatorV2(options={"backend_options": {"noise_model": noise}}).run([pub]).result()[0]
+    theirs = AerEstimator(options={"backend_options": {"noise_model": noise}}).run([pub]).result()[0]
+    assert ours.metadata["simulator_metadata"]["method"] == "density_matrix"
+    np.testing.assert_allclose(ours.data.evs, theirs.data.evs, atol=1e-10)
+    np.testing.assert_array_equal(ours.data.stds, 0.0)
+
+
+def test_estimator_trajectories_report_an_honest_standard_error():
+    from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+    from aerdask.primitives import EstimatorV2
+
+    noise = _aer_noise_models()["damping"]
+    pub = (ansatz(), [SparsePauliOp("ZZI"), SparsePauliOp("IXX")], [0.3, 1.1])
+    exact = AerEstimator(options={"backend_options": {"noise_model": noise}}).run([pub]).result()[0].data.evs
+    options = {"backend_options": {"noise_model": noise, "method": "statevector"}, "trajectories": 4000}
+    result = EstimatorV2(seed=11, options=options).run([pub]).result()[0]
+    assert result.metadata["simulator_metadata"] == {"method": "statevector", "trajectories": True}
+    stds = result.data.stds
+    assert (stds > 0).all() and (stds < 1 / np.sqrt(4000)).all()  # a Pauli's variance is at most 1
+    assert (np.abs(result.data.evs - exact) < 5 * stds).all(), (result.data.evs, exact, stds)
+    # A precision asks for its own number of trajectories: ceil(1 / p**2).
+    coarse = EstimatorV2(seed=11, options=options).run([pub], precision=0.05).result()[0]
+    assert (coarse.data.stds <= 0.05).all() and (np.abs(coarse.data.evs - exact) < 5 * coarse.data.stds).all()
+
+
+def test_sampler_under_noise_matches_the_noisy_distribution_as_qiskit_aers_does():
+    from qiskit_aer import AerSimulator as Aer
+    from qiskit_aer.primitives import SamplerV2 as AerSampler
+    from scipy.stats import chisquare
+
+    from aerdask.primitives import SamplerV2
+
+    noise = _aer_noise_models()["damping"]
+    qc = ansatz().assign_parameters([0.9, 1.3])
+    exact_circuit = qc.copy()
+    exact_circuit.save_probabilities()
+    exact = Aer(method="density_matrix", noise_model=noise).run(exact_circuit).result().data()["probabilities"]
+    qc.measure_all()
+    shots = 20_000
+    for sampler in (
+        SamplerV2(seed=3, options={"backend_options": {"noise_model": noise}}),
+        AerSampler(seed=3, options={"backend_options": {"noise_model": noise}}),
+    ):
+        counts = sampler.run([(qc, None, shots)]).result()[0].data.meas.get_int_counts()
+        observed = np.array([counts.get(i, 0) for i in range(8)])
+        assert chisquare(observed, exact * shots).pvalue > 1e-4, (type(sampler).__module__, observed, exact * shots)

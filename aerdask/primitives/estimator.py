@@ -107,7 +107,9 @@ class EstimatorV2(PrimitiveBase, BaseEstimatorV2):
         if method != "automatic":
             return method
         try:  # admission, against this executor's workers, says whether the density matrix fits
-            self._backend.compile([pub.circuit], **{**run_options, "method": "density_matrix", "shots": 1})
+            values = flat_values(pub.circuit, pub.parameter_values)[:1]  # one point: the memory is the same for all
+            options = {**run_options, "method": "density_matrix", "shots": 1}
+            self._backend.compile([pub.circuit], parameter_values=[values], **options)
         except CircuitTooLargeError:
             return "statevector"
         return "density_matrix"
