@@ -18,19 +18,31 @@ __all__ = ["get", "get_seconds", "get_bytes", "DEFAULTS_FILE"]
 #: The YAML file of defaults shipped in the package.
 DEFAULTS_FILE = pathlib.Path(__file__).with_name("aerdask.yaml")
 _lock = threading.Lock()
-_registered = False
+_defaults: dict | None = None
 
 
 def _register():
-    global _registered
+    global _defaults
     import dask.config
     import yaml
 
     with _lock:
-        if not _registered:
-            dask.config.update_defaults(yaml.safe_load(DEFAULTS_FILE.read_text()))
-            _registered = True
+        if _defaults is None:
+            _defaults = yaml.safe_load(DEFAULTS_FILE.read_text())
+            dask.config.update_defaults(_defaults)
     return dask.config
+
+
+def _restore() -> None:
+    """Put the defaults back where a ``dask.config.set`` took them away.
+
+    A ``set({"aerdask.x": ...})`` entered before the defaults were registered removes the
+    whole ``aerdask`` section on leaving (it was not there when it began).
+    """
+    import dask.config
+
+    with _lock:
+        dask.config.update(dask.config.config, _defaults, priority="old")
 
 
 def get(key: str):
@@ -39,7 +51,12 @@ def get(key: str):
     Raises:
         KeyError: no such setting.
     """
-    return _register().get(f"aerdask.{key}")
+    config = _register()
+    try:
+        return config.get(f"aerdask.{key}")
+    except KeyError:
+        _restore()
+        return config.get(f"aerdask.{key}")
 
 
 def get_seconds(key: str) -> float:

@@ -173,3 +173,30 @@ def test_a_job_hands_its_futures_to_dasks_own_tools(tmp_path):
         assert not not_done
         distributed.progress(futures, notebook=False)  # Dask's progress bar follows them (returns when done)
         assert len(job.result(timeout=60).results) == 6
+
+
+def test_what_no_worker_can_hold_is_still_refused_at_run(tmp_path):
+    from aerdask import CircuitTooLargeError
+
+    wide = QuantumCircuit(24)
+    wide.h(range(24))
+    wide.measure_all()
+    cluster = CliCluster(tmp_path, n_workers=0, nanny=False)
+    cluster.start_scheduler()
+    try:
+        with Client(cluster.address, timeout=30) as client:
+            with dask.config.set({"aerdask.max-worker-memory": "64 MiB"}):  # no worker has ever joined
+                with pytest.raises(CircuitTooLargeError, match="bytes are available per task"):
+                    AerSimulator(executor=client).run(wide)
+            cluster.start_worker("small", memory_limit="300MiB")
+            client.wait_for_workers(1, timeout=60)
+            AerSimulator(executor=client).run(bell()).result(timeout=120)  # seen: 300 MiB
+            assert cluster.kill_workers() == 1
+            assert wait_until(lambda: not client.scheduler_info(n_workers=-1)["workers"], timeout=30)
+            with pytest.raises(CircuitTooLargeError, match="bytes are available per task"):
+                AerSimulator(executor=client).run(wide)  # too large for any worker that ever joined
+            job = AerSimulator(executor=client).run(bell())  # what fits waits for a worker
+            assert job.status() is JobStatus.QUEUED
+            job.cancel()
+    finally:
+        cluster.stop()
