@@ -114,6 +114,25 @@ def cluster_left_clean(request):
             pytest.fail(f"the test left aerdask tasks on the shared cluster: {_aerdask_keys(client)[:10]}")
 
 
+@pytest.fixture
+def qiskit_aer_in_process():
+    """For a test that imports qiskit-aer here: put aerdask's ``QuantumCircuit.save_*`` methods back after.
+
+    Importing qiskit-aer replaces them with Aer's, which differ in small ways (amplitude labels)
+    that later tests would trip on.
+    """
+    from aerdask.library import save
+
+    before = {name: QuantumCircuit.__dict__.get(name) for name in save._METHODS}
+    yield
+    for name, method in before.items():
+        if method is None:
+            if name in QuantumCircuit.__dict__:
+                delattr(QuantumCircuit, name)
+        else:
+            setattr(QuantumCircuit, name, method)
+
+
 def random_u_layer(num_qubits: int, rng) -> QuantumCircuit:
     """A layer of random ``u`` gates, so that phase bugs show in amplitudes."""
     qc = QuantumCircuit(num_qubits)

@@ -214,13 +214,13 @@ def test_a_cluster_without_workers_says_the_job_waits_for_one(tmp_path):
     try:
         with Client(cluster.address, timeout=30) as client:
             client.wait_for_workers(1, timeout=60)
-            backend = AerSimulator(executor=client)  # the default no_worker_timeout: 300 s
+            backend = AerSimulator(executor=client)  # the default no_worker_timeout: aerdask.worker-timeout
             backend.run(tiny("warm")).result(timeout=120)
             assert cluster.kill_workers() == 1
             assert wait_until(lambda: no_workers(client), timeout=30)
             job = backend.run(tiny("waits"))
             assert wait_until(lambda: "waiting for a worker" in repr(job), timeout=20), repr(job)
-            assert "no_worker_timeout=300 s" in repr(job) and job.status() is JobStatus.QUEUED
+            assert "no_worker_timeout=600 s" in repr(job) and job.status() is JobStatus.QUEUED
             job.cancel()
     finally:
         cluster.stop()

@@ -34,7 +34,7 @@ def bell() -> QuantumCircuit:
     return qc
 
 
-def layered(i: int, num_qubits: int = 16, layers: int = 30) -> QuantumCircuit:
+def layered(i: int, num_qubits: int = 20, layers: int = 20) -> QuantumCircuit:
     qc = QuantumCircuit(num_qubits, name=f"layered-{i}")
     for layer in range(layers):
         qc.ry(0.1 * (i + layer), range(num_qubits))

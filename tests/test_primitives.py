@@ -171,7 +171,7 @@ def _aer_noise_models():
 
 
 @pytest.mark.parametrize("model", ["depolarizing", "damping", "thermal"])
-def test_estimator_under_noise_matches_qiskit_aers_exactly(model):
+def test_estimator_under_noise_matches_qiskit_aers_exactly(model, qiskit_aer_in_process):
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
     from aerdask.primitives import EstimatorV2
@@ -186,7 +186,7 @@ def test_estimator_under_noise_matches_qiskit_aers_exactly(model):
     np.testing.assert_array_equal(ours.data.stds, 0.0)
 
 
-def test_estimator_trajectories_report_an_honest_standard_error():
+def test_estimator_trajectories_report_an_honest_standard_error(qiskit_aer_in_process):
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
     from aerdask.primitives import EstimatorV2
@@ -205,7 +205,7 @@ def test_estimator_trajectories_report_an_honest_standard_error():
     assert (coarse.data.stds <= 0.05).all() and (np.abs(coarse.data.evs - exact) < 5 * coarse.data.stds).all()
 
 
-def test_sampler_under_noise_matches_the_noisy_distribution_as_qiskit_aers_does():
+def test_sampler_under_noise_matches_the_noisy_distribution_as_qiskit_aers_does(qiskit_aer_in_process):
     from qiskit_aer import AerSimulator as Aer
     from qiskit_aer.primitives import SamplerV2 as AerSampler
     from scipy.stats import chisquare

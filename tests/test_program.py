@@ -112,7 +112,7 @@ def test_vectorised_screen_never_misses_a_bad_row(program, rng):
         suspects = suspect_rows(
             bad.ops,
             bad.qubits,
-            bad.matrices.size,
+            bad.matrices,
             bad.params.size,
             bad.num_qubits,
             bad.num_clbits,

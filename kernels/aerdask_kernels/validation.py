@@ -38,7 +38,7 @@ from .opcodes import (
     SAVE_SUBTYPES,
 )
 from .standard import STANDARD_ARITY
-from .value_checks import check_values
+from .value_checks import UNITARY_ATOL, check_channels, check_row_values, row_defect
 
 __all__ = ["QobjValidationError", "validate_experiment", "suspect_rows", "validate_row", "MAX_SHOTS"]
 
@@ -72,13 +72,14 @@ class QobjValidationError(ValueError):
 
 
 @njit
-def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bits, n_saves, n_classical, arity):
+def suspect_rows(ops, qubits, matrices, n_params, num_qubits, num_clbits, n_bits, n_saves, n_classical, arity):
     """Flag every row :func:`validate_row` would reject (and maybe more), in one compiled pass.
 
     Args:
         ops: int64, shape ``(n, 8)``.
         qubits: int64; the indices ``ops`` points into.
-        n_matrices: Length of ``matrices``.
+        matrices: complex128; what MATRIX, DIAG and SET_STATE rows point into (their values
+            are checked too: :func:`.value_checks.row_defect`).
         n_params: Length of ``params``.
         num_qubits: Width of the state.
         num_clbits: Number of classical bits (what MEASURE rows write).
@@ -93,6 +94,7 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bi
         bool, shape ``(n,)``.
     """
     n = ops.shape[0]
+    n_matrices = matrices.size
     bad = np.zeros(n, dtype=np.bool_)
     for r in range(n):
         op, qoff, nctrl, ntarg = ops[r, 0], ops[r, 1], ops[r, 2], ops[r, 3]
@@ -125,6 +127,9 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bi
                 bad[r] = True
             if op == OP_MATRIX and ntarg < 1:
                 bad[r] = True
+            if not bad[r]:
+                defect = row_defect(op, ntarg, moff, matrices)
+                bad[r] = defect > UNITARY_ATOL or defect < 0  # the values too (wide ones: in Python)
         elif op == OP_STANDARD:
             if moff >= arity.shape[0] or arity[moff, 0] != ntarg or arity[moff, 1] != arg2:
                 bad[r] = True
@@ -139,6 +144,8 @@ def suspect_rows(ops, qubits, n_matrices, n_params, num_qubits, num_clbits, n_bi
             bad[r] = bad[r] or arg < 0 or arg >= n_classical or nctrl != 0 or ntarg < 1
         elif op == OP_SET_STATE:
             bad[r] = bad[r] or nctrl != 0 or ntarg != num_qubits or moff + (1 << ntarg) > n_matrices
+            if not bad[r]:
+                bad[r] = row_defect(op, ntarg, moff, matrices) > UNITARY_ATOL
         else:  # JUMP, BRANCH
             bad[r] = bad[r] or arg < 0 or arg > n
             if op == OP_BRANCH and (ntarg > 62 or arg2 < 0 or arg2 > MAX_CMP):
@@ -400,7 +407,7 @@ def validate_experiment(exp) -> None:
     suspects = suspect_rows(
         exp.ops,
         exp.qubits,
-        exp.matrices.size,
+        exp.matrices,
         exp.params.size,
         exp.num_qubits,
         exp.num_clbits,
@@ -413,6 +420,8 @@ def validate_experiment(exp) -> None:
         _check_noise(exp, fail)
     for pc in np.flatnonzero(suspects):
         validate_row(exp, int(pc), exp.ops[pc], fail)
-    check_values(exp, fail)  # after the indices: what the rows point at
+        check_row_values(exp, int(pc), fail)  # its indices hold: now what they point at
+    if exp.channels.size:
+        check_channels(exp, fail)
     _check_saves(exp, fail)
     _check_method(exp, fail)

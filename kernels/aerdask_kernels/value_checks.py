@@ -2,8 +2,10 @@
 
 :mod:`.validation` checks every index and shape; this checks what the indices point
 at, after them, so a program built by hand (or damaged) cannot feed NaN or a
-non-unitary matrix to the kernels. The client refuses such circuits at ``run()``
-already; a worker checks again because it runs whatever program it is handed.
+non-unitary matrix to the kernels. The rows' values are checked inside the compiled
+screen of every row (``validation.suspect_rows``), so they cost no call of their own.
+The client refuses such circuits at ``run()`` already; a worker checks again because
+it runs whatever program it is handed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .opcodes import (
     OP_SET_STATE,
 )
 
-__all__ = ["UNITARY_ATOL", "row_defects", "unitary_defect", "check_values"]
+__all__ = ["UNITARY_ATOL", "row_defect", "value_defect", "unitary_defect", "check_row_values", "check_channels"]
 
 #: How far from unitary (largest entry of ``U^dagger U - I``), from modulus 1 (a diagonal) or from
 #: norm 1 (a state) a worker lets a row be. The client's own check is tighter (``aerdask.gate_forms``).
@@ -43,50 +45,67 @@ def _finite(values, start, count):
 
 
 @njit
-def row_defects(ops, matrices):
-    """How far each MATRIX, DIAG and SET_STATE row's values are from unitary (or normalised).
+def row_defect(op, ntarg, moff, matrices):
+    """How far a MATRIX, DIAG or SET_STATE row's values are from unitary (or normalised).
 
     Args:
-        ops: int64, shape ``(n, 8)``; rows already validated (offsets inside ``matrices``).
+        op: The row's opcode.
+        ntarg: Its target count.
+        moff: Its offset in ``matrices`` (validated: the values lie inside).
         matrices: complex128, shape ``(m,)``.
 
     Returns:
-        float64, shape ``(n,)``: ``0`` for other rows, ``inf`` for a non-finite value,
-        ``-1`` for a MATRIX row wider than 32 that the caller checks (:func:`unitary_defect`).
+        ``0`` for other rows, ``inf`` for a non-finite value, ``-1`` for a MATRIX row wider
+        than 32 that the caller checks with numpy (:func:`unitary_defect`).
     """
-    n = ops.shape[0]
-    out = np.zeros(n)
-    for r in range(n):
-        op, ntarg, moff = ops[r, COL_OPCODE], ops[r, COL_NTARG], ops[r, COL_MOFF]
-        if (op == OP_DIAG or op == OP_SET_STATE) and not _finite(matrices, moff, 1 << ntarg):
-            out[r] = np.inf
-        elif op == OP_DIAG:
-            for i in range(1 << ntarg):
-                out[r] = max(out[r], abs(abs(matrices[moff + i]) - 1.0))
-        elif op == OP_SET_STATE:
-            norm = 0.0
-            for i in range(1 << ntarg):
-                v = matrices[moff + i]
-                norm += v.real * v.real + v.imag * v.imag
-            out[r] = abs(norm - 1.0)
-        elif op == OP_MATRIX:
-            dim = 1 << ntarg
-            if dim > _COMPILED_DIM:
-                out[r] = -1.0
-                continue
-            if not _finite(matrices, moff, dim * dim):  # NaN compares false: max() would hide it
-                out[r] = np.inf
-                continue
-            worst = 0.0
-            for i in range(dim):  # (U^dagger U)[i, j] = sum_k conj(U[k, i]) U[k, j]
-                for j in range(dim):
-                    acc = 0j
-                    for k in range(dim):
-                        acc += np.conj(matrices[moff + k * dim + i]) * matrices[moff + k * dim + j]
-                    target = 1.0 if i == j else 0.0
-                    worst = max(worst, abs(acc - target))
-            out[r] = worst
-    return out
+    if (op == OP_DIAG or op == OP_SET_STATE) and not _finite(matrices, moff, 1 << ntarg):
+        return np.inf
+    if op == OP_DIAG:
+        worst = 0.0
+        for i in range(1 << ntarg):
+            worst = max(worst, abs(abs(matrices[moff + i]) - 1.0))
+        return worst
+    if op == OP_SET_STATE:
+        norm = 0.0
+        for i in range(1 << ntarg):
+            v = matrices[moff + i]
+            norm += v.real * v.real + v.imag * v.imag
+        return abs(norm - 1.0)
+    if op != OP_MATRIX:
+        return 0.0
+    dim = 1 << ntarg
+    if dim > _COMPILED_DIM:
+        return -1.0
+    if not _finite(matrices, moff, dim * dim):  # NaN compares false: max() would hide it
+        return np.inf
+    worst = 0.0
+    for i in range(dim):  # (U^dagger U)[i, j] = sum_k conj(U[k, i]) U[k, j]
+        for j in range(dim):
+            acc = 0j
+            for k in range(dim):
+                acc += np.conj(matrices[moff + k * dim + i]) * matrices[moff + k * dim + j]
+            target = 1.0 if i == j else 0.0
+            worst = max(worst, abs(acc - target))
+    return worst
+
+
+def value_defect(exp, pc: int) -> float:
+    """:func:`row_defect` of row ``pc`` of ``exp``, the wide matrices included (0 where the values hold)."""
+    op, ntarg, moff = (int(v) for v in exp.ops[pc, [COL_OPCODE, COL_NTARG, COL_MOFF]])
+    defect = float(row_defect(op, ntarg, moff, exp.matrices))
+    if defect < 0:
+        dim = 1 << ntarg
+        defect = unitary_defect(exp.matrices[moff : moff + dim * dim].reshape(dim, dim))
+    return defect if defect > UNITARY_ATOL else 0.0
+
+
+def check_row_values(exp, pc: int, fail) -> None:
+    """Call ``fail(message)`` if row ``pc``'s values are not what its opcode claims."""
+    defect = value_defect(exp, pc)
+    if defect:
+        what = {OP_MATRIX: "matrix is not unitary", OP_DIAG: "diagonal is not unitary (|d| != 1)"}
+        what = what.get(int(exp.ops[pc, COL_OPCODE]), "state is not normalised")
+        fail(f"op {pc}: its {what} (off by {defect:.3g}; NaN or infinity count as infinitely off)")
 
 
 def unitary_defect(matrix: np.ndarray) -> float:
@@ -96,25 +115,13 @@ def unitary_defect(matrix: np.ndarray) -> float:
     return float(np.abs(matrix.conj().T @ matrix - np.eye(matrix.shape[0])).max())
 
 
-def check_values(exp, fail) -> None:
-    """Call ``fail(message)`` for the first row or channel whose values are not what it claims.
+def check_channels(exp, fail) -> None:
+    """Call ``fail(message)`` for the first channel whose operators are not what its kind claims.
 
     Args:
         exp: An experiment whose indices :mod:`.validation` has checked.
         fail: Raises with the message.
     """
-    defects = row_defects(exp.ops, exp.matrices)
-    for pc in np.flatnonzero((defects > UNITARY_ATOL) | (defects < 0)).tolist():
-        defect = float(defects[pc])
-        op, ntarg, moff = (int(v) for v in exp.ops[pc, [COL_OPCODE, COL_NTARG, COL_MOFF]])
-        if defect < 0:
-            dim = 1 << ntarg
-            defect = unitary_defect(exp.matrices[moff : moff + dim * dim].reshape(dim, dim))
-            if defect <= UNITARY_ATOL:
-                continue
-        what = {OP_MATRIX: "matrix is not unitary", OP_DIAG: "diagonal is not unitary (|d| != 1)"}
-        what = what.get(op, "state is not normalised")
-        fail(f"op {pc}: its {what} (off by {defect:.3g}; NaN or infinity count as infinitely off)")
     used = np.unique(exp.ops[exp.ops[:, COL_OPCODE] == OP_CHANNEL, 6])
     for c in used.tolist():
         _check_channel(exp, c, _channel_width(exp, c), fail)
