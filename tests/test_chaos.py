@@ -61,7 +61,8 @@ AERDASK = [sys.executable, "-m", "aerdask.cli"]
 
 
 def _sweep_command(circuit, out):
-    return [*AERDASK, "sweep", str(circuit), "--grid", *SOAK_GRID, "-o", str(out), "--shots", "64", "--seed", "11"]
+    options = ["--shots", "64", "--seed", "11", "--points-per-job", "400"]  # 50 jobs, each cut for the workers
+    return [*AERDASK, "sweep", str(circuit), "--grid", *SOAK_GRID, "-o", str(out), *options]
 
 
 class _Churn:

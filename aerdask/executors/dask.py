@@ -157,13 +157,15 @@ class DaskAdapter(ExecutorAdapter, Publishing):
             resources[GPU_RESOURCE] = 1  # one task per GPU at a time, and only on workers that have one
         if resources:
             placed["resources"] = resources
+        size = output_bytes(program)
         expected = required_versions()  # a worker that joins later from another image refuses the task
         future = client.submit(run_task, fn, blob, job_id, expected, key=key, pure=False, **placed)
         handle = DaskHandle(
             future,
             client,
             monitor,
-            eager=output_bytes(program) <= config.get_bytes("gather-limit"),
+            eager=size <= config.get_bytes("gather-limit"),
+            output_bytes=size,
             max_deaths=self.max_worker_deaths,
             no_worker_timeout=self._no_worker_timeout(),
         )

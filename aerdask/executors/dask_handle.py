@@ -44,6 +44,7 @@ class DaskHandle(TaskHandle):
         monitor: The client's :class:`~aerdask.executors.dask_monitor.ClusterMonitor`.
         eager: Gather the result as soon as the task finishes (False: it stays on the
             cluster until :meth:`result`).
+        output_bytes: About how many bytes the result is (:func:`aerdask.admission.output_bytes`).
         max_deaths: Worker deaths while running it before the task is given up.
         no_worker_timeout: Seconds with no worker in the cluster before it is given up.
     """
@@ -55,6 +56,7 @@ class DaskHandle(TaskHandle):
         monitor,
         *,
         eager: bool = True,
+        output_bytes: int = 0,
         max_deaths: int = DEFAULT_MAX_WORKER_DEATHS,
         no_worker_timeout: float = DEFAULT_NO_WORKER_TIMEOUT_S,
     ):
@@ -64,6 +66,7 @@ class DaskHandle(TaskHandle):
         self.monitor = monitor
         self.started = monitor.events  # where and how often it started (tests and the adapter read it)
         self.eager = eager
+        self.output_bytes = output_bytes  # about what its result weighs (bounds its gather)
         self.max_deaths = max_deaths
         self.no_worker_timeout = no_worker_timeout
         self.needs_jit = False

@@ -37,7 +37,11 @@ logger = logging.getLogger("aerdask")
 
 _TICK_S = 0.5  # the monitor looks at its queue at least this often
 _HEALTH_EVERY_S = 2.0  # and asks the scheduler about its workers at most this often
-_GATHER_TIMEOUT_S = 30.0  # one background gather; a result being recomputed is waited for in later rounds
+# One background gather is bounded by this plus its bytes at _GATHER_BYTES_PER_S: long enough to move
+# the results, short enough that a lost one (Dask waits inside the gather for it to be computed again)
+# does not keep the monitor from its other work. A result being recomputed is waited for in later rounds.
+_GATHER_TIMEOUT_S = 5.0
+_GATHER_BYTES_PER_S = 20e6
 _RETRY_GATHER_S = 1.0  # a gather that failed with the result still there is tried again after this
 
 
@@ -312,7 +316,8 @@ class ClusterMonitor:
         if not ready:
             return
         try:
-            blobs = gather(client, [h.future for h in ready], timeout=_GATHER_TIMEOUT_S)
+            bound = _GATHER_TIMEOUT_S + sum(h.output_bytes for h in ready) / _GATHER_BYTES_PER_S
+            blobs = gather(client, [h.future for h in ready], timeout=bound)
         except Exception as exc:  # noqa: BLE001 (each handle is looked at again below)
             logger.debug("gathering %d results failed (%s: %s)", len(ready), type(exc).__name__, exc)
             for handle in ready:
