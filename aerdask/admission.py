@@ -34,6 +34,9 @@ from aerdask_kernels.opcodes import (
     CHAN_COUNT,
     CHAN_KIND,
     CHANNEL_KRAUS,
+    COL_ARG,
+    COL_ARG2,
+    COL_OPCODE,
     OP_BRANCH,
     OP_CHANNEL,
     OP_JUMP,
@@ -125,16 +128,16 @@ def _copies_needed(exp: Experiment, shots: int) -> int:
     leaves up to ``n - 1`` (noisy trajectories branch there).
     """
     ops = exp.ops
-    opcodes = ops[:, 0]
+    opcodes = ops[:, COL_OPCODE]
     measures = (opcodes == OP_MEASURE) | (opcodes == OP_RESET)
-    splits = int(measures.sum()) + int(((opcodes == OP_MEASURE) & (ops[:, 7] > 0)).sum())
+    splits = int(measures.sum()) + int(((opcodes == OP_MEASURE) & (ops[:, COL_ARG2] > 0)).sum())
     channel_rows = opcodes == OP_CHANNEL
     if channel_rows.any():
-        splits += int((exp.channels[ops[channel_rows, 6], CHAN_COUNT] - 1).sum())
+        splits += int((exp.channels[ops[channel_rows, COL_ARG], CHAN_COUNT] - 1).sum())
     if not splits:
         return 0
     jumps = (opcodes == OP_JUMP) | (opcodes == OP_BRANCH)
-    loops = bool((ops[jumps, 6] <= np.flatnonzero(jumps)).any())  # a backward jump: a loop
+    loops = bool((ops[jumps, COL_ARG] <= np.flatnonzero(jumps)).any())  # a backward jump: a loop
     return shots - 1 if loops else min(splits, shots - 1)
 
 

@@ -16,7 +16,7 @@ from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, run_program
 from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
-from aerdask_kernels.opcodes import OP_MATRIX
+from aerdask_kernels.opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX
 
 from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array
@@ -441,8 +441,8 @@ def _check_gpu_experiment(exp) -> None:
             f"circuit {exp.name!r}: device='GPU' runs noiseless statevector circuits "
             f"(this one: method {exp.method!r}{', with noise channels' if exp.noisy else ''}); use device='CPU'"
         )
-    gates = exp.ops[:, 0] == OP_MATRIX  # standard gates are at most 3 qubits besides their controls
-    widest = int(exp.ops[gates, 3].max()) if gates.any() else 0
+    gates = exp.ops[:, COL_OPCODE] == OP_MATRIX  # standard gates are at most 3 qubits besides their controls
+    widest = int(exp.ops[gates, COL_NTARG].max()) if gates.any() else 0
     if widest > GPU_MAX_TARGETS:
         raise AerdaskInputError(
             f"circuit {exp.name!r} has a {widest}-qubit unitary; device='GPU' runs dense gates of up to "

@@ -29,7 +29,17 @@ from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX, OP_SET_STATE, OP_STANDARD
+from aerdask_kernels.opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_MOFF,
+    COL_NTARG,
+    COL_OPCODE,
+    OP_DIAG,
+    OP_MATRIX,
+    OP_SET_STATE,
+    OP_STANDARD,
+)
 from aerdask_kernels.program import Experiment, no_points
 from aerdask_kernels.readiness import numba_loaded
 from aerdask_kernels.standard import STANDARD_GATES
@@ -761,7 +771,7 @@ def check_numbers(exp: Experiment) -> None:
     if all(arr.size == 0 or np.isfinite(arr).all() for arr in (exp.params, exp.matrices, exp.expr_consts)):
         return
     for row in exp.ops:
-        opcode, moff, arg, arg2 = int(row[0]), int(row[4]), int(row[6]), int(row[7])
+        opcode, moff, arg, arg2 = int(row[COL_OPCODE]), int(row[COL_MOFF]), int(row[COL_ARG]), int(row[COL_ARG2])
         if opcode == OP_STANDARD:
             values = exp.params[arg : arg + arg2]
             if exp.param_expr.size:
@@ -773,9 +783,11 @@ def check_numbers(exp: Experiment) -> None:
                     "gate angles and phases must be finite real numbers"
                 )
         elif opcode in (OP_MATRIX, OP_DIAG, OP_SET_STATE):
-            size = {OP_MATRIX: 1 << (2 * int(row[3])), OP_DIAG: 1 << int(row[3])}.get(opcode, 1 << int(row[3]))
+            size = {OP_MATRIX: 1 << (2 * int(row[COL_NTARG])), OP_DIAG: 1 << int(row[COL_NTARG])}.get(
+                opcode, 1 << int(row[COL_NTARG])
+            )
             if not np.isfinite(exp.matrices[moff : moff + size]).all():
-                what = "set_statevector" if opcode == OP_SET_STATE else f"a {int(row[3])}-qubit gate's matrix"
+                what = "set_statevector" if opcode == OP_SET_STATE else f"a {int(row[COL_NTARG])}-qubit gate's matrix"
                 raise AerdaskInputError(f"circuit {exp.name!r}: {what} holds a NaN or infinite entry")
     if not np.isfinite(exp.expr_consts).all():
         raise AerdaskInputError(f"circuit {exp.name!r}: a parameter expression holds a NaN or infinite constant")

@@ -13,6 +13,7 @@ from qiskit.circuit import ParameterExpression
 
 from aerdask_kernels.opcodes import (
     CMP_CODES,
+    COL_ARG,
     N_COLS,
     OP_BRANCH,
     OP_CHANNEL,
@@ -252,7 +253,7 @@ class Emitter:
         # Views of the buffers, not copies: the emitter is done with them (a pickle holds the view only).
         ops = self.ops[:rows]
         for row in self.pending:
-            ops[row, 6] = self.labels[int(ops[row, 6])]
+            ops[row, COL_ARG] = self.labels[int(ops[row, COL_ARG])]
         out = {
             "ops": ops,
             "qubits": self.qubits[:n_qubits],

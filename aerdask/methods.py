@@ -13,7 +13,7 @@ the statevector.
 from __future__ import annotations
 
 from aerdask_kernels.density import DENSITY_MATRIX, STATEVECTOR, STATEVECTOR_SAVES
-from aerdask_kernels.opcodes import OP_BRANCH, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SET_STATE
+from aerdask_kernels.opcodes import COL_OPCODE, OP_BRANCH, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SET_STATE
 from aerdask_kernels.program import Experiment
 
 from .errors import UnsupportedInstructionError
@@ -64,5 +64,5 @@ def _density_pays(exp: Experiment, noise) -> bool:
         return False
     if any(spec["kind"] in STATEVECTOR_SAVES and not spec.get("state") for spec in exp.saves):
         return False
-    rows = exp.ops[:, 0]
+    rows = exp.ops[:, COL_OPCODE]
     return not any((rows == code).any() for code in _NOT_SAMPLED)

@@ -33,7 +33,18 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from aerdask_kernels.opcodes import OP_MEASURE, OP_STANDARD
+from aerdask_kernels.opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    OP_MEASURE,
+    OP_STANDARD,
+)
 from aerdask_kernels.standard import STANDARD_GATES
 
 __all__ = ["BatchCompiler", "CircuitReader", "available", "batch_compiler", "reader"]
@@ -201,8 +212,8 @@ def _read(fns, circuit, start, stop, stride, view, offs, names, terminal, ops, q
                 continue
             row, qo = counts[0], counts[1]
             qubits[qo] = q
-            ops[row, 0], ops[row, 1], ops[row, 2], ops[row, 3] = OP_MEASURE, qo, 0, 1
-            ops[row, 4], ops[row, 5], ops[row, 6], ops[row, 7] = 0, 0, c, 0
+            ops[row, COL_OPCODE], ops[row, COL_QOFF], ops[row, COL_NCTRL], ops[row, COL_NTARG] = OP_MEASURE, qo, 0, 1
+            ops[row, COL_MOFF], ops[row, COL_CVAL], ops[row, COL_ARG], ops[row, COL_ARG2] = 0, 0, c, 0
             dirty[q] = True
             counts[0] += 1
             counts[1] += 1
@@ -232,8 +243,8 @@ def _read(fns, circuit, start, stop, stride, view, offs, names, terminal, ops, q
             q = _load_u32(qptr + 4 * j)
             qubits[qo + j] = q
             dirty[q] = True
-        ops[row, 0], ops[row, 1], ops[row, 2], ops[row, 3] = OP_STANDARD, qo, 0, nq
-        ops[row, 4], ops[row, 5], ops[row, 6], ops[row, 7] = names[g, 3], 0, po, npar
+        ops[row, COL_OPCODE], ops[row, COL_QOFF], ops[row, COL_NCTRL], ops[row, COL_NTARG] = OP_STANDARD, qo, 0, nq
+        ops[row, COL_MOFF], ops[row, COL_CVAL], ops[row, COL_ARG], ops[row, COL_ARG2] = names[g, 3], 0, po, npar
         counts[0] += 1
         counts[1] += nq
         counts[2] += npar
@@ -254,8 +265,8 @@ def _whole(fns, circuit, num_qubits, num_clbits, phase, stride, view, offs, name
     if not ok:
         return False
     if phase != 0:
-        ops[0, 0], ops[0, 1], ops[0, 2], ops[0, 3] = OP_STANDARD, 0, 0, 0
-        ops[0, 4], ops[0, 5], ops[0, 6], ops[0, 7] = _GLOBAL_PHASE, 0, 0, 1
+        ops[0, COL_OPCODE], ops[0, COL_QOFF], ops[0, COL_NCTRL], ops[0, COL_NTARG] = OP_STANDARD, 0, 0, 0
+        ops[0, COL_MOFF], ops[0, COL_CVAL], ops[0, COL_ARG], ops[0, COL_ARG2] = _GLOBAL_PHASE, 0, 0, 1
         params[0] = phase
         counts[0] += 1
         counts[2] += 1

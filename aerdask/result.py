@@ -18,7 +18,7 @@ from qiskit.quantum_info import DensityMatrix, Statevector
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
 
-from aerdask_kernels.opcodes import OP_CHANNEL, OP_MEASURE, OP_RESET
+from aerdask_kernels.opcodes import COL_OPCODE, OP_CHANNEL, OP_MEASURE, OP_RESET
 
 __all__ = ["ResultData", "build_result", "hex_strings"]
 
@@ -108,7 +108,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     were sampled from one final state (Aer's measure sampling); with a mid-circuit
     measurement, a reset or a quantum error the shots branch instead.
     """
-    opcodes = exp.ops[:, 0]
+    opcodes = exp.ops[:, COL_OPCODE]
     # A density matrix takes channels and resets exactly: only a mid-circuit measurement branches it.
     branching = (OP_MEASURE,) if exp.method == "density_matrix" else (OP_MEASURE, OP_RESET, OP_CHANNEL)
     mid_circuit = bool(np.isin(opcodes, branching).any())

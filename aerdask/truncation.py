@@ -12,6 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from aerdask_kernels.opcodes import (
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
     OP_BRANCH,
     OP_CHANNEL,
     OP_CLASSICAL,
@@ -34,11 +38,11 @@ _QUANTUM_OPS = np.array([OP_MATRIX, OP_DIAG, OP_STANDARD, OP_MEASURE, OP_RESET, 
 def _quantum_positions(exp: Experiment) -> np.ndarray:
     """Positions in ``exp.qubits`` that hold qubits (BRANCH and CLASSICAL rows hold clbits there)."""
     ops = exp.ops
-    rows = ops[np.isin(ops[:, 0], _QUANTUM_OPS)]
-    widths = rows[:, 2] + rows[:, 3]
+    rows = ops[np.isin(ops[:, COL_OPCODE], _QUANTUM_OPS)]
+    widths = rows[:, COL_NCTRL] + rows[:, COL_NTARG]
     if widths.size == 0:
         return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(rows[:, 1] - (np.cumsum(widths) - widths), widths)
+    starts = np.repeat(rows[:, COL_QOFF] - (np.cumsum(widths) - widths), widths)
     return starts + np.arange(int(widths.sum()))
 
 
@@ -52,7 +56,7 @@ def truncate(exp: Experiment) -> Experiment:
     n = exp.num_qubits
     if n <= 1 or any(save["kind"] in WHOLE_STATE_SAVES for save in exp.saves):
         return exp
-    opcodes = exp.ops[:, 0]
+    opcodes = exp.ops[:, COL_OPCODE]
     if (opcodes == OP_BRANCH).any() or (opcodes == OP_CLASSICAL).any():
         positions = _quantum_positions(exp)  # some entries of ``qubits`` are clbits
     else:

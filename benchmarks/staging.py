@@ -23,7 +23,7 @@ from suite import CIRCUITS  # noqa: E402
 
 import aerdask  # noqa: E402
 from aerdask_kernels.blocking import BLOCK_FREE_SLOTS, BLOCK_LOW_QUBITS, BLOCK_QUBITS, stage_gate  # noqa: E402
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX  # noqa: E402
+from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_MATRIX  # noqa: E402
 from aerdask_kernels.prepare import prepare_point  # noqa: E402
 from aerdask_kernels.staging import fewest_passes, plan_stages  # noqa: E402
 
@@ -31,7 +31,7 @@ from aerdask_kernels.staging import fewest_passes, plan_stages  # noqa: E402
 def gates_of(qc):
     program = aerdask.AerSimulator().compile([qc], shots=1)
     exp = prepare_point(program.experiments[0], 0, True)
-    rows = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (OP_MATRIX, OP_DIAG)]
+    rows = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, COL_OPCODE] in (OP_MATRIX, OP_DIAG)]
     return [stage_gate(exp.ops, exp.qubits, pc) for pc in rows]
 
 

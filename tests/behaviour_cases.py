@@ -4,7 +4,11 @@
 of results is intended, and say why in the changelog); ``tests/test_behaviour.py`` runs every case
 again and compares counts, per-shot memory and every saved value exactly (floats by their repr).
 States stay below 14 qubits, where no kernel sums in parallel (a parallel sum's rounding depends on
-the thread count), except where a case says otherwise.
+the thread count).
+
+Single precision is the exception (:data:`APPROXIMATE`): its sums (probabilities, expectation
+values) round differently in code that Numba compiled in another order (another process, another
+cache), by a few parts in 10**7, which can move a sample. Those cases are compared to that precision.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Kraus, Pauli, SparsePauliOp
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "behaviour.json"
+#: Cases compared to single precision, not bit for bit (see the module docs).
+APPROXIMATE = frozenset({"statevector-single"})
 
 
 def _random_layer(num_qubits: int, seed: int) -> QuantumCircuit:
@@ -156,7 +162,7 @@ def cases() -> dict:
     sweep, binds = _sweep()
     return {
         "statevector-dynamic": ([_dynamic()], {}, {"shots": 300, "memory": True}),
-        "statevector-dynamic-single": ([_dynamic()], {"precision": "single"}, {"shots": 300, "memory": True}),
+        "statevector-single": ([_with_state_saves(_qft_like())], {"precision": "single"}, {"shots": 1000}),
         "statevector-pershot": ([_dynamic(pershot=True)], {}, {"shots": 12, "memory": True}),
         "statevector-batch": (_batch(), {}, {"shots": 500, "memory": True, "max_job_size": 2}),
         "statevector-qft-saves": ([_with_state_saves(_qft_like())], {}, {"shots": 1000}),
@@ -206,9 +212,22 @@ def _plain(value):
     return array.tolist()
 
 
+def compiled_kernels() -> None:
+    """Build (or load) every compiled kernel first: the cases run compiled, never as Python.
+
+    Python kernels (what a small job runs while its compiled ones are not ready) round single
+    precision differently, so a case must not depend on what this process compiled before it.
+    """
+    from aerdask_kernels import readiness
+
+    readiness.ensure([(path, p) for p in readiness.PRECISIONS for path in (readiness.SMALL, readiness.LARGE)])
+
+
 def run_case(name: str) -> list[dict]:
     """The case's results: per experiment its counts, memory and saved values, as plain data."""
     from aerdask import AerSimulator
+
+    compiled_kernels()
 
     circuits, backend_options, run_options = cases()[name]
     result = AerSimulator(seed_simulator=20261205, **backend_options).run(circuits, **run_options).result()
@@ -220,6 +239,7 @@ def run_case(name: str) -> list[dict]:
             entry["memory"] = result.get_memory(i)
         entry["saves"] = {k: _plain(v) for k, v in sorted(data.items()) if k not in ("counts", "memory")}
         entry["method"] = experiment.metadata.get("method")
+        entry["kernels"] = experiment.metadata.get("kernels")
         out.append(entry)
     return out
 

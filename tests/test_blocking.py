@@ -9,7 +9,7 @@ from qiskit.circuit.random import random_circuit
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks, stage_gate
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
+from aerdask_kernels.opcodes import COL_ARG, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_DIAG, OP_MATRIX
 from aerdask_kernels.program import Program, QobjValidationError
 from aerdask_kernels.staging import commutes
 
@@ -26,7 +26,7 @@ def blocked_steps(plan):
 
 
 def row_qubits(exp, row):
-    qoff, count = exp.ops[row, 1], exp.ops[row, 2] + exp.ops[row, 3]
+    qoff, count = exp.ops[row, COL_QOFF], exp.ops[row, COL_NCTRL] + exp.ops[row, COL_NTARG]
     return exp.qubits[qoff : qoff + count]
 
 
@@ -46,11 +46,11 @@ def test_plan_keeps_every_gate_once_and_each_qubits_order(seed, fusion):
         for row in rows if n_local else []:
             gate = stage_gate(exp.ops, exp.qubits, row)
             assert gate.needs <= local  # the qubits it mixes are in the block
-            qoff, count = exp.ops[row, 1], exp.ops[row, 2] + exp.ops[row, 3]
+            qoff, count = exp.ops[row, COL_QOFF], exp.ops[row, COL_NCTRL] + exp.ops[row, COL_NTARG]
             qs, ps = exp.qubits[qoff : qoff + count].tolist(), plan.positions[qoff : qoff + count].tolist()
             for q, p in zip(qs, ps, strict=True):
                 assert p == (slots[sorted(local).index(q)] if q in local else -1 - q)
-    gates = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (OP_MATRIX, OP_DIAG)]
+    gates = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, COL_OPCODE] in (OP_MATRIX, OP_DIAG)]
     planned = [r for r in range(exp.ops.shape[0]) if plan.entry[r] >= 0]
     assert sorted(order) == gates or not planned
     for i, a in enumerate(order):  # gates change places only where they commute
@@ -88,7 +88,7 @@ def test_no_jump_lands_inside_a_planned_run():
     qc.h(4)
     exp = compiled(qc)
     plan = plan_blocks(exp, 6)
-    targets = {int(exp.ops[pc, 6]) for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (6, 7)}
+    targets = {int(exp.ops[pc, COL_ARG]) for pc in range(exp.ops.shape[0]) if exp.ops[pc, COL_OPCODE] in (6, 7)}
     starts = [pc for pc in range(exp.ops.shape[0]) if plan.entry[pc] >= 0]
     assert starts
     for start in starts:

@@ -24,7 +24,7 @@ from aerdask.errors import AerdaskInputError
 from aerdask_kernels import run_program
 from aerdask_kernels.gpu import devices, tiles
 from aerdask_kernels.gpu.walk import run_program_gpu
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
+from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_MATRIX
 
 from .clusters import ROOT
 
@@ -164,7 +164,7 @@ def test_the_tile_plan_puts_each_dense_rows_targets_in_its_tile():
     from aerdask_kernels.prepare import prepare_point
 
     exp = prepare_point(exp, 0, False)
-    start = int(np.flatnonzero(np.isin(exp.ops[:, 0], (OP_MATRIX, OP_DIAG)))[0])
+    start = int(np.flatnonzero(np.isin(exp.ops[:, COL_OPCODE], (OP_MATRIX, OP_DIAG)))[0])
     batches, end = tiles.plan_batches(exp.ops, exp.qubits, start, exp.num_qubits, tile_bits=5)
     assert [pc for b in batches for pc in b.pcs] == list(range(start, end))
     for batch in batches:
@@ -172,7 +172,7 @@ def test_the_tile_plan_puts_each_dense_rows_targets_in_its_tile():
         assert len(positions) == batch.tile_bits == 5
         assert len(set(batch.offsets.tolist())) == 1 << 5  # distinct amplitudes
         for pc in batch.pcs:
-            if exp.ops[pc, 0] == OP_MATRIX:
+            if exp.ops[pc, COL_OPCODE] == OP_MATRIX:
                 qoff, nctrl, ntarg = exp.ops[pc, 1:4]
                 targets = exp.qubits[qoff + nctrl : qoff + nctrl + ntarg]
                 assert set(targets.tolist()) <= set(positions)

@@ -20,6 +20,7 @@ from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SuperOp
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask.noise import NoiseModel, as_channel
+from aerdask_kernels.opcodes import COL_OPCODE
 
 from .noise_cases import SHOTS, amplitude_damping, assert_fits, depolarizing, exact_probabilities, model_of
 
@@ -331,7 +332,7 @@ def test_fused_checkpoint_levels_cover_the_channel_rows():
 
     qc = random_circuit(5, 8, max_operands=2, seed=3)
     exp = prepare_point(compile_circuit(qc, noise=model_of("depolarizing")), 0, True)
-    channels = np.flatnonzero(exp.ops[:, 0] == OP_CHANNEL)
+    channels = np.flatnonzero(exp.ops[:, COL_OPCODE] == OP_CHANNEL)
     copies = Checkpoints.build(exp, np.complex128, stride=2)
     assert len(copies.levels) >= 2
     for i, level in enumerate(copies.levels):

@@ -9,7 +9,7 @@ from qiskit import QuantumCircuit
 
 from aerdask import AerSimulator, QobjValidationError
 from aerdask_kernels import Program, run_program
-from aerdask_kernels.opcodes import OP_MATRIX
+from aerdask_kernels.opcodes import COL_ARG, COL_OPCODE, OP_MATRIX
 from aerdask_kernels.standard import STANDARD_ARITY
 from aerdask_kernels.validation import suspect_rows, validate_row
 
@@ -88,9 +88,9 @@ def test_validate_names_the_problem(program, corrupt, message):
 def test_jump_target_checked(program):
     bad = pickle.loads(pickle.dumps(program))
     exp = bad.experiments[0]
-    row = int(np.flatnonzero(exp.ops[:, 0] != OP_MATRIX)[0])
-    exp.ops[row, 0] = 6  # JUMP
-    exp.ops[row, 6] = 10_000
+    row = int(np.flatnonzero(exp.ops[:, COL_OPCODE] != OP_MATRIX)[0])
+    exp.ops[row, COL_OPCODE] = 6  # JUMP
+    exp.ops[row, COL_ARG] = 10_000
     with pytest.raises(QobjValidationError, match="jump target"):
         bad.validate()
 

@@ -6,6 +6,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
+from aerdask_kernels.opcodes import COL_ARG, COL_NTARG, COL_OPCODE
 
 from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 
@@ -86,12 +87,14 @@ def test_fused_rows_keep_jump_targets_and_grow_their_matrix_buffer():
     plain = compiled(qc, fusion=False)
     fused.validate()
     assert fused.ops.shape[0] < plain.ops.shape[0]
-    assert any(r[0] == OP_DIAG and r[3] == 10 for r in fused.ops)
+    assert any(r[COL_OPCODE] == OP_DIAG and r[COL_NTARG] == 10 for r in fused.ops)
     for program in (fused, plain):  # every jump lands on the first row of its block, in both
-        branches = program.ops[program.ops[:, 0] == OP_BRANCH]
-        assert program.ops[branches[0, 6] - 1, 0] == OP_JUMP  # the else block starts right after the then-jump
-        assert branches[1, 6] == program.ops.shape[0]  # the last if ends the program
-        assert program.ops[-1, 0] != OP_BRANCH  # x(4) is inside it
+        branches = program.ops[program.ops[:, COL_OPCODE] == OP_BRANCH]
+        assert (
+            program.ops[branches[0, COL_ARG] - 1, COL_OPCODE] == OP_JUMP
+        )  # the else block starts right after the then-jump
+        assert branches[1, COL_ARG] == program.ops.shape[0]  # the last if ends the program
+        assert program.ops[-1, COL_OPCODE] != OP_BRANCH  # x(4) is inside it
     results = [
         AerSimulator().run(qc, shots=2000, seed_simulator=4, fusion_enable=f).result().get_counts()
         for f in (True, False)

@@ -9,7 +9,7 @@ from qiskit.synthesis import synth_qft_full
 
 from aerdask import AerSimulator
 from aerdask_kernels.blocking import plan_blocks, stage_gate
-from aerdask_kernels.opcodes import OP_DIAG, OP_MATRIX
+from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_MATRIX
 from aerdask_kernels.staging import StageGate, commutes, fewest_passes, plan_stages
 
 from .conftest import compiled, random_u_layer, reference_statevector
@@ -21,7 +21,7 @@ def gate(row, needs=(), insular=()):
 
 def gates_of(qc, fusion=True):
     exp = compiled(qc, fusion=fusion)
-    rows = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, 0] in (OP_MATRIX, OP_DIAG)]
+    rows = [pc for pc in range(exp.ops.shape[0]) if exp.ops[pc, COL_OPCODE] in (OP_MATRIX, OP_DIAG)]
     return [stage_gate(exp.ops, exp.qubits, pc) for pc in rows]
 
 

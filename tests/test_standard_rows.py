@@ -9,7 +9,7 @@ from aerdask import AerSimulator
 from aerdask.compiler import MatrixCache, _CircuitCompiler, compile_circuit
 from aerdask.emitter import Emitter, NonNumericParameters
 from aerdask_kernels import Experiment
-from aerdask_kernels.opcodes import OP_DIAG, OP_JUMP
+from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_JUMP
 from aerdask_kernels.prepare import prepare_point
 from aerdask_kernels.standard import OP_STANDARD, STANDARD_GATES
 
@@ -43,7 +43,7 @@ def test_rows_equal_the_python_path(name, fusion, rng):
             gate.params = list(rng.uniform(-np.pi, np.pi, len(gate.params)))
         qc.append(gate, [int(q) for q in rng.permutation(4)[: gate.num_qubits]])
     fast, slow = _compiled(qc, True, fusion), _compiled(qc, False, fusion)
-    assert OP_STANDARD not in fast.ops[:, 0] and OP_STANDARD not in slow.ops[:, 0]
+    assert OP_STANDARD not in fast.ops[:, COL_OPCODE] and OP_STANDARD not in slow.ops[:, COL_OPCODE]
     np.testing.assert_array_equal(fast.ops[:, :6], slow.ops[:, :6])  # ARG/ARG2 point at the parameters
     np.testing.assert_array_equal(fast.qubits, slow.qubits)
     np.testing.assert_allclose(fast.matrices, slow.matrices, rtol=0, atol=1e-15)
@@ -63,7 +63,7 @@ def test_identity_rows_are_dropped_and_jumps_renumbered():
     assert ops.shape[0] == 5  # x, measure, branch, x, h (the last measure is sampled)
     branch = ops[2]
     assert ops[branch[6], 3] == 1 and ops[branch[6], 0] != OP_DIAG  # lands on the h
-    assert OP_JUMP not in ops[:, 0]
+    assert OP_JUMP not in ops[:, COL_OPCODE]
     counts = AerSimulator().run(qc, shots=400, seed_simulator=3, fusion_enable=False).result().get_counts()
     assert set(counts) == {"01", "11"} and sum(counts.values()) == 400
 
@@ -83,5 +83,5 @@ def test_non_numeric_parameters_take_the_python_path(monkeypatch):
 
     monkeypatch.setattr(Emitter, "standard", standard)
     exp = compile_circuit(qc, use_native=False)
-    assert calls and exp.ops[0, 0] == OP_DIAG
+    assert calls and exp.ops[0, COL_OPCODE] == OP_DIAG
     np.testing.assert_allclose(exp.matrices, np.exp([-0.25j, 0.25j]))

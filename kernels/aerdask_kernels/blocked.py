@@ -25,7 +25,7 @@ from ._jit import njit, prange
 from .bits import control_bits, insert_zero_bit, insert_zero_bits
 from .gates import row_nonzeros, scaled_identity_plus_rank_one, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, block_monomial, monomial
-from .opcodes import OP_MATRIX
+from .opcodes import COL_CVAL, COL_MOFF, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_MATRIX
 
 __all__ = ["apply_block"]
 
@@ -409,12 +409,12 @@ def _apply_row(re, im, row, positions, matrices, is_monomial, perm, phase, tr, t
     ``positions`` gives each qubit of the row as a buffer bit, or ``-1 - qubit`` outside
     the block (controls and DIAG rows' qubits only; see :mod:`.blocking`).
     """
-    qoff, nctrl, ntarg, moff, cval = row[1], row[2], row[3], row[4], row[5]
+    qoff, nctrl, ntarg, moff, cval = row[COL_QOFF], row[COL_NCTRL], row[COL_NTARG], row[COL_MOFF], row[COL_CVAL]
     met, ctrl, ctrl_val = _local_controls(positions[qoff : qoff + nctrl], cval, base)
     if not met:
         return
     targ = positions[qoff + nctrl : qoff + nctrl + ntarg]
-    if row[0] == OP_MATRIX:
+    if row[COL_OPCODE] == OP_MATRIX:
         dim = 1 << ntarg
         matrix = matrices[moff : moff + dim * dim]
         if is_monomial:
@@ -516,9 +516,9 @@ def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1):
     phases = np.zeros((rows.size, 1 << MAX_MONOMIAL_TARGETS), dtype=matrices.dtype)
     for r in range(rows.size):
         row = ops[rows[r]]
-        if row[0] == OP_MATRIX and row[3] <= MAX_MONOMIAL_TARGETS:
-            dim = 1 << row[3]
-            is_monomial[r] = monomial(matrices[row[4] : row[4] + dim * dim], dim, perms[r], phases[r])
+        if row[COL_OPCODE] == OP_MATRIX and row[COL_NTARG] <= MAX_MONOMIAL_TARGETS:
+            dim = 1 << row[COL_NTARG]
+            is_monomial[r] = monomial(matrices[row[COL_MOFF] : row[COL_MOFF] + dim * dim], dim, perms[r], phases[r])
     scratch = 1 << k  # a monomial's moves, or a diagonal's table (see _block_diagonal)
     in_order = True  # a run's amplitudes keep their order in the buffer: plain copies
     for j in range(run):

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import settings
 from ._jit import load_numba, numba_loaded
-from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import COL_ARG, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 from .program import Experiment
 from .staging import StageGate, plan_stages
 
@@ -86,7 +86,7 @@ class Plan:
         A block is one pass; a gate run on its own is one (a dense gate of several
         qubits costs more in time, but it is one read and one write of the state).
         """
-        gate = (exp.ops[:, 0] == OP_MATRIX) | (exp.ops[:, 0] == OP_DIAG)
+        gate = (exp.ops[:, COL_OPCODE] == OP_MATRIX) | (exp.ops[:, COL_OPCODE] == OP_DIAG)
         planned = np.zeros(gate.size, dtype=bool)
         for first, end, _, _ in self.runs.tolist():
             for _, _, rows_off, n_rows in self.steps[first:end].tolist():
@@ -104,26 +104,26 @@ class Plan:
 
 def gate_needs(ops: np.ndarray, qubits: np.ndarray, pc: int) -> frozenset:
     """The qubits gate row ``pc`` mixes: a MATRIX row's targets (a DIAG row mixes none)."""
-    if ops[pc, 0] != OP_MATRIX:
+    if ops[pc, COL_OPCODE] != OP_MATRIX:
         return frozenset()
-    toff = ops[pc, 1] + ops[pc, 2]
-    return frozenset(qubits[toff : toff + ops[pc, 3]].tolist())
+    toff = ops[pc, COL_QOFF] + ops[pc, COL_NCTRL]
+    return frozenset(qubits[toff : toff + ops[pc, COL_NTARG]].tolist())
 
 
 def stage_gate(ops: np.ndarray, qubits: np.ndarray, pc: int) -> StageGate:
     """Gate row ``pc`` for the stage planner: its needed and its insular qubits."""
-    qoff, count = ops[pc, 1], ops[pc, 2] + ops[pc, 3]
+    qoff, count = ops[pc, COL_QOFF], ops[pc, COL_NCTRL] + ops[pc, COL_NTARG]
     needs = gate_needs(ops, qubits, pc)
     return StageGate(int(pc), needs, frozenset(qubits[qoff : qoff + count].tolist()) - needs)
 
 
 def runs(ops: np.ndarray):
     """(start, end) of each stretch of gate rows that no jump enters in the middle."""
-    op = ops[:, 0]
+    op = ops[:, COL_OPCODE]
     gate = (op == OP_MATRIX) | (op == OP_DIAG)
     jumps = (op == OP_JUMP) | (op == OP_BRANCH)
     target = np.zeros(op.size + 1, dtype=bool)
-    target[ops[jumps, 6]] = True
+    target[ops[jumps, COL_ARG]] = True
     start = None
     for pc in range(op.size + 1):
         if start is not None and (pc == op.size or not gate[pc] or target[pc]):
@@ -197,7 +197,7 @@ def plan_blocks(
             touched = set().union(*(gate_needs(ops, qubits, row) for row in rows))
             local, slots, slot = _layout(touched, low, free_slots, n)
             for row in rows:
-                qoff, count = ops[row, 1], ops[row, 2] + ops[row, 3]
+                qoff, count = ops[row, COL_QOFF], ops[row, COL_NCTRL] + ops[row, COL_NTARG]
                 # Insular qubits outside the block: -1 - qubit (the block knows their bit).
                 positions[qoff : qoff + count] = [slot.get(q, -1 - q) for q in qubits[qoff : qoff + count].tolist()]
             add_step(local, slots, rows)

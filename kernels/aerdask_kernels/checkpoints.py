@@ -24,7 +24,7 @@ import numpy as np
 from . import settings
 from .blocking import plan_blocks
 from .fusion import fuse_rows
-from .opcodes import OP_CHANNEL, OP_DIAG, OP_MATRIX
+from .opcodes import COL_OPCODE, OP_CHANNEL, OP_DIAG, OP_MATRIX
 
 __all__ = ["Checkpoints", "Level", "CHECKPOINT_STRIDE"]
 
@@ -46,12 +46,12 @@ class Level:
 
     def __init__(self, exp, keep_rows: np.ndarray, dtype, blocking_qubits: int):
         ops = exp.ops
-        keep = (ops[:, 0] != OP_CHANNEL) | np.isin(np.arange(ops.shape[0]), keep_rows)
+        keep = (ops[:, COL_OPCODE] != OP_CHANNEL) | np.isin(np.arange(ops.shape[0]), keep_rows)
         self.ops, self.qubits, matrices = fuse_rows(np.ascontiguousarray(ops[keep]), exp.qubits, exp.matrices)
         self.matrices = matrices.astype(dtype, copy=False)
         p = plan_blocks(exp.replace(ops=self.ops, qubits=self.qubits, matrices=matrices), blocking_qubits)
         self.plan = (p.entry, p.runs, p.steps, p.pool, p.positions)
-        rows = np.flatnonzero(self.ops[:, 0] == OP_CHANNEL)
+        rows = np.flatnonzero(self.ops[:, COL_OPCODE] == OP_CHANNEL)
         if rows.size != keep_rows.size:  # fusion keeps every non-gate row; anything else is a bug
             raise AssertionError(f"checkpoints: {keep_rows.size} kept, {rows.size} after fusion")
         self.exact = np.append(keep_rows, ops.shape[0])
@@ -85,7 +85,7 @@ class Checkpoints:
                 :data:`CHECKPOINT_STRIDE`); each coarser copy has ``LEVEL_FACTOR`` times fewer.
         """
         stride = CHECKPOINT_STRIDE if stride is None else stride
-        opcodes = exp.ops[:, 0]
+        opcodes = exp.ops[:, COL_OPCODE]
         channels = np.flatnonzero(opcodes == OP_CHANNEL)
         if stride <= 0 or channels.size <= stride:
             return None

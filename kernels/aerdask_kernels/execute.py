@@ -40,7 +40,20 @@ from .measure import (
     probability_one,
 )
 from .noise import Noise
-from .opcodes import OP_CHANNEL, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SAVE, OP_SET_STATE
+from .opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_MOFF,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    OP_CHANNEL,
+    OP_CLASSICAL,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SAVE,
+    OP_SET_STATE,
+)
 from .prepare import prepare_point
 from .program import Experiment, Program
 from .sampling import sample_indices
@@ -351,13 +364,13 @@ class _Walker:
         """Run a CLASSICAL or SET_STATE row; False for any other row."""
         exp = self.exp
         if opcode == OP_CLASSICAL:
-            value = evaluate(exp.classical[exp.ops[pc, 6]], creg)
-            qoff = exp.ops[pc, 1]
-            for i, bit in enumerate(exp.qubits[qoff : qoff + exp.ops[pc, 3]].tolist()):
+            value = evaluate(exp.classical[exp.ops[pc, COL_ARG]], creg)
+            qoff = exp.ops[pc, COL_QOFF]
+            for i, bit in enumerate(exp.qubits[qoff : qoff + exp.ops[pc, COL_NTARG]].tolist()):
                 creg[bit] = (value >> i) & 1
             return True
         if opcode == OP_SET_STATE:
-            moff = exp.ops[pc, 4]
+            moff = exp.ops[pc, COL_MOFF]
             self._set_state(state, self.matrices[moff : moff + (1 << exp.num_qubits)])
             return True
         return False
@@ -376,7 +389,7 @@ class _Walker:
             if pc >= n_ops:
                 self._leaf(state, creg, shots)
                 return
-            opcode, qoff, arg = exp.ops[pc, 0], exp.ops[pc, 1], exp.ops[pc, 6]
+            opcode, qoff, arg = exp.ops[pc, COL_OPCODE], exp.ops[pc, COL_QOFF], exp.ops[pc, COL_ARG]
             if opcode == OP_CHANNEL:
                 # The larger groups wait (with a state copy while the budget lasts, else as their
                 # path); this walk goes on with the smallest, whose subtree is small: few wait at once.
@@ -438,10 +451,10 @@ class _Walker:
         Returns:
             The shots left as they are, and the path entries to add when all of them flipped.
         """
-        readout = int(self.exp.ops[pc, 7]) - 1
-        if readout < 0 or self.exp.ops[pc, 0] != OP_MEASURE:
+        readout = int(self.exp.ops[pc, COL_ARG2]) - 1
+        if readout < 0 or self.exp.ops[pc, COL_OPCODE] != OP_MEASURE:
             return shots, ()
-        clbit = int(self.exp.ops[pc, 6])
+        clbit = int(self.exp.ops[pc, COL_ARG])
         flips = self.noise.flips(readout, outcome, shots)
         flip = (pc, READOUT_FLIP)
         if flips == shots:
@@ -482,7 +495,7 @@ class _Walker:
                 continue
             while True:
                 pc = self._segment(state, creg, pc, entry[0] if channel else after)
-                opcode = exp.ops[pc, 0]
+                opcode = exp.ops[pc, COL_OPCODE]
                 if opcode != OP_SAVE and not self._classical_step(opcode, pc, state, creg):
                     break
                 pc += 1
@@ -490,9 +503,9 @@ class _Walker:
                 if entry[1] >= 0:  # -1: a mixture's identity (the entry says where the branch went on)
                     self.noise.apply(pc, entry[1], state)
             else:
-                qubit = int(exp.qubits[exp.ops[pc, 1]])
+                qubit = int(exp.qubits[exp.ops[pc, COL_QOFF]])
                 p1 = self._probability_one(state, qubit)
-                self._settle(opcode, qubit, exp.ops[pc, 6], entry, p1 if entry else 1.0 - p1, state, creg)
+                self._settle(opcode, qubit, exp.ops[pc, COL_ARG], entry, p1 if entry else 1.0 - p1, state, creg)
             pc += 1
         self.replays += 1
         return state, creg

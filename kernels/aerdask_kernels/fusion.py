@@ -36,7 +36,22 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
-from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_SET_STATE
+from .opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    N_COLS,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_SET_STATE,
+)
 
 __all__ = ["fuse_rows", "absorb_rows", "MAX_DIAGONAL_QUBITS", "MAX_DENSE_QUBITS"]
 
@@ -145,12 +160,12 @@ def _emit(out_ops, out_qubits, out_m, counts, fields, qs, data, size):
     nctrl, ntarg = fields[1], fields[2]
     for c in range(N_COLS):
         out_ops[row, c] = 0
-    out_ops[row, 0] = fields[0]
-    out_ops[row, 1] = nq
-    out_ops[row, 2] = nctrl
-    out_ops[row, 3] = ntarg
-    out_ops[row, 4] = nm
-    out_ops[row, 5] = fields[3]
+    out_ops[row, COL_OPCODE] = fields[0]
+    out_ops[row, COL_QOFF] = nq
+    out_ops[row, COL_NCTRL] = nctrl
+    out_ops[row, COL_NTARG] = ntarg
+    out_ops[row, COL_MOFF] = nm
+    out_ops[row, COL_CVAL] = fields[3]
     for b in range(nctrl + ntarg):
         out_qubits[nq + b] = qs[b]
     _copy(out_m, data, size, nm)
@@ -186,11 +201,17 @@ def _flush_diagonal(gq, gn, gd, out_ops, out_qubits, out_m, counts):
 @njit
 def _uncontrolled(ops, r, qubits, matrices):
     """Row ``r``'s qubits (controls first) and its matrix or diagonal over all of them."""
-    qoff, nc, nt, moff, cval = ops[r, 1], ops[r, 2], ops[r, 3], ops[r, 4], ops[r, 5]
+    qoff, nc, nt, moff, cval = (
+        ops[r, COL_QOFF],
+        ops[r, COL_NCTRL],
+        ops[r, COL_NTARG],
+        ops[r, COL_MOFF],
+        ops[r, COL_CVAL],
+    )
     k = nc + nt
     qs = qubits[qoff : qoff + k].copy()
     td = 1 << nt
-    if ops[r, 0] == OP_DIAG:
+    if ops[r, COL_OPCODE] == OP_DIAG:
         full = np.ones(1 << k, dtype=np.complex128)
         for t in range(td):
             full[cval | (t << nc)] = matrices[moff + t]
@@ -222,8 +243,8 @@ def fuse_rows(ops, qubits, matrices):
     n = ops.shape[0]
     target = np.zeros(n + 1, dtype=np.bool_)
     for r in range(n):
-        if ops[r, 0] == OP_JUMP or ops[r, 0] == OP_BRANCH:
-            target[ops[r, 6]] = True
+        if ops[r, COL_OPCODE] == OP_JUMP or ops[r, COL_OPCODE] == OP_BRANCH:
+            target[ops[r, COL_ARG]] = True
     new_index = np.empty(n + 1, dtype=np.int64)
     out_ops = np.empty((n, N_COLS), dtype=np.int64)
     out_qubits = np.empty(qubits.size, dtype=np.int64)
@@ -239,11 +260,11 @@ def fuse_rows(ops, qubits, matrices):
     gd = np.empty(1 << MAX_DIAGONAL_QUBITS, dtype=np.complex128)
     blk[1] = -1
     for r in range(n):
-        opcode = ops[r, 0]
-        k = ops[r, 2] + ops[r, 3]
+        opcode = ops[r, COL_OPCODE]
+        k = ops[r, COL_NCTRL] + ops[r, COL_NTARG]
         gate = opcode == OP_MATRIX or opcode == OP_DIAG
         fusible = (opcode == OP_DIAG and k <= MAX_DIAGONAL_QUBITS) or (opcode == OP_MATRIX and k <= MAX_DENSE_QUBITS)
-        qoff = ops[r, 1]
+        qoff = ops[r, COL_QOFF]
         if target[r] or not gate:
             if blk[0] > 0:
                 out_m = _flush_dense(dq, blk[0], dm, out_ops, out_qubits, out_m, counts)
@@ -262,17 +283,17 @@ def fuse_rows(ops, qubits, matrices):
         if not gate or not fusible:
             size = 0
             if opcode == OP_MATRIX:
-                size = 1 << (2 * ops[r, 3])
+                size = 1 << (2 * ops[r, COL_NTARG])
             elif opcode == OP_DIAG or opcode == OP_SET_STATE:
-                size = 1 << ops[r, 3]
-            moff = ops[r, 4]
+                size = 1 << ops[r, COL_NTARG]
+            moff = ops[r, COL_MOFF]
             row = counts[0]
-            fields = np.array([opcode, ops[r, 2], ops[r, 3], ops[r, 5]])
+            fields = np.array([opcode, ops[r, COL_NCTRL], ops[r, COL_NTARG], ops[r, COL_CVAL]])
             out_m = _emit(out_ops, out_qubits, out_m, counts, fields, qubits[qoff:], matrices[moff:], size)
             if not gate and opcode != OP_SET_STATE:  # SET_STATE keeps its amplitudes, like a gate
-                out_ops[row, 4] = 0
-                out_ops[row, 6] = ops[r, 6]
-                out_ops[row, 7] = ops[r, 7]
+                out_ops[row, COL_MOFF] = 0
+                out_ops[row, COL_ARG] = ops[r, COL_ARG]
+                out_ops[row, COL_ARG2] = ops[r, COL_ARG2]
             continue
         qs, data = _uncontrolled(ops, r, qubits, matrices)
         if opcode == OP_DIAG:
@@ -333,32 +354,32 @@ def fuse_rows(ops, qubits, matrices):
     new_index[n] = counts[0]  # after the last blocks: a jump to the end skips nothing
     rows = counts[0]
     for r in range(rows):
-        if out_ops[r, 0] == OP_JUMP or out_ops[r, 0] == OP_BRANCH:
-            out_ops[r, 6] = new_index[out_ops[r, 6]]
+        if out_ops[r, COL_OPCODE] == OP_JUMP or out_ops[r, COL_OPCODE] == OP_BRANCH:
+            out_ops[r, COL_ARG] = new_index[out_ops[r, COL_ARG]]
     return absorb_rows(out_ops[:rows].copy(), out_qubits[: counts[1]].copy(), out_m[: counts[2]].copy())
 
 
 @njit
 def _is_pair(ops, r):
     """Row ``r`` is a dense uncontrolled two-qubit gate: it can take in its neighbours."""
-    return ops[r, 0] == OP_MATRIX and ops[r, 2] == 0 and ops[r, 3] == 2
+    return ops[r, COL_OPCODE] == OP_MATRIX and ops[r, COL_NCTRL] == 0 and ops[r, COL_NTARG] == 2
 
 
 @njit
 def _is_small(ops, r):
     """Row ``r`` is an uncontrolled one-qubit gate or two-qubit diagonal: it can be taken in."""
-    if ops[r, 2] != 0:
+    if ops[r, COL_NCTRL] != 0:
         return False
-    if ops[r, 3] == 1:
-        return ops[r, 0] == OP_MATRIX or ops[r, 0] == OP_DIAG
-    return ops[r, 3] == 2 and ops[r, 0] == OP_DIAG
+    if ops[r, COL_NTARG] == 1:
+        return ops[r, COL_OPCODE] == OP_MATRIX or ops[r, COL_OPCODE] == OP_DIAG
+    return ops[r, COL_NTARG] == 2 and ops[r, COL_OPCODE] == OP_DIAG
 
 
 @njit
 def _dense(ops, r, qubits, matrices):
     """Row ``r`` (uncontrolled) as its qubits and a dense matrix over them."""
     qs, data = _uncontrolled(ops, r, qubits, matrices)
-    if ops[r, 0] == OP_MATRIX:
+    if ops[r, COL_OPCODE] == OP_MATRIX:
         return qs, data
     dim = data.size
     full = np.zeros(dim * dim, dtype=np.complex128)
@@ -380,12 +401,12 @@ def _take_in(ops, qubits, matrices, host, r):
     Sizes come from ``ops``, not literals, and ``hq`` is a copy: Numba would compile
     the helpers once more for a constant argument or a new array layout (seconds, cold).
     """
-    k = ops[host, 3]
+    k = ops[host, COL_NTARG]
     dim = 1 << k
-    hq = qubits[ops[host, 1] : ops[host, 1] + k].copy()
+    hq = qubits[ops[host, COL_QOFF] : ops[host, COL_QOFF] + k].copy()
     rq, data = _dense(ops, r, qubits, matrices)
     embedded = _embed_matrix(data, rq, rq.size, hq, k)
-    moff = ops[host, 4]
+    moff = ops[host, COL_MOFF]
     current = matrices[moff : moff + dim * dim].copy()
     product = _matmul(current, embedded, dim) if r < host else _matmul(embedded, current, dim)
     _copy(matrices, product, dim * dim, moff)
@@ -412,8 +433,8 @@ def absorb_rows(ops, qubits, matrices):
     target = np.zeros(n + 1, dtype=np.bool_)
     width = 1
     for r in range(n):
-        if ops[r, 0] == OP_JUMP or ops[r, 0] == OP_BRANCH:
-            target[ops[r, 6]] = True
+        if ops[r, COL_OPCODE] == OP_JUMP or ops[r, COL_OPCODE] == OP_BRANCH:
+            target[ops[r, COL_ARG]] = True
     for i in range(qubits.size):
         width = max(width, qubits[i] + 1)
     last = np.full(width, -1, dtype=np.int64)
@@ -421,12 +442,12 @@ def absorb_rows(ops, qubits, matrices):
     dead = np.zeros(n, dtype=np.bool_)
     run = 0
     for r in range(n):
-        gate = ops[r, 0] == OP_MATRIX or ops[r, 0] == OP_DIAG
+        gate = ops[r, COL_OPCODE] == OP_MATRIX or ops[r, COL_OPCODE] == OP_DIAG
         if target[r] or not gate:
             run += 1
             if not gate:
                 continue
-        qoff, k = ops[r, 1], ops[r, 2] + ops[r, 3]
+        qoff, k = ops[r, COL_QOFF], ops[r, COL_NCTRL] + ops[r, COL_NTARG]
         if _is_pair(ops, r):
             a, b = qubits[qoff], qubits[qoff + 1]
             h = _last(last, stamp, a, run)
@@ -438,10 +459,10 @@ def absorb_rows(ops, qubits, matrices):
                 s = _last(last, stamp, qubits[qoff + side], run)
                 if s < 0 or dead[s] or not _is_small(ops, s):
                     continue
-                sk = ops[s, 3]
+                sk = ops[s, COL_NTARG]
                 ok = True
                 for j in range(sk):
-                    sq = qubits[ops[s, 1] + j]
+                    sq = qubits[ops[s, COL_QOFF] + j]
                     if (sq != a and sq != b) or _last(last, stamp, sq, run) != s:
                         ok = False
                 if ok:
@@ -472,7 +493,7 @@ def absorb_rows(ops, qubits, matrices):
         if not dead[r]:
             for c in range(N_COLS):
                 out[i, c] = ops[r, c]
-            if out[i, 0] == OP_JUMP or out[i, 0] == OP_BRANCH:
-                out[i, 6] = new_index[out[i, 6]]
+            if out[i, COL_OPCODE] == OP_JUMP or out[i, COL_OPCODE] == OP_BRANCH:
+                out[i, COL_ARG] = new_index[out[i, COL_ARG]]
             i += 1
     return out, qubits, matrices

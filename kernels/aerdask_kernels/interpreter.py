@@ -16,7 +16,21 @@ from .bits import control_bits
 from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
-from .opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
+from .opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    OP_BRANCH,
+    OP_CHANNEL,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+)
 
 __all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
 
@@ -51,10 +65,10 @@ def register_value(creg, clbits):
 @njit
 def _apply_gate_row(state, ops, pc, qubits, matrices):
     """Apply the MATRIX or DIAG row ``pc`` with the ordinary kernels."""
-    qoff, nctrl, ntarg, moff = ops[pc, 1], ops[pc, 2], ops[pc, 3], ops[pc, 4]
+    qoff, nctrl, ntarg, moff = ops[pc, COL_QOFF], ops[pc, COL_NCTRL], ops[pc, COL_NTARG], ops[pc, COL_MOFF]
     controls = qubits[qoff : qoff + nctrl]
     targets = qubits[qoff + nctrl : qoff + nctrl + ntarg]
-    if ops[pc, 0] == OP_MATRIX:
+    if ops[pc, COL_OPCODE] == OP_MATRIX:
         dim = 1 << ntarg
         matrix = matrices[moff : moff + dim * dim]
         if ntarg <= MAX_MONOMIAL_TARGETS:
@@ -62,12 +76,12 @@ def _apply_gate_row(state, ops, pc, qubits, matrices):
             phase = np.empty(dim, dtype=matrix.dtype)
             if monomial(matrix, dim, perm, phase):  # x, cx, swap, ccx...: moves, no products
                 positions = np.sort(np.concatenate((controls, targets)))
-                base_bits = control_bits(controls, ops[pc, 5])
+                base_bits = control_bits(controls, ops[pc, COL_CVAL])
                 apply_monomial(state, positions, base_bits, target_offsets(targets), perm, phase)
                 return
-        apply_matrix(state, controls, ops[pc, 5], targets, matrix)
+        apply_matrix(state, controls, ops[pc, COL_CVAL], targets, matrix)
     else:
-        apply_diagonal(state, controls, ops[pc, 5], targets, matrices[moff : moff + (1 << ntarg)])
+        apply_diagonal(state, controls, ops[pc, COL_CVAL], targets, matrices[moff : moff + (1 << ntarg)])
 
 
 @njit
@@ -116,7 +130,7 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=
     while pc < n_ops:
         if cancel_flag[0] != 0:
             return CANCELLED
-        op = ops[pc, 0]
+        op = ops[pc, COL_OPCODE]
         if entry[pc] >= 0:
             run = runs[entry[pc]]
             if not _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
@@ -126,16 +140,16 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=
             _apply_gate_row(state, ops, pc, qubits, matrices)
             pc += 1
         elif op == OP_JUMP:
-            pc = ops[pc, 6]
+            pc = ops[pc, COL_ARG]
         elif op == OP_CHANNEL and pc < stop:
             pc += 1
         elif op == OP_BRANCH:
-            qoff, ntarg = ops[pc, 1], ops[pc, 3]
+            qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
             value = register_value(creg, qubits[qoff : qoff + ntarg])
-            if _compare(value, ops[pc, 7], ops[pc, 5]):
+            if _compare(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]):
                 pc += 1
             else:
-                pc = ops[pc, 6]
+                pc = ops[pc, COL_ARG]
         else:
             return pc
     return pc

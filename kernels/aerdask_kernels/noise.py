@@ -25,6 +25,10 @@ from .opcodes import (
     CHAN_MOFF,
     CHAN_POFF,
     CHANNEL_MIXTURE,
+    COL_ARG,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
     OP_CHANNEL,
     OP_JUMP,
 )
@@ -67,10 +71,10 @@ class Noise:
         self.rng = rng
         self.matrices = exp.chan_matrices.astype(dtype, copy=False)
         ops = exp.ops
-        rows = np.flatnonzero(ops[:, 0] == OP_CHANNEL)
+        rows = np.flatnonzero(ops[:, COL_OPCODE] == OP_CHANNEL)
         channels = exp.channels
-        kind = channels[ops[rows, 6], CHAN_KIND] if rows.size else np.zeros(0, dtype=np.int64)
-        ident = channels[ops[rows, 6], CHAN_IDENTITY] if rows.size else np.zeros(0, dtype=np.int64)
+        kind = channels[ops[rows, COL_ARG], CHAN_KIND] if rows.size else np.zeros(0, dtype=np.int64)
+        ident = channels[ops[rows, COL_ARG], CHAN_IDENTITY] if rows.size else np.zeros(0, dtype=np.int64)
         skippable = (kind == CHANNEL_MIXTURE) & (ident >= 0)
         # Rows drawn up front (mixtures with an identity) and rows that always stop the walk.
         self.mixture_rows = rows[skippable]
@@ -78,12 +82,12 @@ class Noise:
         self.error_prob = np.array(
             [
                 1.0 - exp.chan_probs[channels[c, CHAN_POFF] + channels[c, CHAN_IDENTITY]]
-                for c in ops[self.mixture_rows, 6]
+                for c in ops[self.mixture_rows, COL_ARG]
             ]
         )
         # A loop revisits its rows: draws made ahead for one visit must not serve the next.
-        jumps = np.flatnonzero(ops[:, 0] == OP_JUMP)
-        self.skip_ahead = not (ops[jumps, 6] <= jumps).any()
+        jumps = np.flatnonzero(ops[:, COL_OPCODE] == OP_JUMP)
+        self.skip_ahead = not (ops[jumps, COL_ARG] <= jumps).any()
         self.pending: tuple[int, int] | None = None  # (row, shots that see an error there), drawn ahead
 
     def next_stop(self, pc: int, shots: int) -> int:
@@ -118,9 +122,9 @@ class Noise:
         it later from its path: see :meth:`apply`). The draws do not depend on ``reserve``.
         """
         exp = self.exp
-        channel = exp.channels[exp.ops[pc, 6]]
+        channel = exp.channels[exp.ops[pc, COL_ARG]]
         count, moff = int(channel[CHAN_COUNT]), int(channel[CHAN_MOFF])
-        qoff, k = exp.ops[pc, 1], exp.ops[pc, 3]
+        qoff, k = exp.ops[pc, COL_QOFF], exp.ops[pc, COL_NTARG]
         targets = exp.qubits[qoff : qoff + k]
         size = 1 << (2 * k)
         operators = [self.matrices[moff + j * size : moff + (j + 1) * size] for j in range(count)]
@@ -131,8 +135,8 @@ class Noise:
     def apply(self, pc: int, operator: int, state: np.ndarray) -> None:
         """Apply operator ``operator`` of CHANNEL row ``pc`` to ``state`` as a split does (Kraus: renormalised)."""
         exp = self.exp
-        channel = exp.channels[exp.ops[pc, 6]]
-        qoff, k = exp.ops[pc, 1], exp.ops[pc, 3]
+        channel = exp.channels[exp.ops[pc, COL_ARG]]
+        qoff, k = exp.ops[pc, COL_QOFF], exp.ops[pc, COL_NTARG]
         size = 1 << (2 * k)
         moff = int(channel[CHAN_MOFF]) + operator * size
         apply_matrix(state, _NO_CONTROLS, 0, exp.qubits[qoff : qoff + k], self.matrices[moff : moff + size])

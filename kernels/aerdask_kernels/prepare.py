@@ -16,7 +16,7 @@ import numpy as np
 from .density import DENSITY_MATRIX, to_density
 from .expressions import bind_params, evaluate_expressions
 from .fusion import fuse_rows
-from .opcodes import OP_STANDARD
+from .opcodes import COL_OPCODE, OP_STANDARD
 from .program import Experiment
 from .standard import expand_standard
 
@@ -67,7 +67,7 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     """
     params = point_params(exp, point)
     ops, qubits, matrices = exp.ops, exp.qubits, exp.matrices
-    if ops.shape[0] and (ops[:, 0] == OP_STANDARD).any():
+    if ops.shape[0] and (ops[:, COL_OPCODE] == OP_STANDARD).any():
         ops, matrices = expand_standard(ops, qubits, matrices, params)
     if exp.method == DENSITY_MATRIX:
         # On the doubled bits, before fusing: U and conj(U) of a gate fuse into one pass.

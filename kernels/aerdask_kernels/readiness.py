@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _jit, settings
 from .gates import PARALLEL_MIN_SIZE
-from .opcodes import OP_CHANNEL, OP_MEASURE, OP_RESET
+from .opcodes import COL_NTARG, COL_OPCODE, OP_CHANNEL, OP_MEASURE, OP_RESET
 
 __all__ = [
     "SMALL",
@@ -100,8 +100,14 @@ def work(program) -> int:
     for exp in program.experiments:
         ops = exp.ops
         # A gate on k targets costs about 2**k products per amplitude.
-        rows = int((1 << np.minimum(ops[:, 3], 10)).sum()) + 1
-        splits = int(((ops[:, 0] == OP_MEASURE) | (ops[:, 0] == OP_RESET) | (ops[:, 0] == OP_CHANNEL)).sum())
+        rows = int((1 << np.minimum(ops[:, COL_NTARG], 10)).sum()) + 1
+        splits = int(
+            (
+                (ops[:, COL_OPCODE] == OP_MEASURE)
+                | (ops[:, COL_OPCODE] == OP_RESET)
+                | (ops[:, COL_OPCODE] == OP_CHANNEL)
+            ).sum()
+        )
         # Every split can double the branches walked, up to one per shot.
         branches = min(exp.shots, 1 << min(splits, 62))
         total += exp.num_points * (rows * branches * (1 << _width(exp)) + exp.shots)

@@ -45,7 +45,21 @@ from .execute import (
     walker_result,
 )
 from .interpreter import _compare, register_value
-from .opcodes import OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_STANDARD
+from .opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+    OP_STANDARD,
+)
 from .program import Program
 from .sampling import _BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
 from .shards import (
@@ -169,8 +183,10 @@ def shard_bits(shards: int) -> int:
 def max_needs(exp) -> int:
     """Most qubits one gate row of ``exp`` mixes (MATRIX and STANDARD targets): what a shard must hold."""
     ops = exp.ops
-    gates = (ops[:, 0] == OP_MATRIX) | (ops[:, 0] == OP_STANDARD)  # SET_STATE rows name every qubit: not a gate
-    return int(ops[gates, 3].max()) if gates.any() else 0
+    gates = (ops[:, COL_OPCODE] == OP_MATRIX) | (
+        ops[:, COL_OPCODE] == OP_STANDARD
+    )  # SET_STATE rows name every qubit: not a gate
+    return int(ops[gates, COL_NTARG].max()) if gates.any() else 0
 
 
 class _ShardedSaves(_SaveCollector):
@@ -246,17 +262,17 @@ class _ShardedWalker(_Walker):
         while pc < ops.shape[0]:
             if self.cancel_flag[0]:
                 raise JobCancelledError("job cancelled while running")
-            op = ops[pc, 0]
+            op = ops[pc, COL_OPCODE]
             if op == OP_MATRIX or op == OP_DIAG:
                 end = self.run_end[pc]
                 self._gates(state, pc, end)
                 pc = end
             elif op == OP_JUMP:
-                pc = int(ops[pc, 6])
+                pc = int(ops[pc, COL_ARG])
             elif op == OP_BRANCH:
-                qoff, ntarg = ops[pc, 1], ops[pc, 3]
+                qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
                 value = register_value(creg, self.exp.qubits[qoff : qoff + ntarg])
-                pc = pc + 1 if _compare(value, ops[pc, 7], ops[pc, 5]) else int(ops[pc, 6])
+                pc = pc + 1 if _compare(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]) else int(ops[pc, COL_ARG])
             else:
                 return pc
         return pc

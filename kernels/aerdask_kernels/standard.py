@@ -22,7 +22,22 @@ import math
 import numpy as np
 
 from ._jit import njit
-from .opcodes import N_COLS, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_STANDARD
+from .opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    N_COLS,
+    OP_BRANCH,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_STANDARD,
+)
 
 __all__ = ["STANDARD_GATES", "STANDARD_ARITY", "OP_STANDARD", "expand_standard", "standard_matrix"]
 
@@ -214,7 +229,7 @@ def expand_standard(ops, qubits, matrices, params):
     n = ops.shape[0]
     extra = 0
     for r in range(n):
-        if ops[r, 0] == OP_STANDARD:
+        if ops[r, COL_OPCODE] == OP_STANDARD:
             extra += 16
     out_m = np.empty(matrices.size + extra, dtype=np.complex128)
     for i in range(matrices.size):
@@ -226,13 +241,13 @@ def expand_standard(ops, qubits, matrices, params):
     row = 0
     for r in range(n):
         new_index[r] = row
-        if ops[r, 0] != OP_STANDARD:
+        if ops[r, COL_OPCODE] != OP_STANDARD:
             for c in range(N_COLS):
                 out_ops[row, c] = ops[r, c]
             row += 1
             continue
-        poff, npar = ops[r, 6], ops[r, 7]
-        nctrl, cval, ntarg = standard_matrix(ops[r, 4], params[poff : poff + npar], buf)
+        poff, npar = ops[r, COL_ARG], ops[r, COL_ARG2]
+        nctrl, cval, ntarg = standard_matrix(ops[r, COL_MOFF], params[poff : poff + npar], buf)
         dim = 1 << ntarg
         diagonal, identity = True, True
         for i in range(dim):
@@ -248,18 +263,18 @@ def expand_standard(ops, qubits, matrices, params):
         else:
             for i in range(dim * dim):
                 out_m[nm + i] = buf[i]
-        out_ops[row, 0] = OP_DIAG if diagonal else OP_MATRIX
-        out_ops[row, 1] = ops[r, 1]
-        out_ops[row, 2] = nctrl
-        out_ops[row, 3] = ntarg
-        out_ops[row, 4] = nm
-        out_ops[row, 5] = cval
-        out_ops[row, 6] = poff
-        out_ops[row, 7] = npar
+        out_ops[row, COL_OPCODE] = OP_DIAG if diagonal else OP_MATRIX
+        out_ops[row, COL_QOFF] = ops[r, COL_QOFF]
+        out_ops[row, COL_NCTRL] = nctrl
+        out_ops[row, COL_NTARG] = ntarg
+        out_ops[row, COL_MOFF] = nm
+        out_ops[row, COL_CVAL] = cval
+        out_ops[row, COL_ARG] = poff
+        out_ops[row, COL_ARG2] = npar
         nm += dim if diagonal else dim * dim
         row += 1
     new_index[n] = row
     for r in range(row):
-        if out_ops[r, 0] == OP_JUMP or out_ops[r, 0] == OP_BRANCH:
-            out_ops[r, 6] = new_index[out_ops[r, 6]]
+        if out_ops[r, COL_OPCODE] == OP_JUMP or out_ops[r, COL_OPCODE] == OP_BRANCH:
+            out_ops[r, COL_ARG] = new_index[out_ops[r, COL_ARG]]
     return out_ops[:row].copy(), out_m[:nm].copy()

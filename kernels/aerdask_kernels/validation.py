@@ -19,6 +19,14 @@ from .opcodes import (
     CHANNEL_KRAUS,
     CHANNEL_MIXTURE,
     CMP_CODES,
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
     MAX_CMP,
     MAX_OPCODE,
     N_COLS,
@@ -97,8 +105,8 @@ def suspect_rows(ops, qubits, matrices, n_params, num_qubits, num_clbits, n_bits
     n_matrices = matrices.size
     bad = np.zeros(n, dtype=np.bool_)
     for r in range(n):
-        op, qoff, nctrl, ntarg = ops[r, 0], ops[r, 1], ops[r, 2], ops[r, 3]
-        moff, cval, arg, arg2 = ops[r, 4], ops[r, 5], ops[r, 6], ops[r, 7]
+        op, qoff, nctrl, ntarg = ops[r, COL_OPCODE], ops[r, COL_QOFF], ops[r, COL_NCTRL], ops[r, COL_NTARG]
+        moff, cval, arg, arg2 = ops[r, COL_MOFF], ops[r, COL_CVAL], ops[r, COL_ARG], ops[r, COL_ARG2]
         if op < OP_MATRIX or op > MAX_OPCODE or min(qoff, nctrl, ntarg, moff) < 0 or ntarg > 62:
             bad[r] = True
             continue
@@ -339,9 +347,9 @@ def _check_noise(exp, fail) -> None:
         if not -1 <= identity < count:
             fail(f"channel {c}: identity index {identity} outside -1..{count - 1}")
     # Each row's operators must fit chan_matrices at its qubit count.
-    rows = np.flatnonzero(exp.ops[:, 0] == OP_CHANNEL)
+    rows = np.flatnonzero(exp.ops[:, COL_OPCODE] == OP_CHANNEL)
     for pc in rows.tolist():
-        c, k = int(exp.ops[pc, 6]), int(exp.ops[pc, 3])
+        c, k = int(exp.ops[pc, COL_ARG]), int(exp.ops[pc, COL_NTARG])
         if 0 <= c < exp.channels.shape[0]:
             need = exp.channels[c, CHAN_MOFF] + exp.channels[c, CHAN_COUNT] * (1 << (2 * k))
             if k > 10 or need > exp.chan_matrices.size:

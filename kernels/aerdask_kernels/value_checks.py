@@ -18,6 +18,7 @@ from .opcodes import (
     CHAN_KIND,
     CHAN_MOFF,
     CHANNEL_MIXTURE,
+    COL_ARG,
     COL_MOFF,
     COL_NTARG,
     COL_OPCODE,
@@ -128,7 +129,7 @@ def check_channels(exp, fail) -> None:
 
 
 def _channel_width(exp, c: int) -> int:
-    rows = exp.ops[(exp.ops[:, COL_OPCODE] == OP_CHANNEL) & (exp.ops[:, 6] == c)]
+    rows = exp.ops[(exp.ops[:, COL_OPCODE] == OP_CHANNEL) & (exp.ops[:, COL_ARG] == c)]
     return int(rows[0, COL_NTARG])
 
 

@@ -30,7 +30,21 @@ from ..execute import (
 )
 from ..execute import experiment_rng as _experiment_rng
 from ..interpreter import _compare, register_value
-from ..opcodes import OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET
+from ..opcodes import (
+    COL_ARG,
+    COL_ARG2,
+    COL_CVAL,
+    COL_NTARG,
+    COL_OPCODE,
+    COL_QOFF,
+    OP_BRANCH,
+    OP_CHANNEL,
+    OP_DIAG,
+    OP_JUMP,
+    OP_MATRIX,
+    OP_MEASURE,
+    OP_RESET,
+)
 from ..sampling import MAX_SORTED_SHOTS, sample_indices
 from . import _import_cuda, simulated, tiles
 
@@ -135,7 +149,7 @@ class GpuWalker(_Walker):
         while pc < n_ops:
             if self.cancel_flag[0] != 0:
                 raise JobCancelledError("job cancelled while running")
-            op = ops[pc, 0]
+            op = ops[pc, COL_OPCODE]
             if op == OP_MATRIX or op == OP_DIAG:
                 passes, end = self._passes_from(pc)
                 for tile_bits, free, n_free, offsets, rows, targets in passes:
@@ -143,14 +157,14 @@ class GpuWalker(_Walker):
                     self.tile[grid](state.array, tile_bits, free, n_free, offsets, rows, targets, self.d_matrices)
                 pc = end
             elif op == OP_JUMP:
-                pc = int(ops[pc, 6])
+                pc = int(ops[pc, COL_ARG])
             elif op == OP_CHANNEL and pc < stop:
                 pc += 1
             elif op == OP_BRANCH:
                 # The CPU interpreter's own statements, run as Python (a few clbits: nothing to compile).
-                qoff, ntarg = ops[pc, 1], ops[pc, 3]
+                qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
                 value = register_value.py_func(creg, self.exp.qubits[qoff : qoff + ntarg])
-                pc = pc + 1 if _compare.py_func(value, ops[pc, 7], ops[pc, 5]) else int(ops[pc, 6])
+                pc = pc + 1 if _compare.py_func(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]) else int(ops[pc, COL_ARG])
             else:
                 return pc
         return pc
