@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import os
+import threading
 
 # GPU tests run on numba-cuda's simulator unless asked to use a real GPU. It must be chosen
 # before numba.cuda is first imported, and the workers of the test clusters inherit it.
@@ -18,6 +20,30 @@ from qiskit.quantum_info import Statevector
 from aerdask import AerSimulator
 
 from .clusters import CliCluster, local_client
+
+
+def _serialise_ast_parse() -> None:
+    """One thread at a time in ``ast.parse`` (CPython gh-106905; CI runs 3.11).
+
+    CPython's AST conversion keeps its recursion depth in interpreter-wide state (CPython
+    gh-106905): when pytest parses a failing test's source while another thread formats a
+    traceback (Python 3.11's ``traceback`` parses source lines for its carets; Dask logs
+    tracebacks from its threads), the parse fails with "AST constructor recursion depth
+    mismatch" and pytest ends the whole run with an INTERNALERROR instead of reporting the
+    failure. A re-entrant lock: a finalizer run by the garbage collector mid-parse may parse
+    on the same thread.
+    """
+    lock = threading.RLock()
+    parse = ast.parse
+
+    def locked_parse(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = locked_parse
+
+
+_serialise_ast_parse()
 
 
 @pytest.fixture
@@ -102,7 +128,9 @@ def cluster_left_clean(request):
     yield
     from .clusters import wait_until
 
-    clients = [v for v in request.node.funcargs.values() if type(v).__name__ == "Client"]
+    # funcargs is None in the teardown pytest runs after an INTERNALERROR.
+    funcargs = getattr(request.node, "funcargs", None) or {}
+    clients = [v for v in funcargs.values() if type(v).__name__ == "Client"]
     clients = [c for c in clients if c.status == "running"]
     if not clients:
         return

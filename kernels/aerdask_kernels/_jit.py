@@ -6,10 +6,11 @@ and gets the worker killed, so ``nogil=True`` is not optional here.
 Why our own cache location: Numba keys a cached function by its own file's
 timestamp only, so after an edit to a kernel that another module calls, the
 caller's stale machine code (with the old kernel inlined) would be loaded. Our
-cache directory is keyed by :data:`KERNELS_HASH` (the kernel sources: every
-module of this package but the Dask glue and the warm-up, which compile nothing)
-and the Numba version instead, so any change to a kernel starts a fresh cache.
-The same hash is what clients and workers compare (see ``aerdask_worker.versions``).
+cache directory is keyed by :func:`.keys.cache_key` (the code, without docstrings
+or comments, of exactly the modules Numba compiles) and the Numba version instead,
+so any change to compiled code starts a fresh cache and nothing else does. Within it
+a function is found by its qualified name and the code of its own source, not by its
+line number (Numba's default), so moving it or editing a docstring above it keeps it.
 If no directory is writable, functions compile in memory rather than fail the
 import.
 
@@ -48,6 +49,7 @@ import functools
 import hashlib
 import os
 import pathlib
+import textwrap
 import threading
 import time
 import types
@@ -66,26 +68,9 @@ __all__ = [
     "numba_loaded",
     "load_numba",
     "compiling_for",
-    "KERNELS_HASH",
 ]
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
-
-#: Modules that are not kernels: editing them neither changes results nor invalidates the cache.
-NOT_KERNELS = frozenset({"warmup.py", "readiness.py"})
-
-
-def _kernels_hash() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(_PACKAGE_DIR.glob("*.py")):
-        if path.name not in NOT_KERNELS:
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-#: Hash of the kernel sources: what a client and its workers must share for equal results.
-KERNELS_HASH = _kernels_hash()
 
 
 def prange(*args):
@@ -132,7 +117,22 @@ def _cache_root() -> pathlib.Path:
 
 
 def _source_hash(numba_version: str) -> str:
-    return hashlib.sha256(f"{numba_version} {KERNELS_HASH}".encode()).hexdigest()[:16]
+    from .keys import cache_key
+
+    return hashlib.sha256(f"{numba_version} {cache_key()}".encode()).hexdigest()[:16]
+
+
+def _function_stamp(py_func) -> str:
+    """A function's place in the cache: the code of its source, not its line number (see the module docs)."""
+    import inspect
+
+    from .keys import code_digest
+
+    try:
+        source = inspect.getsource(py_func)
+    except (OSError, TypeError):
+        return str(py_func.__code__.co_firstlineno)
+    return hashlib.sha256(code_digest(textwrap.dedent(source))).hexdigest()[:12]
 
 
 def _locator_class(numba, source_hash: str):
@@ -144,7 +144,12 @@ def _locator_class(numba, source_hash: str):
         def __init__(self, py_func, py_file):
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
-            self._cache_path = str(_cache_root() / source_hash / pathlib.Path(py_file).stem)
+            self._stamp = _function_stamp(py_func)
+            module = pathlib.Path(py_file).resolve().relative_to(_PACKAGE_DIR).with_suffix("")
+            self._cache_path = str(_cache_root() / source_hash / module)
+
+        def get_disambiguator(self):
+            return self._stamp
 
         def get_cache_path(self):
             return self._cache_path
@@ -155,7 +160,7 @@ def _locator_class(numba, source_hash: str):
         @classmethod
         def from_function(cls, py_func, py_file):
             try:
-                if pathlib.Path(py_file).resolve().parent != _PACKAGE_DIR:
+                if _PACKAGE_DIR not in pathlib.Path(py_file).resolve().parents:
                     return None
             except OSError:
                 return None

@@ -30,8 +30,8 @@ from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from aerdask_kernels import __version__, readiness
-from aerdask_kernels._jit import KERNELS_HASH
 from aerdask_kernels.execute import JobCancelledError
+from aerdask_kernels.keys import compatibility_key
 from aerdask_kernels.program import FORMAT_VERSION
 
 __all__ = [
@@ -99,7 +99,7 @@ def versions() -> dict:
     """What a client and its workers compare (see :data:`REQUIRED` and :func:`compare`)."""
     return {
         "program_format": FORMAT_VERSION,
-        "kernels": KERNELS_HASH,
+        "kernels": compatibility_key(),
         "numpy_major": int(np.__version__.split(".")[0]),
         "aerdask_kernels": __version__,
         "numba": version("numba"),  # not numba.__version__: importing Numba costs a worker's start a second

@@ -9,9 +9,9 @@ The program format is the CPU's; :func:`run_program` walks it with
 :class:`.walk.GpuWalker`, which keeps the state on the GPU and draws the same random
 numbers in the same order as the CPU walk.
 
-Not a kernel module for the Numba cache key (``_jit.KERNELS_HASH`` reads the
-package's top-level modules): CUDA kernels compile per process and no CPU kernel
-inlines them.
+Not part of the Numba cache key (:func:`..keys.cache_key` covers the modules with
+an ``@njit`` function): CUDA kernels compile per process and no CPU kernel inlines
+them. Part of the compatibility key, as everything that decides results is.
 """
 
 from __future__ import annotations
