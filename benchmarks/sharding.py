@@ -30,7 +30,7 @@ from aerdask import AerSimulator
 from aerdask.compiler import compile_circuit
 from aerdask.executors.dask import DaskAdapter
 from aerdask_kernels.prepare import prepare_point
-from aerdask_kernels.sharded import _ShardedWalker
+from aerdask_kernels.sharded import ShardedEngine
 
 
 def circuits(n: int) -> dict:
@@ -64,28 +64,19 @@ def exchange_rate(client, n: int, shards: int, rounds: int = 6) -> tuple[float, 
     exp = prepare_point(program.experiments[0], 0, True)
     adapter = DaskAdapter(client)
     flag = np.zeros(1, dtype=np.uint8)
-    walker = _ShardedWalker(
-        exp,
-        np.complex128,
-        False,
-        np.random.default_rng(0),
-        flag,
-        adapter.shard_store("bench-exchange", program, flag),
-        shards,
-        -1,
-    )
-    state = walker._fresh()
+    walker = ShardedEngine(exp, np.complex128, flag, adapter.shard_store("bench-exchange", program, flag), shards)
+    state = walker.fresh()
     walker.store.wait(state.refs)
     nl = walker.num_local
     sets = [frozenset(range(nl - 1)) | {nl}, frozenset(range(nl))]  # bits nl - 1 and nl swap, back and forth
     times = []
     for r in range(rounds):
         start = time.perf_counter()
-        walker._exchange(state, sets[r % 2])
+        walker.exchange(state, sets[r % 2])
         walker.store.wait(state.refs)
         times.append(time.perf_counter() - start)
     seconds = float(np.median(times))
-    moved = walker.stats["network_bytes"] / rounds
+    moved = walker.counters["network_bytes"] / rounds
     return seconds, moved / seconds
 
 

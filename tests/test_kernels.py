@@ -176,8 +176,8 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
 def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusion, rng):
     from qiskit.circuit.random import random_circuit
 
-    from aerdask_kernels import execute
     from aerdask_kernels.blocking import plan_blocks
+    from aerdask_kernels.cpu import StatevectorEngine
     from aerdask_kernels.gates import PARALLEL_MIN_SIZE
     from aerdask_kernels.interpreter import run_segment, run_segment_serial
 
@@ -194,7 +194,7 @@ def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusio
         states.append(state)
     np.testing.assert_allclose(states[1], states[0], atol=1e-13)
     assert not np.allclose(states[0][0], 1)  # the circuit did something
-    walker = execute._Walker(exp, np.complex128, False, np.random.default_rng(0), flags)
-    assert walker.segment is run_segment_serial and (1 << 9) < PARALLEL_MIN_SIZE
-    blocked = execute._Walker(exp, np.complex128, False, np.random.default_rng(0), flags, blocking_qubits=4)
-    assert blocked.segment is run_segment  # a plan with cache blocks needs the full interpreter
+    engine = StatevectorEngine(exp, np.complex128, flags)
+    assert engine.rows.segment is run_segment_serial and (1 << 9) < PARALLEL_MIN_SIZE
+    blocked = StatevectorEngine(exp, np.complex128, flags, blocking_qubits=4)
+    assert blocked.rows.segment is run_segment  # a plan with cache blocks needs the full interpreter

@@ -19,7 +19,7 @@ import weakref
 
 import distributed
 
-from aerdask_kernels.execute import JobCancelledError
+from aerdask_kernels.runtime.errors import JobCancelledError
 from aerdask_kernels.sharded import ShardStore
 
 from ..admission import WorkerMemory, shard_places

@@ -7,8 +7,11 @@ test checks it). The client side (``aerdask``) compiles Qiskit circuits into a
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .execute import ExperimentError, JobCancelledError, run_program
+from .options import ProgramOptions
 from .program import FORMAT_VERSION, Experiment, Program, QobjValidationError
+from .run import run_experiment, run_program
+from .runtime import Engine, Runner, Walker
+from .runtime.errors import ExperimentError, JobCancelledError
 
 try:  # one source: pyproject.toml, through the installed distribution that ships both packages
     __version__ = version("aerdask")
@@ -21,6 +24,11 @@ __all__ = [
     "ExperimentError",
     "JobCancelledError",
     "Program",
+    "ProgramOptions",
+    "Engine",
+    "Runner",
+    "Walker",
+    "run_experiment",
     "QobjValidationError",
     "run_program",
     "__version__",

@@ -168,7 +168,7 @@ def plan_blocks(
     if block_qubits <= 0 or n <= block_qubits:
         return Plan.empty(exp)
     ops, qubits = exp.ops, exp.qubits
-    threads = load_numba().get_num_threads() if numba_loaded() else 1  # this task's share (execute._thread_share)
+    threads = load_numba().get_num_threads() if numba_loaded() else 1  # the task's share (thread_share)
     entry = np.full(ops.shape[0], -1, dtype=np.int64)
     positions = np.zeros(qubits.size, dtype=np.int64)
     runs_out, steps, pool = [], [], []

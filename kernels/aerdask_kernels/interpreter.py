@@ -32,14 +32,15 @@ from .opcodes import (
     OP_MATRIX,
 )
 
-__all__ = ["run_segment", "run_segment_serial", "CANCELLED"]
+__all__ = ["run_segment", "run_segment_serial", "CANCELLED", "compare", "register_value", "control_next"]
 
 #: Returned by :func:`run_segment` when the cancel flag was seen.
 CANCELLED = -1
 
 
 @njit
-def _compare(lhs, cmp, rhs):
+def compare(lhs, cmp, rhs):
+    """``lhs <cmp> rhs`` for a BRANCH row's comparison code (0 ==, 1 !=, 2 <, 3 <=, 4 >, 5 >=)."""
     if cmp == 0:
         return lhs == rhs
     if cmp == 1:
@@ -60,6 +61,22 @@ def register_value(creg, clbits):
     for b in range(clbits.size):
         value |= int(creg[clbits[b]]) << b
     return value
+
+
+@njit
+def control_next(ops, qubits, creg, pc):
+    """The row after control row ``pc`` (a JUMP, or a BRANCH on the clbits of ``creg``).
+
+    The one definition of jumps and branches: :func:`run_segment` compiles it in, and
+    engines that walk rows on the host call it as Python (``runtime.engine.host_rows``).
+    """
+    if ops[pc, COL_OPCODE] == OP_JUMP:
+        return ops[pc, COL_ARG]
+    qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
+    value = register_value(creg, qubits[qoff : qoff + ntarg])
+    if compare(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]):
+        return pc + 1
+    return ops[pc, COL_ARG]
 
 
 @njit
@@ -139,17 +156,10 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=
         elif op == OP_MATRIX or op == OP_DIAG:
             _apply_gate_row(state, ops, pc, qubits, matrices)
             pc += 1
-        elif op == OP_JUMP:
-            pc = ops[pc, COL_ARG]
+        elif op == OP_JUMP or op == OP_BRANCH:
+            pc = control_next(ops, qubits, creg, pc)
         elif op == OP_CHANNEL and pc < stop:
             pc += 1
-        elif op == OP_BRANCH:
-            qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
-            value = register_value(creg, qubits[qoff : qoff + ntarg])
-            if _compare(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]):
-                pc += 1
-            else:
-                pc = ops[pc, COL_ARG]
         else:
             return pc
     return pc

@@ -33,7 +33,13 @@ from .opcodes import (
     OP_JUMP,
 )
 
-__all__ = ["Noise"]
+__all__ = ["Noise", "loops_back"]
+
+
+def loops_back(ops: np.ndarray) -> bool:
+    """Whether a JUMP row of ``ops`` goes back (a loop: rows may run more than once per shot)."""
+    jumps = np.flatnonzero(ops[:, COL_OPCODE] == OP_JUMP)
+    return bool((ops[jumps, COL_ARG] <= jumps).any())
 
 
 def _bits(shot_values: np.ndarray, clbits: np.ndarray) -> np.ndarray:
@@ -86,8 +92,7 @@ class Noise:
             ]
         )
         # A loop revisits its rows: draws made ahead for one visit must not serve the next.
-        jumps = np.flatnonzero(ops[:, COL_OPCODE] == OP_JUMP)
-        self.skip_ahead = not (ops[jumps, COL_ARG] <= jumps).any()
+        self.skip_ahead = not loops_back(ops)
         self.pending: tuple[int, int] | None = None  # (row, shots that see an error there), drawn ahead
 
     def next_stop(self, pc: int, shots: int) -> int:

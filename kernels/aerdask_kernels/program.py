@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import readiness
+from .options import DEFAULTS, DEVICES, MEMORY_FORMATS, REQUIRED, ProgramOptions, validate_options  # noqa: F401  (names the format re-exports)
 from .packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
 from .validation import MAX_SHOTS, QobjValidationError, validate_experiment
 
@@ -39,31 +40,10 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 5: ``method`` (statevector or density matrix), correlated readout errors (``readout_groups``).
 FORMAT_VERSION = 5
 
-#: Run options a program carries, with their types.
-OPTION_TYPES = {
-    "shots": int,
-    "memory": bool,
-    "precision": str,
-    "seed_simulator": int,
-    "max_parallel_threads": int,
-}
-
-#: Run options a program may leave out, with their defaults.
-OPTIONAL_OPTIONS = {
-    "blocking_qubits": -1,  # cache blocks: -1 automatic, 0 off, k > 0 blocks of k qubits
-    "fusion_enable": True,  # workers fuse the gate rows before running them
-    "memory_format": "hex",  # per-shot outcomes as hex strings, or "bits": uint8 (shots, bytes) big-endian
-    "zero_threshold": 1e-10,  # amplitudes and probabilities below it are left out of *_dict saves
-    # State copies a task may keep for pending branches of mid-circuit measurements (-1: no
-    # limit); past it a branch keeps only its outcomes and its state is recomputed when it runs.
-    "max_branch_copies": -1,
-    # One state split into this many shards (a power of two) across workers (:mod:`.sharded`); 1: whole.
-    "shards": 1,
-    # Where the state lives: "CPU", or "GPU" (:mod:`.gpu`, through numba.cuda).
-    "device": "CPU",
-}
-MEMORY_FORMATS = ("hex", "bits")
-DEVICES = ("CPU", "GPU")
+#: Run options a program carries, with their types, and those it may leave out, with their
+#: defaults: both read off :class:`.options.ProgramOptions`, where each is written once.
+OPTION_TYPES = REQUIRED
+OPTIONAL_OPTIONS = DEFAULTS
 
 
 # Shared defaults: a batch of experiments without parameters allocates none of its own. They
@@ -273,42 +253,12 @@ class Program:
             exp.validate()
 
     def _validate_options(self) -> None:
-        for key, typ in OPTION_TYPES.items():
-            if key not in self.options:
-                raise QobjValidationError(f"option {key!r} is missing; a program carries {sorted(OPTION_TYPES)}")
-            value = self.options[key]
-            if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-                raise QobjValidationError(f"option {key!r} must be {typ.__name__}, got {value!r}")
-        known = set(OPTION_TYPES) | set(OPTIONAL_OPTIONS)
-        unknown = set(self.options) - known
-        if unknown:
-            raise QobjValidationError(f"unknown program options {sorted(unknown)}; allowed {sorted(known)}")
-        blocking = self.options.get("blocking_qubits", -1)
-        if not isinstance(blocking, int) or isinstance(blocking, bool) or not -1 <= blocking <= 40:
-            raise QobjValidationError(f"option 'blocking_qubits' must be an int in [-1, 40], got {blocking!r}")
-        if not isinstance(self.options.get("fusion_enable", True), bool):
-            raise QobjValidationError(f"option 'fusion_enable' must be bool, got {self.options['fusion_enable']!r}")
-        copies = self.options.get("max_branch_copies", -1)
-        if not isinstance(copies, int) or isinstance(copies, bool) or copies < -1:
-            raise QobjValidationError(f"option 'max_branch_copies' must be an int >= -1, got {copies!r}")
-        shards = self.options.get("shards", 1)
-        if not isinstance(shards, int) or isinstance(shards, bool) or shards < 1 or shards & (shards - 1):
-            raise QobjValidationError(f"option 'shards' must be a power of two >= 1, got {shards!r}")
-        threshold = self.options.get("zero_threshold", 1e-10)
-        if not isinstance(threshold, float) or not 0 <= threshold < 1:
-            raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")
-        if self.options.get("device", "CPU") not in DEVICES:
-            raise QobjValidationError(f"option 'device' must be one of {DEVICES}, got {self.options['device']!r}")
-        if self.options.get("memory_format", "hex") not in MEMORY_FORMATS:
-            raise QobjValidationError(
-                f"option 'memory_format' must be one of {MEMORY_FORMATS}, got {self.options['memory_format']!r}"
-            )
-        ranges = {"shots": (1, MAX_SHOTS), "seed_simulator": (0, 2**63 - 1), "max_parallel_threads": (0, 4096)}
-        for key, (low, high) in ranges.items():
-            if not low <= self.options[key] <= high:
-                raise QobjValidationError(f"option {key!r} must be in [{low}, {high}], got {self.options[key]!r}")
-        if self.options["precision"] not in ("double", "single"):
-            raise QobjValidationError(f"precision must be 'double' or 'single', got {self.options['precision']!r}")
+        validate_options(self.options)
+
+    @property
+    def typed_options(self) -> ProgramOptions:
+        """:attr:`options` as a :class:`.options.ProgramOptions` (defaults filled in)."""
+        return ProgramOptions.from_dict(self.options)
 
     def replace(self, **changes: Any) -> Program:
         """A shallow copy with some fields changed."""

@@ -18,7 +18,7 @@ __all__ = ["sample_indices", "norm_squared", "sample_sorted", "block_norms"]
 
 #: Above this many shots (or 8 per amplitude), counts come from block multinomials.
 MAX_SORTED_SHOTS = 1 << 24
-_BLOCK_BITS = 12
+BLOCK_BITS = 12
 
 
 @njit(parallel=True)
@@ -103,7 +103,7 @@ def sample_indices(state: np.ndarray, shots: int, rng: np.random.Generator, orde
 
 
 def _sample_blocked(state, shots, rng):
-    block_bits = min(_BLOCK_BITS, int(np.log2(state.size)))
+    block_bits = min(BLOCK_BITS, int(np.log2(state.size)))
     weights = block_norms(state, block_bits)
     per_block = rng.multinomial(shots, weights / weights.sum())
     indices, counts = [], []

@@ -22,46 +22,24 @@ samples), except a saved statevector.
   part: the same random numbers as one process, so the same counts.
 * **Saves** are reduced over the shards; a saved statevector is gathered.
 
-The random numbers are drawn by the same walk (:class:`.execute._Walker`) in
-the same order, so a sharded run gives the unsharded run's counts.
+The random numbers are drawn by the same walk (:class:`.runtime.walker.Walker`,
+on :class:`ShardedEngine`) in the same order, so a sharded run gives the
+unsharded run's counts.
 """
 
 from __future__ import annotations
 
 import abc
-import time
 
 import numpy as np
 
 from .blocking import runs, stage_gate
-from .execute import (
-    ZERO_THRESHOLD,
-    JobCancelledError,
-    _run_validated,
-    _save_value,
-    _SaveCollector,
-    _Walker,
-    experiment_rng,
-    walker_result,
-)
-from .interpreter import _compare, register_value
-from .opcodes import (
-    COL_ARG,
-    COL_ARG2,
-    COL_CVAL,
-    COL_NTARG,
-    COL_OPCODE,
-    COL_QOFF,
-    OP_BRANCH,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-    OP_STANDARD,
-)
+from .opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX, OP_STANDARD
 from .program import Program
-from .sampling import _BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
+from .runtime.engine import Engine, Runner, host_rows
+from .runtime.points import run_points
+from .runtime.saves import save_value
+from .sampling import BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
 from .shards import (
     Layout,
     shard_assemble,
@@ -85,7 +63,16 @@ from .shards import (
 )
 from .staging import plan_stages
 
-__all__ = ["ShardStore", "LocalShardStore", "ShardedState", "run_sharded", "shard_bits", "max_needs"]
+__all__ = [
+    "ShardStore",
+    "LocalShardStore",
+    "ShardedState",
+    "ShardedEngine",
+    "ShardedRunner",
+    "run_sharded",
+    "shard_bits",
+    "max_needs",
+]
 
 
 class ShardStore(abc.ABC):
@@ -189,40 +176,23 @@ def max_needs(exp) -> int:
     return int(ops[gates, COL_NTARG].max()) if gates.any() else 0
 
 
-class _ShardedSaves(_SaveCollector):
-    """Save values reduced over the shards (see :class:`_ShardedWalker`)."""
+class ShardedEngine(Engine):
+    """A state as shards in a :class:`ShardStore` (see the module docs and :class:`.runtime.engine.Engine`).
 
-    def __init__(self, exp, walker: _ShardedWalker):
-        super().__init__(exp)
-        self.walker = walker
+    Args:
+        exp: The prepared experiment (statevector, noiseless).
+        dtype: ``np.complex128`` or ``np.complex64``.
+        cancel_flag: uint8, shape ``(1,)``; read between shard tasks.
+        store: Where the shards live.
+        shards: How many (a power of two).
+        blocking: Cache-block qubits for each shard's gate runs (-1: the default).
+    """
 
-    def value(self, spec: dict, state: ShardedState):
-        walker, kind = self.walker, spec["kind"]
-        qubits = [int(q) for q in spec["qubits"]]
-        if kind in ("statevector", "statevector_dict"):
-            return _save_value(spec, walker.gather_state(state), self.zero_threshold)
-        if kind in ("amplitudes", "amplitudes_sq"):
-            amps = walker.amplitudes(state, [int(i) for i in spec["params"]])
-            return amps if kind == "amplitudes" else amps.real**2 + amps.imag**2
-        if kind in ("probabilities", "probabilities_dict"):
-            probs = walker.marginal(state, qubits)
-            if kind == "probabilities":
-                return probs
-            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > self.zero_threshold)}
-        if kind == "density_matrix":
-            return walker.reduced(state, qubits)
-        # Expectation values: the terms' masks first, then all of them in one round over the shards.
-        masks: list = []
-        _save_value(spec, state, self.zero_threshold, expval=lambda _s, x, z, y: masks.append((x, z, y)) or 0.0)
-        values = dict(zip(masks, walker.paulis(state, masks), strict=True))
-        return _save_value(spec, state, self.zero_threshold, expval=lambda _s, x, z, y: values[(x, z, y)])
+    #: A branch's copy shares the shards it has not changed: copies cost no memory of their own.
+    bounded_copies = False
 
-
-class _ShardedWalker(_Walker):
-    """:class:`.execute._Walker` on a :class:`ShardedState` (see the module docs)."""
-
-    def __init__(self, exp, dtype, memory: bool, rng, cancel_flag, store: ShardStore, shards: int, blocking: int):
-        super().__init__(exp, dtype, memory, rng, cancel_flag, 0)  # no cache blocks of the whole state
+    def __init__(self, exp, dtype, cancel_flag, store: ShardStore, shards: int, blocking: int = -1):
+        super().__init__(exp, dtype, cancel_flag)
         self.store = store
         self.shards = shards
         self.num_local = exp.num_qubits - shard_bits(shards)
@@ -231,51 +201,39 @@ class _ShardedWalker(_Walker):
         self.program = store.put((exp.ops, exp.qubits, self.matrices))
         self.run_end = dict(runs(exp.ops))
         self.schedules: dict = {}
-        self.stats = {"shards": shards, "num_local": self.num_local, "stages": 0, "exchanges": 0}
-        self.stats.update(exchange_bytes=0, network_bytes=0)
+        self.counters = {"shards": shards, "num_local": self.num_local, "stages": 0, "exchanges": 0}
+        self.counters.update(exchange_bytes=0, network_bytes=0)
         self.start_places = store.places(shards)
-
-    def _new_saves(self, exp):
-        return _ShardedSaves(exp, self)
 
     def _submit_each(self, state: ShardedState, fn, *args) -> list:
         """``fn(shard, *args)`` on every shard, where it lives."""
         return [self.store.submit(fn, ref, *args, where=w) for ref, w in zip(state.refs, state.places, strict=True)]
 
     # -- the state ------------------------------------------------------------------
-    def _fresh(self) -> ShardedState:
+    def fresh(self) -> ShardedState:
+        """``|0...0>`` as shards, each made where it lives."""
         refs = [
             self.store.submit(shard_start, s, self.num_local, self.single, where=w)
             for s, w in enumerate(self.start_places)
         ]
         return ShardedState(refs, list(self.start_places), Layout.identity(self.exp.num_qubits, self.num_local))
 
-    def _set_state(self, state: ShardedState, amplitudes: np.ndarray) -> None:
+    def set_state(self, state: ShardedState, amplitudes: np.ndarray) -> None:
+        """New shards cut from ``amplitudes``, in the circuit's order."""
         size = 1 << self.num_local
         state.layout = Layout.identity(self.exp.num_qubits, self.num_local)
         state.replace(
             [self.store.put(amplitudes[s * size : (s + 1) * size].copy(), where=w) for s, w in enumerate(state.places)]
         )
 
-    def _segment(self, state: ShardedState, creg, pc: int, stop: int = 0) -> int:
-        ops = self.exp.ops
-        while pc < ops.shape[0]:
-            if self.cancel_flag[0]:
-                raise JobCancelledError("job cancelled while running")
-            op = ops[pc, COL_OPCODE]
-            if op == OP_MATRIX or op == OP_DIAG:
-                end = self.run_end[pc]
-                self._gates(state, pc, end)
-                pc = end
-            elif op == OP_JUMP:
-                pc = int(ops[pc, COL_ARG])
-            elif op == OP_BRANCH:
-                qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
-                value = register_value(creg, self.exp.qubits[qoff : qoff + ntarg])
-                pc = pc + 1 if _compare(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]) else int(ops[pc, COL_ARG])
-            else:
-                return pc
-        return pc
+    def run_segment(self, state: ShardedState, creg, pc: int, stop: int = 0) -> int:
+        """Runs of gate rows as stages on the shards; jumps and branches here."""
+        return host_rows(self, state, creg, pc, stop, self._run)
+
+    def _run(self, state: ShardedState, pc: int) -> int:
+        end = self.run_end[pc]
+        self._gates(state, pc, end)
+        return end
 
     def _gates(self, state: ShardedState, start: int, end: int) -> None:
         """Rows ``start:end`` (a run), stage by stage, with the exchanges the plan puts between."""
@@ -288,10 +246,10 @@ class _ShardedWalker(_Walker):
             self.schedules[key] = schedule
         for stage in schedule.stages:
             if stage.local != state.layout.local:
-                self._exchange(state, stage.local)
+                self.exchange(state, stage.local)
             rows = np.array(stage.rows, dtype=np.int64)
             state.replace(self._submit_each_indexed(state, shard_run, rows, state.layout, not state.shared))
-            self.stats["stages"] += 1
+            self.counters["stages"] += 1
 
     def _submit_each_indexed(self, state: ShardedState, fn, rows, layout, inplace: bool) -> list:
         return [
@@ -299,7 +257,7 @@ class _ShardedWalker(_Walker):
             for s, (ref, w) in enumerate(zip(state.refs, state.places, strict=True))
         ]
 
-    def _exchange(self, state: ShardedState, local: frozenset) -> None:
+    def exchange(self, state: ShardedState, local: frozenset) -> None:
         """Make ``local`` the local qubits: pairs of bits swap, shards trade pieces."""
         nl = self.num_local
         layout, pairs = state.layout.swap_for(local)
@@ -320,8 +278,8 @@ class _ShardedWalker(_Walker):
                 s = with_bits(t, v)
                 pieces[t, s] = self.store.submit(shard_piece, split, v, where=w)
                 if s != t:
-                    self.stats["exchange_bytes"] += piece_bytes
-                    self.stats["network_bytes"] += piece_bytes * (state.places[s] != w)
+                    self.counters["exchange_bytes"] += piece_bytes
+                    self.counters["network_bytes"] += piece_bytes * (state.places[s] != w)
         state.replace(
             [
                 self.store.submit(shard_assemble, [pieces[with_bits(s, v), s] for v in range(1 << m)], bits, where=w)
@@ -329,7 +287,7 @@ class _ShardedWalker(_Walker):
             ]
         )
         state.layout = layout
-        self.stats["exchanges"] += 1
+        self.counters["exchanges"] += 1
 
     def _restore(self, state: ShardedState) -> None:
         """Bring the layout back to the circuit's order (shard ``s`` holds basis states ``s * 2**L`` on)."""
@@ -337,7 +295,7 @@ class _ShardedWalker(_Walker):
         if state.layout.is_identity():
             return
         if state.layout.local != frozenset(range(nl)):
-            self._exchange(state, frozenset(range(nl)))
+            self.exchange(state, frozenset(range(nl)))
         order = state.layout.order
         if order[nl:] != tuple(range(nl, n)):  # global bits in another order: only the shards' names change
             renamed = [sum(((s >> (p - nl)) & 1) << (order[p] - nl) for p in range(nl, n)) for s in range(self.shards)]
@@ -357,14 +315,15 @@ class _ShardedWalker(_Walker):
         if len(need) > self.num_local:
             raise ValueError(f"a save needs {len(need)} qubits local; a shard holds {self.num_local}")
         keep = sorted(state.layout.local - need)[: self.num_local - len(need)]
-        self._exchange(state, need | frozenset(keep))
+        self.exchange(state, need | frozenset(keep))
 
     # -- measurement ------------------------------------------------------------------
     def _global_shards(self, state: ShardedState, qubit: int) -> list:
         """Each shard's value of global ``qubit``."""
         return [state.layout.global_bit(s, qubit) for s in range(self.shards)]
 
-    def _probability_one(self, state: ShardedState, qubit: int) -> float:
+    def probability_one(self, state: ShardedState, qubit: int) -> float:
+        """Each shard's part, summed here (a global qubit: the norms of the shards where it is 1)."""
         bit = int(state.layout.positions[qubit])
         if bit < self.num_local:
             parts = self.store.gather(self._submit_each(state, shard_probability_one, bit))
@@ -376,9 +335,10 @@ class _ShardedWalker(_Walker):
                 if o
             ]
             parts = self.store.gather(refs)
-        return min(max(float(sum(parts)), 0.0), 1.0)
+        return float(sum(parts))
 
-    def _settle(self, opcode, qubit, clbit, outcome, probability, state: ShardedState, creg) -> None:
+    def collapse(self, state: ShardedState, qubit: int, outcome: int, probability: float) -> None:
+        """A local qubit: each shard projects; a global one: whole shards kept (rescaled) or cleared."""
         bit = int(state.layout.positions[qubit])
         if bit < self.num_local:
             state.replace(self._submit_each(state, shard_collapse, bit, outcome, probability))
@@ -391,31 +351,33 @@ class _ShardedWalker(_Walker):
                     for r, w, o in zip(state.refs, state.places, ones, strict=True)
                 ]
             )
-        if opcode == OP_MEASURE:
-            creg[clbit] = outcome
-        elif opcode == OP_RESET and outcome:
-            if bit < self.num_local:
-                state.replace(self._submit_each(state, shard_flip, bit))
-            else:  # X on a global bit: the shards trade names, no amplitude moves
-                flipped = 1 << (bit - self.num_local)
-                state.refs = [state.refs[s ^ flipped] for s in range(self.shards)]
-                state.places = [state.places[s ^ flipped] for s in range(self.shards)]
+
+    def flip(self, state: ShardedState, qubit: int) -> None:
+        """X: on each shard for a local qubit; for a global one the shards trade names, no amplitude moves."""
+        bit = int(state.layout.positions[qubit])
+        if bit < self.num_local:
+            state.replace(self._submit_each(state, shard_flip, bit))
+        else:
+            flipped = 1 << (bit - self.num_local)
+            state.refs = [state.refs[s ^ flipped] for s in range(self.shards)]
+            state.places = [state.places[s ^ flipped] for s in range(self.shards)]
 
     # -- sampling and saves ------------------------------------------------------------
-    def _leaf(self, state: ShardedState, creg, shots) -> None:
-        self.store.wait(state.refs)  # every stage done (and its errors raised), with or without samples
-        super()._leaf(state, creg, shots)
+    def complete(self, state: ShardedState) -> None:
+        """Every stage done (and its errors raised), with or without samples."""
+        self.store.wait(state.refs)
 
-    def _sample(self, state: ShardedState, shots: int):
+    def sample(self, state: ShardedState, shots: int, rng, memory: bool):
+        """The draws of :func:`.sampling.sample_indices`, cut at the shards' norms; each shard samples its part."""
         self._restore(state)
         nl = self.num_local
-        if not self.want_memory and (shots > MAX_SORTED_SHOTS or shots > 8 * (1 << self.exp.num_qubits)):
-            if nl < _BLOCK_BITS:
-                return sample_indices(self.gather_state(state), shots, self.rng, False)
-            return self._sample_blocked(state, shots)
+        if not memory and (shots > MAX_SORTED_SHOTS or shots > 8 * (1 << self.exp.num_qubits)):
+            if nl < BLOCK_BITS:
+                return sample_indices(self.gather_state(state), shots, rng, False)
+            return self._sample_blocked(state, shots, rng)
         norms = np.array(self.store.gather(self._submit_each(state, shard_norm)), dtype=np.float64)
         # As sample_indices: sorted uniforms scaled to the norm, in one draw.
-        spacings = self.rng.standard_exponential(shots + 1)
+        spacings = rng.standard_exponential(shots + 1)
         np.cumsum(spacings, out=spacings)
         uniforms = spacings[:-1] * (norms.sum() / spacings[-1])
         ends = np.cumsum(norms)
@@ -434,29 +396,55 @@ class _ShardedWalker(_Walker):
         first = np.flatnonzero(np.concatenate(([True], drawn[1:] != drawn[:-1])))
         indices = drawn[first]
         counts = np.diff(np.append(first, drawn.size))
-        per_shot = drawn[self.rng.permutation(shots)] if self.want_memory else None
+        per_shot = drawn[rng.permutation(shots)] if memory else None
         return indices, counts, per_shot
 
-    def _sample_blocked(self, state: ShardedState, shots: int):
+    def _sample_blocked(self, state: ShardedState, shots: int, generator):
         """As :func:`.sampling._sample_blocked`: block weights, then each shard draws its visited blocks in turn."""
         nl = self.num_local
-        weights = np.concatenate(self.store.gather(self._submit_each(state, shard_block_norms, _BLOCK_BITS)))
-        per_block = self.rng.multinomial(shots, weights / weights.sum())
-        per_shard = 1 << (nl - _BLOCK_BITS)
-        indices, counts, rng = [], [], self.rng
+        weights = np.concatenate(self.store.gather(self._submit_each(state, shard_block_norms, BLOCK_BITS)))
+        per_block = generator.multinomial(shots, weights / weights.sum())
+        per_shard = 1 << (nl - BLOCK_BITS)
+        indices, counts, rng = [], [], generator
         for s in range(self.shards):
             part = per_block[s * per_shard : (s + 1) * per_shard]
             blocks = np.flatnonzero(part)
             if not blocks.size:
                 continue
             ref = self.store.submit(
-                shard_block_sample, state.refs[s], _BLOCK_BITS, blocks, part[blocks], rng, where=state.places[s]
+                shard_block_sample, state.refs[s], BLOCK_BITS, blocks, part[blocks], rng, where=state.places[s]
             )
             local, count, rng = self.store.gather([ref])[0]
             indices.append(local + (s << nl))
             counts.append(count)
-        self.rng.bit_generator.state = rng.bit_generator.state  # the draws went on in the shards' copies
+        generator.bit_generator.state = rng.bit_generator.state  # the draws went on in the shards' copies
         return np.concatenate(indices), np.concatenate(counts), None
+
+    def save_value(self, spec: dict, state: ShardedState, zero_threshold: float):
+        """Reduced over the shards; a statevector save gathers the state."""
+        walker, kind = self, spec["kind"]
+        qubits = [int(q) for q in spec["qubits"]]
+        if kind in ("statevector", "statevector_dict"):
+            return save_value(spec, walker.gather_state(state), zero_threshold)
+        if kind in ("amplitudes", "amplitudes_sq"):
+            amps = walker.amplitudes(state, [int(i) for i in spec["params"]])
+            return amps if kind == "amplitudes" else amps.real**2 + amps.imag**2
+        if kind in ("probabilities", "probabilities_dict"):
+            probs = walker.marginal(state, qubits)
+            if kind == "probabilities":
+                return probs
+            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > zero_threshold)}
+        if kind == "density_matrix":
+            return walker.reduced(state, qubits)
+        # Expectation values: the terms' masks first, then all of them in one round over the shards.
+        masks: list = []
+        save_value(spec, state, zero_threshold, expval=lambda _s, x, z, y: masks.append((x, z, y)) or 0.0)
+        values = dict(zip(masks, walker.paulis(state, masks), strict=True))
+        return save_value(spec, state, zero_threshold, expval=lambda _s, x, z, y: values[(x, z, y)])
+
+    def stats(self) -> dict:
+        """``sharding``: see :func:`run_sharded_experiment`."""
+        return {"sharding": dict(self.counters)}
 
     def gather_state(self, state: ShardedState) -> np.ndarray:
         """The whole state, in the circuit's order, brought here."""
@@ -519,37 +507,39 @@ class _ShardedWalker(_Walker):
         return totals.tolist()
 
 
-def run_sharded_experiment(exp, options: dict, cancel_flag: np.ndarray, store: ShardStore, shards: int) -> dict:
-    """One point on ``shards`` shards: :func:`.execute.run_experiment`'s result, plus ``sharding``.
+class ShardedRunner(Runner):
+    """A sharded program's points, one at a time, their shards in ``store`` (see :class:`.runtime.engine.Runner`).
 
-    ``sharding`` holds the shard count, local qubits per shard, stages run, exchanges,
-    the bytes the exchanges moved between shards (``exchange_bytes``) and between
-    places (``network_bytes``: shards on different workers).
+    The store is closed when the program ends.
     """
-    start = time.perf_counter()
-    dtype = np.complex64 if options["precision"] == "single" else np.complex128
-    rng = experiment_rng(options["seed_simulator"], exp.seed_key(0))
-    walker = _ShardedWalker(
-        exp, dtype, options["memory"], rng, cancel_flag, store, shards, options.get("blocking_qubits", -1)
-    )
-    walker.saves.zero_threshold = options.get("zero_threshold", ZERO_THRESHOLD)
-    # Every branch copy shares the shards it has not changed; the walk holds no limit of its own.
-    walker.run()
-    result = walker_result(walker, options, start)
-    result["sharding"] = dict(walker.stats)
-    return result
+
+    def __init__(self, program, store: ShardStore):
+        self.store = store
+        self.shards = program.typed_options.shards
+
+    def __exit__(self, *exc) -> None:
+        self.store.close()
+
+    def engine(self, exp, dtype, cancel_flag, options) -> Engine:
+        """A :class:`ShardedEngine` on ``store``."""
+        return ShardedEngine(exp, dtype, cancel_flag, self.store, self.shards, options.blocking_qubits)
 
 
 def run_sharded(program: Program, store: ShardStore, cancel_flag: np.ndarray | None = None) -> list[dict]:
     """Run every point of ``program`` on ``program.options["shards"]`` shards, one point at a time.
 
+    Each point's result is :func:`aerdask_kernels.run_experiment`'s plus ``sharding``: the
+    shard count, local qubits per shard, stages run, exchanges, the bytes the exchanges
+    moved between shards (``exchange_bytes``) and between places (``network_bytes``:
+    shards on different workers).
+
     Args:
         program: A program of statevector experiments without noise.
-        store: Where the shards live.
+        store: Where the shards live (closed when the program ends).
         cancel_flag: uint8, shape ``(1,)``; set element 0 to stop between shard tasks.
 
     Returns:
-        One dict per point, as :func:`.execute.run_program`.
+        One dict per point, as :func:`aerdask_kernels.run_program`.
 
     Raises:
         QobjValidationError: if the program is malformed.
@@ -559,12 +549,4 @@ def run_sharded(program: Program, store: ShardStore, cancel_flag: np.ndarray | N
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
     program.validate()
-    shards = int(program.options.get("shards", 1))
-    run = lambda exp, options, flag: run_sharded_experiment(exp, options, flag, store, shards)  # noqa: E731
-    try:
-        results = _run_validated(program, cancel_flag, run)
-    finally:
-        store.close()
-    for result in results:
-        result["kernels"] = "compiled"
-    return results
+    return run_points(program, cancel_flag, ShardedRunner(program, store))

@@ -240,7 +240,7 @@ def shard_run(
         inplace: Change ``state`` and return it, where no one else reads it (the walk
             knows: :class:`.sharded.ShardedState`); saves a pass.
     """
-    from .execute import _thread_share  # the task's share of this process's cores, as run_program's
+    from .runtime.threads import thread_share  # the task's share of this process's cores, as run_program's
 
     ops, qubits, matrices = local_rows(*program, rows, layout, shard)
     out = state if inplace else state.copy()
@@ -250,7 +250,7 @@ def shard_run(
     empty = np.zeros(0, dtype=np.int64)
     exp = Experiment("shard", nl, 0, ops, qubits, matrices, np.zeros(0), empty, empty)
     creg, flag = np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.uint8)
-    with _thread_share(0):
+    with thread_share(0):
         plan = plan_blocks(exp, blocking)  # in the task's thread share: it sizes the block chunks
         small = (1 << nl) < PARALLEL_MIN_SIZE and plan.runs.shape[0] == 0
         segment = run_segment_serial if small else run_segment
@@ -307,9 +307,9 @@ def shard_split(state: np.ndarray, bits: list) -> np.ndarray:
     """
     sorted_bits, offsets = _offsets(bits)
     out = np.empty((offsets.size, state.size >> sorted_bits.size), dtype=state.dtype)
-    from .execute import _thread_share
+    from .runtime.threads import thread_share
 
-    with _thread_share(0):
+    with thread_share(0):
         _split(state, sorted_bits, offsets, out)
     return out
 
@@ -327,9 +327,9 @@ def shard_assemble(pieces: list, bits: list) -> np.ndarray:
     """
     sorted_bits, offsets = _offsets(bits)
     out = np.empty(pieces[0].size << sorted_bits.size, dtype=pieces[0].dtype)
-    from .execute import _thread_share
+    from .runtime.threads import thread_share
 
-    with _thread_share(0):
+    with thread_share(0):
         _merge(tuple(_read_only(p) for p in pieces), sorted_bits, offsets, out)
     return out
 
@@ -423,7 +423,7 @@ def shard_marginal(state: np.ndarray, bits: np.ndarray) -> np.ndarray:
 
 def shard_reduced(state: np.ndarray, bits: np.ndarray) -> np.ndarray:
     """The shard's part of the reduced density matrix of local ``bits`` (``bits[0]`` least significant)."""
-    from .execute import reduced_density_matrix
+    from .runtime.saves import reduced_density_matrix
 
     return reduced_density_matrix(state, np.asarray(bits, dtype=np.int64))
 

@@ -12,10 +12,10 @@ import time
 import numpy as np
 
 from . import _jit, readiness
-from .execute import run_program
 from .expressions import EXPR_OPCODES
 from .opcodes import CMP_CODES, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_SAVE, OP_STANDARD
 from .program import Experiment, Program
+from .run import run_program
 from .standard import STANDARD_GATES
 
 __all__ = ["warm_up", "run_compiled", "warm_up_program", "warm_up_blocked_program"]

@@ -5,9 +5,9 @@ or a caller asks what is there (:func:`devices`), so a CPU worker needs neither 
 nor a CUDA driver. ``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in numba-cuda's
 simulator on the CPU (slowly: small states only), which is how CI tests them.
 
-The program format is the CPU's; :func:`run_program` walks it with
-:class:`.walk.GpuWalker`, which keeps the state on the GPU and draws the same random
-numbers in the same order as the CPU walk.
+The program format is the CPU's; the one walker runs it on :class:`.walk.GpuEngine`,
+which keeps the state on the GPU, so the same random numbers are drawn in the same
+order as on the CPU.
 
 Not part of the Numba cache key (:func:`..keys.cache_key` covers the modules with
 an ``@njit`` function): CUDA kernels compile per process and no CPU kernel inlines
@@ -20,6 +20,8 @@ import os
 import threading
 
 __all__ = [
+    "GPU_LOCK",
+    "import_cuda",
     "GpuUnavailableError",
     "devices",
     "device_memory",
@@ -37,7 +39,7 @@ class GpuUnavailableError(RuntimeError):
     """This process has no usable GPU (or no numba-cuda); the message says which."""
 
 
-def _import_cuda():
+def import_cuda():
     """``numba.cuda``, or :class:`GpuUnavailableError` saying why not."""
     import numpy as np
 
@@ -122,7 +124,7 @@ def simulated() -> bool:
 def unavailable_reason() -> str | None:
     """Why this process cannot run GPU programs, or ``None`` when it can."""
     try:
-        _import_cuda()
+        import_cuda()
     except GpuUnavailableError as exc:
         return str(exc)
     return None
@@ -135,7 +137,7 @@ def devices() -> list[dict]:
     device whose memory is the host's physical memory.
     """
     try:
-        cuda = _import_cuda()
+        cuda = import_cuda()
     except GpuUnavailableError:
         return []
     if simulated():
@@ -162,7 +164,8 @@ def device_memory() -> int:
 #: One GPU program at a time per process: tasks on several threads of a worker (or of a
 #: local pool) would otherwise each hold a state in the one GPU's memory, which admission
 #: counted once.
-_GPU_LOCK = threading.Lock()
+#: Held while a program runs on this process's GPU (by :class:`.walk.GpuRunner`): one at a time.
+GPU_LOCK = threading.RLock()
 
 
 def run_program(program, cancel_flag=None) -> list[dict]:
@@ -174,5 +177,4 @@ def run_program(program, cancel_flag=None) -> list[dict]:
     """
     from .walk import run_program_gpu
 
-    with _GPU_LOCK:
-        return run_program_gpu(program, cancel_flag)
+    return run_program_gpu(program, cancel_flag)

@@ -1,9 +1,7 @@
-"""The branch walk of :mod:`aerdask_kernels.execute` with the state on a GPU.
+"""The GPU engine: the state in GPU memory, walked by the one :class:`..runtime.walker.Walker`.
 
-:class:`GpuWalker` subclasses the CPU walker and replaces only what touches the
-state (``_fresh``, ``_segment``, ``_probability_one``, ``_settle``, ``_set_state``,
-``_sample`` and the save values), so the tree of branches, the shots each takes and
-the random numbers drawn are the CPU's. The state stays on the device: what comes
+:class:`GpuEngine` is an :class:`..runtime.engine.Engine`, so the tree of branches,
+the shots each takes and the random numbers drawn are the CPU's. The state stays on the device: what comes
 back is a probability per measurement, block sums and drawn indices for sampling,
 and the saves' values (a statevector save, a dict of amplitudes and a reduced density
 matrix copy the state back, as their value is that size anyway or is made from it).
@@ -14,41 +12,18 @@ classical jumps and branches are taken on the host between passes.
 
 from __future__ import annotations
 
-import time
+import contextlib
 
 import numpy as np
 
 from .. import readiness
-from ..execute import (
-    JobCancelledError,
-    _run_validated,
-    _save_value,
-    _SaveCollector,
-    _Walker,
-    reduced_density_matrix,
-    walker_result,
-)
-from ..execute import experiment_rng as _experiment_rng
-from ..interpreter import _compare, register_value
-from ..opcodes import (
-    COL_ARG,
-    COL_ARG2,
-    COL_CVAL,
-    COL_NTARG,
-    COL_OPCODE,
-    COL_QOFF,
-    OP_BRANCH,
-    OP_CHANNEL,
-    OP_DIAG,
-    OP_JUMP,
-    OP_MATRIX,
-    OP_MEASURE,
-    OP_RESET,
-)
+from ..runtime.engine import Engine, Runner, host_rows
+from ..runtime.points import run_points
+from ..runtime.saves import reduced_density_matrix, save_value
 from ..sampling import MAX_SORTED_SHOTS, sample_indices
-from . import _import_cuda, simulated, tiles
+from . import GPU_LOCK, import_cuda, simulated, tiles
 
-__all__ = ["GpuWalker", "run_program_gpu", "run_experiment_gpu", "gpu_compatibility", "SAMPLE_BLOCK_BITS"]
+__all__ = ["GpuEngine", "GpuRunner", "DeviceState", "run_program_gpu", "gpu_compatibility", "SAMPLE_BLOCK_BITS"]
 
 #: Sampling sums the probability of blocks of ``2**SAMPLE_BLOCK_BITS`` amplitudes on the GPU, then
 #: each drawn uniform scans its block there: what crosses the bus is a float per block and an index per shot.
@@ -69,7 +44,7 @@ def gpu_compatibility(program) -> str | None:
     """
     from ..density import DENSITY_MATRIX
 
-    if program.options.get("shards", 1) != 1:
+    if program.typed_options.shards != 1:
         return "a sharded state (shards > 1) runs on CPU workers only"
     for exp in program.experiments:
         if exp.method == DENSITY_MATRIX:
@@ -88,7 +63,8 @@ class DeviceState:
         self.array = array
 
     def copy(self) -> DeviceState:
-        from numba import cuda  # imported and checked by the walker that made this state
+        """A copy on the device."""
+        from numba import cuda  # imported and checked by the engine that made this state
 
         out = cuda.device_array_like(self.array)
         out.copy_to_device(self.array)
@@ -96,21 +72,22 @@ class DeviceState:
 
     @property
     def size(self) -> int:
+        """Amplitudes."""
         return int(self.array.size)
 
     def to_host(self) -> np.ndarray:
+        """The amplitudes, copied to the host."""
         return self.array.copy_to_host()
 
 
-class GpuWalker(_Walker):
-    """The CPU walker with the state in GPU memory (see the module docstring)."""
+class GpuEngine(Engine):
+    """A statevector in GPU memory (see :class:`..runtime.engine.Engine` and the module docstring)."""
 
-    def __init__(self, exp, dtype, memory: bool, rng, cancel_flag):
-        # No CPU cache blocks (blocking_qubits=0): the GPU plans its own passes.
-        super().__init__(exp, dtype, memory, rng, cancel_flag, blocking_qubits=0)
+    def __init__(self, exp, dtype, cancel_flag: np.ndarray):
+        super().__init__(exp, dtype, cancel_flag)
         from . import kernels
 
-        self.cuda = _import_cuda()
+        self.cuda = import_cuda()
         self.k = kernels
         self.threads = _SIMULATED_THREADS if simulated() else kernels.THREADS
         self.max_blocks = 1 if simulated() else kernels.MAX_BLOCKS
@@ -119,13 +96,11 @@ class GpuWalker(_Walker):
         self._passes: dict[int, tuple[list, int]] = {}
         self.tile_bits = tiles.TILE_BITS
 
-    def _new_saves(self, exp):
-        return _GpuSaves(exp, self)
-
     def _grid(self, size: int) -> tuple[int, int]:
         return self.k.launch(size, self.threads, self.max_blocks)
 
-    def _fresh(self) -> DeviceState:
+    def fresh(self) -> DeviceState:
+        """``|0...0>`` on the device."""
         state = DeviceState(self.cuda.device_array(1 << self.exp.num_qubits, dtype=self.dtype))
         self.k.basis_state[self._grid(state.size)](state.array)
         return state
@@ -143,33 +118,19 @@ class GpuWalker(_Walker):
             self._passes[pc] = (device, end)
         return self._passes[pc]
 
-    def _segment(self, state, creg, pc: int, stop: int = 0) -> int:
-        ops = self.exp.ops
-        n_ops = ops.shape[0]
-        while pc < n_ops:
-            if self.cancel_flag[0] != 0:
-                raise JobCancelledError("job cancelled while running")
-            op = ops[pc, COL_OPCODE]
-            if op == OP_MATRIX or op == OP_DIAG:
-                passes, end = self._passes_from(pc)
-                for tile_bits, free, n_free, offsets, rows, targets in passes:
-                    grid = (min(1 << n_free, self.max_blocks), min(self.threads, 1 << tile_bits))
-                    self.tile[grid](state.array, tile_bits, free, n_free, offsets, rows, targets, self.d_matrices)
-                pc = end
-            elif op == OP_JUMP:
-                pc = int(ops[pc, COL_ARG])
-            elif op == OP_CHANNEL and pc < stop:
-                pc += 1
-            elif op == OP_BRANCH:
-                # The CPU interpreter's own statements, run as Python (a few clbits: nothing to compile).
-                qoff, ntarg = ops[pc, COL_QOFF], ops[pc, COL_NTARG]
-                value = register_value.py_func(creg, self.exp.qubits[qoff : qoff + ntarg])
-                pc = pc + 1 if _compare.py_func(value, ops[pc, COL_ARG2], ops[pc, COL_CVAL]) else int(ops[pc, COL_ARG])
-            else:
-                return pc
-        return pc
+    def run_segment(self, state, creg, pc: int, stop: int = 0) -> int:
+        """Gate rows in tiled passes on the device; jumps and branches on the host."""
+        return host_rows(self, state, creg, pc, stop, self._gates)
 
-    def _set_state(self, state, amplitudes: np.ndarray) -> None:
+    def _gates(self, state: DeviceState, pc: int) -> int:
+        passes, end = self._passes_from(pc)
+        for tile_bits, free, n_free, offsets, rows, targets in passes:
+            grid = (min(1 << n_free, self.max_blocks), min(self.threads, 1 << tile_bits))
+            self.tile[grid](state.array, tile_bits, free, n_free, offsets, rows, targets, self.d_matrices)
+        return end
+
+    def set_state(self, state, amplitudes: np.ndarray) -> None:
+        """Copy ``amplitudes`` to the device."""
         state.array.copy_to_device(np.ascontiguousarray(amplitudes, dtype=self.dtype))
 
     def _reduce(self, kernel, state, *args, width: int = 1) -> np.ndarray:
@@ -177,17 +138,18 @@ class GpuWalker(_Walker):
         kernel[self._grid(state.size)](state.array, *args, out)
         return out.copy_to_host()
 
-    def _probability_one(self, state, qubit: int) -> float:
-        p1 = float(self._reduce(self.k.probability_one, state, qubit)[0])
-        return min(max(p1, 0.0), 1.0)
+    def probability_one(self, state, qubit: int) -> float:
+        """Summed on the GPU."""
+        return float(self._reduce(self.k.probability_one, state, qubit)[0])
 
-    def _settle(self, opcode, qubit, clbit, outcome, probability, state, creg) -> None:
+    def collapse(self, state, qubit: int, outcome: int, probability: float) -> None:
+        """On the device, in place."""
         scale = self.dtype(1.0 / np.sqrt(probability))
         self.k.collapse[self._grid(state.size)](state.array, qubit, outcome, scale)
-        if opcode == OP_MEASURE:
-            creg[clbit] = outcome
-        elif opcode == OP_RESET and outcome:
-            self.k.flip[self._grid(state.size >> 1)](state.array, qubit)
+
+    def flip(self, state, qubit: int) -> None:
+        """On the device, in place."""
+        self.k.flip[self._grid(state.size >> 1)](state.array, qubit)
 
     def expval(self, state, x_mask: int, z_mask: int, num_y: int) -> float:
         """``<state| P |state>`` of a Pauli string, summed on the GPU (see ``measure.expval_pauli``)."""
@@ -204,24 +166,44 @@ class GpuWalker(_Walker):
         self.k.gather[self._grid(indices.size)](state.array, self.cuda.to_device(indices), out)
         return out.copy_to_host()
 
-    def _sample(self, state, shots: int):
+    def save_value(self, spec: dict, state, zero_threshold: float):
+        """Reduced on the GPU; statevectors, amplitude dicts and density matrices copy the state back."""
+        kind, walker = spec["kind"], self
+        qubits = np.asarray(spec["qubits"], dtype=np.int64)
+        if kind in ("expval", "expvals", "expval_var"):
+            return save_value(spec, state, zero_threshold, expval=walker.expval)
+        if kind in ("probabilities", "probabilities_dict"):
+            probs = walker.marginal(state, qubits)
+            if kind == "probabilities":
+                return probs
+            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > zero_threshold)}
+        if kind in ("amplitudes", "amplitudes_sq"):
+            amps = walker.amplitudes(state, np.asarray(spec["params"], dtype=np.int64))
+            if kind == "amplitudes":
+                return amps.astype(np.complex128)
+            return amps.real.astype(np.float64) ** 2 + amps.imag.astype(np.float64) ** 2
+        if kind == "density_matrix":
+            return reduced_density_matrix(state.to_host(), qubits)
+        return save_value(spec, state.to_host(), zero_threshold)
+
+    def sample(self, state, shots: int, rng, memory: bool):
         """The CPU's draws (:func:`.sampling.sample_indices`), matched against the state on the GPU."""
         size = state.size
-        if not self.want_memory and shots > HOST_SAMPLING_FACTOR * size:
+        if not memory and shots > HOST_SAMPLING_FACTOR * size:
             # The CPU's block multinomials, on a state smaller than an eighth of the shots: copying it is cheap.
-            return sample_indices(state.to_host(), shots, self.rng, False)
-        if not self.want_memory and shots > MAX_SORTED_SHOTS:
-            return self._sample_chunked(state, shots)
-        spacings = self.rng.standard_exponential(shots + 1)
+            return sample_indices(state.to_host(), shots, rng, False)
+        if not memory and shots > MAX_SORTED_SHOTS:
+            return self._sample_chunked(state, shots, rng)
+        spacings = rng.standard_exponential(shots + 1)
         np.cumsum(spacings, out=spacings)
         cumulative = self._block_cumulative(state)
         drawn = self._draw(state, spacings[:-1] * (cumulative[-1] / spacings[-1]), cumulative)
         starts = np.flatnonzero(np.concatenate(([True], drawn[1:] != drawn[:-1])))
         counts = np.diff(np.append(starts, drawn.size))
-        per_shot = drawn[self.rng.permutation(shots)] if self.want_memory else None
+        per_shot = drawn[rng.permutation(shots)] if memory else None
         return drawn[starts], counts, per_shot
 
-    def _sample_chunked(self, state, shots: int):
+    def _sample_chunked(self, state, shots: int, rng):
         """Counts of more than ``MAX_SORTED_SHOTS`` shots, drawn as sorted uniforms a chunk at a time.
 
         The partial sums of ``shots + 1`` exponentials over their total are sorted
@@ -232,13 +214,13 @@ class GpuWalker(_Walker):
         sizes = [MAX_SORTED_SHOTS] * (shots // MAX_SORTED_SHOTS)
         if shots % MAX_SORTED_SHOTS:
             sizes.append(shots % MAX_SORTED_SHOTS)
-        sums = self.rng.standard_gamma(np.array(sizes, dtype=np.float64))
-        total = sums.sum() + self.rng.standard_exponential()
+        sums = rng.standard_gamma(np.array(sizes, dtype=np.float64))
+        total = sums.sum() + rng.standard_exponential()
         cumulative = self._block_cumulative(state)
         counts: dict[int, int] = {}
         offset = 0.0
         for size, chunk_sum in zip(sizes, sums.tolist(), strict=True):
-            points = np.cumsum(self.rng.standard_exponential(size))
+            points = np.cumsum(rng.standard_exponential(size))
             points = (offset + chunk_sum * (points / points[-1])) * (cumulative[-1] / total)
             offset += chunk_sum
             indices, hits = np.unique(self._draw(state, points, cumulative), return_counts=True)
@@ -272,43 +254,36 @@ def _nonempty(array: np.ndarray) -> np.ndarray:
     return array if array.size else np.zeros(1, dtype=array.dtype)
 
 
-class _GpuSaves(_SaveCollector):
-    """Save values reduced on the GPU; statevectors, amplitude dicts and density matrices copy the state back."""
+class GpuRunner(Runner):
+    """A GPU program's points, one at a time on this process's GPU (see :class:`..runtime.engine.Runner`).
 
-    def __init__(self, exp, walker: GpuWalker):
-        super().__init__(exp)
-        self.walker = walker
+    Raises on entry:
+        ValueError: if the program cannot run on the GPU (:func:`gpu_compatibility`).
+        GpuUnavailableError: if this process has no usable GPU.
+    """
 
-    def value(self, spec: dict, state):
-        kind, walker = spec["kind"], self.walker
-        qubits = np.asarray(spec["qubits"], dtype=np.int64)
-        if kind in ("expval", "expvals", "expval_var"):
-            return _save_value(spec, state, self.zero_threshold, expval=walker.expval)
-        if kind in ("probabilities", "probabilities_dict"):
-            probs = walker.marginal(state, qubits)
-            if kind == "probabilities":
-                return probs
-            return {hex(int(i)): float(probs[i]) for i in np.flatnonzero(probs > self.zero_threshold)}
-        if kind in ("amplitudes", "amplitudes_sq"):
-            amps = walker.amplitudes(state, np.asarray(spec["params"], dtype=np.int64))
-            if kind == "amplitudes":
-                return amps.astype(np.complex128)
-            return amps.real.astype(np.float64) ** 2 + amps.imag.astype(np.float64) ** 2
-        if kind == "density_matrix":
-            return reduced_density_matrix(state.to_host(), qubits)
-        return _save_value(spec, state.to_host(), self.zero_threshold)
+    def __init__(self, program):
+        self.program = program
+        self.kernels = "cuda-simulator" if simulated() else "cuda"
+        self._stack = None
 
+    def __enter__(self) -> GpuRunner:
+        why = gpu_compatibility(self.program)
+        if why is not None:
+            raise ValueError(f"device='GPU': {why}")
+        import_cuda()
+        stack = contextlib.ExitStack()
+        stack.enter_context(GPU_LOCK)  # one program at a time on the device
+        stack.enter_context(readiness.kernels_for(self.program))  # fusion and preparation run on the CPU's
+        self._stack = stack
+        return self
 
-def run_experiment_gpu(exp, options: dict, cancel_flag: np.ndarray) -> dict:
-    """:func:`aerdask_kernels.execute.run_experiment` with the state on the GPU."""
-    start = time.perf_counter()
-    dtype = np.complex64 if options["precision"] == "single" else np.complex128
-    rng = _experiment_rng(options["seed_simulator"], exp.seed_key(0))
-    walker = GpuWalker(exp, dtype, options["memory"], rng, cancel_flag)
-    walker.saves.zero_threshold = options.get("zero_threshold", 1e-10)
-    walker.max_copies = options.get("max_branch_copies", -1)
-    walker.run()
-    return walker_result(walker, options, start)
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def engine(self, exp, dtype, cancel_flag, options) -> Engine:
+        """A :class:`GpuEngine` (no CPU cache blocks: the GPU plans its own passes)."""
+        return GpuEngine(exp, dtype, cancel_flag)
 
 
 def run_program_gpu(program, cancel_flag: np.ndarray | None = None) -> list[dict]:
@@ -322,12 +297,4 @@ def run_program_gpu(program, cancel_flag: np.ndarray | None = None) -> list[dict
     if cancel_flag is None:
         cancel_flag = np.zeros(1, dtype=np.uint8)
     program.validate()
-    why = gpu_compatibility(program)
-    if why is not None:
-        raise ValueError(f"device='GPU': {why}")
-    _import_cuda()
-    with readiness.kernels_for(program):  # fusion and preparation run on the CPU's kernels
-        results = _run_validated(program, cancel_flag, run=run_experiment_gpu)
-    for result in results:
-        result["kernels"] = "cuda-simulator" if simulated() else "cuda"
-    return results
+    return run_points(program, cancel_flag, GpuRunner(program))
