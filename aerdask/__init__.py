@@ -9,6 +9,7 @@ from aerdask_kernels import QobjValidationError, __version__
 
 from . import library  # noqa: E402  (adds Aer's save methods to QuantumCircuit)
 from .backend import AerSimulator  # noqa: E402
+from .completion import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait  # noqa: E402
 from .errors import (  # noqa: E402
     AerdaskError,
     AerdaskInputError,
@@ -17,7 +18,7 @@ from .errors import (  # noqa: E402
     JobTimeoutError,
     UnsupportedInstructionError,
 )
-from .job import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, AerJob, as_completed, wait  # noqa: E402
+from .job import AerJob  # noqa: E402
 
 __all__ = [
     "ALL_COMPLETED",

@@ -14,7 +14,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
-from aerdask_kernels import Program, run_program
+from aerdask_kernels import Program, __version__, run_program
 from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
 from aerdask_kernels.opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX
 
@@ -108,8 +108,6 @@ class AerSimulator(BackendV2):
     """
 
     def __init__(self, name: str = "aer_simulator", provider=None, **options):
-        from . import __version__
-
         super().__init__(
             provider=provider,
             name=name,

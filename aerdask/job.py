@@ -20,17 +20,15 @@ from qiskit.result import Result
 from aerdask_kernels import ExperimentError, Program, run_program
 
 from .chunking import check_unique, merge_results, result_slots
+from .completion import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
 from .errors import JobFailedError, JobTimeoutError, TaskLostError
 from .executors import adapt
 from .executors.base import Publishing
 from .result import build_result
 
+# Multi-job waits live in .completion (progress bars use them, and jobs show progress bars);
+# imported here too, where they used to be.
 __all__ = ["AerJob", "task_prefix", "wait", "as_completed", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"]
-
-FIRST_COMPLETED = concurrent.futures.FIRST_COMPLETED
-FIRST_EXCEPTION = concurrent.futures.FIRST_EXCEPTION
-ALL_COMPLETED = concurrent.futures.ALL_COMPLETED
-_POLL_S = 0.05  # jobs on different executors are waited on in turns of this length
 
 #: How long ``cancel()`` waits for running tasks to reach their next gate.
 CANCEL_GRACE_S = 2.0
@@ -229,6 +227,14 @@ class AerJob(JobV1):
         if self._handles is None:
             raise JobError(f"job {self._job_id} has not been submitted")
         return self._handles
+
+    def wait_target(self) -> tuple:
+        """``(adapter, handles)``: what a wait across jobs (:func:`aerdask.wait`) blocks on.
+
+        Raises:
+            JobError: if the job was never submitted.
+        """
+        return self._adapter, self._require_submitted()
 
     # -- state -----------------------------------------------------------------------
     def status(self) -> JobStatus:
@@ -492,88 +498,3 @@ class AerJob(JobV1):
         note = None if status in JOB_FINAL_STATES else self.waiting_on()
         waiting = f" ({note})" if note else ""
         return f"<AerJob {self._job_id} status={status.name} tasks={len(self._chunks)}{waiting}>"
-
-
-class DoneAndNotDone(tuple):
-    """``(done, not_done)`` sets of jobs, as ``concurrent.futures.wait`` returns them."""
-
-    __slots__ = ()
-
-    def __new__(cls, done: set, not_done: set):
-        return super().__new__(cls, (done, not_done))
-
-    @property
-    def done(self) -> set:
-        """Jobs in a final state (DONE, ERROR or CANCELLED)."""
-        return self[0]
-
-    @property
-    def not_done(self) -> set:
-        """The other jobs."""
-        return self[1]
-
-
-def _wait_any(jobs: list, timeout: float | None) -> None:
-    """Block until a task of one of ``jobs`` ends, or ``timeout`` seconds pass."""
-    groups: dict[int, tuple] = {}
-    for job in jobs:
-        adapter = job._adapter
-        groups.setdefault(id(adapter), (adapter, []))[1].extend(job._handles or [])
-    if len(groups) == 1:
-        adapter, handles = next(iter(groups.values()))
-        adapter.wait(handles, timeout)
-        return
-    for adapter, handles in groups.values():  # no shared wake-up across executors: take turns
-        adapter.wait(handles, _POLL_S if timeout is None else min(timeout, _POLL_S))
-
-
-def wait(jobs, timeout: float | None = None, return_when: str = ALL_COMPLETED) -> DoneAndNotDone:
-    """Wait for submitted jobs, with the contract of ``concurrent.futures.wait``.
-
-    Args:
-        jobs: :class:`AerJob` objects, submitted (on any executors).
-        timeout: Seconds to wait at most; ``None`` for no limit. On timeout the jobs not
-            yet final are returned in ``not_done`` (nothing is raised).
-        return_when: ``FIRST_COMPLETED``, ``FIRST_EXCEPTION`` (a job in ERROR; or all
-            final) or ``ALL_COMPLETED``.
-
-    Returns:
-        ``(done, not_done)``, named like ``concurrent.futures.wait``'s.
-
-    Raises:
-        ValueError: for another ``return_when``.
-        JobError: for a job that was never submitted.
-    """
-    if return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
-        raise ValueError(f"return_when must be FIRST_COMPLETED, FIRST_EXCEPTION or ALL_COMPLETED, got {return_when!r}")
-    jobs = set(jobs)
-    for job in jobs:
-        job._require_submitted()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        done = {job for job in jobs if job.in_final_state()}
-        pending = jobs - done
-        if not pending or (return_when == FIRST_COMPLETED and done):
-            return DoneAndNotDone(done, pending)
-        if return_when == FIRST_EXCEPTION and any(job.status() is JobStatus.ERROR for job in done):
-            return DoneAndNotDone(done, pending)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return DoneAndNotDone(done, pending)
-        _wait_any(list(pending), remaining)
-
-
-def as_completed(jobs, timeout: float | None = None):
-    """Yield jobs as they reach a final state, like ``concurrent.futures.as_completed``.
-
-    Raises:
-        TimeoutError: (``concurrent.futures.TimeoutError``) if ``timeout`` seconds pass first.
-    """
-    pending = set(jobs)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while pending:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise concurrent.futures.TimeoutError(f"{len(pending)} of the jobs did not finish within {timeout} s")
-        done, pending = wait(pending, remaining, FIRST_COMPLETED)
-        yield from done

@@ -6,7 +6,7 @@ import sys
 
 from tqdm.auto import tqdm
 
-from .job import wait
+from .completion import wait
 
 __all__ = ["show_progress", "progress_bar"]
 

@@ -32,8 +32,8 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 
 from .binding import values_array
+from .completion import FIRST_COMPLETED, wait
 from .errors import AerdaskInputError, JobFailedError
-from .job import FIRST_COMPLETED, wait
 from .progress import progress_bar
 
 logger = logging.getLogger("aerdask")

@@ -7,6 +7,7 @@ test checks it). The client side (``aerdask``) compiles Qiskit circuits into a
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import warmup  # noqa: F401  (registers how readiness builds compiled kernels)
 from .options import ProgramOptions
 from .program import FORMAT_VERSION, Experiment, Program, QobjValidationError
 from .run import run_experiment, run_program

@@ -7,42 +7,63 @@
   kernel, and the package modules those import at module level, transitively). It names
   the on-disk cache of compiled kernels (:mod:`._jit`).
 
-Both hash each module's *code*: its syntax tree without docstrings, comments or line
-numbers. Editing a comment or a docstring, or moving a function, changes neither key, so
-no worker's compiled cache is thrown away and no cluster refuses its clients for it.
-Parsing the sources takes a tenth of a second, so the keys are computed on first use
-(when Numba loads, or a cluster's versions are compared), not at import.
+Both hash each module's *code*: its tokens without comments, blank lines, line numbers
+or bare string statements (docstrings). Editing a comment or a docstring, or moving a
+function, changes neither key, so no worker's compiled cache is thrown away and no
+cluster refuses its clients for it. The keys are computed on first use (when Numba
+loads, or a cluster's versions are compared), not at import.
+
+Why tokens and not syntax trees: these run in worker threads, and CPython 3.11's
+``ast`` conversion is not thread-safe (gh-106905: "AST constructor recursion depth
+mismatch" when another thread parses at the same time, as a traceback being formatted
+does); ``tokenize`` is plain Python.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
+import io
 import pathlib
+import re
+import tokenize
 
 __all__ = ["compatibility_key", "cache_key", "NOT_BEHAVIOUR", "code_digest", "compiled_modules", "keys_of"]
 
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 #: Modules that decide nothing about results: the warm-up and the readiness bookkeeping.
-NOT_BEHAVIOUR = frozenset({"runtime/warmup.py", "runtime/readiness.py", "warmup.py", "readiness.py"})
+NOT_BEHAVIOUR = frozenset({"warmup.py", "readiness.py"})
+
+_KERNEL = re.compile(r"^@njit\b", re.MULTILINE)  # kernels are module-level functions
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    node.body = body[1:] or [ast.Pass()]
-    return tree
+def _logical_lines(source: str):
+    """``(depth, [(type, string), ...])`` per logical line: comments and blank lines dropped."""
+    depth, line = 0, []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.ENCODING):
+            continue
+        if tok.type == tokenize.INDENT:
+            depth += 1
+        elif tok.type == tokenize.DEDENT:
+            depth -= 1
+        elif tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            if line:
+                yield depth, line
+            line = []
+        else:
+            line.append((tok.type, tok.string))
 
 
 def code_digest(source: str) -> bytes:
-    """The code of a module's source: its syntax tree without docstrings, comments or positions."""
-    tree = _strip_docstrings(ast.parse(source))
-    return ast.dump(tree, annotate_fields=True, include_attributes=False).encode()
+    """The code of a module's (or a function's) source: tokens, without comments, positions or docstrings."""
+    out = []
+    for depth, line in _logical_lines(source):
+        if all(kind == tokenize.STRING for kind, _ in line):
+            continue  # a bare string statement (a docstring) does nothing
+        out.append(f"{depth}|" + " ".join(text for _, text in line))
+    return "\n".join(out).encode()
 
 
 def _modules(root: pathlib.Path) -> dict[str, str]:
@@ -50,45 +71,56 @@ def _modules(root: pathlib.Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*.py"))}
 
 
-def _defines_kernel(tree: ast.AST) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            for deco in node.decorator_list:
-                target = deco.func if isinstance(deco, ast.Call) else deco
-                if isinstance(target, ast.Name) and target.id == "njit":
-                    return True
-    return False
+def _relative_imports(source: str) -> list[tuple[int, str, list[str]]]:
+    """``(level, module, names)`` of each module-level ``from .module import names``."""
+    found = []
+    for depth, line in _logical_lines(source):
+        texts = [text for _, text in line]
+        if depth or texts[:1] != ["from"] or "import" not in texts:
+            continue
+        cut = texts.index("import")
+        head = "".join(texts[1:cut])
+        level = len(head) - len(head.lstrip("."))
+        if not level:
+            continue
+        names, skip = [], False
+        for text in texts[cut + 1 :]:
+            if text == "as":
+                skip = True
+            elif text not in "(),":
+                if not skip:
+                    names.append(text)
+                skip = False
+        found.append((level, head[level:], names))
+    return found
 
 
-def _imported(path: str, tree: ast.AST, modules: dict) -> set[str]:
-    """The package modules ``path`` imports from (relative imports only: the package imports no other way)."""
+def _imported(path: str, source: str, modules: dict) -> set[str]:
+    """The package modules ``path`` imports from at module level (relative imports: the package's only kind)."""
     here = pathlib.PurePosixPath(path).parent
     found = set()
-    for node in tree.body:  # module-level imports: what a kernel can see at compile time
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = here
-            for _ in range(node.level - 1):
-                base = base.parent
-            names = [node.module] if node.module else [alias.name for alias in node.names]
-            for name in names:
-                stem = base.joinpath(*name.split("."))
-                for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
-                    candidate = str(pathlib.PurePosixPath(candidate)).lstrip("./")
-                    if candidate in modules:
-                        found.add(candidate)
+    for level, module, names in _relative_imports(source):
+        base = here
+        for _ in range(level - 1):
+            base = base.parent
+        for name in [module] if module else names:
+            stem = base.joinpath(*name.split("."))
+            for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
+                candidate = str(pathlib.PurePosixPath(candidate)).lstrip("./")
+                if candidate in modules:
+                    found.add(candidate)
     return found
 
 
 def compiled_modules(root: pathlib.Path = _PACKAGE_DIR) -> list[str]:
     """The modules whose code Numba compiles: those defining a kernel, and what they import, transitively."""
     modules = _modules(root)
-    trees = {path: ast.parse(src) for path, src in modules.items()}
-    seen = {path for path, tree in trees.items() if _defines_kernel(tree)}
+    seen = {path for path, src in modules.items() if _KERNEL.search(src)}
     seen |= {"_jit.py", "settings.py"}  # how kernels compile, and the settings compiled into them
     todo = sorted(seen)
     while todo:
         path = todo.pop()
-        for dep in _imported(path, trees[path], modules):
+        for dep in _imported(path, modules[path], modules):
             if dep not in seen:
                 seen.add(dep)
                 todo.append(dep)
@@ -113,13 +145,10 @@ def keys_of(root: pathlib.Path, format_version: int) -> tuple[str, str]:
 
 def _format_version() -> int:
     # Read from the source, not imported: the program module imports this one's users.
-    for path in ("format/program.py", "program.py"):
-        source = _PACKAGE_DIR / path
-        if source.exists():
-            for node in ast.parse(source.read_text()).body:
-                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "FORMAT_VERSION" for t in node.targets):
-                    return int(ast.literal_eval(node.value))
-    raise RuntimeError("FORMAT_VERSION not found in the program module")
+    match = re.search(r"^FORMAT_VERSION = (\d+)", (_PACKAGE_DIR / "program.py").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError("FORMAT_VERSION not found in the program module")
+    return int(match.group(1))
 
 
 @functools.cache

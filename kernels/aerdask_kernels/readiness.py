@@ -138,15 +138,24 @@ def is_ready(unit: tuple[str, str]) -> bool:
     return unit in _ready
 
 
-def _build(unit: tuple[str, str]) -> None:
-    from . import warmup  # warmup runs programs, which import this module
+_builder = None
 
-    path, precision = unit
+
+def set_builder(builder) -> None:
+    """Say how a unit is built: ``builder((path, precision))`` runs a program on its compiled kernels.
+
+    :mod:`.warmup` registers itself when the package is imported: it runs programs, so this
+    module (which the runners read) must not import it.
+    """
+    global _builder
+    _builder = builder
+
+
+def _build(unit: tuple[str, str]) -> None:
+    if _builder is None:
+        raise RuntimeError("no warm-up registered: import aerdask_kernels (its warmup module registers one)")
     with _jit.interpreted(False):
-        if path == SMALL:
-            warmup.run_compiled(warmup.warm_up_program(precision))
-        else:
-            warmup.run_compiled(warmup.warm_up_blocked_program(precision))
+        _builder(unit)
 
 
 def ensure(units, block: bool = True) -> bool:

@@ -18,7 +18,7 @@ from .program import Experiment, Program
 from .run import run_program
 from .standard import STANDARD_GATES
 
-__all__ = ["warm_up", "run_compiled", "warm_up_program", "warm_up_blocked_program"]
+__all__ = ["warm_up", "run_compiled", "warm_up_program", "warm_up_blocked_program", "build_unit"]
 
 
 def _hadamard(k: int) -> np.ndarray:
@@ -128,6 +128,18 @@ def run_compiled(program: Program) -> list[dict]:
     """Run ``program`` with compiled kernels, whatever :mod:`.readiness` would choose."""
     with _jit.interpreted(False):
         return run_program(program)
+
+
+def build_unit(unit: tuple[str, str]) -> None:
+    """Compile (or load) the kernels of one readiness unit ``(path, precision)`` by running its program."""
+    path, precision = unit
+    if path == readiness.SMALL:
+        run_compiled(warm_up_program(precision))
+    else:
+        run_compiled(warm_up_blocked_program(precision))
+
+
+readiness.set_builder(build_unit)
 
 
 def warm_up() -> float:

@@ -21,7 +21,8 @@ from ..runtime.engine import Engine, Runner, host_rows
 from ..runtime.points import run_points
 from ..runtime.saves import reduced_density_matrix, save_value
 from ..sampling import MAX_SORTED_SHOTS, sample_indices
-from . import GPU_LOCK, import_cuda, simulated, tiles
+from . import tiles
+from .device import GPU_LOCK, import_cuda, simulated
 
 __all__ = ["GpuEngine", "GpuRunner", "DeviceState", "run_program_gpu", "gpu_compatibility", "SAMPLE_BLOCK_BITS"]
 
