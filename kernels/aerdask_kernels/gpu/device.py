@@ -1,6 +1,5 @@
 """The device: whether numba.cuda and a GPU are here, what they hold, and the lock a run holds."""
 
-
 from __future__ import annotations
 
 import os
