@@ -25,6 +25,7 @@ from .errors import JobFailedError, JobTimeoutError, TaskLostError
 from .executors import adapt
 from .executors.base import Publishing
 from .result import build_result
+from .sharded_task import submit_sharded
 
 # Multi-job waits live in .completion (progress bars use them, and jobs show progress bars);
 # imported here too, where they used to be.
@@ -152,7 +153,7 @@ class AerJob(JobV1):
                         placed = self._placement(chunk) if self._placement else None
                         key = f"{prefix}-{self._job_id}-{i}"
                         if chunk.options.get("shards", 1) > 1:  # one state on many workers: a walk here drives it
-                            handles.append(self._adapter.submit_sharded(chunk, key, self._job_id))
+                            handles.append(submit_sharded(self._adapter, chunk, key))
                         else:
                             handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, placed))
                         chunks.append(chunk)

@@ -6,12 +6,11 @@ import abc
 import concurrent.futures
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from aerdask_kernels.sharded import ShardStore, run_sharded
+from aerdask_kernels.sharded import ShardStore
 
 from ..admission import WorkerMemory
 
@@ -101,39 +100,6 @@ class FutureHandle(TaskHandle):
         return self.future.exception(timeout)
 
 
-class ShardedHandle(FutureHandle):
-    """A sharded run (:func:`aerdask_kernels.sharded.run_sharded`): a walk on a thread here, shards on the executor.
-
-    ``cancel`` sets the walk's flag: it stops before its next shard task, or within a
-    second of waiting on one.
-    """
-
-    def __init__(self, key: str, program, store_for: Callable, on_done: Callable | None = None):
-        self.key = key
-        self.flag = np.zeros(1, dtype=np.uint8)
-        store = store_for(self.flag)  # the store's waits read the same flag
-        self.future: concurrent.futures.Future = concurrent.futures.Future()
-        if on_done is not None:
-            self.future.add_done_callback(lambda _: on_done())
-        self._thread = threading.Thread(target=self._main, args=(program, store), name=f"aerdask-{key}", daemon=True)
-        self._thread.start()
-
-    def _main(self, program, store: ShardStore) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            results = run_sharded(program, store, self.flag)
-            for raw in results:  # the plan's figures, as the result's metadata["sharding"] holds them
-                logger.info(
-                    "task %s: experiment %d (%r) sharded: %s", self.key, raw["index"], raw["name"], raw["sharding"]
-                )
-            self.future.set_result(results)
-        except BaseException as exc:  # the job reads it from the future, as a task's error
-            # Without its traceback: the walk's frames would keep its shards' futures alive
-            # for as long as the job object lives.
-            self.future.set_exception(exc.with_traceback(None))
-
-
 class ExecutorAdapter(abc.ABC):
     """Submits tasks and waits on them; one implementation per kind of executor."""
 
@@ -151,9 +117,11 @@ class ExecutorAdapter(abc.ABC):
         hold the task (``None``: any; a pool has one place).
         """
 
-    def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:
-        """Run ``program`` on ``program.options["shards"]`` shards (see :class:`ShardedHandle`)."""
-        return ShardedHandle(key, program, lambda flag: self.shard_store(key, program, flag))
+    def task_ended(self) -> None:  # noqa: B027  (optional: a pool's futures wake their waiters)
+        """Called when a task run outside the executor (a sharded walk on a client thread) ends.
+
+        An adapter whose waits sleep on its own notifications (Dask's monitor) wakes them here.
+        """
 
     @abc.abstractmethod
     def shard_store(self, key: str, program, flag: np.ndarray) -> ShardStore:

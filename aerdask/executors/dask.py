@@ -29,7 +29,7 @@ from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, required_versions, run
 from .. import config
 from ..admission import WorkerMemory, output_bytes
 from ..errors import TaskLostError
-from .base import GPU_USABLE_FRACTION, ExecutorAdapter, Publishing, ShardedHandle, TaskHandle
+from .base import GPU_USABLE_FRACTION, ExecutorAdapter, Publishing, TaskHandle
 from .cluster import ensure_ready, worker_timeout
 from .dask_calls import SchedulerTimeout, gather, run, scheduler_info
 from .dask_handle import DEFAULT_MAX_WORKER_DEATHS, DaskHandle
@@ -175,9 +175,9 @@ class DaskAdapter(ExecutorAdapter, Publishing):
     def _no_worker_timeout(self) -> float:
         return self.no_worker_timeout or worker_timeout()
 
-    def submit_sharded(self, program, key: str, job_id: str) -> TaskHandle:
-        # The walk's thread wakes the job's waiters when it ends, as a task's done callback does.
-        return ShardedHandle(key, program, lambda flag: self.shard_store(key, program, flag), self.monitor.notify)
+    def task_ended(self) -> None:
+        """Wake the job's waiters, as a task's done callback does (a sharded walk ended)."""
+        self.monitor.notify()
 
     def shard_store(self, key: str, program, flag: np.ndarray):
         from .dask_shards import DaskShardStore

@@ -119,7 +119,10 @@ def _cache_root() -> pathlib.Path:
 def _source_hash(numba_version: str) -> str:
     from .keys import cache_key
 
-    return hashlib.sha256(f"{numba_version} {cache_key()}".encode()).hexdigest()[:16]
+    # The kernel settings are compiled in as constants (block sizes, thresholds): machine code
+    # built under other values must not be loaded, so they are part of the key too.
+    compiled = {key: settings.get(key) for key in settings.COMPILED}
+    return hashlib.sha256(f"{numba_version} {cache_key()} {compiled!r}".encode()).hexdigest()[:16]
 
 
 def _function_stamp(py_func) -> str:

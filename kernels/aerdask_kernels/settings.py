@@ -20,7 +20,7 @@ import ast
 import os
 import sys
 
-__all__ = ["DEFAULTS", "get", "get_bool", "get_int"]
+__all__ = ["DEFAULTS", "COMPILED", "get", "get_bool", "get_int"]
 
 #: Every kernel-side key under ``aerdask.`` and its default.
 DEFAULTS: dict = {
@@ -42,6 +42,9 @@ DEFAULTS: dict = {
     # Build the compiled kernels in a background thread: auto (IPython sessions, Dask workers), true, false.
     "kernels.background-compile": "auto",
 }
+
+#: The settings kernels compile in as constants: the compiled cache is keyed by their values.
+COMPILED = ("kernels.parallel-min-qubits", "kernels.block-qubits", "kernels.block-min-qubits")
 
 _MISSING = object()
 
