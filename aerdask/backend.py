@@ -14,9 +14,10 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
-from aerdask_kernels import Program, __version__, run_program
+from aerdask_kernels import Program, ProgramOptions, __version__, run_program
 from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
 from aerdask_kernels.opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX
+from aerdask_kernels.options import ENGINE_SHARDED
 
 from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array
@@ -240,7 +241,7 @@ class AerSimulator(BackendV2):
         if admission.may_need_shards([qc.num_qubits for qc in circuits]):
             # Whether the job is sharded, and into how many shards, is known once every circuit is admitted.
             experiments = list(experiments)
-            if admission.program_options.get("shards", 1) > 1:
+            if ProgramOptions.from_dict(admission.program_options).engine == ENGINE_SHARDED:
                 _check_sharded_options(options)
                 program = Program(experiments=experiments, options=admission.program_options)
                 return self._start([program], options, validate=False)
@@ -306,7 +307,7 @@ class AerSimulator(BackendV2):
         :func:`aerdask.chunking.auto_job_size`); ``max_job_size`` counts points.
         """
         options = self._merged_options(run_options)
-        if program.options.get("shards", 1) > 1:  # one sharded task drives every experiment
+        if program.typed_options.engine == ENGINE_SHARDED:  # one sharded task drives every experiment
             _check_sharded_options(options)
             return self._start([program], options)
         size = options["max_job_size"]

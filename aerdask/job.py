@@ -18,6 +18,7 @@ from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
 
 from aerdask_kernels import ExperimentError, Program, run_program
+from aerdask_kernels.options import ENGINE_SHARDED
 
 from .chunking import check_unique, merge_results, result_slots
 from .completion import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait
@@ -152,7 +153,7 @@ class AerJob(JobV1):
                         chunk = chunk.replace(job_id=self._job_id)
                         placed = self._placement(chunk) if self._placement else None
                         key = f"{prefix}-{self._job_id}-{i}"
-                        if chunk.options.get("shards", 1) > 1:  # one state on many workers: a walk here drives it
+                        if chunk.typed_options.engine == ENGINE_SHARDED:  # one state on many workers: a walk here
                             handles.append(submit_sharded(self._adapter, chunk, key))
                         else:
                             handles.append(self._adapter.submit(self._fn, chunk, key, self._job_id, placed))
@@ -184,7 +185,7 @@ class AerJob(JobV1):
                 type(self._adapter.executor).__name__,
             )
             # A sharded run is driven from this process: it cannot be found again from another one.
-            if isinstance(self._adapter, Publishing) and self._qobj.options.get("shards", 1) == 1:
+            if isinstance(self._adapter, Publishing) and self._qobj.typed_options.engine != ENGINE_SHARDED:
                 self._adapter.publish(self._job_id, self._handles, self._qobj, self._chunks)
                 if self._keep is False:  # a job nobody reads must not hold its results on the cluster
                     weakref.finalize(self, self._adapter.unpublish_soon, self._job_id)

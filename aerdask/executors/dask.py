@@ -23,6 +23,7 @@ import numpy as np
 import psutil
 
 from aerdask_kernels.gpu import device_memory as gpu_device_memory
+from aerdask_kernels.options import ENGINE_GPU
 from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
 from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, required_versions, run_task
 
@@ -146,7 +147,7 @@ class DaskAdapter(ExecutorAdapter, Publishing):
         # object as a frame of its own, and the scheduler (in the client's process on a
         # LocalCluster) unpickles and re-pickles them all; bytes it passes on as they are.
         blob = pickle.dumps(program.without_headers(), protocol=pickle.HIGHEST_PROTOCOL)
-        gpu = program.options.get("device", "CPU") == "GPU"
+        gpu = program.typed_options.engine == ENGINE_GPU
         placed, resources = self._placed(placement, gpu)
         needs_jit = needs_compiled(program) and self._workers_advertise(JIT_RESOURCE)
         if needs_jit:

@@ -55,6 +55,11 @@ import time
 import types
 import warnings
 
+try:  # POSIX: the cache's saves and loads are locked across processes (see cache_lock)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one process per cache directory
+    fcntl = None
+
 from . import settings
 
 __all__ = [
@@ -257,11 +262,48 @@ def cache_enabled() -> bool:
     return _cache_enabled
 
 
-def _launch_threads_on_load(dispatcher):
-    """Make a cache hit start Numba's thread pool, as compiling would (see module docstring)."""
+_held = threading.local()  # lock files this thread holds (a nested load must not wait on itself)
+
+
+@contextlib.contextmanager
+def cache_lock(directory: str):
+    """Hold the lock of a cache directory against every other process and thread using it.
+
+    Why: Numba saves an entry by reading the function's index, choosing a free data file,
+    writing the index, then the data. Two processes compiling the same function at once
+    (a cluster's workers warming up while the client compiles, on one shared cache) can
+    leave an index that names one signature beside the data of another: a later process
+    then runs, say, a kernel specialised for a literal 0 where any integer is passed, and
+    gets wrong amplitudes. Saves and loads under one ``flock`` per directory cannot interleave.
+    """
+    held = getattr(_held, "paths", None)
+    if held is None:
+        held = _held.paths = set()
+    if fcntl is None or directory in held:
+        yield
+        return
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, ".lock"), "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        held.add(directory)
+        try:
+            yield
+        finally:
+            held.discard(directory)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _guard_cache(dispatcher) -> bool:
+    """Make the dispatcher's cache safe to share, and a cache hit start Numba's thread pool.
+
+    Loads and saves hold :func:`cache_lock`; a load first launches the thread pool, as
+    compiling would (see the module docstring). False when Numba's internals changed.
+    """
     cache = getattr(dispatcher, "_cache", None)
     load = getattr(cache, "load_overload", None)
-    if load is None:  # Numba changed its internals: compile in memory rather than risk it
+    save = getattr(cache, "save_overload", None)
+    directory = getattr(cache, "_cache_path", None)
+    if load is None or save is None or directory is None:  # compile in memory rather than risk it
         return False
 
     def load_overload(sig, target_context):
@@ -269,9 +311,15 @@ def _launch_threads_on_load(dispatcher):
         from numba.np.ufunc.parallel import _launch_threads
 
         _launch_threads()
-        return load(sig, target_context)
+        with cache_lock(directory):
+            return load(sig, target_context)
+
+    def save_overload(sig, data):
+        with cache_lock(directory):
+            return save(sig, data)
 
     cache.load_overload = load_overload
+    cache.save_overload = save_overload
     return True
 
 
@@ -284,7 +332,7 @@ def _dispatcher(fn, options: dict):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", numba.NumbaWarning)
                 dispatcher = numba.njit(cache=True, **options)(fn)
-            if _launch_threads_on_load(dispatcher):
+            if _guard_cache(dispatcher):
                 return dispatcher
         except RuntimeError:
             pass  # no writable cache locator: compile in memory instead

@@ -40,6 +40,7 @@ import numpy as np
 from . import _jit, settings
 from .gates import PARALLEL_MIN_SIZE
 from .opcodes import COL_NTARG, COL_OPCODE, OP_CHANNEL, OP_MEASURE, OP_RESET
+from .options import ProgramOptions
 
 __all__ = [
     "SMALL",
@@ -77,9 +78,10 @@ _interpreted_seconds = 0.0
 
 def units_for(program) -> set[tuple[str, str]]:
     """The units ``program`` runs compiled: ``("small", precision)``, plus ``"large"`` for wide states."""
-    precision = program.options.get("precision", "double")
+    options = ProgramOptions.from_dict(program.options)
+    precision = options.precision
     units = {(SMALL, precision)}
-    blocking = program.options.get("blocking_qubits", -1)
+    blocking = options.blocking_qubits
     for exp in program.experiments:
         if (1 << _width(exp)) >= PARALLEL_MIN_SIZE or (blocking > 0 and _width(exp) > blocking):
             units.add((LARGE, precision))
@@ -126,7 +128,7 @@ def needs_compiled(program) -> bool:
     computes it in ``complex128`` (NEP 50's weak Python scalars), so Python kernels would
     round differently; in double precision they give the compiled results bit for bit.
     """
-    if program.options.get("precision", "double") != "double":
+    if ProgramOptions.from_dict(program.options).precision != "double":
         return True
     if any(path == LARGE for path, _ in units_for(program)):
         return True
