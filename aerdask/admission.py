@@ -30,6 +30,7 @@ import dataclasses
 import numpy as np
 import psutil
 
+from aerdask_kernels.format.program import Experiment
 from aerdask_kernels.opcodes import (
     CHAN_COUNT,
     CHAN_KIND,
@@ -43,7 +44,6 @@ from aerdask_kernels.opcodes import (
     OP_MEASURE,
     OP_RESET,
 )
-from aerdask_kernels.program import Experiment
 from aerdask_kernels.sharded import max_needs, shard_bits
 
 from .errors import AerdaskInputError, CircuitTooLargeError

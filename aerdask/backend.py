@@ -15,9 +15,9 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, ProgramOptions, __version__, run_program
+from aerdask_kernels.format.options import ENGINE_SHARDED
 from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
 from aerdask_kernels.opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX
-from aerdask_kernels.options import ENGINE_SHARDED
 
 from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array

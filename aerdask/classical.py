@@ -1,7 +1,7 @@
 """Compile Qiskit's classical expressions (``qiskit.circuit.classical.expr``) into postfix programs.
 
 The programs are plain data that workers evaluate on the clbits
-(:mod:`aerdask_kernels.classical`). Circuit clbits and registers are read where
+(:mod:`aerdask_kernels.format.classical`). Circuit clbits and registers are read where
 they live; standalone variables get extra clbits past the circuit's own
 (``Experiment.num_vars``), allocated here the first time a variable is seen.
 """

@@ -29,6 +29,8 @@ from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Operator
 
+from aerdask_kernels.format.program import Experiment, no_points
+from aerdask_kernels.format.standard import STANDARD_GATES
 from aerdask_kernels.opcodes import (
     COL_ARG,
     COL_ARG2,
@@ -40,9 +42,7 @@ from aerdask_kernels.opcodes import (
     OP_SET_STATE,
     OP_STANDARD,
 )
-from aerdask_kernels.program import Experiment, no_points
 from aerdask_kernels.readiness import numba_loaded
-from aerdask_kernels.standard import STANDARD_GATES
 
 from .classical import ClassicalCompiler
 from .emitter import Emitter, NonNumericParameters

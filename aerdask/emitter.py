@@ -3,7 +3,7 @@
 The buffers are numpy arrays that grow on demand, so the native reader
 (:mod:`aerdask.native`) and the Python compiler write into the same ones; ``counts``
 says how much of each is used. Nothing here builds a matrix for a standard gate or
-fuses gates: workers do that (:mod:`aerdask_kernels.prepare`).
+fuses gates: workers do that (:mod:`aerdask_kernels.passes.prepare`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from qiskit.circuit import ParameterExpression
 
+from aerdask_kernels.format.standard import STANDARD_GATES
 from aerdask_kernels.opcodes import (
     CMP_CODES,
     COL_ARG,
@@ -27,7 +28,6 @@ from aerdask_kernels.opcodes import (
     OP_SET_STATE,
     OP_STANDARD,
 )
-from aerdask_kernels.standard import STANDARD_GATES
 
 from .expressions import ExpressionTable
 from .gate_forms import GateForm, form_of
@@ -152,7 +152,7 @@ class Emitter:
         self._row(opcode, qubits, form.nctrl, self._matrix_offset(form.data), form.ctrl_val)
 
     def standard(self, code: int, qubits: list[int], params) -> None:
-        """Add standard gate ``code`` (see :mod:`aerdask_kernels.standard`); workers build its matrix.
+        """Add standard gate ``code`` (see :mod:`aerdask_kernels.format.standard`); workers build its matrix.
 
         Raises:
             NonNumericParameters: for a parameter that is neither a real number nor
@@ -219,7 +219,7 @@ class Emitter:
         self._row(OP_SAVE, arg=len(self.saves) - 1)
 
     def classical_op(self, program: dict, clbits: list[int]) -> None:
-        """Evaluate ``program`` (:mod:`aerdask_kernels.classical`) and write it to ``clbits``."""
+        """Evaluate ``program`` (:mod:`aerdask_kernels.format.classical`) and write it to ``clbits``."""
         self.classical.append(program)
         self._row(OP_CLASSICAL, list(clbits), arg=len(self.classical) - 1)
 

@@ -1,4 +1,4 @@
-"""Qiskit ``ParameterExpression`` -> the postfix programs of :mod:`aerdask_kernels.expressions`.
+"""Qiskit ``ParameterExpression`` -> the postfix programs of :mod:`aerdask_kernels.format.expressions`.
 
 Each distinct expression of a circuit is compiled once; workers evaluate it at
 every point of the values array. The structure is read from the expression's
@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 from qiskit.circuit import Parameter, ParameterExpression
 
-from aerdask_kernels.expressions import (
+from aerdask_kernels.format.expressions import (
     BINARY_OPS,
     EXPR_OPCODES,
     PARTIAL_OPS,

@@ -18,7 +18,7 @@ from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
 
 from aerdask_kernels import ExperimentError, Program, run_program
-from aerdask_kernels.options import ENGINE_SHARDED
+from aerdask_kernels.format.options import ENGINE_SHARDED
 
 from .chunking import check_unique, merge_results, result_slots
 from .completion import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, as_completed, wait

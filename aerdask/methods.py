@@ -13,8 +13,8 @@ the statevector.
 from __future__ import annotations
 
 from aerdask_kernels.density import DENSITY_MATRIX, STATEVECTOR, STATEVECTOR_SAVES
+from aerdask_kernels.format.program import Experiment
 from aerdask_kernels.opcodes import COL_OPCODE, OP_BRANCH, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SET_STATE
-from aerdask_kernels.program import Experiment
 
 from .errors import UnsupportedInstructionError
 

@@ -33,6 +33,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from aerdask_kernels.format.standard import STANDARD_GATES
 from aerdask_kernels.opcodes import (
     COL_ARG,
     COL_ARG2,
@@ -45,7 +46,6 @@ from aerdask_kernels.opcodes import (
     OP_MEASURE,
     OP_STANDARD,
 )
-from aerdask_kernels.standard import STANDARD_GATES
 
 __all__ = ["BatchCompiler", "CircuitReader", "available", "batch_compiler", "reader"]
 

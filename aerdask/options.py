@@ -17,7 +17,7 @@ import numbers
 import warnings
 from collections.abc import Callable
 
-from aerdask_kernels.validation import MAX_SHOTS
+from aerdask_kernels.format.validation import MAX_SHOTS
 
 from .errors import AerdaskInputError
 from .executors import check_executor

@@ -17,8 +17,8 @@ import numpy as np
 from qiskit.providers import JobError
 
 from aerdask_kernels import Program
-from aerdask_kernels.packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
-from aerdask_kernels.program import Experiment
+from aerdask_kernels.format.packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
+from aerdask_kernels.format.program import Experiment
 
 __all__ = ["published_bytes", "read_published"]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from aerdask_kernels.format.program import Experiment
 from aerdask_kernels.opcodes import (
     COL_NCTRL,
     COL_NTARG,
@@ -26,7 +27,6 @@ from aerdask_kernels.opcodes import (
     OP_SET_STATE,
     OP_STANDARD,
 )
-from aerdask_kernels.program import Experiment
 
 __all__ = ["truncate", "WHOLE_STATE_SAVES"]
 

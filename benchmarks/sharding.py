@@ -29,7 +29,7 @@ from qiskit.synthesis.qft import synth_qft_full
 from aerdask import AerSimulator
 from aerdask.compiler import compile_circuit
 from aerdask.executors.dask import DaskAdapter
-from aerdask_kernels.prepare import prepare_point
+from aerdask_kernels.passes.prepare import prepare_point
 from aerdask_kernels.sharded import ShardedEngine
 
 
@@ -82,9 +82,9 @@ def exchange_rate(client, n: int, shards: int, rounds: int = 6) -> tuple[float, 
 
 def plan(n: int, shards: int) -> dict:
     """The stage plan of an ``n``-qubit QFT (with its final swaps) on ``shards`` shards: no state is made."""
-    from aerdask_kernels.blocking import runs, stage_gate
-    from aerdask_kernels.shards import Layout
-    from aerdask_kernels.staging import plan_stages
+    from aerdask_kernels.passes.blocking import runs, stage_gate
+    from aerdask_kernels.passes.staging import plan_stages
+    from aerdask_kernels.sharded.shard_ops import Layout
 
     qc = synth_qft_full(n)
     exp = prepare_point(compile_circuit(qc), 0, True)  # compiled without admission: no state is made

@@ -1,7 +1,7 @@
 """How far the greedy stage planner is from the fewest passes, on cases small enough to search.
 
 Run: ``python benchmarks/staging.py``. For each circuit, both levels of
-:mod:`aerdask_kernels.staging`: cache blocks (``capacity`` local qubits, qubit 0
+:mod:`aerdask_kernels.passes.staging`: cache blocks (``capacity`` local qubits, qubit 0
 always local, each block gathers the rest) and shards (``capacity`` local qubits,
 a relabel per change, counted as a pass). Prints the greedy plan's passes, the
 fewest any plan needs (breadth-first search over every local set), and a summary.
@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from suite import CIRCUITS  # noqa: E402
 
 import aerdask  # noqa: E402
-from aerdask_kernels.blocking import BLOCK_FREE_SLOTS, BLOCK_LOW_QUBITS, BLOCK_QUBITS, stage_gate  # noqa: E402
 from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_MATRIX  # noqa: E402
-from aerdask_kernels.prepare import prepare_point  # noqa: E402
-from aerdask_kernels.staging import fewest_passes, plan_stages  # noqa: E402
+from aerdask_kernels.passes.blocking import BLOCK_FREE_SLOTS, BLOCK_LOW_QUBITS, BLOCK_QUBITS, stage_gate  # noqa: E402
+from aerdask_kernels.passes.prepare import prepare_point  # noqa: E402
+from aerdask_kernels.passes.staging import fewest_passes, plan_stages  # noqa: E402
 
 
 def gates_of(qc):

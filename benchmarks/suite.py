@@ -168,7 +168,7 @@ def bandwidth_pass(num_qubits):
 
 
 def one_qubit_pass(num_qubits=24, qubit=12):
-    from aerdask_kernels.gates import apply_matrix
+    from aerdask_kernels.kernels.gates import apply_matrix
 
     state = np.zeros(1 << num_qubits, dtype=np.complex128)
     state[0] = 1
@@ -198,8 +198,8 @@ def machine():
 
 def planned_passes(qc) -> int:
     """Passes over the state that aerdask's stage plan makes for ``qc`` (gates only)."""
-    from aerdask_kernels.blocking import plan_blocks
-    from aerdask_kernels.prepare import prepare_point
+    from aerdask_kernels.passes.blocking import plan_blocks
+    from aerdask_kernels.passes.prepare import prepare_point
 
     program = aerdask.AerSimulator().compile([qc], shots=1)
     exp = prepare_point(program.experiments[0], 0, True)

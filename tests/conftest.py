@@ -183,6 +183,6 @@ def reference_statevector(circuit: QuantumCircuit) -> np.ndarray:
 def compiled(circuit: QuantumCircuit, fusion: bool = True):
     """``circuit`` as a worker runs it: compiled, its matrices built and (with ``fusion``) fused."""
     from aerdask.compiler import compile_circuit
-    from aerdask_kernels.prepare import prepare_point
+    from aerdask_kernels.passes.prepare import prepare_point
 
     return prepare_point(compile_circuit(circuit), 0, fusion)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from aerdask_kernels.bits import control_bits, gather_bits, insert_zero_bit, insert_zero_bits
+from aerdask_kernels.kernels.bits import control_bits, gather_bits, insert_zero_bit, insert_zero_bits
 
 
 def _spread(index: int, positions: list[int], width: int) -> int:

@@ -8,10 +8,10 @@ from qiskit.circuit.random import random_circuit
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
-from aerdask_kernels.blocking import BLOCK_MIN_QUBITS, plan_blocks, stage_gate
+from aerdask_kernels.format.program import Program, QobjValidationError
 from aerdask_kernels.opcodes import COL_ARG, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_DIAG, OP_MATRIX
-from aerdask_kernels.program import Program, QobjValidationError
-from aerdask_kernels.staging import commutes
+from aerdask_kernels.passes.blocking import BLOCK_MIN_QUBITS, plan_blocks, stage_gate
+from aerdask_kernels.passes.staging import commutes
 
 from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 

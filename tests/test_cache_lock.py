@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
         return save_data(self, name, data)
 
     caching.IndexDataCacheFile._save_data = probed
-    from aerdask_kernels.bits import insert_zero_bit
+    from aerdask_kernels.kernels.bits import insert_zero_bit
     from aerdask_kernels import _jit
 
     assert insert_zero_bit(5, 1) == 9

@@ -352,7 +352,7 @@ def test_unwritable_cache_or_cache_off_is_not_an_import_error(env, tmp_path):
     code = (
         "import numpy as np\n"
         "from aerdask_kernels import _jit\n"
-        "from aerdask_kernels.gates import apply_matrix\n"
+        "from aerdask_kernels.kernels.gates import apply_matrix\n"
         "s = np.zeros(1 << 4, complex); s[0] = 1\n"
         "apply_matrix(s, np.zeros(0, np.int64), 0, np.array([3]), np.array([0, 1, 1, 0], complex))\n"
         "print('ok' if s[8] == 1 else s, _jit.cache_enabled())\n"

@@ -16,7 +16,7 @@ from aerdask_kernels import Engine, run_experiment
 from aerdask_kernels.cpu import DensityMatrixEngine, StatevectorEngine
 from aerdask_kernels.gpu.walk import GpuEngine
 from aerdask_kernels.opcodes import COL_OPCODE, COL_QOFF, OP_MEASURE
-from aerdask_kernels.prepare import prepare_point
+from aerdask_kernels.passes.prepare import prepare_point
 from aerdask_kernels.runtime import JobCancelledError
 from aerdask_kernels.sharded import LocalShardStore, ShardedEngine
 

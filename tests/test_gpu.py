@@ -161,7 +161,7 @@ def test_sampling_many_shots_in_chunks_keeps_the_distribution(monkeypatch):
 def test_the_tile_plan_puts_each_dense_rows_targets_in_its_tile():
     qc = random_circuit(9, 8, max_operands=3, seed=2)
     exp = AerSimulator().run(qc, shots=1, fusion_enable=False).qobj().experiments[0]
-    from aerdask_kernels.prepare import prepare_point
+    from aerdask_kernels.passes.prepare import prepare_point
 
     exp = prepare_point(exp, 0, False)
     start = int(np.flatnonzero(np.isin(exp.ops[:, COL_OPCODE], (OP_MATRIX, OP_DIAG)))[0])

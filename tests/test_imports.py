@@ -19,7 +19,9 @@ def test_kernels_import_only_numpy():
 
 
 def test_worker_side_compile_imports_only_numpy_and_numba():
-    loaded = _modules_after("import aerdask_kernels.prepare, aerdask_kernels.packing, aerdask_kernels.expressions")
+    loaded = _modules_after(
+        "import aerdask_kernels.passes.prepare, aerdask_kernels.format.packing, aerdask_kernels.format.expressions"
+    )
     for forbidden in ("qiskit", "dask", "distributed", "aerdask"):
         assert forbidden not in loaded
 

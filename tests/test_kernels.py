@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from aerdask_kernels.gates import apply_diagonal, apply_matrix
-from aerdask_kernels.measure import (
+from aerdask_kernels.kernels.gates import apply_diagonal, apply_matrix
+from aerdask_kernels.kernels.measure import (
     collapse,
     expval_pauli,
     flip,
@@ -122,7 +122,7 @@ def test_expval_pauli_matches_dense(label, rng):
 )
 def test_parallel_paths_match_the_serial_reference(controls, targets, rng):
     """15 qubits: above the threshold where kernels split the work over threads."""
-    from aerdask_kernels.gates import PARALLEL_MIN_SIZE
+    from aerdask_kernels.kernels.gates import PARALLEL_MIN_SIZE
 
     n = 15
     assert 2**n >= PARALLEL_MIN_SIZE
@@ -160,7 +160,7 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
 
     code = (
         "import numpy as np\n"
-        "from aerdask_kernels.gates import apply_matrix\n"
+        "from aerdask_kernels.kernels.gates import apply_matrix\n"
         "s = np.zeros(1 << 16, complex); s[0] = 1\n"
         "apply_matrix(s, np.zeros(0, np.int64), 0, np.array([3]), np.array([0, 1, 1, 0], complex))\n"
         "print(abs(s[8]))\n"
@@ -176,10 +176,10 @@ def test_kernel_called_from_a_fresh_process_with_a_warm_cache(tmp_path):
 def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusion, rng):
     from qiskit.circuit.random import random_circuit
 
-    from aerdask_kernels.blocking import plan_blocks
     from aerdask_kernels.cpu import StatevectorEngine
-    from aerdask_kernels.gates import PARALLEL_MIN_SIZE
-    from aerdask_kernels.interpreter import run_segment, run_segment_serial
+    from aerdask_kernels.kernels.gates import PARALLEL_MIN_SIZE
+    from aerdask_kernels.kernels.interpreter import run_segment, run_segment_serial
+    from aerdask_kernels.passes.blocking import plan_blocks
 
     qc = random_circuit(9, 12, max_operands=4, seed=int(rng.integers(1000)))  # controlled and diagonal gates too
     exp = compiled(qc, fusion=fusion)

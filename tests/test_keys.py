@@ -24,7 +24,7 @@ def _edit(path, old, new):
 def test_docstrings_comments_and_moves_keep_both_keys(tmp_path):
     root = _copy(tmp_path)
     before = keys.keys_of(root, 5)
-    gates = root / "gates.py"
+    gates = root / "kernels" / "gates.py"
     _edit(gates, '"""', '"""A changed first line of the module docstring.\n\n')  # a docstring
     _edit(gates, "\nimport ", "\n# a new comment, and the code below moved down by lines\n\n\nimport ")
     assert keys.keys_of(root, 5) == before
@@ -32,13 +32,14 @@ def test_docstrings_comments_and_moves_keep_both_keys(tmp_path):
 
 def test_a_code_edit_changes_the_keys_it_should():
     assert keys.compiled_modules(PACKAGE)  # the kernels are found
-    assert "gates.py" in keys.compiled_modules(PACKAGE) and "warmup.py" not in keys.compiled_modules(PACKAGE)
+    compiled = keys.compiled_modules(PACKAGE)
+    assert "kernels/gates.py" in compiled and "warmup.py" not in compiled and "runtime/walker.py" not in compiled
 
 
 def test_compiled_code_changes_both_keys_and_other_code_only_compatibility(tmp_path):
     root = _copy(tmp_path)
     compatibility, cache = keys.keys_of(root, 5)
-    _edit(root / "gates.py", "PARALLEL_MIN_SIZE = 1 << ", "PARALLEL_MIN_SIZE = 2 << ")
+    _edit(root / "kernels" / "gates.py", "PARALLEL_MIN_SIZE = 1 << ", "PARALLEL_MIN_SIZE = 2 << ")
     after = keys.keys_of(root, 5)
     assert after[0] != compatibility and after[1] != cache
     root = _copy(tmp_path / "other")

@@ -5,9 +5,9 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit.library import DCXGate, iSwapGate
 
-from aerdask_kernels.bits import control_bits
-from aerdask_kernels.gates import apply_matrix, target_offsets
-from aerdask_kernels.monomial import apply_monomial, monomial
+from aerdask_kernels.kernels.bits import control_bits
+from aerdask_kernels.kernels.gates import apply_matrix, target_offsets
+from aerdask_kernels.kernels.monomial import apply_monomial, monomial
 
 from .conftest import compiled, random_u_layer, reference_statevector, simulate_statevector
 from .test_kernels import DTYPES, random_state, random_unitary

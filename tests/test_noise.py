@@ -310,7 +310,7 @@ def test_correlated_readout_error_of_a_multi_qubit_measurement(method):
 @pytest.mark.parametrize("stride", [1, 3])
 def test_fused_checkpoint_copies_give_the_same_trajectories(monkeypatch, stride):
     """Between errors, trajectories run fused copies of the rows; the samples are those of the exact rows."""
-    import aerdask_kernels.checkpoints as checkpoints
+    import aerdask_kernels.passes.checkpoints as checkpoints
 
     model = model_of("depolarizing")
     damping = amplitude_damping(0.05)
@@ -326,9 +326,9 @@ def test_fused_checkpoint_copies_give_the_same_trajectories(monkeypatch, stride)
 
 def test_fused_checkpoint_levels_cover_the_channel_rows():
     from aerdask.compiler import compile_circuit
-    from aerdask_kernels.checkpoints import LEVEL_FACTOR, Checkpoints
     from aerdask_kernels.opcodes import OP_CHANNEL
-    from aerdask_kernels.prepare import prepare_point
+    from aerdask_kernels.passes.checkpoints import LEVEL_FACTOR, Checkpoints
+    from aerdask_kernels.passes.prepare import prepare_point
 
     qc = random_circuit(5, 8, max_operands=2, seed=3)
     exp = prepare_point(compile_circuit(qc, noise=model_of("depolarizing")), 0, True)

@@ -9,9 +9,9 @@ from qiskit import QuantumCircuit
 
 from aerdask import AerSimulator, QobjValidationError
 from aerdask_kernels import Program, run_program
+from aerdask_kernels.format.standard import STANDARD_ARITY
+from aerdask_kernels.format.validation import suspect_rows, validate_row
 from aerdask_kernels.opcodes import COL_ARG, COL_OPCODE, OP_MATRIX
-from aerdask_kernels.standard import STANDARD_ARITY
-from aerdask_kernels.validation import suspect_rows, validate_row
 
 
 @pytest.fixture
@@ -131,8 +131,8 @@ def test_vectorised_screen_never_misses_a_bad_row(program, rng):
 def test_packing_carries_every_field_of_an_experiment():
     import dataclasses
 
-    from aerdask_kernels.packing import ARRAY_FIELDS, SCALAR_FIELDS
-    from aerdask_kernels.program import Experiment
+    from aerdask_kernels.format.packing import ARRAY_FIELDS, SCALAR_FIELDS
+    from aerdask_kernels.format.program import Experiment
 
     assert set(ARRAY_FIELDS) | set(SCALAR_FIELDS) == {f.name for f in dataclasses.fields(Experiment)}
 

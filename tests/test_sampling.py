@@ -126,7 +126,7 @@ def test_more_than_62_clbits():
 
 @pytest.mark.parametrize("shots", [10, 10**5])
 def test_blocked_and_sorted_sampling_agree_in_distribution(shots, rng):
-    from aerdask_kernels.sampling import sample_indices
+    from aerdask_kernels.kernels.sampling import sample_indices
 
     state = rng.normal(size=2**10) + 1j * rng.normal(size=2**10)
     state /= np.linalg.norm(state)

@@ -17,7 +17,7 @@ from qiskit.synthesis.qft import synth_qft_full
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError, CircuitTooLargeError, JobFailedError
-from aerdask_kernels.shards import Layout, shard_assemble, shard_piece, shard_split
+from aerdask_kernels.sharded.shard_ops import Layout, shard_assemble, shard_piece, shard_split
 
 from .clusters import local_client, wait_until
 from .conftest import random_u_layer

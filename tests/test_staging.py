@@ -8,9 +8,9 @@ from qiskit.circuit.random import random_circuit
 from qiskit.synthesis import synth_qft_full
 
 from aerdask import AerSimulator
-from aerdask_kernels.blocking import plan_blocks, stage_gate
 from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_MATRIX
-from aerdask_kernels.staging import StageGate, commutes, fewest_passes, plan_stages
+from aerdask_kernels.passes.blocking import plan_blocks, stage_gate
+from aerdask_kernels.passes.staging import StageGate, commutes, fewest_passes, plan_stages
 
 from .conftest import compiled, random_u_layer, reference_statevector
 

@@ -1,4 +1,4 @@
-"""Standard gates built in compiled code (aerdask_kernels.standard) against the Python path they replace."""
+"""Standard gates built in compiled code (aerdask_kernels.format.standard) against the Python path they replace."""
 
 import numpy as np
 import pytest
@@ -9,9 +9,9 @@ from aerdask import AerSimulator
 from aerdask.compiler import MatrixCache, _CircuitCompiler, compile_circuit
 from aerdask.emitter import Emitter, NonNumericParameters
 from aerdask_kernels import Experiment
+from aerdask_kernels.format.standard import OP_STANDARD, STANDARD_GATES
 from aerdask_kernels.opcodes import COL_OPCODE, OP_DIAG, OP_JUMP
-from aerdask_kernels.prepare import prepare_point
-from aerdask_kernels.standard import OP_STANDARD, STANDARD_GATES
+from aerdask_kernels.passes.prepare import prepare_point
 
 from .conftest import compiled
 

@@ -22,8 +22,8 @@ import distributed
 import numpy as np
 import psutil
 
+from aerdask_kernels.format.options import ENGINE_GPU
 from aerdask_kernels.gpu import device_memory as gpu_device_memory
-from aerdask_kernels.options import ENGINE_GPU
 from aerdask_kernels.readiness import COMPILING_NOTE, needs_compiled
 from aerdask_worker import JIT_RESOURCE, MEMORY_RESOURCE, required_versions, run_task
 

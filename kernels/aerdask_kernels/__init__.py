@@ -7,9 +7,12 @@ test checks it). The client side (``aerdask``) compiles Qiskit circuits into a
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import warmup  # noqa: F401  (registers how readiness builds compiled kernels)
-from .options import ProgramOptions
-from .program import FORMAT_VERSION, Experiment, Program, QobjValidationError
+from . import (
+    _moved,  # noqa: F401  (first: old module paths keep importing; see _moved)
+    warmup,  # noqa: F401  (registers how readiness builds compiled kernels)
+)
+from .format.options import ProgramOptions
+from .format.program import FORMAT_VERSION, Experiment, Program, QobjValidationError
 from .run import run_experiment, run_program
 from .runtime import Engine, Runner, Walker
 from .runtime.errors import ExperimentError, JobCancelledError

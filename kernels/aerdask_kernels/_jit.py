@@ -96,6 +96,29 @@ def interpreted(on: bool = True):
         _INTERPRETED.reset(token)
 
 
+_rows_chooser = None
+
+
+def choose_kernels_for_rows(chooser) -> None:
+    """Say how work of a few rows picks Python or compiled kernels (:mod:`.readiness` registers itself).
+
+    ``chooser(rows, precision)`` is a context manager yielding whether the kernels run as Python.
+    """
+    global _rows_chooser
+    _rows_chooser = chooser
+
+
+def kernels_for_rows(rows: int, precision: str = "double"):
+    """The registered choice for work of ``rows`` opcode rows (validating a program, say).
+
+    Why a registry: the program format sits below the readiness bookkeeping, which reads
+    programs; without one registered (never, once the package is imported), compiled.
+    """
+    if _rows_chooser is None:
+        return interpreted(False) if chosen() is None else contextlib.nullcontext(is_interpreted())
+    return _rows_chooser(rows, precision)
+
+
 def is_interpreted() -> bool:
     """Whether kernels called from this thread run as Python now (see :func:`interpreted`)."""
     return bool(_INTERPRETED.get())

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gates import scaled_identity_plus_rank_one
+from .kernels.gates import scaled_identity_plus_rank_one
 from .opcodes import (
     CHAN_COUNT,
     CHAN_KIND,

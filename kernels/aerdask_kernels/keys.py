@@ -33,7 +33,7 @@ __all__ = ["compatibility_key", "cache_key", "NOT_BEHAVIOUR", "code_digest", "co
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 #: Modules that decide nothing about results: the warm-up and the readiness bookkeeping.
-NOT_BEHAVIOUR = frozenset({"warmup.py", "readiness.py"})
+NOT_BEHAVIOUR = frozenset({"warmup.py", "readiness.py", "_moved.py"})
 
 _KERNEL = re.compile(r"^@njit\b", re.MULTILINE)  # kernels are module-level functions
 
@@ -145,7 +145,7 @@ def keys_of(root: pathlib.Path, format_version: int) -> tuple[str, str]:
 
 def _format_version() -> int:
     # Read from the source, not imported: the program module imports this one's users.
-    match = re.search(r"^FORMAT_VERSION = (\d+)", (_PACKAGE_DIR / "program.py").read_text(), re.MULTILINE)
+    match = re.search(r"^FORMAT_VERSION = (\d+)", (_PACKAGE_DIR / "format" / "program.py").read_text(), re.MULTILINE)
     if match is None:
         raise RuntimeError("FORMAT_VERSION not found in the program module")
     return int(match.group(1))

@@ -38,9 +38,9 @@ import time
 import numpy as np
 
 from . import _jit, settings
-from .gates import PARALLEL_MIN_SIZE
+from .format.options import ProgramOptions
+from .kernels.gates import PARALLEL_MIN_SIZE
 from .opcodes import COL_NTARG, COL_OPCODE, OP_CHANNEL, OP_MEASURE, OP_RESET
-from .options import ProgramOptions
 
 __all__ = [
     "SMALL",
@@ -290,7 +290,7 @@ def kernels_for(program):
 
 
 @contextlib.contextmanager
-def kernels_for_rows(rows: int, precision: str = "double"):
+def kernels_for_rows(rows: int, precision: str = "double"):  # registered with _jit below
     """:func:`kernels_for` for work of ``rows`` opcode rows, such as validating a program.
 
     Yields:
@@ -302,3 +302,6 @@ def kernels_for_rows(rows: int, precision: str = "double"):
     python = (SMALL, precision) not in _ready and rows <= settings.get_int("kernels.interpret-max-work") >> 4
     with _jit.interpreted(python):
         yield python
+
+
+_jit.choose_kernels_for_rows(kernels_for_rows)

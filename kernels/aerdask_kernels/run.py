@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .cpu import CpuRunner
-from .options import ENGINE_GPU, ENGINE_SHARDED, ProgramOptions
-from .program import Experiment, Program
+from .format.options import ENGINE_GPU, ENGINE_SHARDED, ProgramOptions
+from .format.program import Experiment, Program
 from .runtime.engine import Engine, Runner
 from .runtime.points import run_points, walk_point
 
@@ -36,7 +36,7 @@ def runner_for(program: Program, store=None) -> Runner:
 
         return GpuRunner(program)
     if engine == ENGINE_SHARDED:
-        from .sharded import LocalShardStore, ShardedRunner
+        from .sharded.engine import LocalShardStore, ShardedRunner
 
         return ShardedRunner(program, store if store is not None else LocalShardStore())
     return CpuRunner(program)

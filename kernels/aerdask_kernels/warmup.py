@@ -12,11 +12,11 @@ import time
 import numpy as np
 
 from . import _jit, readiness
-from .expressions import EXPR_OPCODES
+from .format.expressions import EXPR_OPCODES
+from .format.program import Experiment, Program
+from .format.standard import STANDARD_GATES
 from .opcodes import CMP_CODES, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX, OP_MEASURE, OP_RESET, OP_SAVE, OP_STANDARD
-from .program import Experiment, Program
 from .run import run_program
-from .standard import STANDARD_GATES
 
 __all__ = ["warm_up", "run_compiled", "warm_up_program", "warm_up_blocked_program", "build_unit"]
 

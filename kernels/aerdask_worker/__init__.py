@@ -30,8 +30,8 @@ from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from aerdask_kernels import __version__, readiness
+from aerdask_kernels.format.program import FORMAT_VERSION
 from aerdask_kernels.keys import compatibility_key
-from aerdask_kernels.program import FORMAT_VERSION
 from aerdask_kernels.runtime.errors import JobCancelledError
 
 __all__ = [

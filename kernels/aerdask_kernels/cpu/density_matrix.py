@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import density
-from ..measure import flip
+from ..kernels.measure import flip
+from ..kernels.sampling import sample_indices
 from ..runtime.engine import Engine
 from ..runtime.saves import save_value
-from ..sampling import sample_indices
 from .rows import CpuRows
 
 __all__ = ["DensityMatrixEngine"]

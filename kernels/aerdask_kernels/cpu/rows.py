@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..blocking import plan_blocks
-from ..gates import PARALLEL_MIN_SIZE
-from ..interpreter import CANCELLED, run_segment, run_segment_serial
+from ..kernels.gates import PARALLEL_MIN_SIZE
+from ..kernels.interpreter import CANCELLED, run_segment, run_segment_serial
+from ..passes.blocking import plan_blocks
 from ..runtime.errors import JobCancelledError
 
 __all__ = ["CpuRows"]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checkpoints import Checkpoints
-from ..interpreter import CANCELLED
-from ..measure import collapse, flip, probability_one
-from ..noise import loops_back
+from ..kernels.interpreter import CANCELLED
+from ..kernels.measure import collapse, flip, probability_one
+from ..kernels.sampling import sample_indices
+from ..passes.checkpoints import Checkpoints
 from ..runtime.engine import Engine
 from ..runtime.errors import JobCancelledError
+from ..runtime.noise import loops_back
 from ..runtime.saves import save_value
-from ..sampling import sample_indices
 from .rows import CpuRows, pick_segment
 
 __all__ = ["StatevectorEngine"]

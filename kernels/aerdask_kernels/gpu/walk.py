@@ -17,10 +17,10 @@ import contextlib
 import numpy as np
 
 from .. import readiness
+from ..kernels.sampling import MAX_SORTED_SHOTS, sample_indices
 from ..runtime.engine import Engine, Runner, host_rows
 from ..runtime.points import run_points
 from ..runtime.saves import reduced_density_matrix, save_value
-from ..sampling import MAX_SORTED_SHOTS, sample_indices
 from . import tiles
 from .device import GPU_LOCK, import_cuda, simulated
 

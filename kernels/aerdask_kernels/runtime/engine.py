@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._jit import interpreted
-from ..interpreter import control_next
+from ..kernels.interpreter import control_next
 from ..opcodes import COL_OPCODE, OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
 from .errors import JobCancelledError
 

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from ..options import ProgramOptions
-from ..prepare import prepare_point
+from ..format.options import ProgramOptions
+from ..passes.prepare import prepare_point
 from .engine import Engine, Runner
 from .errors import ExperimentError, JobCancelledError
 from .seeds import experiment_rng

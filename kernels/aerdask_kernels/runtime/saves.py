@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..measure import expval_pauli, marginal_probabilities
+from ..kernels.measure import expval_pauli, marginal_probabilities
 
 __all__ = ["ZERO_THRESHOLD", "SaveCollector", "save_value", "reduced_density_matrix", "expectation"]
 

@@ -20,8 +20,7 @@ import time
 
 import numpy as np
 
-from ..classical import evaluate
-from ..noise import Noise
+from ..format.classical import evaluate
 from ..opcodes import (
     COL_ARG,
     COL_ARG2,
@@ -37,6 +36,7 @@ from ..opcodes import (
     OP_SET_STATE,
 )
 from .engine import Engine
+from .noise import Noise
 from .saves import ZERO_THRESHOLD, SaveCollector
 from .seeds import experiment_seed
 

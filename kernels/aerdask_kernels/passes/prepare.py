@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .density import DENSITY_MATRIX, to_density
-from .expressions import bind_params, evaluate_expressions
+from ..density import DENSITY_MATRIX, to_density
+from ..format.expressions import bind_params, evaluate_expressions
+from ..format.program import Experiment
+from ..format.standard import expand_standard
+from ..opcodes import COL_OPCODE, OP_STANDARD
 from .fusion import fuse_rows
-from .opcodes import COL_OPCODE, OP_STANDARD
-from .program import Experiment
-from .standard import expand_standard
 
 __all__ = ["PointError", "prepare_point", "point_params"]
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit
-from .opcodes import (
+from .._jit import njit
+from ..opcodes import (
     COL_ARG,
     COL_ARG2,
     COL_CVAL,

@@ -33,14 +33,15 @@ import abc
 
 import numpy as np
 
-from .blocking import runs, stage_gate
-from .opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX, OP_STANDARD
-from .program import Program
-from .runtime.engine import Engine, Runner, host_rows
-from .runtime.points import run_points
-from .runtime.saves import save_value
-from .sampling import BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
-from .shards import (
+from ..format.program import Program
+from ..kernels.sampling import BLOCK_BITS, MAX_SORTED_SHOTS, sample_indices
+from ..opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX, OP_STANDARD
+from ..passes.blocking import runs, stage_gate
+from ..passes.staging import plan_stages
+from ..runtime.engine import Engine, Runner, host_rows
+from ..runtime.points import run_points
+from ..runtime.saves import save_value
+from .shard_ops import (
     Layout,
     shard_assemble,
     shard_block_norms,
@@ -61,7 +62,6 @@ from .shards import (
     shard_take,
     shard_transpose,
 )
-from .staging import plan_stages
 
 __all__ = [
     "ShardStore",

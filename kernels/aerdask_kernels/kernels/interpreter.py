@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit, serial_variant
-from .bits import control_bits
-from .blocked import apply_block
-from .gates import apply_diagonal, apply_matrix, target_offsets
-from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
-from .opcodes import (
+from .._jit import njit, serial_variant
+from ..opcodes import (
     COL_ARG,
     COL_ARG2,
     COL_CVAL,
@@ -31,6 +27,10 @@ from .opcodes import (
     OP_JUMP,
     OP_MATRIX,
 )
+from .bits import control_bits
+from .blocked import apply_block
+from .gates import apply_diagonal, apply_matrix, target_offsets
+from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
 
 __all__ = ["run_segment", "run_segment_serial", "CANCELLED", "compare", "register_value", "control_next"]
 

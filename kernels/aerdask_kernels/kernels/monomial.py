@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit, prange
+from .._jit import njit, prange
 from .bits import insert_zero_bits
 from .gates import MAX_RUN, PARALLEL_MIN_SIZE
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit, prange
+from .._jit import njit, prange
 from .gates import PARALLEL_MIN_SIZE
 
 __all__ = ["sample_indices", "norm_squared", "sample_sorted", "block_norms"]

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit, prange
+from .._jit import njit, prange
+from ..opcodes import COL_CVAL, COL_MOFF, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_MATRIX
 from .bits import control_bits, insert_zero_bit, insert_zero_bits
 from .gates import row_nonzeros, scaled_identity_plus_rank_one, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, block_monomial, monomial
-from .opcodes import COL_CVAL, COL_MOFF, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_MATRIX
 
 __all__ = ["apply_block"]
 

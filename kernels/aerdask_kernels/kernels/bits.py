@@ -8,7 +8,7 @@ controls (``control_bits``) and read a gate's bits back out of an index
 
 from __future__ import annotations
 
-from ._jit import njit
+from .._jit import njit
 
 __all__ = ["insert_zero_bit", "insert_zero_bits", "control_bits", "gather_bits"]
 

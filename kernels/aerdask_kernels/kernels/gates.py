@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import settings
-from ._jit import njit, prange
+from .. import settings
+from .._jit import njit, prange
 from .bits import control_bits, gather_bits, insert_zero_bit, insert_zero_bits
 
 __all__ = [

@@ -37,10 +37,10 @@ import dataclasses
 
 import numpy as np
 
-from . import settings
-from ._jit import load_numba, numba_loaded
-from .opcodes import COL_ARG, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
-from .program import Experiment
+from .. import settings
+from .._jit import load_numba, numba_loaded
+from ..format.program import Experiment
+from ..opcodes import COL_ARG, COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_BRANCH, OP_DIAG, OP_JUMP, OP_MATRIX
 from .staging import StageGate, plan_stages
 
 __all__ = [

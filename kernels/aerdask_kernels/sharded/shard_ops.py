@@ -18,15 +18,15 @@ import dataclasses
 
 import numpy as np
 
-from ._jit import njit, prange
-from .bits import insert_zero_bits
-from .blocking import plan_blocks
-from .gates import PARALLEL_MIN_SIZE
-from .interpreter import CANCELLED, run_segment, run_segment_serial
-from .measure import collapse, expval_pauli, flip, marginal_probabilities, probability_one
-from .opcodes import N_COLS, OP_DIAG, OP_MATRIX
-from .program import Experiment
-from .sampling import block_norms, norm_squared, sample_sorted
+from .._jit import njit, prange
+from ..format.program import Experiment
+from ..kernels.bits import insert_zero_bits
+from ..kernels.gates import PARALLEL_MIN_SIZE
+from ..kernels.interpreter import CANCELLED, run_segment, run_segment_serial
+from ..kernels.measure import collapse, expval_pauli, flip, marginal_probabilities, probability_one
+from ..kernels.sampling import block_norms, norm_squared, sample_sorted
+from ..opcodes import N_COLS, OP_DIAG, OP_MATRIX
+from ..passes.blocking import plan_blocks
 
 __all__ = [
     "Layout",
@@ -240,7 +240,7 @@ def shard_run(
         inplace: Change ``state`` and return it, where no one else reads it (the walk
             knows: :class:`.sharded.ShardedState`); saves a pass.
     """
-    from .runtime.threads import thread_share  # the task's share of this process's cores, as run_program's
+    from ..runtime.threads import thread_share  # the task's share of this process's cores, as run_program's
 
     ops, qubits, matrices = local_rows(*program, rows, layout, shard)
     out = state if inplace else state.copy()
@@ -307,7 +307,7 @@ def shard_split(state: np.ndarray, bits: list) -> np.ndarray:
     """
     sorted_bits, offsets = _offsets(bits)
     out = np.empty((offsets.size, state.size >> sorted_bits.size), dtype=state.dtype)
-    from .runtime.threads import thread_share
+    from ..runtime.threads import thread_share
 
     with thread_share(0):
         _split(state, sorted_bits, offsets, out)
@@ -327,7 +327,7 @@ def shard_assemble(pieces: list, bits: list) -> np.ndarray:
     """
     sorted_bits, offsets = _offsets(bits)
     out = np.empty(pieces[0].size << sorted_bits.size, dtype=pieces[0].dtype)
-    from .runtime.threads import thread_share
+    from ..runtime.threads import thread_share
 
     with thread_share(0):
         _merge(tuple(_read_only(p) for p in pieces), sorted_bits, offsets, out)
@@ -423,7 +423,7 @@ def shard_marginal(state: np.ndarray, bits: np.ndarray) -> np.ndarray:
 
 def shard_reduced(state: np.ndarray, bits: np.ndarray) -> np.ndarray:
     """The shard's part of the reduced density matrix of local ``bits`` (``bits[0]`` least significant)."""
-    from .runtime.saves import reduced_density_matrix
+    from ..runtime.saves import reduced_density_matrix
 
     return reduced_density_matrix(state, np.asarray(bits, dtype=np.int64))
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit
-from .classical import check_program
-from .density import DENSITY_MATRIX, METHODS, STATEVECTOR_SAVES
-from .expressions import CHECK_MESSAGES, check_expressions
-from .opcodes import (
+from .._jit import njit
+from ..density import DENSITY_MATRIX, METHODS, STATEVECTOR_SAVES
+from ..opcodes import (
     CHAN_COUNT,
     CHAN_MOFF,
     CHANNEL_KRAUS,
@@ -45,6 +43,8 @@ from .opcodes import (
     SAVE_KINDS,
     SAVE_SUBTYPES,
 )
+from .classical import check_program
+from .expressions import CHECK_MESSAGES, check_expressions
 from .standard import STANDARD_ARITY
 from .value_checks import UNITARY_ATOL, check_channels, check_row_values, row_defect
 

@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from ._jit import njit
-from .opcodes import (
+from .._jit import njit
+from ..opcodes import (
     COL_ARG,
     COL_ARG2,
     COL_CVAL,

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import settings
+from .. import settings
+from ..opcodes import COL_OPCODE, OP_CHANNEL, OP_DIAG, OP_MATRIX
 from .blocking import plan_blocks
 from .fusion import fuse_rows
-from .opcodes import COL_OPCODE, OP_CHANNEL, OP_DIAG, OP_MATRIX
 
 __all__ = ["Checkpoints", "Level", "CHECKPOINT_STRIDE"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import njit
-from .opcodes import (
+from .._jit import njit
+from ..opcodes import (
     CHAN_COUNT,
     CHAN_KIND,
     CHAN_MOFF,

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gates import apply_matrix
-from .opcodes import (
+from ..kernels.gates import apply_matrix
+from ..opcodes import (
     CHAN_COUNT,
     CHAN_IDENTITY,
     CHAN_KIND,

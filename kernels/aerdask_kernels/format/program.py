@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import readiness
+from .. import _jit
 from .options import DEFAULTS, DEVICES, MEMORY_FORMATS, REQUIRED, ProgramOptions, validate_options  # noqa: F401  (names the format re-exports)
 from .packing import ARRAY_FIELDS, pack_experiments, unpack_experiments
 from .validation import MAX_SHOTS, QobjValidationError, validate_experiment
@@ -243,7 +243,7 @@ class Program:
             raise QobjValidationError("a program needs at least one experiment")
         self._validate_options()
         rows = sum(getattr(getattr(exp, "ops", None), "shape", (0,))[0] for exp in self.experiments)
-        with readiness.kernels_for_rows(rows, self.options["precision"]):
+        with _jit.kernels_for_rows(rows, self.options["precision"]):
             self._validate_experiments()
 
     def _validate_experiments(self) -> None:
