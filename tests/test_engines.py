@@ -141,10 +141,18 @@ def test_every_engine_walks_as_the_cpu_statevector_does(name, precision):
     qc = _walk_circuit(statevector_saves=True)
     expected = _walk(ENGINES["statevector"], qc, precision=precision)
     result = _walk(ENGINES[name], qc, precision=precision)
-    assert _counts(result) == _counts(expected)  # the same seeded draws on the same probabilities
-    np.testing.assert_array_equal(result["memory"], expected["memory"])
-    _assert_saves_close(result["saves"], expected["saves"], atol=1e-12 if precision == "double" else 1e-5)
     assert sum(_counts(result).values()) == SHOTS
+    if precision == "double":
+        assert _counts(result) == _counts(expected)  # the same seeded draws on the same probabilities
+        np.testing.assert_array_equal(result["memory"], expected["memory"])
+        _assert_saves_close(result["saves"], expected["saves"], atol=1e-12)
+        return
+    # Single precision: each engine sums its probabilities in its own order (a GPU reduction,
+    # shard by shard), so a draw that lands within float32 rounding of a boundary may differ.
+    _assert_saves_close(result["saves"], expected["saves"], atol=1e-5)
+    ours, theirs = _counts(result), _counts(expected)
+    moved = sum(abs(ours.get(k, 0) - theirs.get(k, 0)) for k in set(ours) | set(theirs)) / 2
+    assert moved <= 0.02 * SHOTS, (ours, theirs)
 
 
 @pytest.mark.parametrize("name", sorted(DENSITY_ENGINES))
