@@ -99,7 +99,7 @@ def run_experiment(exp: Experiment, options: dict, cancel_flag: np.ndarray, engi
         JobCancelledError: if ``cancel_flag[0]`` was set.
 
     """
+    typed = ProgramOptions.from_dict(options)
     if engine is None:
-        typed = ProgramOptions.from_dict(options)
         engine = CpuRunner(None).engine(exp, typed.dtype, cancel_flag, typed)
-    return walk_point(exp, options, cancel_flag, engine)
+    return walk_point(exp, typed, cancel_flag, engine)

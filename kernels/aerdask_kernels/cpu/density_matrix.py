@@ -12,14 +12,13 @@ import numpy as np
 from .. import density
 from ..kernels.measure import flip
 from ..kernels.sampling import sample_indices
-from ..runtime.engine import Engine
 from ..runtime.saves import save_value
-from .rows import CpuRows
+from .rows import ArrayEngine
 
 __all__ = ["DensityMatrixEngine"]
 
 
-class DensityMatrixEngine(Engine):
+class DensityMatrixEngine(ArrayEngine):
     """A vectorised density matrix in this process (see :class:`.runtime.engine.Engine`).
 
     Args:
@@ -28,24 +27,6 @@ class DensityMatrixEngine(Engine):
         cancel_flag: uint8, shape ``(1,)``.
         blocking_qubits: Local qubits of a cache block (-1: the default; 0: no blocks).
     """
-
-    def __init__(self, exp, dtype, cancel_flag: np.ndarray, blocking_qubits: int = -1):
-        super().__init__(exp, dtype, cancel_flag)
-        self.rows = CpuRows(exp, self.matrices, cancel_flag, blocking_qubits)
-
-    def fresh(self) -> np.ndarray:
-        """``|0><0|``, vectorised: ``dtype``, ``(4**n,)`` (``exp.num_qubits`` is ``2n``)."""
-        state = np.zeros(1 << self.exp.num_qubits, dtype=self.dtype)
-        state[0] = 1
-        return state
-
-    def run_segment(self, state, creg, pc: int, stop: int = 0) -> int:
-        """The rows (superoperators), through the compiled interpreter."""
-        return self.rows.run(state, creg, pc, stop)
-
-    def set_state(self, state, amplitudes: np.ndarray) -> None:
-        """Copy ``amplitudes`` (a vectorised matrix) into ``state``."""
-        state[:] = amplitudes
 
     def probability_one(self, state, qubit: int) -> float:
         """The diagonal's weight on ``qubit`` = 1."""

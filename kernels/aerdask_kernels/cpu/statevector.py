@@ -13,16 +13,15 @@ from ..kernels.interpreter import CANCELLED
 from ..kernels.measure import collapse, flip, probability_one
 from ..kernels.sampling import sample_indices
 from ..passes.checkpoints import Checkpoints
-from ..runtime.engine import Engine
 from ..runtime.errors import JobCancelledError
 from ..runtime.noise import loops_back
 from ..runtime.saves import save_value
-from .rows import CpuRows, pick_segment
+from .rows import ArrayEngine, pick_segment
 
 __all__ = ["StatevectorEngine"]
 
 
-class StatevectorEngine(Engine):
+class StatevectorEngine(ArrayEngine):
     """A statevector in this process (see :class:`.runtime.engine.Engine`).
 
     Args:
@@ -33,21 +32,10 @@ class StatevectorEngine(Engine):
     """
 
     def __init__(self, exp, dtype, cancel_flag: np.ndarray, blocking_qubits: int = -1):
-        super().__init__(exp, dtype, cancel_flag)
-        self.rows = CpuRows(exp, self.matrices, cancel_flag, blocking_qubits)
+        super().__init__(exp, dtype, cancel_flag, blocking_qubits)
         self.checkpoints = None
         if exp.noisy and not loops_back(exp.ops):
             self.checkpoints = Checkpoints.build(exp, dtype, blocking_qubits)
-
-    def fresh(self) -> np.ndarray:
-        """``|0...0>``: ``dtype``, ``(2**n,)``."""
-        state = np.zeros(1 << self.exp.num_qubits, dtype=self.dtype)
-        state[0] = 1
-        return state
-
-    def run_segment(self, state, creg, pc: int, stop: int = 0) -> int:
-        """The exact rows, through the compiled interpreter."""
-        return self.rows.run(state, creg, pc, stop)
 
     def advance(self, state, creg, pc: int, stop: int = 0, level: int | None = None) -> int:
         """:meth:`run_segment` from ``pc`` with ``stop``, through the fused copies between checkpoints.
@@ -74,10 +62,6 @@ class StatevectorEngine(Engine):
                 return self.advance(state, creg, int(copy.exact[last]), stop, level - 1)
             level -= 1
         return self.run_segment(state, creg, pc, stop)
-
-    def set_state(self, state, amplitudes: np.ndarray) -> None:
-        """Copy ``amplitudes`` into ``state``."""
-        state[:] = amplitudes
 
     def probability_one(self, state, qubit: int) -> float:
         """``sum |a_i|**2`` over the basis states with ``qubit`` set."""

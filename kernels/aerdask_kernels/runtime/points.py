@@ -29,8 +29,7 @@ def run_points(program, cancel_flag: np.ndarray, runner: Runner) -> list[dict]:
         ExperimentError: if a point failed; it names the experiment and keeps the
             results of the points before it.
     """
-    options = program.options
-    typed = ProgramOptions.from_dict(options)
+    typed = program.typed_options
     results: list[dict] = []
     with runner, thread_share(typed.max_parallel_threads) as threads:
         for exp in program.experiments:
@@ -43,7 +42,7 @@ def run_points(program, cancel_flag: np.ndarray, runner: Runner) -> list[dict]:
                     else:
                         prepared = prepared.replace(indices=exp.indices[point : point + 1])
                     engine = runner.engine(prepared, typed.dtype, cancel_flag, typed)
-                    results.append(walk_point(prepared, options, cancel_flag, engine))
+                    results.append(walk_point(prepared, typed, cancel_flag, engine))
                 except JobCancelledError:
                     raise
                 except Exception as exc:
@@ -59,10 +58,9 @@ def run_points(program, cancel_flag: np.ndarray, runner: Runner) -> list[dict]:
     return results
 
 
-def walk_point(exp, options: dict, cancel_flag: np.ndarray, engine: Engine) -> dict:
+def walk_point(exp, typed: ProgramOptions, cancel_flag: np.ndarray, engine: Engine) -> dict:
     """Walk the prepared point ``exp`` on ``engine`` (see :func:`aerdask_kernels.run_experiment`)."""
     start = time.perf_counter()
-    typed = ProgramOptions.from_dict(options)
     rng = experiment_rng(typed.seed_simulator, exp.seed_key(0))
     walker = Walker(
         exp,

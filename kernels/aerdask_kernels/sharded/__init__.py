@@ -4,24 +4,7 @@
 contract and :func:`run_sharded`; ``shard_ops`` the functions a worker runs on one shard.
 """
 
-from .engine import (
-    LocalShardStore,
-    ShardedEngine,
-    ShardedRunner,
-    ShardedState,
-    ShardStore,
-    max_needs,
-    run_sharded,
-    shard_bits,
-)
+from . import engine
+from .engine import *  # noqa: F403  (the package is its engine module's public names)
 
-__all__ = [
-    "ShardStore",
-    "LocalShardStore",
-    "ShardedState",
-    "ShardedEngine",
-    "ShardedRunner",
-    "run_sharded",
-    "shard_bits",
-    "max_needs",
-]
+__all__ = list(engine.__all__)
