@@ -110,6 +110,10 @@ def _save_bytes(save: dict, num_qubits: int, state: int, shots: int, num_clbits:
         "probabilities": (1 << k) * 8,
         "probabilities_dict": (1 << k) * _DICT_ENTRY_BYTES,
         "density_matrix": (1 << (2 * k)) * 16,
+        "unitary": state,
+        "superop": state,
+        "stabilizer": 4 * num_qubits * num_qubits + 64,
+        "clifford": 4 * num_qubits * num_qubits + 64,
         "amplitudes": len(save["params"]) * 16,
         "amplitudes_sq": len(save["params"]) * 8,
     }.get(kind, 64)
@@ -151,6 +155,20 @@ def _per_shot_bytes(exp: Experiment) -> int:
     return MEMORY_BYTES_PER_SHOT + (17 * noisy + 16 if noisy else 0)
 
 
+def state_bytes(exp: Experiment, precision: str) -> int:
+    """Bytes of one state of ``exp``'s method.
+
+    A statevector holds ``2**n`` amplitudes, a density matrix and a unitary ``4**n`` (see
+    ``aerdask_kernels.density`` and ``cpu.operator``), a superoperator ``16**n``, and a
+    stabilizer tableau ``2n + 1`` columns of ``2n`` bits (:mod:`aerdask_kernels.kernels.tableau`).
+    """
+    n = exp.num_qubits
+    if exp.method == "stabilizer":
+        return (2 * n + 1) * max((2 * n + 63) // 64, 1) * 8
+    bits = n * {"density_matrix": 2, "unitary": 2, "superop": 4}.get(exp.method, 1)
+    return (1 << bits) * (8 if precision == "single" else 16)
+
+
 def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     """Peak bytes of one task of ``exp`` running ``shots`` shots, by part.
 
@@ -159,16 +177,20 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         ``memory`` (per-shot outcomes), ``copy`` (one branch copy) and ``copies``
         (branch copies an unlimited walk may keep).
     """
-    # A density matrix is a vector of 4**n entries (see aerdask_kernels.density); what is
-    # sampled from it is its diagonal, 2**n probabilities.
-    bits = exp.num_qubits * (2 if exp.method == "density_matrix" else 1)
-    state = (1 << bits) * (8 if options["precision"] == "single" else 16)
+    state = state_bytes(exp, options["precision"])
     saves = sum(_save_bytes(s, exp.num_qubits, state, shots, exp.num_clbits) for s in exp.saves)
     # A Kraus channel's split holds every operator's output at once, for their norms.
     kraus = exp.channels[exp.channels[:, CHAN_KIND] == CHANNEL_KRAUS, CHAN_COUNT] if exp.channels.size else ()
     scratch = int(max(kraus, default=0)) * state
+    if exp.method == "stabilizer":
+        # The sampler's symbolic copy of the tableau, and each shot's outcome words (drawn, then sorted).
+        sampled = state + 3 * shots * 8 * ((exp.num_qubits + 63) // 64 + 1)
+    elif exp.method in ("unitary", "superop"):
+        sampled = 0  # an operator is not sampled
+    else:
+        sampled = (1 << exp.num_qubits) * 8  # the probabilities (a density matrix's diagonal)
     return {
-        "state": state + (1 << exp.num_qubits) * 8 + scratch,
+        "state": state + sampled + scratch,
         "saves": saves,
         "memory": shots * _per_shot_bytes(exp) if options["memory"] else 0,
         "copy": state,
@@ -185,7 +207,7 @@ def output_bytes(program) -> int:
     total = 0
     for exp in program.experiments:
         points = len(exp.indices)
-        state = (1 << exp.num_qubits) * (8 if program.options["precision"] == "single" else 16)
+        state = state_bytes(exp, program.options["precision"])
         saves = sum(_save_bytes(s, exp.num_qubits, state, exp.shots, exp.num_clbits) for s in exp.saves)
         outcomes = min(exp.shots, 1 << min(exp.num_clbits, 62))
         memory = exp.shots * 8 if program.options.get("memory") else 0

@@ -381,8 +381,8 @@ class AerSimulator(BackendV2):
         """
         for exp in experiments:
             exp = with_method(exp, options["method"], options["noise_model"])
-            if options["enable_truncation"]:
-                exp = truncate(exp)
+            if options["enable_truncation"] and exp.method not in ("unitary", "superop"):
+                exp = truncate(exp)  # an operator is of every qubit, idle ones included
             if options["device"] == "GPU":
                 _check_gpu_experiment(exp)
             admission.admit(exp)

@@ -77,7 +77,8 @@ def plan_chunks(
     pending: list[Experiment] = []
     room = size
     for exp in experiments:
-        whole = exp.method == "density_matrix" and not split_density
+        # An operator has no shots to split; a density matrix would be evolved again per piece.
+        whole = exp.method in ("unitary", "superop") or (exp.method == "density_matrix" and not split_density)
         for piece in _pieces(exp, None if whole else max_shot_size):
             start, points = 0, piece.num_points
             while start < points:

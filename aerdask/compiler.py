@@ -27,7 +27,7 @@ from qiskit.circuit import ClassicalRegister, Clbit, Gate, ParameterExpression, 
 from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
 from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
-from qiskit.quantum_info import Operator
+from qiskit.quantum_info import Clifford, Operator, StabilizerState
 
 from aerdask_kernels.format.program import Experiment, no_points
 from aerdask_kernels.format.standard import STANDARD_GATES
@@ -326,12 +326,16 @@ class _CircuitCompiler:
             self._set_state(op.name, np.asarray(op.params[0], dtype=np.complex128), qargs)
         elif kind == "initialize" and len(qargs) == self.circuit.num_qubits and self._initialize_all(op, qargs):
             pass
+        elif kind == "set_unitary":
+            self._set_unitary(op, qargs)
+        elif kind == "set_stabilizer":
+            self._set_stabilizer(op, qargs, cargs, loop)
         elif op.name in OTHER_METHOD_INSTRUCTIONS:
             method = OTHER_METHOD_INSTRUCTIONS[op.name]
             reason = (
                 "aerdask's density_matrix method starts from |0> or a set_statevector/initialize state"
                 if method == "density_matrix"
-                else f"it needs the {method} method; aerdask runs the statevector and density_matrix methods"
+                else f"it needs the {method} method, which aerdask does not run"
             )
             raise self.unsupported(op.name, reason)
         elif kind == "state_preparation":
@@ -500,6 +504,25 @@ class _CircuitCompiler:
         self.em.set_state(n, amplitudes)
         # The circuit's global phase multiplies the state it sets, as in Aer (it was applied at the start).
         self.em.phase(self.circuit.global_phase)
+
+    def _set_unitary(self, op, qargs) -> None:
+        """Replace the unitary (the unitary method): a SET_STATE row of ``4**n`` entries, scaled to norm 1."""
+        n = self.circuit.num_qubits
+        if list(qargs) != list(range(n)):
+            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        matrix = np.asarray(Operator(op.params[0]).data, dtype=np.complex128)
+        self.dirty[:] = True
+        # Entry row + (column << n), as the unitary method holds its operator (column-stacked).
+        self.em.set_state(n, matrix.ravel(order="F") / np.sqrt(1 << n), operator=True)
+
+    def _set_stabilizer(self, op, qargs, cargs, loop) -> None:
+        """Replace the state by a stabilizer state: every qubit reset, then a circuit that prepares it."""
+        state = op.params[0]
+        clifford = state.clifford if isinstance(state, StabilizerState) else Clifford(state)
+        prepare = QuantumCircuit(len(qargs))
+        prepare.reset(range(len(qargs)))
+        prepare.compose(clifford.to_circuit(), inplace=True)
+        self._inline(prepare, qargs, cargs, loop)
 
     def _save(self, op, qargs) -> None:
         kind = SAVE_KINDS[op.name]

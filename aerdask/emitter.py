@@ -223,10 +223,13 @@ class Emitter:
         self.classical.append(program)
         self._row(OP_CLASSICAL, list(clbits), arg=len(self.classical) - 1)
 
-    def set_state(self, num_qubits: int, amplitudes: np.ndarray) -> None:
-        """Replace the state by ``amplitudes`` (complex, ``2**num_qubits``, qubit ``q`` is bit ``q``)."""
+    def set_state(self, num_qubits: int, amplitudes: np.ndarray, operator: bool = False) -> None:
+        """Replace the state by ``amplitudes`` (complex, ``2**num_qubits``, qubit ``q`` is bit ``q``).
+
+        With ``operator``, the unitary method's operator: ``4**num_qubits`` entries, over ``sqrt(2**n)``.
+        """
         data = np.ascontiguousarray(amplitudes, dtype=np.complex128)
-        self._row(OP_SET_STATE, list(range(num_qubits)), moff=self._matrix_offset(data))
+        self._row(OP_SET_STATE, list(range(num_qubits)), moff=self._matrix_offset(data), arg=int(operator))
 
     def new_label(self) -> int:
         """A fresh label for :meth:`jump` and :meth:`branch`."""

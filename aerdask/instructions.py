@@ -102,20 +102,18 @@ SAVE_KINDS = {
     "save_expval_var": "expval_var",
     "save_expectation_value_variance": "expval_var",
     "save_density_matrix": "density_matrix",
+    "save_unitary": "unitary",
+    "save_superop": "superop",
+    "save_stabilizer": "stabilizer",
+    "save_clifford": "clifford",
     "save_state": "statevector",  # the statevector method's state
 }
 
 #: Aer instructions that need a simulation method aerdask does not run -> that method.
 OTHER_METHOD_INSTRUCTIONS = {
     "set_density_matrix": "density_matrix",
-    "set_unitary": "unitary",
     "set_superop": "superop",
-    "set_stabilizer": "stabilizer",
     "set_matrix_product_state": "matrix_product_state",
-    "save_unitary": "unitary",
-    "save_superop": "superop",
-    "save_stabilizer": "stabilizer",
-    "save_clifford": "stabilizer",
     "save_matrix_product_state": "matrix_product_state",
 }
 
@@ -129,6 +127,10 @@ _SAVE_CLASSES = {
     "save_expval": library.SaveExpectationValue,
     "save_expval_var": library.SaveExpectationValueVariance,
     "save_density_matrix": library.SaveDensityMatrix,
+    "save_unitary": library.SaveUnitary,
+    "save_superop": library.SaveSuperOp,
+    "save_stabilizer": library.SaveStabilizer,
+    "save_clifford": library.SaveClifford,
     "save_state": library.SaveState,
 }
 
@@ -156,6 +158,8 @@ def _build() -> dict[str, InstructionSpec]:
         "multiplexer": ("multiplexer", UCGate),
         "pauli": ("gate", PauliGate),
         "set_statevector": ("set_state", library.SetStatevector),
+        "set_unitary": ("set_unitary", library.SetUnitary),
+        "set_stabilizer": ("set_stabilizer", library.SetStabilizer),
     }
     for name, (kind, cls) in variadic.items():
         table[name] = InstructionSpec(name, kind, cls)

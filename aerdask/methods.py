@@ -1,60 +1,169 @@
-"""Which simulation method each experiment runs: statevector or density matrix.
+"""Which simulation method each experiment runs, and what each method refuses.
 
 ``method="statevector"`` simulates a noisy circuit's shots as trajectories;
 ``"density_matrix"`` evolves the mixed state exactly (``4**n`` entries, see
-:mod:`aerdask_kernels.density`) and samples every shot from it. ``"automatic"``
-picks per circuit as Aer's automatic method does: the density matrix when the job's
-noise model has quantum errors, the circuit has more shots than ``2**num_qubits``
-(a density-matrix run costs about ``2**n`` trajectories) and its shots can all be
-sampled from the final state (no mid-circuit measurement, reset or condition); else
-the statevector.
+:mod:`aerdask_kernels.density`) and samples every shot from it; ``"stabilizer"`` holds
+a Clifford tableau (thousands of qubits, Clifford gates and Pauli noise only);
+``"unitary"`` and ``"superop"`` build the circuit's operator (no measurements; the
+unitary takes no resets or noise either), as Aer's methods do.
+
+``"automatic"`` picks per circuit as Aer's automatic method does: the method a
+method-only instruction names (``save_unitary``, ``set_unitary``, ``save_superop``,
+``save_stabilizer``...); else the stabilizer when every gate is a Clifford and the noise
+is Pauli noise; else the density matrix when the job's noise model has quantum errors,
+the circuit has more shots than ``2**num_qubits`` and its shots can all be sampled from
+the final state (no mid-circuit measurement, reset or condition); else the statevector.
 """
 
 from __future__ import annotations
 
-from aerdask_kernels.density import DENSITY_MATRIX, STATEVECTOR, STATEVECTOR_SAVES
+import numpy as np
+
+from aerdask_kernels.cpu.stabilizer import non_clifford
+from aerdask_kernels.density import STATEVECTOR_SAVES
 from aerdask_kernels.format.program import Experiment
-from aerdask_kernels.opcodes import COL_OPCODE, OP_BRANCH, OP_CLASSICAL, OP_MEASURE, OP_RESET, OP_SET_STATE
+from aerdask_kernels.opcodes import (
+    CHAN_KIND,
+    CHANNEL_KRAUS,
+    COL_ARG,
+    COL_OPCODE,
+    DENSITY_MATRIX,
+    OP_BRANCH,
+    OP_CHANNEL,
+    OP_CLASSICAL,
+    OP_MEASURE,
+    OP_RESET,
+    OP_SET_STATE,
+    STABILIZER,
+    STATEVECTOR,
+    SUPEROP,
+    UNITARY,
+)
 
 from .errors import UnsupportedInstructionError
 
 __all__ = ["with_method", "METHODS"]
 
 #: The ``method`` option's values.
-METHODS = ("automatic", STATEVECTOR, DENSITY_MATRIX)
+METHODS = ("automatic", STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP)
 
 # Rows after which shots no longer share one final state (Aer's circuits that cannot "sample").
 _NOT_SAMPLED = (OP_MEASURE, OP_RESET, OP_BRANCH, OP_CLASSICAL, OP_SET_STATE)
+
+#: Save kinds each method offers, as Aer's methods do (the statevector: all but these).
+_METHOD_SAVES = {
+    DENSITY_MATRIX: None,  # all but the amplitude saves (STATEVECTOR_SAVES)
+    STABILIZER: ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
+    + ("expval", "expval_var", "expvals"),
+    UNITARY: ("unitary",),
+    SUPEROP: ("superop",),
+}
+_ONLY = {"unitary": UNITARY, "superop": SUPEROP, "stabilizer": STABILIZER, "clifford": STABILIZER}
+#: The label of ``save_state`` under each method (Aer's: the method's state).
+_STATE_KIND = {STATEVECTOR: "statevector", DENSITY_MATRIX: "density_matrix", STABILIZER: "stabilizer"}
+_STATE_KIND |= {UNITARY: "unitary", SUPEROP: "superop"}
+#: Rows each method cannot run, named in the error.
+_REFUSED_ROWS = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}
+_ROW_NAMES = {OP_MEASURE: "measurements", OP_RESET: "resets", OP_CHANNEL: "noise"}
 
 
 def with_method(exp: Experiment, method: str, noise=None) -> Experiment:
     """``exp`` set to run with ``method`` (``"automatic"`` resolved as the module docs say).
 
-    For the density matrix, ``save_state`` saves the density matrix, by default under
-    the label ``"density_matrix"``, as in Aer.
+    ``save_state`` saves the method's state, under the method's name by default, as in Aer.
 
     Raises:
-        UnsupportedInstructionError: for ``method="density_matrix"`` and a save that reads
-            amplitudes (``save_statevector``, ``save_statevector_dict``, ``save_amplitudes``),
-            naming the save and what the method offers instead.
+        UnsupportedInstructionError: for an instruction, save or noise the method cannot run
+            (a save that reads amplitudes under the density matrix, a measurement under the
+            unitary, a T gate under the stabilizer...), naming it and what the method offers.
     """
     if method == "automatic":
-        method = DENSITY_MATRIX if _density_pays(exp, noise) else STATEVECTOR
-    if method == STATEVECTOR:
-        return exp
+        method = _automatic(exp, noise)
+    unitary_set = _sets_unitary(exp)
+    if unitary_set and method != UNITARY:
+        _refuse(exp, method, "set_unitary", "it sets the unitary method's operator; use method='unitary'")
+    _check_rows(exp, method)
+    if method == STABILIZER:
+        reason = non_clifford(exp) or _non_pauli_noise(exp)
+        if reason:
+            _refuse(exp, method, reason, "the stabilizer method runs Clifford gates and Pauli noise only")
     saves = []
     for spec in exp.saves:
         if spec.get("state"):
-            label = "density_matrix" if spec["label"] == "statevector" else spec["label"]  # the default: the method's
-            spec = {**spec, "kind": "density_matrix", "label": label}
-        elif spec["kind"] in STATEVECTOR_SAVES:
-            raise UnsupportedInstructionError(
-                f"circuit {exp.name!r}: save_{spec['kind']} (label {spec['label']!r}) reads amplitudes, which "
-                "the density_matrix method has not got; use save_density_matrix, save_probabilities, "
-                "save_amplitudes_sq or save_expectation_value, or method='statevector'"
-            )
+            label = _STATE_KIND[method] if spec["label"] == "statevector" else spec["label"]  # the default
+            spec = {**spec, "kind": _STATE_KIND[method], "label": label}
+        _check_save(exp, method, spec)
         saves.append(spec)
-    return exp.replace(method=DENSITY_MATRIX, saves=saves)
+    if method == STATEVECTOR and saves == exp.saves:
+        return exp
+    return exp.replace(method=method, saves=saves)
+
+
+def _automatic(exp: Experiment, noise) -> str:
+    for spec in exp.saves:
+        if spec["kind"] in _ONLY:
+            return _ONLY[spec["kind"]]
+    if _sets_unitary(exp):
+        return UNITARY
+    if exp.num_qubits and _clifford_pays(exp):
+        return STABILIZER
+    return DENSITY_MATRIX if _density_pays(exp, noise) else STATEVECTOR
+
+
+def _clifford_pays(exp: Experiment) -> bool:
+    if any(spec["kind"] not in _METHOD_SAVES[STABILIZER] and not spec.get("state") for spec in exp.saves):
+        return False
+    if exp.parameterized or (exp.ops[:, COL_OPCODE] == OP_SET_STATE).any():
+        return False
+    return non_clifford(exp) is None and _non_pauli_noise(exp) is None
+
+
+def _sets_unitary(exp: Experiment) -> bool:
+    """A SET_STATE row of an operator (``set_unitary``)."""
+    rows = exp.ops[:, COL_OPCODE] == OP_SET_STATE
+    return bool((exp.ops[rows, COL_ARG] == 1).any())
+
+
+def _non_pauli_noise(exp: Experiment) -> str | None:
+    if not exp.channels.size:
+        return None
+    used = np.unique(exp.ops[exp.ops[:, COL_OPCODE] == OP_CHANNEL, COL_ARG])
+    if (exp.channels[used, CHAN_KIND] == CHANNEL_KRAUS).any():
+        return "a noise channel with Kraus operators (amplitude damping, thermal relaxation, reset errors)"
+    return None
+
+
+def _check_rows(exp: Experiment, method: str) -> None:
+    rows = exp.ops[:, COL_OPCODE]
+    for op in _REFUSED_ROWS.get(method, ()):
+        if (rows == op).any():
+            _refuse(exp, method, _ROW_NAMES[op], f"Aer's {method} method has none either")
+    if method in (STABILIZER, SUPEROP, UNITARY) and ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
+        _refuse(exp, method, "set_statevector", f"the {method} method sets no statevector")
+    if method == DENSITY_MATRIX and exp.num_qubits > 31 or method == UNITARY and exp.num_qubits > 31:
+        _refuse(exp, method, f"{exp.num_qubits} qubits", "it holds 4**n entries: at most 31 qubits")
+    if method == SUPEROP and exp.num_qubits > 15:
+        _refuse(exp, method, f"{exp.num_qubits} qubits", "it holds 16**n entries: at most 15 qubits")
+
+
+def _check_save(exp: Experiment, method: str, spec: dict) -> None:
+    kind = spec["kind"]
+    allowed = _METHOD_SAVES.get(method)
+    if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
+        _refuse(
+            exp,
+            method,
+            f"save_{kind} (label {spec['label']!r})",
+            "it reads amplitudes, which the density_matrix method has not got; use save_density_matrix, "
+            "save_probabilities, save_amplitudes_sq or save_expectation_value, or method='statevector'",
+        )
+    if (allowed is not None and kind not in allowed) or (allowed is None and kind in _ONLY):
+        offers = ", ".join(f"save_{k}" for k in allowed) if allowed else "the statevector method's saves"
+        _refuse(exp, method, f"save_{kind} (label {spec['label']!r})", f"the {method} method offers {offers}")
+
+
+def _refuse(exp: Experiment, method: str, what: str, why: str):
+    raise UnsupportedInstructionError(f"circuit {exp.name!r} cannot run with method={method!r}: {what}; {why}")
 
 
 def _density_pays(exp: Experiment, noise) -> bool:

@@ -108,14 +108,7 @@ ENGINE_KNOBS: dict[str, object] = {
 }
 
 #: Aer's other methods: named in the error, so a user knows what is missing.
-OTHER_AER_METHODS = (
-    "stabilizer",
-    "matrix_product_state",
-    "extended_stabilizer",
-    "unitary",
-    "superop",
-    "tensor_network",
-)
+OTHER_AER_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
 #: Devices an option may name; ``run()`` refuses one this machine has not got.
 DEVICES = ("CPU", "GPU")
 PRECISIONS = ("double", "single")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 
 import numpy as np
-from qiskit.quantum_info import DensityMatrix, Statevector
+from qiskit.quantum_info import Clifford, DensityMatrix, Operator, StabilizerState, Statevector, SuperOp
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData
 
@@ -89,6 +89,13 @@ def _save_value(kind: str | None, value):
         return Statevector(np.asarray(value))
     if kind == "density_matrix":
         return DensityMatrix(np.asarray(value))
+    if kind == "unitary":
+        return Operator(np.asarray(value))
+    if kind == "superop":
+        return SuperOp(np.asarray(value))
+    if kind in ("stabilizer", "clifford"):
+        clifford = Clifford(np.asarray(value, dtype=bool))
+        return StabilizerState(clifford) if kind == "stabilizer" else clifford
     if kind == "expval":
         return float(value)
     if kind == "expval_var":
@@ -110,7 +117,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     """
     opcodes = exp.ops[:, COL_OPCODE]
     # A density matrix takes channels and resets exactly: only a mid-circuit measurement branches it.
-    branching = (OP_MEASURE,) if exp.method == "density_matrix" else (OP_MEASURE, OP_RESET, OP_CHANNEL)
+    branching = (OP_MEASURE,) if exp.method in ("density_matrix", "superop") else (OP_MEASURE, OP_RESET, OP_CHANNEL)
     mid_circuit = bool(np.isin(opcodes, branching).any())
     active = exp.header.get("active_input_qubits")
     fusion = options.get("fusion_enable", True)

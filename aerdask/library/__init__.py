@@ -1,4 +1,4 @@
-"""Aer's save instructions and set_statevector, for users without qiskit-aer.
+"""Aer's save and set instructions (every method's), for users without qiskit-aer.
 
 The classes carry Aer's instruction names and fields (``_label``, ``_subtype``,
 ``params``), so the compiler reads an instruction made here and one made by
@@ -8,6 +8,20 @@ already added them, so code written for Aer runs unchanged.
 """
 
 from .save import (
+    SaveClifford,
+    SaveStabilizer,
+    SaveSuperOp,
+    SaveUnitary,
+    SetStabilizer,
+    SetSuperOp,
+    SetUnitary,
+    save_clifford,
+    save_stabilizer,
+    save_superop,
+    save_unitary,
+    set_stabilizer,
+    set_superop,
+    set_unitary,
     SaveAmplitudes,
     SaveAmplitudesSquared,
     SaveData,
@@ -34,6 +48,20 @@ from .save import (
 )
 
 __all__ = [
+    "SaveClifford",
+    "SaveStabilizer",
+    "SaveSuperOp",
+    "SaveUnitary",
+    "SetStabilizer",
+    "SetSuperOp",
+    "SetUnitary",
+    "save_clifford",
+    "save_stabilizer",
+    "save_superop",
+    "save_unitary",
+    "set_stabilizer",
+    "set_superop",
+    "set_unitary",
     "SaveAmplitudes",
     "SaveAmplitudesSquared",
     "SaveData",

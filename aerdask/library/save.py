@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit, QuantumRegister
-from qiskit.quantum_info import Operator, Pauli, SparsePauliOp, Statevector
+from qiskit.quantum_info import Clifford, Operator, Pauli, SparsePauliOp, StabilizerState, Statevector, SuperOp
 
 _SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
 
@@ -179,6 +179,68 @@ class SaveState(SaveData):
         super().__init__("save_state", num_qubits, label or "statevector", _subtype(False, pershot, conditional))
 
 
+class SaveUnitary(SaveData):
+    """Save the circuit's unitary so far (the ``unitary`` method; ``result.get_unitary()`` reads it)."""
+
+    def __init__(self, num_qubits, label="unitary", pershot=False):
+        super().__init__("save_unitary", num_qubits, label, _subtype(False, pershot, False))
+
+
+class SaveSuperOp(SaveData):
+    """Save the circuit's superoperator so far (the ``superop`` method)."""
+
+    def __init__(self, num_qubits, label="superop", pershot=False):
+        super().__init__("save_superop", num_qubits, label, _subtype(False, pershot, False))
+
+
+class SaveStabilizer(SaveData):
+    """Save the stabilizer state as a ``StabilizerState`` (the ``stabilizer`` method)."""
+
+    def __init__(self, num_qubits, label="stabilizer", pershot=False, conditional=False):
+        super().__init__("save_stabilizer", num_qubits, label, _subtype(False, pershot, conditional))
+
+
+class SaveClifford(SaveData):
+    """Save the stabilizer state's tableau as a ``Clifford`` (the ``stabilizer`` method)."""
+
+    def __init__(self, num_qubits, label="clifford", pershot=False):
+        super().__init__("save_clifford", num_qubits, label, _subtype(False, pershot, False))
+
+
+class SetUnitary(Instruction):
+    """Set the simulator's unitary (the ``unitary`` method; Aer's ``set_unitary``).
+
+    Raises:
+        ValueError: if the matrix is not unitary.
+    """
+
+    def __init__(self, state):
+        op = Operator(state)
+        if not op.is_unitary():
+            raise ValueError("set_unitary needs a unitary matrix")
+        super().__init__("set_unitary", op.num_qubits, 0, [op.data])
+
+
+class SetSuperOp(Instruction):
+    """Set the simulator's superoperator (the ``superop`` method; Aer's ``set_superop``)."""
+
+    def __init__(self, state):
+        op = SuperOp(state)
+        super().__init__("set_superop", op.num_qubits, 0, [op.data])
+
+
+class SetStabilizer(Instruction):
+    """Set the stabilizer state (the ``stabilizer`` method; Aer's ``set_stabilizer``).
+
+    Args:
+        state: A ``StabilizerState`` or a ``Clifford`` (its stabilizers are the state's).
+    """
+
+    def __init__(self, state):
+        clifford = state.clifford if isinstance(state, StabilizerState) else Clifford(state)
+        super().__init__("set_stabilizer", clifford.num_qubits, 0, [clifford])
+
+
 class SetStatevector(Instruction):
     """Set the whole state to a normalised statevector (Aer's ``set_statevector``).
 
@@ -285,7 +347,60 @@ def set_statevector(self, state):
     return self.append(instr, qubits)
 
 
+def save_unitary(self, label="unitary", pershot=False):
+    """Append :class:`SaveUnitary` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveUnitary(len(qubits), label, pershot), qubits)
+
+
+def save_superop(self, label="superop", pershot=False):
+    """Append :class:`SaveSuperOp` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveSuperOp(len(qubits), label, pershot), qubits)
+
+
+def save_stabilizer(self, label="stabilizer", pershot=False, conditional=False):
+    """Append :class:`SaveStabilizer` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveStabilizer(len(qubits), label, pershot, conditional), qubits)
+
+
+def save_clifford(self, label="clifford", pershot=False):
+    """Append :class:`SaveClifford` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveClifford(len(qubits), label, pershot), qubits)
+
+
+def _set_all(self, instr, name):
+    qubits = _qubits(self)
+    if instr.num_qubits != len(qubits):
+        raise ValueError(f"{name} needs an operator of {len(qubits)} qubits, got {instr.num_qubits}")
+    return self.append(instr, qubits)
+
+
+def set_unitary(self, state):
+    """Append :class:`SetUnitary` on all qubits."""
+    return _set_all(self, SetUnitary(state), "set_unitary")
+
+
+def set_superop(self, state):
+    """Append :class:`SetSuperOp` on all qubits."""
+    return _set_all(self, SetSuperOp(state), "set_superop")
+
+
+def set_stabilizer(self, state):
+    """Append :class:`SetStabilizer` on all qubits."""
+    return _set_all(self, SetStabilizer(state), "set_stabilizer")
+
+
 _METHODS = {
+    "save_unitary": save_unitary,
+    "save_superop": save_superop,
+    "save_stabilizer": save_stabilizer,
+    "save_clifford": save_clifford,
+    "set_unitary": set_unitary,
+    "set_superop": set_superop,
+    "set_stabilizer": set_stabilizer,
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,
     "save_probabilities": save_probabilities,

@@ -23,6 +23,9 @@ import numpy as np
 
 from .kernels.gates import scaled_identity_plus_rank_one
 from .opcodes import (
+    DENSITY_MATRIX,
+    METHODS,
+    STATEVECTOR,
     CHAN_COUNT,
     CHAN_KIND,
     CHAN_MOFF,
@@ -54,11 +57,11 @@ __all__ = [
     "collapse",
     "reduced",
     "expval_pauli",
+    "full_matrix",
+    "STATEVECTOR",
+    "METHODS",
 ]
 
-#: The methods a program's experiment may name (``Experiment.method``).
-STATEVECTOR, DENSITY_MATRIX = "statevector", "density_matrix"
-METHODS = (STATEVECTOR, DENSITY_MATRIX)
 #: Save kinds that read amplitudes: a density matrix has none to give.
 STATEVECTOR_SAVES = ("statevector", "statevector_dict", "amplitudes")
 
@@ -186,18 +189,23 @@ def _gate_then_error(exp, pc: int) -> np.ndarray | None:
     superop = _channel_superop(exp, error[COL_ARG], k)
     if scaled_identity_plus_rank_one(superop.ravel(), superop.shape[0])[1].size:
         return None  # a depolarizing error alone costs less than the product (see the kernel)
-    unitary = _full_matrix(exp, row)
+    unitary = full_matrix(row, exp.matrices)
     return superop @ np.kron(np.conj(unitary), unitary)
 
 
-def _full_matrix(exp, row) -> np.ndarray:
-    """The ``2**k x 2**k`` matrix of a MATRIX or DIAG row on its qubits (controls are the low bits)."""
+def full_matrix(row, matrices) -> np.ndarray:
+    """The ``2**k x 2**k`` matrix of a MATRIX or DIAG row on its qubits (controls are the low bits).
+
+    Args:
+        row: The opcode row (int64, ``(8,)``).
+        matrices: What its ``MOFF`` points into.
+    """
     nctrl, ntarg, moff = int(row[COL_NCTRL]), int(row[COL_NTARG]), int(row[COL_MOFF])
     dim_t = 1 << ntarg
     if row[COL_OPCODE] == OP_MATRIX:
-        block = exp.matrices[moff : moff + dim_t * dim_t].reshape(dim_t, dim_t)
+        block = matrices[moff : moff + dim_t * dim_t].reshape(dim_t, dim_t)
     else:
-        block = np.diag(exp.matrices[moff : moff + dim_t])
+        block = np.diag(matrices[moff : moff + dim_t])
     full = np.eye(1 << (nctrl + ntarg), dtype=np.complex128)
     active = int(row[COL_CVAL]) + (np.arange(dim_t) << nctrl)  # the indices where the controls are on
     full[np.ix_(active, active)] = block

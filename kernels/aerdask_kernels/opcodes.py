@@ -25,7 +25,9 @@ CLASSICAL  evaluate the classical expression ``Experiment.classical[ARG]`` on th
            ``qubits[QOFF:]``: a ``Store``, or a condition written to a scratch clbit
            that the next BRANCH reads.
 SET_STATE  replace the state by the ``2**NTARG`` amplitudes at ``matrices[MOFF:]``
-           (``NTARG`` is the experiment's qubit count; Aer's ``set_statevector``).
+           (``NTARG`` is the experiment's qubit count; Aer's ``set_statevector``); with
+           ``ARG`` 1 (the unitary method only), the operator of ``4**NTARG`` entries
+           (``U[i, j]`` at ``i + (j << NTARG)``) over ``sqrt(2**NTARG)``: ``set_unitary``.
 CHANNEL    apply quantum error ``Experiment.channels[ARG]`` to the ``NTARG`` qubits at
            ``qubits[QOFF:]``: one of its operators, drawn per shot (a noise model's
            error after an instruction, or a channel instruction of the circuit).
@@ -58,6 +60,12 @@ __all__ = [
     "N_COLS",
     "CMP_CODES",
     "SAVE_KINDS",
+    "STATEVECTOR",
+    "DENSITY_MATRIX",
+    "STABILIZER",
+    "UNITARY",
+    "SUPEROP",
+    "METHODS",
     "SAVE_SUBTYPES",
 ]
 
@@ -104,5 +112,21 @@ SAVE_KINDS = (
     "expval_var",
     "expvals",
     "density_matrix",
+    "unitary",
+    "superop",
+    "stabilizer",
+    "clifford",
 )
 SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
+
+#: The simulation methods a program's experiment may name (``Experiment.method``): see
+#: :mod:`.density` (the density matrix), :mod:`.cpu.operator` (unitary and superoperator: the
+#: operator as a vector of twice the bits, gates on its row bits) and :mod:`.cpu.stabilizer`.
+STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP = (
+    "statevector",
+    "density_matrix",
+    "stabilizer",
+    "unitary",
+    "superop",
+)
+METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP)

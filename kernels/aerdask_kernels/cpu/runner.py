@@ -5,16 +5,18 @@ from __future__ import annotations
 import contextlib
 
 from .. import readiness
-from ..density import DENSITY_MATRIX
+from ..opcodes import DENSITY_MATRIX, STABILIZER, SUPEROP, UNITARY
 from ..runtime.engine import Engine, Runner
 from .density_matrix import DensityMatrixEngine
+from .operator import OperatorEngine
+from .stabilizer import StabilizerEngine
 from .statevector import StatevectorEngine
 
 __all__ = ["CpuRunner"]
 
 
 class CpuRunner(Runner):
-    """Statevector and density-matrix points in this process (see :class:`.runtime.engine.Runner`).
+    """Every method's points in this process (see :class:`.runtime.engine.Runner`).
 
     While a small program's compiled kernels are not ready in this process, its points
     run on the Python kernels (:func:`.readiness.kernels_for`); ``kernels`` says which.
@@ -33,6 +35,11 @@ class CpuRunner(Runner):
         self._stack.close()
 
     def engine(self, exp, dtype, cancel_flag, options) -> Engine:
-        """A :class:`.DensityMatrixEngine` for a density-matrix experiment, else a :class:`.StatevectorEngine`."""
-        engine = DensityMatrixEngine if exp.method == DENSITY_MATRIX else StatevectorEngine
+        """The engine of ``exp.method``: statevector, density matrix, stabilizer, unitary or superoperator."""
+        if exp.method == STABILIZER:
+            return StabilizerEngine(exp, dtype, cancel_flag)
+        engine = _ENGINES.get(exp.method, StatevectorEngine)
         return engine(exp, dtype, cancel_flag, options.blocking_qubits)
+
+
+_ENGINES = {DENSITY_MATRIX: DensityMatrixEngine, UNITARY: OperatorEngine, SUPEROP: OperatorEngine}

@@ -10,13 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import njit
-from ..density import DENSITY_MATRIX, METHODS, STATEVECTOR_SAVES
+from ..density import STATEVECTOR_SAVES
 from ..opcodes import (
     CHAN_COUNT,
     CHAN_MOFF,
     CHANNEL_KRAUS,
     CHANNEL_MIXTURE,
     CMP_CODES,
+    DENSITY_MATRIX,
+    METHODS,
+    STABILIZER,
+    SUPEROP,
+    UNITARY,
     COL_ARG,
     COL_ARG2,
     COL_CVAL,
@@ -244,8 +249,12 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     elif op == OP_SET_STATE:
         if nctrl != 0 or ntarg != exp.num_qubits:
             fail(f"op {pc}: SET_STATE sets all {exp.num_qubits} qubits, got {ntarg} (controls {nctrl})")
-        if moff + (1 << min(ntarg, 62)) > exp.matrices.size:
-            fail(f"op {pc}: state [{moff}, {moff + (1 << ntarg)}) is outside matrices[{exp.matrices.size}]")
+        if arg not in (0, 1) or (arg == 1) != (exp.method == UNITARY):
+            fail(f"op {pc}: SET_STATE arg {arg}: 1 (an operator) with the unitary method only, else 0 (a state)")
+        bits = 2 * ntarg if arg == 1 else ntarg  # an operator: 4**n entries, scaled to norm 1
+        if moff + (1 << min(bits, 62)) > exp.matrices.size:
+            fail(f"op {pc}: state [{moff}, {moff + (1 << bits)}) is outside matrices[{exp.matrices.size}]")
+
     n_bits = exp.num_clbits + exp.num_vars
     if op in (OP_BRANCH, OP_CLASSICAL):
         _check_indices(idx, n_bits, f"op {pc} clbits", fail)
@@ -309,15 +318,38 @@ def _check_saves(exp, fail) -> None:
         _check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), exp.num_qubits, f"save {i}", fail)
 
 
+#: Save kinds each method offers (Aer's), and the widest experiment it takes (its state's entries
+#: stay below 2**62: a unitary holds 4**n, a superoperator 16**n).
+_OPERATOR_SAVES = {UNITARY: ("unitary",), SUPEROP: ("superop",)}
+_STABILIZER_SAVES = ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
+_STABILIZER_SAVES += ("expval", "expval_var", "expvals")
+_METHOD_ONLY_SAVES = ("unitary", "superop", "stabilizer", "clifford")
+_MAX_QUBITS = {DENSITY_MATRIX: 31, UNITARY: 31, SUPEROP: 15}
+#: The widest stabilizer experiment (its tableau: 2 GiB of bits).
+MAX_STABILIZER_QUBITS = 1 << 16
+
+
 def _check_method(exp, fail) -> None:
-    if exp.method not in METHODS:
-        fail(f"method must be one of {METHODS}, got {exp.method!r}")
-    if exp.method == DENSITY_MATRIX:
-        if exp.num_qubits > 31:  # twice as many bits: 31 qubits are 4**31 entries already
-            fail(f"a density matrix of {exp.num_qubits} qubits has more than 2**62 entries")
-        for i, save in enumerate(exp.saves):
-            if save["kind"] in STATEVECTOR_SAVES:
-                fail(f"save {i} ({save['kind']}) reads amplitudes, which the density_matrix method has not got")
+    method = exp.method
+    if method not in METHODS:
+        fail(f"method must be one of {METHODS}, got {method!r}")
+    if exp.num_qubits > _MAX_QUBITS.get(method, 1 << 20):
+        fail(f"a {method} of {exp.num_qubits} qubits has more than 2**62 entries (at most {_MAX_QUBITS[method]})")
+    for i, save in enumerate(exp.saves):
+        kind = save["kind"]
+        if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
+            fail(f"save {i} ({kind}) reads amplitudes, which the density_matrix method has not got")
+        allowed = _OPERATOR_SAVES.get(method, _STABILIZER_SAVES if method == STABILIZER else None)
+        if (allowed is not None and kind not in allowed) or (allowed is None and kind in _METHOD_ONLY_SAVES):
+            fail(f"save {i} ({kind}) is not a save of the {method} method")
+    if method in (UNITARY, SUPEROP, STABILIZER):
+        rows = exp.ops[:, COL_OPCODE]
+        refused = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,), STABILIZER: ()}[method]
+        for op in refused:
+            if (rows == op).any():
+                fail(f"the {method} method cannot run {OPCODE_NAMES[op]} rows")
+        if ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
+            fail(f"the {method} method takes no SET_STATE rows of a state")
 
 
 def _check_classical(exp, fail) -> None:
@@ -388,8 +420,9 @@ def validate_experiment(exp) -> None:
         raise QobjValidationError(f"experiment {first} ({exp.name!r}): {msg}")
 
     _check_arrays(exp, fail)
-    if not isinstance(exp.num_qubits, int) or not 0 <= exp.num_qubits <= 62:
-        fail(f"num_qubits must be an int in [0, 62], got {exp.num_qubits!r}")
+    widest = MAX_STABILIZER_QUBITS if exp.method == STABILIZER else 62  # a tableau is 2n x 2n bits
+    if not isinstance(exp.num_qubits, int) or not 0 <= exp.num_qubits <= widest:
+        fail(f"num_qubits must be an int in [0, {widest}], got {exp.num_qubits!r}")
     if not isinstance(exp.num_clbits, int) or exp.num_clbits < 0:
         fail(f"num_clbits must be a non-negative int, got {exp.num_clbits!r}")
     if not isinstance(exp.shots, int) or isinstance(exp.shots, bool) or not 1 <= exp.shots <= MAX_SHOTS:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..density import DENSITY_MATRIX, to_density
+from ..density import to_density
+from ..opcodes import DENSITY_MATRIX, STABILIZER, SUPEROP, UNITARY
 from ..format.expressions import bind_params, evaluate_expressions
 from ..format.program import Experiment
 from ..format.standard import expand_standard
@@ -51,7 +52,9 @@ def point_params(exp: Experiment, point: int) -> np.ndarray:
 def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     """``exp`` at one point, ready to run: only MATRIX, DIAG and non-gate rows.
 
-    A density-matrix experiment comes out on its ``2n`` bits (:func:`.density.to_density`).
+    A density-matrix experiment comes out on its ``2n`` bits (:func:`.density.to_density`), a
+    unitary on ``2n`` (the operator's rows and columns) and a superoperator on ``4n``
+    (both). A stabilizer experiment is not fused.
 
     Args:
         exp: A validated experiment.
@@ -69,12 +72,15 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     ops, qubits, matrices = exp.ops, exp.qubits, exp.matrices
     if ops.shape[0] and (ops[:, COL_OPCODE] == OP_STANDARD).any():
         ops, matrices = expand_standard(ops, qubits, matrices, params)
-    if exp.method == DENSITY_MATRIX:
+    if exp.method in (DENSITY_MATRIX, SUPEROP):
         # On the doubled bits, before fusing: U and conj(U) of a gate fuse into one pass.
         doubled = to_density(exp.replace(ops=ops, matrices=matrices))
         ops, qubits, matrices = doubled.ops, doubled.qubits, doubled.matrices
         exp = exp.replace(num_qubits=doubled.num_qubits)
-    if fusion:
+    if exp.method in (UNITARY, SUPEROP):
+        # The operator as a vector: entry row + (column << m); gates act on the row bits, as written.
+        exp = exp.replace(num_qubits=2 * exp.num_qubits)
+    if fusion and exp.method != STABILIZER:  # a tableau reads gates one by one, as Cliffords
         ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
     return exp.replace(
         ops=ops,

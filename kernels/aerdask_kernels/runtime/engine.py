@@ -21,11 +21,14 @@ from typing import ClassVar
 import numpy as np
 
 from .._jit import interpreted
+from ..kernels.gates import apply_matrix
 from ..kernels.interpreter import control_next
 from ..opcodes import COL_OPCODE, OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
 from .errors import JobCancelledError
 
 __all__ = ["Engine", "Runner", "host_rows"]
+
+_NO_CONTROLS = np.zeros(0, dtype=np.int64)
 
 
 class Engine(abc.ABC):
@@ -86,6 +89,13 @@ class Engine(abc.ABC):
     def copy(self, state):
         """An independent copy of ``state`` for a pending branch."""
         return state.copy()
+
+    def apply_operator(self, state, targets: np.ndarray, matrix: np.ndarray) -> None:
+        """Apply one noise operator (``matrix``: flat, ``4**k`` entries) to ``targets`` of ``state``, in place.
+
+        The default is a numpy statevector's; an engine whose state is held otherwise overrides it.
+        """
+        apply_matrix(state, _NO_CONTROLS, 0, targets, matrix)
 
     @abc.abstractmethod
     def set_state(self, state, amplitudes: np.ndarray) -> None:

@@ -63,6 +63,10 @@ def _merge(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return values, summed
 
 
+def _apply_matrix(state: np.ndarray, targets: np.ndarray, matrix: np.ndarray) -> None:
+    apply_matrix(state, _NO_CONTROLS, 0, targets, matrix)
+
+
 class Noise:
     """The channel and readout tables of one experiment, and the draws on them.
 
@@ -70,11 +74,14 @@ class Noise:
         exp: The (prepared) experiment.
         dtype: The state's dtype; operators are cast to it once.
         rng: The experiment's generator (draws follow the walk's order, so seeded runs repeat).
+        apply: ``apply(state, targets, matrix)``: one operator on the state, in place (the
+            engine's :meth:`.engine.Engine.apply_operator`; default: a numpy statevector's).
     """
 
-    def __init__(self, exp, dtype, rng):
+    def __init__(self, exp, dtype, rng, apply=None):
         self.exp = exp
         self.rng = rng
+        self._apply = apply if apply is not None else _apply_matrix
         self.matrices = exp.chan_matrices.astype(dtype, copy=False)
         ops = exp.ops
         rows = np.flatnonzero(ops[:, COL_OPCODE] == OP_CHANNEL)
@@ -144,7 +151,7 @@ class Noise:
         qoff, k = exp.ops[pc, COL_QOFF], exp.ops[pc, COL_NTARG]
         size = 1 << (2 * k)
         moff = int(channel[CHAN_MOFF]) + operator * size
-        apply_matrix(state, _NO_CONTROLS, 0, exp.qubits[qoff : qoff + k], self.matrices[moff : moff + size])
+        self._apply(state, exp.qubits[qoff : qoff + k], self.matrices[moff : moff + size])
         if channel[CHAN_KIND] != CHANNEL_MIXTURE:
             state /= np.sqrt(float(np.vdot(state, state).real))
 
@@ -168,18 +175,18 @@ class Noise:
             if reserve():
                 target = state.copy()
                 if j != identity:
-                    apply_matrix(target, _NO_CONTROLS, 0, targets, operators[j])
+                    self._apply(target, targets, operators[j])
             groups.append((int(counts[j]), -1 if j == identity else j, target))
         last = chosen[-1]
         if last != identity:
-            apply_matrix(state, _NO_CONTROLS, 0, targets, operators[last])
+            self._apply(state, targets, operators[last])
         return [*groups, (int(counts[last]), -1 if last == identity else last, state)]
 
     def _split_kraus(self, operators, targets, state, shots, reserve):
         outs, norms = [], []
         for op in operators:  # each operator's output, for its norm: the scratch admission counts
             out = state.copy()
-            apply_matrix(out, _NO_CONTROLS, 0, targets, op)
+            self._apply(out, targets, op)
             outs.append(out)
             norms.append(float(np.vdot(out, out).real))
         norms = np.array(norms)

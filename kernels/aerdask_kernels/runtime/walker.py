@@ -81,7 +81,7 @@ class Walker:
         self.max_copies = max_copies
         self.copies = self.peak_copies = self.replays = 0
         self.saves = SaveCollector(exp, lambda spec, state: engine.save_value(spec, state, zero_threshold))
-        self.noise = Noise(exp, engine.dtype, rng) if exp.noisy else None
+        self.noise = Noise(exp, engine.dtype, rng, engine.apply_operator) if exp.noisy else None
 
     def run(self) -> None:
         """Walk every branch to its leaf: counts, memory and saves collected (see :meth:`result`)."""
