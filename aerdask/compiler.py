@@ -518,7 +518,10 @@ class _CircuitCompiler:
     def _set_stabilizer(self, op, qargs, cargs, loop) -> None:
         """Replace the state by a stabilizer state: every qubit reset, then a circuit that prepares it."""
         state = op.params[0]
-        clifford = state.clifford if isinstance(state, StabilizerState) else Clifford(state)
+        if isinstance(state, dict):  # Aer's (and ours): Clifford.to_dict()
+            clifford = Clifford.from_dict(state)
+        else:
+            clifford = state.clifford if isinstance(state, StabilizerState) else Clifford(state)
         prepare = QuantumCircuit(len(qargs))
         prepare.reset(range(len(qargs)))
         prepare.compose(clifford.to_circuit(), inplace=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 from qiskit.circuit import (
+    Instruction,
     Barrier,
     BreakLoopOp,
     ContinueLoopOp,
@@ -135,6 +136,12 @@ _SAVE_CLASSES = {
 }
 
 
+#: Noise written into a circuit: qiskit's ``kraus`` (a ``Kraus`` or ``SuperOp`` appended), Aer's
+#: ``quantum_channel`` (a ``QuantumError`` appended) and ``superop``. Advertised as variadic
+#: instructions, so ``transpile`` keeps them.
+CHANNEL_NAMES = frozenset({"kraus", "superop", "quantum_channel"})
+
+
 def _build() -> dict[str, InstructionSpec]:
     table = {}
     for name, gate in get_standard_gate_name_mapping().items():
@@ -165,6 +172,8 @@ def _build() -> dict[str, InstructionSpec]:
         table[name] = InstructionSpec(name, kind, cls)
     for name, cls in _SAVE_CLASSES.items():
         table[name] = InstructionSpec(name, "save", cls)
+    for name in CHANNEL_NAMES:  # advertised, so that transpile() keeps a circuit's noise channels
+        table[name] = InstructionSpec(name, "channel", Instruction)
     return table
 
 
@@ -172,9 +181,6 @@ def _build() -> dict[str, InstructionSpec]:
 INSTRUCTIONS: dict[str, InstructionSpec] = _build()
 
 
-#: Noise written into a circuit: qiskit's ``kraus`` (a ``Kraus`` or ``SuperOp`` appended), Aer's
-#: ``quantum_channel`` (a ``QuantumError`` appended) and ``superop``. Run, not advertised.
-CHANNEL_NAMES = frozenset({"kraus", "superop", "quantum_channel"})
 
 
 def lookup(name: str) -> InstructionSpec | None:
@@ -194,7 +200,7 @@ def names_of_kind(*kinds: str) -> frozenset[str]:
 def supported_summary() -> str:
     """What runs, for error messages: derived from the table, so it cannot drift from it."""
     standard = set(get_standard_gate_name_mapping())
-    others = sorted(name for name, spec in INSTRUCTIONS.items() if name not in standard and spec.kind != "save")
+    others = sorted(n for n, spec in INSTRUCTIONS.items() if n not in standard and spec.kind not in ("save", "channel"))
     return (
         f"aerdask runs Qiskit's standard gates and instructions (measure, reset, delay...), any gate with a matrix "
         f"or a definition, {', '.join(others)}, "

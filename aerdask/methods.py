@@ -9,10 +9,10 @@ unitary takes no resets or noise either), as Aer's methods do.
 
 ``"automatic"`` picks per circuit as Aer's automatic method does: the method a
 method-only instruction names (``save_unitary``, ``set_unitary``, ``save_superop``,
-``save_stabilizer``...); else the stabilizer when every gate is a Clifford and the noise
-is Pauli noise; else the density matrix when the job's noise model has quantum errors,
-the circuit has more shots than ``2**num_qubits`` and its shots can all be sampled from
-the final state (no mid-circuit measurement, reset or condition); else the statevector.
+``save_stabilizer``...); else the density matrix when the job's noise model has quantum
+errors, the circuit has more shots than ``2**num_qubits`` and its shots can all be
+sampled from the final state (no mid-circuit measurement, reset or condition); else the
+stabilizer when every gate is a Clifford and the noise is Pauli noise; else the statevector.
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ def _automatic(exp: Experiment, noise) -> str:
             return _ONLY[spec["kind"]]
     if _sets_unitary(exp):
         return UNITARY
-    if exp.num_qubits and _clifford_pays(exp):
-        return STABILIZER
-    return DENSITY_MATRIX if _density_pays(exp, noise) else STATEVECTOR
+    if _density_pays(exp, noise):  # Aer's order: many noisy shots of a small circuit first
+        return DENSITY_MATRIX
+    return STABILIZER if exp.num_qubits and _clifford_pays(exp) else STATEVECTOR
 
 
 def _clifford_pays(exp: Experiment) -> bool:

@@ -231,7 +231,10 @@ class NoiseModel:
     instruction on those qubits, as in Aer. Errors are checked (CPTP, probabilities) when added.
     """
 
-    def __init__(self):
+    def __init__(self, basis_gates=None):
+        #: Aer's ``basis_gates`` argument, kept for code that reads it back; the simulator's own
+        #: ``basis_gates`` option decides what its ``Target`` advertises.
+        self.basis_gates = list(basis_gates) if basis_gates is not None else None
         self.default_errors: dict[str, list[Channel]] = {}
         self.local_errors: dict[tuple[str, tuple[int, ...]], list[Channel]] = {}
         self.default_readout: np.ndarray | None = None

@@ -120,7 +120,7 @@ def experiment_metadata(exp, options: dict) -> dict:
     branching = (OP_MEASURE,) if exp.method in ("density_matrix", "superop") else (OP_MEASURE, OP_RESET, OP_CHANNEL)
     mid_circuit = bool(np.isin(opcodes, branching).any())
     active = exp.header.get("active_input_qubits")
-    fusion = options.get("fusion_enable", True)
+    fusion = options.get("fusion_enable", True) and exp.method != "stabilizer"  # a tableau is not fused
     return {
         "method": exp.method,
         "device": options.get("device", "CPU"),

@@ -238,7 +238,7 @@ class SetStabilizer(Instruction):
 
     def __init__(self, state):
         clifford = state.clifford if isinstance(state, StabilizerState) else Clifford(state)
-        super().__init__("set_stabilizer", clifford.num_qubits, 0, [clifford])
+        super().__init__("set_stabilizer", clifford.num_qubits, 0, [clifford.to_dict()])  # as Aer's
 
 
 class SetStatevector(Instruction):

@@ -35,6 +35,7 @@ from ..opcodes import (
 )
 from ..runtime.engine import Engine, host_rows
 from ..runtime.saves import expectation
+from .frames import FrameSampler
 
 __all__ = [
     "StabilizerEngine",
@@ -202,6 +203,11 @@ class StabilizerEngine(Engine):
         g = self.gates
         tb.run_gates(state, self.n, g.kinds, g.targets, g.table_start, g.table_width, g.tables, g.index[pc], g.index[end - 1] + 1)
         return end
+
+    def sample_experiment(self, rng, shots: int) -> np.ndarray | None:
+        """Every shot's clbits from Pauli frames (:mod:`.frames`), where they apply and pay; else ``None``."""
+        sampler = FrameSampler(self)
+        return sampler.sample(rng, shots) if sampler.applies() else None
 
     def apply_operator(self, state, targets: np.ndarray, matrix: np.ndarray) -> None:
         """A noise operator (a Pauli or other Clifford matrix, flat) on ``targets``."""

@@ -286,6 +286,8 @@ def fuse_rows(ops, qubits, matrices):
                 size = 1 << (2 * ops[r, COL_NTARG])
             elif opcode == OP_DIAG or opcode == OP_SET_STATE:
                 size = 1 << ops[r, COL_NTARG]
+                if opcode == OP_SET_STATE and ops[r, COL_ARG] == 1:
+                    size = 1 << (2 * ops[r, COL_NTARG])  # an operator (set_unitary): 4**n entries
             moff = ops[r, COL_MOFF]
             row = counts[0]
             fields = np.array([opcode, ops[r, COL_NCTRL], ops[r, COL_NTARG], ops[r, COL_CVAL]])
@@ -294,6 +296,8 @@ def fuse_rows(ops, qubits, matrices):
                 out_ops[row, COL_MOFF] = 0
                 out_ops[row, COL_ARG] = ops[r, COL_ARG]
                 out_ops[row, COL_ARG2] = ops[r, COL_ARG2]
+            if opcode == OP_SET_STATE:
+                out_ops[row, COL_ARG] = ops[r, COL_ARG]
             continue
         qs, data = _uncontrolled(ops, r, qubits, matrices)
         if opcode == OP_DIAG:

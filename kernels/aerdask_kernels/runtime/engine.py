@@ -90,6 +90,15 @@ class Engine(abc.ABC):
         """An independent copy of ``state`` for a pending branch."""
         return state.copy()
 
+    def sample_experiment(self, rng: np.random.Generator, shots: int) -> np.ndarray | None:
+        """Every shot's clbit register at once, or ``None`` (the default): the walker walks the branches.
+
+        An engine with a whole-experiment sampler (the stabilizer's Pauli frames) returns
+        the registers (int64, or Python ints past 62 clbits) before final readout errors,
+        drawing only from ``rng``; the walker then counts them as it counts its leaves.
+        """
+        return None
+
     def apply_operator(self, state, targets: np.ndarray, matrix: np.ndarray) -> None:
         """Apply one noise operator (``matrix``: flat, ``4**k`` entries) to ``targets`` of ``state``, in place.
 

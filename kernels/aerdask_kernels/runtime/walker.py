@@ -86,6 +86,15 @@ class Walker:
     def run(self) -> None:
         """Walk every branch to its leaf: counts, memory and saves collected (see :meth:`result`)."""
         exp = self.exp
+        registers = self.engine.sample_experiment(self.rng, exp.shots)
+        if registers is not None:  # the engine sampled every shot itself (no saves, no feedback)
+            values, inverse = np.unique(registers, return_inverse=True)
+            counts = np.bincount(inverse.ravel(), minlength=values.size).astype(np.int64)
+            per_shot = inverse.ravel() if self.want_memory else None
+            if exp.final_readout.size:
+                values, counts, per_shot = self.noise.final_readout(values, counts, per_shot)
+            self._add(values, counts, per_shot)
+            return
         creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
         stack = [(0, self.engine.fresh(), creg, exp.shots, ())]
         while stack:
@@ -279,18 +288,22 @@ class Walker:
         pairs = list(zip(exp.final_qubits.tolist(), exp.final_clbits.tolist(), strict=True))
         # Final measurements overwrite their clbits on top of the mid-circuit ones.
         keep = base & ~sum(1 << c for c in set(exp.final_clbits.tolist()))
-        if exp.num_clbits <= 62:
+        if exp.num_clbits <= 62 and indices.dtype != object:
             values = np.full(indices.shape, keep, dtype=np.int64)
             for qubit, clbit in pairs:
                 values |= ((indices >> qubit) & 1) << clbit
             return values
-        out = []
-        for index in indices.tolist():
-            value = keep
-            for qubit, clbit in pairs:
-                value |= ((index >> qubit) & 1) << clbit
-            out.append(value)
-        return np.array(out, dtype=object)
+        # Wide registers (a stabilizer's thousands of qubits): each index's bits, moved at once.
+        width = max(exp.num_qubits, 1)
+        raw = b"".join(int(i).to_bytes((width + 7) // 8, "little") for i in indices.tolist())
+        bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(indices.size, -1), axis=1, bitorder="little")
+        out_bits = np.zeros((indices.size, max(exp.num_clbits, 1)), dtype=np.uint8)
+        if pairs:
+            qubits, clbits = (np.array(v, dtype=np.int64) for v in zip(*pairs, strict=True))
+            out_bits[:, clbits] = bits[:, qubits]
+        packed = np.packbits(out_bits, axis=1, bitorder="little")
+        values = [keep | int.from_bytes(row.tobytes(), "little") for row in packed]
+        return np.array(values, dtype=np.int64 if exp.num_clbits <= 62 else object)
 
     def _add(self, values, counts, inverse) -> None:
         for value, count in zip(values.tolist(), counts.tolist(), strict=True):
