@@ -28,12 +28,12 @@ from __future__ import annotations
 import dataclasses
 
 from qiskit.circuit import (
-    Instruction,
     Barrier,
     BreakLoopOp,
     ContinueLoopOp,
     ForLoopOp,
     IfElseOp,
+    Instruction,
     Store,
     SwitchCaseOp,
     WhileLoopOp,
@@ -179,8 +179,6 @@ def _build() -> dict[str, InstructionSpec]:
 
 #: name -> InstructionSpec for every instruction aerdask advertises.
 INSTRUCTIONS: dict[str, InstructionSpec] = _build()
-
-
 
 
 def lookup(name: str) -> InstructionSpec | None:

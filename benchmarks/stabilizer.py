@@ -112,6 +112,15 @@ def surface_code(distance: int, p: float):
     return circuit, qc, make_noise_model
 
 
+def aer_time(run, shots: int, scaled_from: int, repeat: int) -> float:
+    """Aer's time for ``shots``: measured, or with ``scaled_from`` the line through 1 and ``scaled_from`` shots."""
+    if not scaled_from:
+        return timed(lambda: run(shots), repeat)
+    one = timed(lambda: run(1), repeat)
+    some = timed(lambda: run(scaled_from), repeat)
+    return one + (some - one) * (shots - 1) / (scaled_from - 1)
+
+
 def timed(fn, repeat: int) -> float:
     fn()
     best = float("inf")
@@ -131,6 +140,12 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip", nargs="*", default=[], help="random and/or surface")
+    parser.add_argument(
+        "--aer-shots",
+        type=int,
+        default=0,
+        help="time Aer at this many shots and at 1, and scale linearly to --shots (Aer replays per shot)",
+    )
     args = parser.parse_args()
 
     import qiskit_aer
@@ -149,7 +164,9 @@ def main() -> None:
             (
                 f"random {args.qubits}q depth {args.depth}",
                 timed(lambda: ours.run(qc, shots=args.shots, seed_simulator=1).result(), args.repeat),
-                timed(lambda: aer.run(qc, shots=args.shots, seed_simulator=1).result(), args.repeat),
+                aer_time(
+                    lambda s: aer.run(qc, shots=s, seed_simulator=1).result(), args.shots, args.aer_shots, args.repeat
+                ),
                 timed(lambda: sampler_circuit.compile_sampler(seed=1).sample(args.shots), args.repeat),
             )
         )
@@ -161,11 +178,16 @@ def main() -> None:
             (
                 f"surface d={args.distance} ({qc.num_qubits}q, {qc.num_clbits} meas)",
                 timed(lambda: ours.run(qc, shots=args.shots, seed_simulator=1).result(), args.repeat),
-                timed(lambda: aer.run(qc, shots=args.shots, seed_simulator=1).result(), args.repeat),
+                aer_time(
+                    lambda s: aer.run(qc, shots=s, seed_simulator=1).result(), args.shots, args.aer_shots, args.repeat
+                ),
                 timed(lambda: circuit.compile_sampler(seed=1).sample(args.shots), args.repeat),
             )
         )
-    print(f"shots {args.shots}; min of {args.repeat} after a warm-up; stim {stim.__version__}, aer {qiskit_aer.__version__}")
+    versions = f"stim {stim.__version__}, aer {qiskit_aer.__version__}"
+    print(f"shots {args.shots}; min of {args.repeat} after a warm-up; {versions}")
+    if args.aer_shots:
+        print(f"aer timed at {args.aer_shots} shots and scaled to {args.shots} from one shot's time (see --aer-shots)")
     print(f"{'circuit':44} {'aerdask':>9} {'aer':>9} {'stim':>9} {'/aer':>7} {'/stim':>8}")
     for name, ours_t, aer_t, stim_t in rows:
         print(f"{name:44} {ours_t:9.3f} {aer_t:9.3f} {stim_t:9.4f} {ours_t / aer_t:7.3f} {ours_t / stim_t:8.1f}")

@@ -263,3 +263,73 @@ def test_automatic_picks_as_aer_does(build, method):
     qc.cx(0, 1)
     build(qc)
     assert AerSimulator().run(qc, shots=10).result().results[0].metadata["method"] == method
+
+
+def _noisy_clifford_program() -> tuple[QuantumCircuit, NoiseModel]:
+    qc = QuantumCircuit(3, 5)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.s(1)
+    qc.h(1)
+    qc.measure(1, 0)
+    qc.reset(1)
+    qc.cx(0, 2)
+    qc.h(2)
+    qc.measure(2, 1)
+    qc.cx(2, 1)
+    qc.measure([0, 1, 2], [2, 3, 4])
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(depolarizing(0.1, 1), ["h", "s"])
+    model.add_all_qubit_quantum_error(depolarizing(0.05, 2), ["cx"])
+    model.add_all_qubit_readout_error([[0.9, 0.1], [0.2, 0.8]])
+    return qc, model
+
+
+def test_stabilizer_pauli_frames_sample_what_trajectories_sample():
+    """Frames (one reference run, every shot's Pauli) against the statevector's trajectories."""
+    qc, model = _noisy_clifford_program()
+    shots = 40_000
+    frames = AerSimulator(method="stabilizer", noise_model=model).run(qc, shots=shots, seed_simulator=4).result()
+    paths = AerSimulator(method="statevector", noise_model=model).run(qc, shots=shots, seed_simulator=4).result()
+    a, b = frames.get_counts(), paths.get_counts()
+    for key in set(a) | set(b):
+        p, q = a.get(key, 0) / shots, b.get(key, 0) / shots
+        pooled = (p + q) / 2
+        assert abs(p - q) < 5 * np.sqrt(2 * pooled * (1 - pooled) / shots) + 1e-3, (key, p, q)
+
+
+def test_stabilizer_takes_frames_only_without_feedback():
+    from aerdask_kernels.cpu.frames import FrameSampler
+    from aerdask_kernels.cpu.stabilizer import StabilizerEngine
+    from aerdask_kernels.passes.prepare import prepare_point
+
+    qc, model = _noisy_clifford_program()
+    backend = AerSimulator(method="stabilizer", noise_model=model)
+    exp = backend.compile([qc]).experiments[0]
+    assert exp.method == "stabilizer"
+    engine = StabilizerEngine(prepare_point(exp, 0, False), np.complex128, np.zeros(1, np.uint8))
+    assert FrameSampler(engine).applies()
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(2)
+    exp = backend.compile([qc]).experiments[0]
+    engine = StabilizerEngine(prepare_point(exp, 0, False), np.complex128, np.zeros(1, np.uint8))
+    assert not FrameSampler(engine).applies()  # a condition on a measured bit: the walker's branches
+
+
+@pytest.mark.parametrize("method", ["statevector", "density_matrix", "stabilizer"])
+def test_readout_error_on_a_branching_measurement_keeps_each_shot_once(method):
+    """The 1-branch's flipped shots left it once (they were counted in both branches before)."""
+    model = NoiseModel()
+    model.add_all_qubit_readout_error([[0.9, 0.1], [0.2, 0.8]])
+    qc = QuantumCircuit(1, 2)
+    qc.h(0)
+    qc.measure(0, 0)
+    qc.measure(0, 1)
+    shots = 40_000
+    counts = AerSimulator(method=method, noise_model=model).run(qc, shots=shots, seed_simulator=4).result()
+    counts = counts.get_counts()
+    assert sum(counts.values()) == shots
+    # Each true outcome is 1/2; clbit 0 reads it through the error, clbit 1 (a final measurement) too.
+    expected = {"00": 0.5 * 0.81 + 0.5 * 0.04, "11": 0.5 * 0.01 + 0.5 * 0.64, "01": 0.125, "10": 0.125}
+    for key, p in expected.items():
+        assert abs(counts.get(key, 0) / shots - p) < 5 * np.sqrt(p * (1 - p) / shots)

@@ -23,9 +23,6 @@ import numpy as np
 
 from .kernels.gates import scaled_identity_plus_rank_one
 from .opcodes import (
-    DENSITY_MATRIX,
-    METHODS,
-    STATEVECTOR,
     CHAN_COUNT,
     CHAN_KIND,
     CHAN_MOFF,
@@ -38,6 +35,8 @@ from .opcodes import (
     COL_NTARG,
     COL_OPCODE,
     COL_QOFF,
+    DENSITY_MATRIX,
+    METHODS,
     N_COLS,
     OP_BRANCH,
     OP_CHANNEL,
@@ -46,6 +45,7 @@ from .opcodes import (
     OP_MATRIX,
     OP_RESET,
     OP_SET_STATE,
+    STATEVECTOR,
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
-"""The CPU engines, in this process: a statevector, a vectorised density matrix, an operator
-(unitary or superoperator) and a stabilizer tableau.
+"""The CPU engines, in this process: statevector, density matrix, operator and stabilizer tableau.
 
-The first three are numpy arrays whose gate rows run through the compiled interpreter
+The statevector, the vectorised density matrix and the operator (unitary or
+superoperator) are numpy arrays whose gate rows run through the compiled interpreter
 (:mod:`.rows`); they differ in what a measurement, a sample and a save read from the
 state. The tableau has its own kernels (:mod:`..kernels.tableau`).
 """

@@ -169,21 +169,7 @@ class FrameSampler:
         while pc < n_ops:
             op = ops[pc, COL_OPCODE]
             if op == OP_MATRIX or op == OP_DIAG:
-                end = pc
-                while end < n_ops and gates.index[end] >= 0:
-                    end += 1
-                tb.run_gates(
-                    frames,
-                    n,
-                    gates.kinds,
-                    gates.targets,
-                    gates.table_start,
-                    gates.table_width,
-                    gates.tables,
-                    gates.index[pc],
-                    gates.index[end - 1] + 1,
-                )
-                pc = end
+                pc = gates.run(frames, n, pc)  # the tableau's kernel: frames have its layout
                 continue
             qoff = ops[pc, COL_QOFF]
             if op == OP_CHANNEL:
@@ -221,7 +207,7 @@ class FrameSampler:
 
 
 def _pack(bits: np.ndarray) -> np.ndarray:
-    """bool ``(shots,)`` to uint64 words, shot ``s`` at bit ``s % 64`` of word ``s // 64``."""
+    """Bool ``(shots,)`` to uint64 words, shot ``s`` at bit ``s % 64`` of word ``s // 64``."""
     words = (bits.size + 63) // 64
     padded = np.zeros(words * 64, dtype=np.uint8)
     padded[: bits.size] = bits

@@ -160,6 +160,15 @@ class _Gates:
             self.table_width[g] = k
         self.tables = np.concatenate(tables) if tables else np.zeros(1, dtype=np.int64)
 
+    def run(self, t: np.ndarray, n: int, pc: int) -> int:
+        """The gate rows from row ``pc`` on ``t`` (a tableau, or frames) in one compiled call; returns the next row."""
+        end = pc
+        while end < self.index.size - 1 and self.index[end] >= 0:
+            end += 1
+        first, last = self.index[pc], self.index[end - 1] + 1
+        tb.run_gates(t, n, self.kinds, self.targets, self.table_start, self.table_width, self.tables, first, last)
+        return end
+
 
 def _row_data(row, matrices) -> np.ndarray:
     dim = 1 << int(row[COL_NTARG])
@@ -196,13 +205,7 @@ class StabilizerEngine(Engine):
         return host_rows(self, state, creg, pc, stop, self._gates)
 
     def _gates(self, state, pc: int) -> int:
-        ops = self.exp.ops
-        end = pc
-        while end < ops.shape[0] and self.gates.index[end] >= 0:
-            end += 1
-        g = self.gates
-        tb.run_gates(state, self.n, g.kinds, g.targets, g.table_start, g.table_width, g.tables, g.index[pc], g.index[end - 1] + 1)
-        return end
+        return self.gates.run(state, self.n, pc)
 
     def sample_experiment(self, rng, shots: int) -> np.ndarray | None:
         """Every shot's clbits from Pauli frames (:mod:`.frames`), where they apply and pay; else ``None``."""

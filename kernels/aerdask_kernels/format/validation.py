@@ -17,11 +17,6 @@ from ..opcodes import (
     CHANNEL_KRAUS,
     CHANNEL_MIXTURE,
     CMP_CODES,
-    DENSITY_MATRIX,
-    METHODS,
-    STABILIZER,
-    SUPEROP,
-    UNITARY,
     COL_ARG,
     COL_ARG2,
     COL_CVAL,
@@ -30,8 +25,10 @@ from ..opcodes import (
     COL_NTARG,
     COL_OPCODE,
     COL_QOFF,
+    DENSITY_MATRIX,
     MAX_CMP,
     MAX_OPCODE,
+    METHODS,
     N_COLS,
     OP_BRANCH,
     OP_CHANNEL,
@@ -47,6 +44,9 @@ from ..opcodes import (
     OPCODE_NAMES,
     SAVE_KINDS,
     SAVE_SUBTYPES,
+    STABILIZER,
+    SUPEROP,
+    UNITARY,
 )
 from .classical import check_program
 from .expressions import CHECK_MESSAGES, check_expressions

@@ -184,7 +184,7 @@ def run_gates(t, n, kinds, targets, table_start, table_width, tables, first, las
 
 @njit
 def first_x_stabilizer(t, n, q):
-    """The first stabilizer (index ``n..2n-1``) with an X or Y on ``q``, or -1: -1 means a Z measurement of ``q`` is certain."""
+    """The first stabilizer (index ``n..2n-1``) with an X or Y on ``q``; -1: measuring ``q`` in Z is certain."""
     for i in range(n, 2 * n):
         if (t[q, i >> 6] >> np.uint64(i & 63)) & _ONE:
             return i

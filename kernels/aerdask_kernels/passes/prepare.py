@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..density import to_density
-from ..opcodes import DENSITY_MATRIX, STABILIZER, SUPEROP, UNITARY
 from ..format.expressions import bind_params, evaluate_expressions
 from ..format.program import Experiment
 from ..format.standard import expand_standard
-from ..opcodes import COL_OPCODE, OP_STANDARD
+from ..opcodes import COL_OPCODE, DENSITY_MATRIX, OP_STANDARD, STABILIZER, SUPEROP, UNITARY
 from .fusion import fuse_rows
 
 __all__ = ["PointError", "prepare_point", "point_params"]

@@ -145,9 +145,9 @@ class Walker:
                 if self._reserve():
                     state1, creg1 = self.engine.copy(state), creg.copy()
                     self._settle(opcode, qubit, arg, 1, p1, state1, creg1)
+                shots -= ones  # all of the 1-branch's shots, before its readout flips split it
                 ones, flipped = self._readout(pc, 1, state1, creg1, ones, stack, (*path, 1))
                 stack.append((pc + 1, state1, creg1, ones, (*path, 1, *flipped)))
-                shots -= ones
                 outcome = 0
             else:
                 outcome = 1 if ones else 0
