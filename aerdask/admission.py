@@ -183,8 +183,10 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     kraus = exp.channels[exp.channels[:, CHAN_KIND] == CHANNEL_KRAUS, CHAN_COUNT] if exp.channels.size else ()
     scratch = int(max(kraus, default=0)) * state
     if exp.method == "stabilizer":
-        # The sampler's symbolic copy of the tableau, and each shot's outcome words (drawn, then sorted).
-        sampled = state + 3 * shots * 8 * ((exp.num_qubits + 63) // 64 + 1)
+        # The sampler's symbolic copy of the tableau, and a batch of shots' outcome words (drawn, then
+        # sorted), or a batch of Pauli frames (aerdask_kernels.cpu: SAMPLE_BATCH, frames.BATCH_SHOTS).
+        batch = min(shots, 1 << 16)
+        sampled = 2 * state + 3 * batch * 8 * ((exp.num_qubits + 63) // 64 + 1)
     elif exp.method in ("unitary", "superop"):
         sampled = 0  # an operator is not sampled
     else:

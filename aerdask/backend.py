@@ -379,8 +379,11 @@ class AerSimulator(BackendV2):
 
         See :mod:`.methods` and :mod:`.admission`.
         """
+        method = options["method"]
+        if method == "automatic" and (options["device"] == "GPU" or (options.get("shards") or 0) > 1):
+            method = "statevector"  # what a GPU and shards run: automatic picks among what is asked for
         for exp in experiments:
-            exp = with_method(exp, options["method"], options["noise_model"])
+            exp = with_method(exp, method, options["noise_model"])
             if options["enable_truncation"] and exp.method not in ("unitary", "superop"):
                 exp = truncate(exp)  # an operator is of every qubit, idle ones included
             if options["device"] == "GPU":

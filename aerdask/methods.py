@@ -136,7 +136,7 @@ def _non_pauli_noise(exp: Experiment) -> str | None:
 def _check_rows(exp: Experiment, method: str) -> None:
     rows = exp.ops[:, COL_OPCODE]
     for op in _REFUSED_ROWS.get(method, ()):
-        if (rows == op).any():
+        if (rows == op).any() or (op == OP_MEASURE and exp.final_qubits.size):
             _refuse(exp, method, _ROW_NAMES[op], f"Aer's {method} method has none either")
     if method in (STABILIZER, SUPEROP, UNITARY) and ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
         _refuse(exp, method, "set_statevector", f"the {method} method sets no statevector")

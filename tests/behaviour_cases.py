@@ -106,6 +106,59 @@ def _noisy_dynamic(num_qubits: int = 4) -> QuantumCircuit:
     return qc
 
 
+def _clifford_dynamic(num_qubits: int = 6) -> QuantumCircuit:
+    """A Clifford circuit with mid-circuit measurements, a reset, a condition and the stabilizer's saves."""
+    qc = QuantumCircuit(num_qubits, num_qubits)
+    qc.h(range(num_qubits))
+    for q in range(num_qubits - 1):
+        qc.cx(q, q + 1)
+        qc.s(q)
+    qc.save_clifford(label="clifford")
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+        qc.h(2)
+    qc.reset(3)
+    qc.sx(range(num_qubits))
+    qc.save_probabilities([2, 4], label="p")
+    qc.save_expectation_value(Pauli("ZX"), [2, 5], label="ev")
+    qc.save_stabilizer(label="stab")
+    qc.measure(range(num_qubits), range(num_qubits))
+    return qc
+
+
+def _clifford_noisy(num_qubits: int = 5) -> tuple[QuantumCircuit, object]:
+    """Mid-circuit measurements and Pauli noise without feedback: the stabilizer's Pauli frames."""
+    from aerdask.noise import NoiseModel
+
+    qc = QuantumCircuit(num_qubits, 2 * num_qubits)
+    qc.h(range(num_qubits))
+    for q in range(num_qubits - 1):
+        qc.cx(q, q + 1)
+    qc.measure(range(num_qubits), range(num_qubits))
+    qc.reset(0)
+    qc.s(range(num_qubits))
+    qc.h(range(num_qubits))
+    qc.measure(range(num_qubits), range(num_qubits, 2 * num_qubits))
+    paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
+    model = NoiseModel()
+    model.add_all_qubit_quantum_error(
+        Kraus([np.sqrt(0.91) * paulis[0]] + [np.sqrt(0.03) * p for p in paulis[1:]]), ["h"]
+    )
+    model.add_all_qubit_readout_error([[0.95, 0.05], [0.1, 0.9]])
+    return qc, model
+
+
+def _operator_circuit(save: str) -> QuantumCircuit:
+    qc = _random_layer(3, 9)
+    qc.cx(0, 2)
+    qc.rzz(0.4, 1, 2)
+    if save == "superop":
+        qc.reset(1)
+    getattr(qc, f"save_{save}")()
+    return qc
+
+
 def _sweep() -> tuple[QuantumCircuit, dict]:
     a, b = Parameter("a"), Parameter("b")
     qc = QuantumCircuit(5)
@@ -160,7 +213,12 @@ def cases() -> dict:
     """Case name -> ``(circuits, backend options, run options)``."""
     noise = _noise_model()
     sweep, binds = _sweep()
+    frames, pauli_noise = _clifford_noisy()
     return {
+        "stabilizer-dynamic": ([_clifford_dynamic()], {"method": "stabilizer"}, {"shots": 300, "memory": True}),
+        "stabilizer-frames": ([frames], {"method": "stabilizer", "noise_model": pauli_noise}, {"shots": 2000}),
+        "unitary": ([_operator_circuit("unitary")], {"method": "unitary"}, {"shots": 1}),
+        "superop": ([_operator_circuit("superop")], {"method": "superop", "noise_model": noise}, {"shots": 1}),
         "statevector-dynamic": ([_dynamic()], {}, {"shots": 300, "memory": True}),
         "statevector-single": ([_with_state_saves(_qft_like())], {"precision": "single"}, {"shots": 1000}),
         "statevector-pershot": ([_dynamic(pershot=True)], {}, {"shots": 12, "memory": True}),
@@ -197,6 +255,10 @@ def _plain(value):
     """A saved value as JSON: complex numbers as ``[re, im]``, arrays as nested lists, floats exact."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if hasattr(value, "clifford"):  # StabilizerState
+        value = value.clifford
+    if hasattr(value, "tableau"):  # Clifford
+        value = value.tableau.astype(np.uint8)
     if hasattr(value, "data") and not isinstance(value, np.ndarray | list | dict):  # Statevector, DensityMatrix
         value = value.data
     if isinstance(value, list) and value and hasattr(value[0], "data"):  # per-shot states
@@ -234,7 +296,8 @@ def run_case(name: str) -> list[dict]:
     out = []
     for i, experiment in enumerate(result.results):
         data = result.data(i)
-        entry = {"counts": dict(sorted(result.get_counts(i).items()))}
+        measured = "counts" in data  # an operator method measures nothing
+        entry = {"counts": dict(sorted(result.get_counts(i).items())) if measured else {}}
         if run_options.get("memory"):
             entry["memory"] = result.get_memory(i)
         entry["saves"] = {k: _plain(v) for k, v in sorted(data.items()) if k not in ("counts", "memory")}
@@ -244,15 +307,20 @@ def run_case(name: str) -> list[dict]:
     return out
 
 
-def record() -> None:
-    """Run every case and write the fixtures."""
-    recorded = {name: run_case(name) for name in cases()}
+def record(names: list[str] | None = None) -> None:
+    """Run the cases (every one, or ``names``: the others keep their fixtures) and write the fixtures.
+
+    Re-record a case only when its change is understood (a fixed bug, a new case): the
+    fixtures are what holds every engine to its results bit for bit.
+    """
+    recorded = json.loads(FIXTURES.read_text()) if names and FIXTURES.exists() else {}
+    recorded |= {name: run_case(name) for name in (names or cases())}
     FIXTURES.write_text(json.dumps(recorded, sort_keys=True) + "\n")
-    print(f"{len(recorded)} cases recorded in {FIXTURES}", file=sys.stderr)
+    print(f"{len(names or recorded)} cases recorded in {FIXTURES}", file=sys.stderr)
 
 
 if __name__ == "__main__":
     import os
 
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # the GPU cases run on numba-cuda's simulator, as the tests
-    record()
+    record(sys.argv[1:] or None)

@@ -46,6 +46,7 @@ from .opcodes import (
     OP_RESET,
     OP_SET_STATE,
     STATEVECTOR,
+    SUPEROP,
 )
 
 __all__ = [
@@ -141,7 +142,9 @@ def to_density(exp):
             if opcode == OP_RESET:
                 matrix = _reset_superop()
             else:
-                matrix = _without_scale(_channel_superop(exp, row[COL_ARG], len(bits)))
+                matrix = _channel_superop(exp, row[COL_ARG], len(bits))
+                if exp.method != SUPEROP:  # a superoperator's entries are what is saved: keep its scale
+                    matrix = _without_scale(matrix)
             fields = np.zeros(N_COLS, dtype=np.int64)
             fields[COL_OPCODE], fields[COL_NTARG] = OP_MATRIX, 2 * len(bits)
             emit(fields, np.concatenate((bits, bits + n)), matrix)

@@ -144,16 +144,18 @@ class FrameSampler:
         constant, _ = tb.affine_outcomes(state, engine.n, final) if final.size else (np.zeros(0, np.uint8), None)
         return outcomes, constant
 
-    def sample(self, rng: np.random.Generator, shots: int) -> np.ndarray:
-        """Every shot's clbit register (before final readout errors): int64, or objects past 62 clbits."""
+    def sample(self, rng: np.random.Generator, shots: int):
+        """Every shot's clbit register (before final readout errors), in batches of at most :data:`BATCH_SHOTS`.
+
+        Yields:
+            int64 arrays, or object arrays of Python ints past 62 clbits.
+        """
         outcomes, final = self.reference()
-        parts = []
         done = 0
         while done < shots:
             batch = min(BATCH_SHOTS, shots - done)
-            parts.append(self._batch(rng, batch, outcomes, final))
+            yield self._batch(rng, batch, outcomes, final)
             done += batch
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _batch(self, rng, shots: int, outcomes: np.ndarray, final: np.ndarray) -> np.ndarray:
         engine, exp = self.engine, self.exp

@@ -48,6 +48,8 @@ __all__ = [
 
 #: Widest gate (controls included) read as a Clifford table.
 MAX_TABLE_QUBITS = 3
+#: Shots drawn at once from the final tableau's affine set (their outcome words are held together).
+SAMPLE_BATCH = 1 << 16
 
 _PAULI = (
     np.eye(2, dtype=np.complex128),
@@ -207,8 +209,8 @@ class StabilizerEngine(Engine):
     def _gates(self, state, pc: int) -> int:
         return self.gates.run(state, self.n, pc)
 
-    def sample_experiment(self, rng, shots: int) -> np.ndarray | None:
-        """Every shot's clbits from Pauli frames (:mod:`.frames`), where they apply and pay; else ``None``."""
+    def sample_experiment(self, rng, shots: int):
+        """Every shot's clbits from Pauli frames (:mod:`.frames`), in batches, where they apply and pay; else ``None``."""
         sampler = FrameSampler(self)
         return sampler.sample(rng, shots) if sampler.applies() else None
 
@@ -265,25 +267,41 @@ class StabilizerEngine(Engine):
         The other qubits read 0 in the returned indices (the walker reads only
         ``exp.final_qubits``). Indices are int64 up to 62 qubits, Python ints past that.
         """
-        qubits = np.asarray(self.exp.final_qubits, dtype=np.int64)
-        uniq = np.unique(qubits)
-        c, d = tb.affine_outcomes(state, self.n, uniq)
+        qubits = np.unique(np.asarray(self.exp.final_qubits, dtype=np.int64))
+        c, d = tb.affine_outcomes(state, self.n, qubits)
         k, r = d.shape
         words = max((k + 63) // 64, 1)
         c_words = _pack_bits(c[None, :], words)[0]
         rows = _pack_bits(np.ascontiguousarray(d.T), words)
         top = np.iinfo(np.uint64).max
-        draws = rng.integers(0, top, size=(shots, max((r + 63) // 64, 1)), dtype=np.uint64, endpoint=True)
-        out = np.empty((shots, words), dtype=np.uint64)
-        tb.sample_affine(c_words, rows, draws, out)
-        patterns, inverse, counts = np.unique(out, axis=0, return_inverse=True, return_counts=True)
-        indices = _indices(patterns, uniq, self.n)
+        found: dict[bytes, int] = {}  # outcome words -> its number
+        patterns, totals, numbers = [], [], []
+        done = 0
+        while done < shots:  # in batches: the draws of a billion shots are not held at once
+            batch = min(SAMPLE_BATCH, shots - done)
+            draws = rng.integers(0, top, size=(batch, max((r + 63) // 64, 1)), dtype=np.uint64, endpoint=True)
+            out = np.empty((batch, words), dtype=np.uint64)
+            tb.sample_affine(c_words, rows, draws, out)
+            seen, inverse, counts = np.unique(out, axis=0, return_inverse=True, return_counts=True)
+            ids = np.empty(seen.shape[0], dtype=np.int64)
+            for i, row in enumerate(seen):
+                key = row.tobytes()
+                if key not in found:
+                    found[key] = len(patterns)
+                    patterns.append(row)
+                    totals.append(0)
+                ids[i] = found[key]
+                totals[ids[i]] += int(counts[i])
+            if memory:
+                numbers.append(ids[inverse.ravel()])
+            done += batch
+        indices = _indices(np.array(patterns, dtype=np.uint64).reshape(-1, words), qubits, self.n)
         order = np.argsort(indices, kind="stable")
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        indices, counts = indices[order], counts[order]
-        per_shot = indices[rank[inverse.ravel()]] if memory else None
-        return indices, counts.astype(np.int64), per_shot
+        counts = np.array(totals, dtype=np.int64)[order]
+        per_shot = indices[order][rank[np.concatenate(numbers)]] if memory else None
+        return indices[order], counts, per_shot
 
     def save_value(self, spec: dict, state, zero_threshold: float):
         """Aer's stabilizer saves: the tableau, probabilities, squared amplitudes, expectation values."""

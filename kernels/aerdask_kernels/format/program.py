@@ -38,7 +38,9 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: seeds ``seed_simulator + index`` (Aer's), expval_var and density_matrix saves.
 #: 4: CHANNEL rows and the channel tables, readout errors (noise models).
 #: 5: ``method`` (statevector or density matrix), correlated readout errors (``readout_groups``).
-FORMAT_VERSION = 5
+#: 6: methods ``stabilizer`` (up to 65536 qubits), ``unitary`` and ``superop``; their save kinds
+#: (``unitary``, ``superop``, ``stabilizer``, ``clifford``); SET_STATE ``ARG`` 1 (an operator).
+FORMAT_VERSION = 6
 
 #: Run options a program carries, with their types, and those it may leave out, with their
 #: defaults: both read off :class:`.options.ProgramOptions`, where each is written once.
@@ -113,8 +115,10 @@ class Experiment:
             ``P(read j | measured i)``; its members are the final measurements whose
             ``final_readout`` is ``-2 - g``, bit ``b`` of ``i`` and ``j`` being the ``b``-th of them.
         group_matrices: float64; the groups' matrices, row-major.
-        method: ``"statevector"`` (shots as trajectories) or ``"density_matrix"``
-            (:mod:`.density`: the mixed state, ``4**num_qubits`` entries, channels exact).
+        method: ``"statevector"`` (shots as trajectories), ``"density_matrix"``
+            (:mod:`.density`: the mixed state, ``4**num_qubits`` entries, channels exact),
+            ``"stabilizer"`` (a Clifford tableau: :mod:`.cpu.stabilizer`), ``"unitary"`` or
+            ``"superop"`` (the circuit's operator: :mod:`.cpu.operator`).
 
     """
 

@@ -348,6 +348,8 @@ def _check_method(exp, fail) -> None:
         for op in refused:
             if (rows == op).any():
                 fail(f"the {method} method cannot run {OPCODE_NAMES[op]} rows")
+        if method != STABILIZER and exp.final_qubits.size:
+            fail(f"the {method} method does not measure (final measurements {exp.final_qubits.tolist()})")
         if ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
             fail(f"the {method} method takes no SET_STATE rows of a state")
 

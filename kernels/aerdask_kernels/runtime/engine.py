@@ -90,12 +90,13 @@ class Engine(abc.ABC):
         """An independent copy of ``state`` for a pending branch."""
         return state.copy()
 
-    def sample_experiment(self, rng: np.random.Generator, shots: int) -> np.ndarray | None:
-        """Every shot's clbit register at once, or ``None`` (the default): the walker walks the branches.
+    def sample_experiment(self, rng: np.random.Generator, shots: int):
+        """Every shot's clbit register, or ``None`` (the default): the walker walks the branches.
 
-        An engine with a whole-experiment sampler (the stabilizer's Pauli frames) returns
-        the registers (int64, or Python ints past 62 clbits) before final readout errors,
-        drawing only from ``rng``; the walker then counts them as it counts its leaves.
+        An engine with a whole-experiment sampler (the stabilizer's Pauli frames) returns an
+        iterable of batches of registers (int64, or Python ints past 62 clbits) before final
+        readout errors, drawing only from ``rng``; the walker counts them as it counts its
+        leaves.
         """
         return None
 
@@ -129,8 +130,9 @@ class Engine(abc.ABC):
     def sample(self, state, shots: int, rng: np.random.Generator, memory: bool):
         """``shots`` draws of basis states from ``state``'s probabilities.
 
-        Must draw from ``rng`` exactly as :func:`.sampling.sample_indices` does, so that
-        every engine gives a seeded run the same counts.
+        An engine of amplitudes must draw from ``rng`` exactly as
+        :func:`.sampling.sample_indices` does, so that every such engine gives a seeded run
+        the same counts (the stabilizer, which holds no amplitudes, draws its own way).
 
         Returns:
             ``(indices, counts, per_shot)``: the basis states drawn (int64, ascending),

@@ -86,14 +86,15 @@ class Walker:
     def run(self) -> None:
         """Walk every branch to its leaf: counts, memory and saves collected (see :meth:`result`)."""
         exp = self.exp
-        registers = self.engine.sample_experiment(self.rng, exp.shots)
-        if registers is not None:  # the engine sampled every shot itself (no saves, no feedback)
-            values, inverse = np.unique(registers, return_inverse=True)
-            counts = np.bincount(inverse.ravel(), minlength=values.size).astype(np.int64)
-            per_shot = inverse.ravel() if self.want_memory else None
-            if exp.final_readout.size:
-                values, counts, per_shot = self.noise.final_readout(values, counts, per_shot)
-            self._add(values, counts, per_shot)
+        batches = self.engine.sample_experiment(self.rng, exp.shots)
+        if batches is not None:  # the engine samples every shot itself (no saves, no feedback)
+            for registers in batches:
+                values, inverse = np.unique(registers, return_inverse=True)
+                counts = np.bincount(inverse.ravel(), minlength=values.size).astype(np.int64)
+                per_shot = inverse.ravel() if self.want_memory else None
+                if exp.final_readout.size:
+                    values, counts, per_shot = self.noise.final_readout(values, counts, per_shot)
+                self._add(values, counts, per_shot)
             return
         creg = np.zeros(max(exp.num_clbits + exp.num_vars, 1), dtype=np.int8)
         stack = [(0, self.engine.fresh(), creg, exp.shots, ())]
