@@ -210,7 +210,7 @@ class StabilizerEngine(Engine):
         return self.gates.run(state, self.n, pc)
 
     def sample_experiment(self, rng, shots: int):
-        """Every shot's clbits from Pauli frames (:mod:`.frames`), in batches, where they apply and pay; else ``None``."""
+        """Every shot's clbits from Pauli frames (:mod:`.frames`), in batches, where frames apply; else ``None``."""
         sampler = FrameSampler(self)
         return sampler.sample(rng, shots) if sampler.applies() else None
 
