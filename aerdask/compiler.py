@@ -330,6 +330,8 @@ class _CircuitCompiler:
             self._set_unitary(op, qargs)
         elif kind == "set_stabilizer":
             self._set_stabilizer(op, qargs, cargs, loop)
+        elif kind == "set_superop":
+            self._set_superop(op, qargs)
         elif op.name in OTHER_METHOD_INSTRUCTIONS:
             method = OTHER_METHOD_INSTRUCTIONS[op.name]
             reason = (
@@ -514,6 +516,21 @@ class _CircuitCompiler:
         self.dirty[:] = True
         # Entry row + (column << n), as the unitary method holds its operator (column-stacked).
         self.em.set_state(n, matrix.ravel(order="F") / np.sqrt(1 << n), operator=True)
+
+    def _set_superop(self, op, qargs) -> None:
+        """Set the superoperator: at the start of a circuit (on the identity), the channel itself."""
+        n = self.circuit.num_qubits
+        if list(qargs) != list(range(n)):
+            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        if self.depth or self.dirty.any():
+            raise self.unsupported(op.name, "aerdask sets a superoperator at the start of a circuit only")
+        from qiskit.quantum_info import SuperOp
+
+        from .noise import as_channel
+
+        where = f"circuit {self.circuit.name!r}: set_superop"
+        self.dirty[:] = True
+        self.em.channel(list(qargs), as_channel(SuperOp(np.asarray(op.params[0])), where))
 
     def _set_stabilizer(self, op, qargs, cargs, loop) -> None:
         """Replace the state by a stabilizer state: every qubit reset, then a circuit that prepares it."""

@@ -113,7 +113,6 @@ SAVE_KINDS = {
 #: Aer instructions that need a simulation method aerdask does not run -> that method.
 OTHER_METHOD_INSTRUCTIONS = {
     "set_density_matrix": "density_matrix",
-    "set_superop": "superop",
     "set_matrix_product_state": "matrix_product_state",
     "save_matrix_product_state": "matrix_product_state",
 }
@@ -167,6 +166,7 @@ def _build() -> dict[str, InstructionSpec]:
         "set_statevector": ("set_state", library.SetStatevector),
         "set_unitary": ("set_unitary", library.SetUnitary),
         "set_stabilizer": ("set_stabilizer", library.SetStabilizer),
+        "set_superop": ("set_superop", library.SetSuperOp),
     }
     for name, (kind, cls) in variadic.items():
         table[name] = InstructionSpec(name, kind, cls)

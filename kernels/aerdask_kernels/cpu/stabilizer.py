@@ -50,6 +50,8 @@ __all__ = [
 MAX_TABLE_QUBITS = 3
 #: Shots drawn at once from the final tableau's affine set (their outcome words are held together).
 SAMPLE_BATCH = 1 << 16
+#: Up to this many free outcome bits, and fewer outcomes than shots, counts are one multinomial draw.
+ENUMERATED_FREE_BITS = 16
 
 _PAULI = (
     np.eye(2, dtype=np.complex128),
@@ -273,6 +275,15 @@ class StabilizerEngine(Engine):
         words = max((k + 63) // 64, 1)
         c_words = _pack_bits(c[None, :], words)[0]
         rows = _pack_bits(np.ascontiguousarray(d.T), words)
+        if not memory and r <= ENUMERATED_FREE_BITS and (1 << r) < shots:
+            # Few equally likely outcomes and many shots: one multinomial draw over all of them.
+            patterns = c_words[None, :]
+            for v in range(r):
+                patterns = np.concatenate([patterns, patterns ^ rows[v][None, :]])
+            counts = rng.multinomial(shots, np.full(1 << r, 1.0 / (1 << r)))
+            indices = _indices(patterns, qubits, self.n)
+            order = np.argsort(indices, kind="stable")
+            return indices[order], counts[order].astype(np.int64), None
         top = np.iinfo(np.uint64).max
         found: dict[bytes, int] = {}  # outcome words -> its number
         patterns, totals, numbers = [], [], []
