@@ -153,9 +153,9 @@ def _check_save(exp: Experiment, method: str, spec: dict) -> None:
         _refuse(
             exp,
             method,
-            f"save_{kind} (label {spec['label']!r})",
-            "it reads amplitudes, which the density_matrix method has not got; use save_density_matrix, "
-            "save_probabilities, save_amplitudes_sq or save_expectation_value, or method='statevector'",
+            f"save_{kind} (label {spec['label']!r}) reads amplitudes, which the density_matrix method has not got",
+            "use save_density_matrix, save_probabilities, save_amplitudes_sq or save_expectation_value, "
+            "or method='statevector'",
         )
     if (allowed is not None and kind not in allowed) or (allowed is None and kind in _ONLY):
         offers = ", ".join(f"save_{k}" for k in allowed) if allowed else "the statevector method's saves"

@@ -263,7 +263,7 @@ def test_state_bigger_than_any_worker_is_refused_at_run():
     # An in-process worker's limit covers this whole test process, so leave it room to run the small job.
     with local_client(n_workers=1, processes=False, memory_limit="2GiB") as client:
         qc = QuantumCircuit(28)
-        qc.h(range(28))  # every qubit active: truncation leaves it whole
+        qc.ry(0.3, range(28))  # every qubit active: truncation leaves it whole (and no Clifford: a statevector)
         # 4 GiB of state and 2 GiB of probabilities, against 95% of 2 GiB shared by the worker's threads.
         with pytest.raises(CircuitTooLargeError, match="needs 6,442,450,944 bytes .* usable memory 2,040,109,465"):
             AerSimulator(executor=client).run(qc)

@@ -119,8 +119,9 @@ def test_automatic_picks_the_density_matrix_as_aer_does():
     mid.h(0)  # after the measurement on the same qubit: shots cannot share one final state
     backend = AerSimulator(noise_model=model)
     methods = lambda result: [r.metadata["method"] for r in result.results]  # noqa: E731
-    # shots > 2**n and sampled at the end: the density matrix; a mid-circuit measurement or few shots: not.
-    assert methods(backend.run([small, mid], shots=100).result()) == ["density_matrix", "statevector"]
+    # shots > 2**n and sampled at the end: the density matrix; a mid-circuit measurement or few shots: not
+    # (``mid`` is a Clifford circuit and the noise Pauli: the stabilizer, as Aer picks).
+    assert methods(backend.run([small, mid], shots=100).result()) == ["density_matrix", "stabilizer"]
     assert methods(backend.run(small, shots=8).result()) == ["statevector"]
     assert methods(AerSimulator().run(small, shots=100).result()) == ["statevector"]  # no noise
     sv_save = small.remove_final_measurements(inplace=False)

@@ -179,7 +179,7 @@ def test_what_no_worker_can_hold_is_still_refused_at_run(tmp_path):
     from aerdask import CircuitTooLargeError
 
     wide = QuantumCircuit(24)
-    wide.h(range(24))
+    wide.ry(0.3, range(24))  # a statevector (a Clifford circuit would be a small tableau)
     wide.measure_all()
     cluster = CliCluster(tmp_path, n_workers=0, nanny=False)
     cluster.start_scheduler()

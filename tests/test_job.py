@@ -140,10 +140,11 @@ def test_wait_for_final_state_calls_back_and_times_out(executor):
 
 
 def slow_circuit(num_qubits=20, layers=40) -> QuantumCircuit:
-    """Finishes on its own after a fraction of a second."""
+    """Finishes on its own after a fraction of a second (a statevector: the T gates are no Cliffords)."""
     qc = QuantumCircuit(num_qubits, name="slow")
     for _ in range(layers):
         qc.h(range(num_qubits))
+        qc.t(range(num_qubits))
     qc.measure_all()
     return qc
 
@@ -182,7 +183,7 @@ def test_error_keeps_the_cause_and_names_the_experiment(executor):
 
 
 def test_experiment_error_from_the_kernels_is_named(executor):
-    backend = AerSimulator(executor=executor)
+    backend = AerSimulator(executor=executor, method="statevector")
     program = backend.run([quick_circuit("ok"), quick_circuit("huge")]).qobj()
     program.experiments[1].num_qubits = 45  # valid, but no machine can allocate it: fails on the worker
     job = AerJob(backend, f"exp-error-{uuid.uuid4()}", run_program, program, executor)

@@ -46,6 +46,8 @@ __all__ = [
     "from_tableau_bits",
 ]
 
+#: How far a matrix's Pauli images may be from exact Paulis (float rounding of a Clifford's matrix).
+CLIFFORD_ATOL = 1e-9
 #: Widest gate (controls included) read as a Clifford table.
 MAX_TABLE_QUBITS = 3
 #: Shots drawn at once from the final tableau's affine set (their outcome words are held together).
@@ -94,7 +96,9 @@ def clifford_table(matrix: np.ndarray) -> np.ndarray | None:
         coeffs = np.einsum("wji,ij->w", paulis, image) / dim
         w = int(np.argmax(np.abs(coeffs)))
         c = coeffs[w]
-        if abs(abs(c) - 1) > 1e-6 or abs(c.imag) > 1e-6:
+        # Every other coefficient must vanish too: a small rotation has |c| within 1e-8 of 1.
+        rest = np.delete(np.abs(coeffs), w)
+        if abs(c.real) < 1 - CLIFFORD_ATOL or abs(c.imag) > CLIFFORD_ATOL or (rest > CLIFFORD_ATOL).any():
             return None
         table[v] = w | ((1 << (2 * k)) if c.real < 0 else 0)
     return table
