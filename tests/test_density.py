@@ -161,3 +161,19 @@ def test_seeded_density_counts_are_the_same_on_dask(local_cluster_client):
     remote_job = remote.run(qc, shots=3000, seed_simulator=4)
     assert remote_job.tasks() == 1  # a density matrix is not evolved once per shot chunk
     assert remote_job.result().get_counts() == local.result().get_counts()
+
+
+def test_a_set_state_then_nested_conditions_run_fused():
+    """The density form of a SET_STATE row lists its bits (fusion copies them; it overran before)."""
+    qc = QuantumCircuit(3, 3)
+    qc.initialize("010", qc.qubits)
+    qc.measure(0, 0)
+    qc.measure(1, 1)
+    with qc.if_test((0, True)):
+        with qc.if_test((1, False)):
+            qc.x(2)
+    with qc.if_test((0, False)):
+        with qc.if_test((1, True)):
+            qc.x(2)
+    qc.measure(range(3), range(3))
+    assert AerSimulator(method="density_matrix").run(qc, shots=100).result().get_counts() == {"110": 100}

@@ -314,6 +314,10 @@ def test_stabilizer_takes_frames_only_without_feedback():
     exp = backend.compile([qc]).experiments[0]
     engine = StabilizerEngine(prepare_point(exp, 0, False), np.complex128, np.zeros(1, np.uint8))
     assert not FrameSampler(engine).applies()  # a condition on a measured bit: the walker's branches
+    quiet = _noisy_clifford_program()[0]
+    exp = AerSimulator(method="stabilizer").compile([quiet]).experiments[0]
+    engine = StabilizerEngine(prepare_point(exp, 0, False), np.complex128, np.zeros(1, np.uint8))
+    assert not FrameSampler(engine).applies()  # no noise, two measurements: at most four leaves to walk
 
 
 @pytest.mark.parametrize("method", ["statevector", "density_matrix", "stabilizer"])

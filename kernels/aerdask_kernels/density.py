@@ -152,7 +152,8 @@ def to_density(exp):
             psi = exp.matrices[row[COL_MOFF] : row[COL_MOFF] + (1 << n)]
             fields = row.copy()
             fields[COL_NTARG] = 2 * n
-            emit(fields, np.zeros(0, dtype=np.int64), np.kron(np.conj(psi), psi))
+            # Its qubit list names every bit, as NTARG says: passes (fusion) copy NTARG entries of it.
+            emit(fields, np.arange(2 * n, dtype=np.int64), np.kron(np.conj(psi), psi))
         else:
             emit(row, bits)
     where[ops.shape[0]] = len(out_ops)

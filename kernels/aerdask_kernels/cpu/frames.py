@@ -44,6 +44,8 @@ from ..opcodes import (
 
 __all__ = ["FrameSampler", "pauli_bits"]
 
+#: Mid-circuit measurements and resets of a noiseless circuit from which frames sample (see ``applies``).
+FRAMES_MIN_MEASUREMENTS = 12
 #: Shots whose frames are held at once (a batch): 16384 shots are 256 words per row.
 BATCH_SHOTS = 1 << 14
 _FEEDBACK = (OP_JUMP, OP_BRANCH, OP_CLASSICAL, OP_SAVE, OP_SET_STATE)
@@ -86,13 +88,17 @@ class FrameSampler:
         """Whether frames give this experiment's shots: no feedback, only Pauli noise, and something to gain.
 
         Without noise or mid-circuit measurements all shots share one final state, which the
-        walker samples at once; frames pay where trajectories would branch.
+        walker samples at once; frames pay where trajectories would branch into many leaves.
         """
         exp = self.exp
         rows = exp.ops[:, COL_OPCODE]
         if np.isin(rows, _FEEDBACK).any() or exp.readout_groups.size:
             return False
-        if not (np.isin(rows, (OP_MEASURE, OP_RESET, OP_CHANNEL))).any():
+        # Without noise, shots split only where outcomes are random: at most 2**m leaves for m
+        # mid-circuit measurements, which the walker takes as cheaply (and with the statevector's
+        # seeded draws); past FRAMES_MIN_MEASUREMENTS of them, frames pay.
+        measured = int(np.isin(rows, (OP_MEASURE, OP_RESET)).sum())
+        if not exp.noisy and measured < FRAMES_MIN_MEASUREMENTS:
             return False
         for pc in np.flatnonzero(rows == OP_CHANNEL).tolist():
             if self._channel(pc) is None:
