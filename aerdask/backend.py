@@ -35,22 +35,26 @@ from .truncation import truncate
 __all__ = ["AerSimulator", "build_target"]
 
 
-def _max_qubits() -> int:
-    return max(1, int(math.log2(psutil.virtual_memory().total / 16)))
+def _max_qubits(method: str = "statevector") -> int:
+    """The widest circuit ``method`` holds in this machine's memory (its ``Target``'s qubits, as Aer's)."""
+    total = psutil.virtual_memory().total
+    if method == "stabilizer":  # (2n + 1) columns of 2n bits
+        return max(1, min(1 << 16, int(math.sqrt(total / 2))))
+    per_qubit = {"density_matrix": 2, "unitary": 2, "superop": 4}.get(method, 1)
+    return max(1, int(math.log2(total / 16)) // per_qubit)
 
 
-def build_target(num_qubits: int | None = None, basis_gates=None) -> Target:
+def build_target(num_qubits: int | None = None, basis_gates=None, method: str = "statevector") -> Target:
     """The ``Target`` advertised by :class:`AerSimulator`, built from the instruction table.
 
     Args:
-        num_qubits: Qubits of the target (default: the most this machine's memory holds).
+        num_qubits: Qubits of the target (default: the most this machine's memory holds with ``method``).
         basis_gates: Names of the gates to advertise (Aer's ``basis_gates`` option);
             measurements, control flow, saves and directives are always advertised.
             ``None`` advertises every gate of the table.
+        method: The simulation method whose widest circuit sets the default ``num_qubits``.
     """
-    target = Target(
-        description="aerdask statevector and density-matrix simulator", num_qubits=num_qubits or _max_qubits()
-    )
+    target = Target(description=f"aerdask simulator ({method})", num_qubits=num_qubits or _max_qubits(method))
     for name, spec in INSTRUCTIONS.items():
         if basis_gates is None or spec.kind != "gate" or name in basis_gates:
             target.add_instruction(spec.target_entry, name=name)
@@ -112,10 +116,11 @@ class AerSimulator(BackendV2):
         super().__init__(
             provider=provider,
             name=name,
-            description="aerdask: statevector and density-matrix simulation on a thread pool or a Dask cluster",
+            description="aerdask: Aer's simulation methods on a thread pool or a Dask cluster",
             backend_version=__version__,
         )
         self._target = build_target()
+        self._device_target = False  # from_backend: the device's target, kept whatever the method
         if options:
             self.set_options(**options)
 
@@ -149,6 +154,7 @@ class AerSimulator(BackendV2):
             options["noise_model"] = NoiseModel.from_backend(backend)
         sim = cls(name=f"aer_simulator_from({backend.name})", **options)
         sim._target = copy.deepcopy(target)
+        sim._device_target = True
         for name, spec in INSTRUCTIONS.items():
             if spec.kind != "gate" and name not in sim._target:
                 sim._target.add_instruction(spec.target_entry, name=name)
@@ -199,8 +205,9 @@ class AerSimulator(BackendV2):
 
         """
         fields = validate_options(fields)
-        if "basis_gates" in fields:
-            self._target = build_target(basis_gates=fields["basis_gates"])
+        if "basis_gates" in fields or ("method" in fields and not self._device_target):
+            basis = fields.get("basis_gates", getattr(self.options, "basis_gates", None))
+            self._target = build_target(basis_gates=basis, method=fields.get("method", self.options.method))
         super().set_options(**fields)
 
     def run(self, run_input, parameter_binds=None, parameterizations=None, **run_options) -> AerJob:

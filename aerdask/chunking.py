@@ -121,7 +121,8 @@ def estimated_cost(num_qubits: int, num_ops: int, shots: int = 0) -> float:
     About 2 ns per amplitude per gate to simulate, 1 us per gate for the worker to
     bind, build and fuse it, 25 ns per shot to sample, and 20 us per point.
     """
-    return 2e-9 * (1 << num_qubits) * max(1, num_ops) + 1e-6 * num_ops + 2.5e-8 * shots + 2e-5
+    # Past 62 qubits no statevector runs (a tableau of thousands does): "large" is all this needs to say.
+    return 2e-9 * float(1 << min(num_qubits, 62)) * max(1, num_ops) + 1e-6 * num_ops + 2.5e-8 * shots + 2e-5
 
 
 def auto_job_size(num_points: int, total_threads: int, per_point_cost: float, task_overhead: float = 0.0045) -> int:

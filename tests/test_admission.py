@@ -163,3 +163,35 @@ def test_readout_errors_on_counts_need_no_per_shot_arrays(bell):
     assert abs(counts["00"] / 10**12 - 0.425) < 1e-5
     with pytest.raises(CircuitTooLargeError, match="per-shot memory"):
         AerSimulator(noise_model=model).run(bell, shots=10**11, memory=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "num_qubits", "state"),
+    [
+        ("statevector", 10, (1 << 10) * 16),
+        ("density_matrix", 10, (1 << 20) * 16),
+        ("unitary", 10, (1 << 20) * 16),
+        ("superop", 5, (1 << 20) * 16),
+        ("stabilizer", 1000, 2001 * 32 * 8),  # 2n + 1 columns of ceil(2n / 64) words
+    ],
+)
+def test_each_method_counts_its_own_state(method, num_qubits, state):
+    from aerdask.admission import state_bytes
+
+    exp = compile_circuit(QuantumCircuit(num_qubits)).replace(method=method)
+    assert state_bytes(exp, "double") == state
+
+
+def test_a_unitary_too_big_is_refused_and_a_wide_tableau_admitted():
+    wide = QuantumCircuit(13)
+    wide.h(range(13))
+    wide.save_unitary()  # 4**13 entries: 1 GiB, against a 64 MiB cap
+    with pytest.raises(CircuitTooLargeError, match="13 active qubits"):
+        AerSimulator(max_memory_mb=64).run(wide)
+    ghz = QuantumCircuit(3000)
+    ghz.h(0)
+    for q in range(2999):
+        ghz.cx(q, q + 1)
+    ghz.measure_all()
+    counts = AerSimulator(max_memory_mb=64).run(ghz, shots=100).result().get_counts()  # a 2.3 MB tableau
+    assert set(counts) <= {"0" * 3000, "1" * 3000}
