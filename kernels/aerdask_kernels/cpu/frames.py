@@ -46,6 +46,8 @@ __all__ = ["FrameSampler", "pauli_bits"]
 
 #: Mid-circuit measurements and resets of a noiseless circuit from which frames sample (see ``applies``).
 FRAMES_MIN_MEASUREMENTS = 12
+#: Past this many shots the walker takes the experiment (it splits groups of shots, frames go shot by shot).
+FRAMES_MAX_SHOTS = 1 << 24
 #: Shots whose frames are held at once (a batch): 16384 shots are 256 words per row.
 BATCH_SHOTS = 1 << 14
 _FEEDBACK = (OP_JUMP, OP_BRANCH, OP_CLASSICAL, OP_SAVE, OP_SET_STATE)
@@ -98,8 +100,12 @@ class FrameSampler:
         # mid-circuit measurements, which the walker takes as cheaply (and with the statevector's
         # seeded draws); past FRAMES_MIN_MEASUREMENTS of them, frames pay.
         measured = int(np.isin(rows, (OP_MEASURE, OP_RESET)).sum())
+        if not measured and not (rows == OP_CHANNEL).any():
+            return False  # all shots share the final state (final readout errors apply to counts)
         if not exp.noisy and measured < FRAMES_MIN_MEASUREMENTS:
             return False
+        if exp.shots > FRAMES_MAX_SHOTS:
+            return False  # frames cost per shot; the walker's groups of shots do not
         for pc in np.flatnonzero(rows == OP_CHANNEL).tolist():
             if self._channel(pc) is None:
                 return False
