@@ -15,6 +15,7 @@ from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
 from aerdask_kernels import Program, ProgramOptions, __version__, run_program
+from aerdask_kernels.format.options import DEFAULTS as PROGRAM_DEFAULTS
 from aerdask_kernels.format.options import ENGINE_SHARDED
 from aerdask_kernels.gpu.tiles import MAX_TARGETS as GPU_MAX_TARGETS
 from aerdask_kernels.opcodes import COL_NTARG, COL_OPCODE, OP_MATRIX
@@ -35,11 +36,17 @@ from .truncation import truncate
 __all__ = ["AerSimulator", "build_target"]
 
 
+#: The matrix_product_state method's Target width (Aer's says 63; a chain of 100 sites is its use).
+MPS_TARGET_QUBITS = 1024
+
+
 def _max_qubits(method: str = "statevector") -> int:
     """The widest circuit ``method`` holds in this machine's memory (its ``Target``'s qubits, as Aer's)."""
     total = psutil.virtual_memory().total
     if method == "stabilizer":  # (2n + 1) columns of 2n bits
         return max(1, min(1 << 16, int(math.sqrt(total / 2))))
+    if method == "matrix_product_state":  # its bonds, not its width, bound its memory
+        return MPS_TARGET_QUBITS
     per_qubit = {"density_matrix": 2, "unitary": 2, "superop": 4}.get(method, 1)
     return max(1, int(math.log2(total / 16)) // per_qubit)
 
@@ -412,12 +419,25 @@ class AerSimulator(BackendV2):
             "blocking_qubits": _blocking_qubits(options),
             "fusion_enable": options["fusion_enable"],
             "zero_threshold": options["zero_threshold"],
+            **_mps_options(options),
             # Only GPU programs name their device: a CPU program stays what older workers read.
             **({"device": "GPU"} if options["device"] == "GPU" else {}),
         }
 
     def __repr__(self) -> str:
         return f"AerSimulator('{self.name}')"
+
+
+def _mps_options(options: dict) -> dict:
+    """The matrix_product_state options a program carries: those not at their defaults only."""
+    out = {
+        "matrix_product_state_max_bond_dimension": options["matrix_product_state_max_bond_dimension"] or 0,
+        "matrix_product_state_truncation_threshold": options["matrix_product_state_truncation_threshold"],
+        "mps_sample_measure_algorithm": options["mps_sample_measure_algorithm"],
+        "mps_swap_direction": options["mps_swap_direction"],
+        "mps_log_data": options["mps_log_data"],
+    }
+    return {key: value for key, value in out.items() if value != PROGRAM_DEFAULTS[key]}
 
 
 def _check_gpu_options(options: dict) -> None:

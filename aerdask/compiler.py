@@ -29,6 +29,7 @@ from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.quantum_info import Clifford, Operator, StabilizerState
 
+from aerdask_kernels.format.chain import pack_chain
 from aerdask_kernels.format.program import Experiment, no_points
 from aerdask_kernels.format.standard import STANDARD_GATES
 from aerdask_kernels.opcodes import (
@@ -41,6 +42,7 @@ from aerdask_kernels.opcodes import (
     OP_MATRIX,
     OP_SET_STATE,
     OP_STANDARD,
+    SET_CHAIN,
 )
 from aerdask_kernels.readiness import numba_loaded
 
@@ -332,6 +334,8 @@ class _CircuitCompiler:
             self._set_stabilizer(op, qargs, cargs, loop)
         elif kind == "set_superop":
             self._set_superop(op, qargs)
+        elif kind == "set_matrix_product_state":
+            self._set_chain(op, qargs)
         elif op.name in OTHER_METHOD_INSTRUCTIONS:
             method = OTHER_METHOD_INSTRUCTIONS[op.name]
             reason = (
@@ -516,6 +520,23 @@ class _CircuitCompiler:
         self.dirty[:] = True
         # Entry row + (column << n), as the unitary method holds its operator (column-stacked).
         self.em.set_state(n, matrix.ravel(order="F") / np.sqrt(1 << n), operator=True)
+
+    def _set_chain(self, op, qargs) -> None:
+        """Replace the state by a matrix product state (Aer's Vidal form): a SET_STATE row of ``ARG`` 2."""
+        n = self.circuit.num_qubits
+        if list(qargs) != list(range(n)):
+            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        pairs, lambdas = op.params[0]
+        try:
+            gammas = [
+                np.stack([np.asarray(g0, dtype=np.complex128), np.asarray(g1, dtype=np.complex128)], axis=1)
+                for g0, g1 in pairs
+            ]
+            data = pack_chain(gammas, [np.asarray(lam, dtype=np.float64).ravel() for lam in lambdas])
+        except ValueError as exc:
+            raise self.unsupported(op.name, f"the matrix product state does not chain: {exc}") from None
+        self.dirty[:] = True
+        self.em.set_state(n, data, arg=SET_CHAIN)
 
     def _set_superop(self, op, qargs) -> None:
         """Set the superoperator: at the start of a circuit (on the identity), the channel itself."""

@@ -223,13 +223,15 @@ class Emitter:
         self.classical.append(program)
         self._row(OP_CLASSICAL, list(clbits), arg=len(self.classical) - 1)
 
-    def set_state(self, num_qubits: int, amplitudes: np.ndarray, operator: bool = False) -> None:
+    def set_state(self, num_qubits: int, amplitudes: np.ndarray, operator: bool = False, arg: int = 0) -> None:
         """Replace the state by ``amplitudes`` (complex, ``2**num_qubits``, qubit ``q`` is bit ``q``).
 
-        With ``operator``, the unitary method's operator: ``4**num_qubits`` entries, over ``sqrt(2**n)``.
+        With ``operator``, the unitary method's operator: ``4**num_qubits`` entries, over ``sqrt(2**n)``;
+        with ``arg`` 2, a matrix product state (:mod:`aerdask_kernels.format.chain`).
         """
         data = np.ascontiguousarray(amplitudes, dtype=np.complex128)
-        self._row(OP_SET_STATE, list(range(num_qubits)), moff=self._matrix_offset(data), arg=int(operator))
+        arg = 1 if operator else arg
+        self._row(OP_SET_STATE, list(range(num_qubits)), moff=self._matrix_offset(data), arg=arg)
 
     def new_label(self) -> int:
         """A fresh label for :meth:`jump` and :meth:`branch`."""

@@ -107,14 +107,13 @@ SAVE_KINDS = {
     "save_superop": "superop",
     "save_stabilizer": "stabilizer",
     "save_clifford": "clifford",
+    "save_matrix_product_state": "matrix_product_state",
     "save_state": "statevector",  # the statevector method's state
 }
 
 #: Aer instructions that need a simulation method aerdask does not run -> that method.
 OTHER_METHOD_INSTRUCTIONS = {
     "set_density_matrix": "density_matrix",
-    "set_matrix_product_state": "matrix_product_state",
-    "save_matrix_product_state": "matrix_product_state",
 }
 
 _SAVE_CLASSES = {
@@ -131,6 +130,7 @@ _SAVE_CLASSES = {
     "save_superop": library.SaveSuperOp,
     "save_stabilizer": library.SaveStabilizer,
     "save_clifford": library.SaveClifford,
+    "save_matrix_product_state": library.SaveMatrixProductState,
     "save_state": library.SaveState,
 }
 
@@ -167,6 +167,7 @@ def _build() -> dict[str, InstructionSpec]:
         "set_unitary": ("set_unitary", library.SetUnitary),
         "set_stabilizer": ("set_stabilizer", library.SetStabilizer),
         "set_superop": ("set_superop", library.SetSuperOp),
+        "set_matrix_product_state": ("set_matrix_product_state", library.SetMatrixProductState),
     }
     for name, (kind, cls) in variadic.items():
         table[name] = InstructionSpec(name, kind, cls)

@@ -5,35 +5,45 @@
 :mod:`aerdask_kernels.density`) and samples every shot from it; ``"stabilizer"`` holds
 a Clifford tableau (thousands of qubits, Clifford gates and Pauli noise only);
 ``"unitary"`` and ``"superop"`` build the circuit's operator (no measurements; the
-unitary takes no resets or noise either), as Aer's methods do.
+unitary takes no resets or noise either); ``"matrix_product_state"`` holds a chain of
+tensors whose bonds, not the width, bound its memory, as Aer's methods do.
 
 ``"automatic"`` picks per circuit as Aer's automatic method does: the method a
 method-only instruction names (``save_unitary``, ``set_unitary``, ``save_superop``,
 ``save_stabilizer``...); else the density matrix when the job's noise model has quantum
 errors, the circuit has more shots than ``2**num_qubits`` and its shots can all be
 sampled from the final state (no mid-circuit measurement, reset or condition); else the
-stabilizer when every gate is a Clifford and the noise is Pauli noise; else the statevector.
+stabilizer when every gate is a Clifford and the noise is Pauli noise; else the statevector
+when this machine's memory holds it (Aer's rule; a cluster's sharded statevector is asked for by
+name), else the matrix product state.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import psutil
 
 from aerdask_kernels.cpu.stabilizer import non_clifford
 from aerdask_kernels.density import STATEVECTOR_SAVES
 from aerdask_kernels.format.program import Experiment
+from aerdask_kernels.format.validation import MAX_MPS_QUBITS, MPS_SAVES
 from aerdask_kernels.opcodes import (
     CHAN_KIND,
     CHANNEL_KRAUS,
     COL_ARG,
     COL_OPCODE,
     DENSITY_MATRIX,
+    MATRIX_PRODUCT_STATE,
     OP_BRANCH,
     OP_CHANNEL,
     OP_CLASSICAL,
     OP_MEASURE,
     OP_RESET,
     OP_SET_STATE,
+    SET_CHAIN,
+    SET_OPERATOR,
     STABILIZER,
     STATEVECTOR,
     SUPEROP,
@@ -45,7 +55,7 @@ from .errors import UnsupportedInstructionError
 __all__ = ["with_method", "METHODS"]
 
 #: The ``method`` option's values.
-METHODS = ("automatic", STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP)
+METHODS = ("automatic", STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE)
 
 # Rows after which shots no longer share one final state (Aer's circuits that cannot "sample").
 _NOT_SAMPLED = (OP_MEASURE, OP_RESET, OP_BRANCH, OP_CLASSICAL, OP_SET_STATE)
@@ -57,11 +67,13 @@ _METHOD_SAVES = {
     + ("expval", "expval_var", "expvals"),
     UNITARY: ("unitary",),
     SUPEROP: ("superop",),
+    MATRIX_PRODUCT_STATE: MPS_SAVES,
 }
 _ONLY = {"unitary": UNITARY, "superop": SUPEROP, "stabilizer": STABILIZER, "clifford": STABILIZER}
+_ONLY["matrix_product_state"] = MATRIX_PRODUCT_STATE
 #: The label of ``save_state`` under each method (Aer's: the method's state).
 _STATE_KIND = {STATEVECTOR: "statevector", DENSITY_MATRIX: "density_matrix", STABILIZER: "stabilizer"}
-_STATE_KIND |= {UNITARY: "unitary", SUPEROP: "superop"}
+_STATE_KIND |= {UNITARY: "unitary", SUPEROP: "superop", MATRIX_PRODUCT_STATE: "matrix_product_state"}
 #: Rows each method cannot run, named in the error.
 _REFUSED_ROWS = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}
 _ROW_NAMES = {OP_MEASURE: "measurements", OP_RESET: "resets", OP_CHANNEL: "noise"}
@@ -79,9 +91,15 @@ def with_method(exp: Experiment, method: str, noise=None) -> Experiment:
     """
     if method == "automatic":
         method = _automatic(exp, noise)
-    unitary_set = _sets_unitary(exp)
-    if unitary_set and method != UNITARY:
+    if _sets(exp, SET_OPERATOR) and method != UNITARY:
         _refuse(exp, method, "set_unitary", "it sets the unitary method's operator; use method='unitary'")
+    if _sets(exp, SET_CHAIN) and method != MATRIX_PRODUCT_STATE:
+        _refuse(
+            exp,
+            method,
+            "set_matrix_product_state",
+            "it sets the matrix_product_state method's state; use method='matrix_product_state'",
+        )
     _check_rows(exp, method)
     if method == STABILIZER:
         reason = non_clifford(exp) or _non_pauli_noise(exp)
@@ -103,11 +121,20 @@ def _automatic(exp: Experiment, noise) -> str:
     for spec in exp.saves:
         if spec["kind"] in _ONLY:
             return _ONLY[spec["kind"]]
-    if _sets_unitary(exp):
+    if _sets(exp, SET_OPERATOR):
         return UNITARY
+    if _sets(exp, SET_CHAIN):
+        return MATRIX_PRODUCT_STATE
     if _density_pays(exp, noise):  # Aer's order: many noisy shots of a small circuit first
         return DENSITY_MATRIX
-    return STABILIZER if exp.num_qubits and _clifford_pays(exp) else STATEVECTOR
+    if exp.num_qubits and _clifford_pays(exp):
+        return STABILIZER
+    return STATEVECTOR if exp.num_qubits <= _statevector_qubits() else MATRIX_PRODUCT_STATE
+
+
+def _statevector_qubits() -> int:
+    """The widest statevector this machine's memory holds (16 bytes an amplitude)."""
+    return int(math.log2(psutil.virtual_memory().total / 16))
 
 
 def _clifford_pays(exp: Experiment) -> bool:
@@ -118,10 +145,10 @@ def _clifford_pays(exp: Experiment) -> bool:
     return non_clifford(exp) is None and _non_pauli_noise(exp) is None
 
 
-def _sets_unitary(exp: Experiment) -> bool:
-    """A SET_STATE row of an operator (``set_unitary``)."""
+def _sets(exp: Experiment, what: int) -> bool:
+    """A SET_STATE row of ``what`` (``SET_OPERATOR``: ``set_unitary``; ``SET_CHAIN``: ``set_matrix_product_state``)."""
     rows = exp.ops[:, COL_OPCODE] == OP_SET_STATE
-    return bool((exp.ops[rows, COL_ARG] == 1).any())
+    return bool((exp.ops[rows, COL_ARG] == what).any())
 
 
 def _non_pauli_noise(exp: Experiment) -> str | None:
@@ -144,6 +171,8 @@ def _check_rows(exp: Experiment, method: str) -> None:
         _refuse(exp, method, f"{exp.num_qubits} qubits", "it holds 4**n entries: at most 31 qubits")
     if method == SUPEROP and exp.num_qubits > 15:
         _refuse(exp, method, f"{exp.num_qubits} qubits", "it holds 16**n entries: at most 15 qubits")
+    if method == MATRIX_PRODUCT_STATE and exp.num_qubits > MAX_MPS_QUBITS:
+        _refuse(exp, method, f"{exp.num_qubits} qubits", f"a chain of at most {MAX_MPS_QUBITS} sites")
 
 
 def _check_save(exp: Experiment, method: str, spec: dict) -> None:

@@ -17,6 +17,7 @@ import numbers
 import warnings
 from collections.abc import Callable
 
+from aerdask_kernels.format.options import MPS_CHOICES
 from aerdask_kernels.format.validation import MAX_SHOTS
 
 from .errors import AerdaskInputError
@@ -67,6 +68,15 @@ DEFAULTS: dict[str, object] = {
     # aerdask's own: split one statevector into this many shards across workers (a power of two);
     # None: only a state that fits no single worker but fits the cluster is split (see aerdask.admission).
     "shards": None,
+    # The matrix_product_state method's (Aer's names and defaults; see aerdask_kernels.cpu.mps).
+    "matrix_product_state_max_bond_dimension": None,
+    "matrix_product_state_truncation_threshold": 1e-16,
+    "mps_sample_measure_algorithm": "mps_heuristic",
+    "mps_swap_direction": "mps_swap_left",
+    "mps_log_data": False,
+    # Aer's choice between its own SVD and LAPACK's: aerdask's SVD is always LAPACK's (numpy), which
+    # the result's metadata["matrix_product_state_lapack"] says; either value is accepted.
+    "mps_lapack": False,
 }
 
 #: Aer's engine knobs and Aer's defaults: accepted, not acted on (see the module docs).
@@ -94,21 +104,15 @@ ENGINE_KNOBS: dict[str, object] = {
     "extended_stabilizer_norm_estimation_repetitions": 3,
     "extended_stabilizer_parallel_threshold": 100,
     "extended_stabilizer_probabilities_snapshot_samples": 3000,
-    "matrix_product_state_truncation_threshold": 1e-16,
-    "matrix_product_state_max_bond_dimension": None,
-    "mps_sample_measure_algorithm": "mps_heuristic",
-    "mps_log_data": False,
-    "mps_swap_direction": "mps_swap_left",
     "chop_threshold": 1e-8,
     "mps_parallel_threshold": 14,
     "mps_omp_threads": 1,
-    "mps_lapack": False,
     "tensor_network_num_sampling_qubits": 10,
     "use_cuTensorNet_autotuning": False,
 }
 
 #: Aer's other methods: named in the error, so a user knows what is missing.
-OTHER_AER_METHODS = ("matrix_product_state", "extended_stabilizer", "tensor_network")
+OTHER_AER_METHODS = ("extended_stabilizer", "tensor_network")
 #: Devices an option may name; ``run()`` refuses one this machine has not got.
 DEVICES = ("CPU", "GPU")
 PRECISIONS = ("double", "single")
@@ -169,10 +173,16 @@ def _bool(name: str, none_is: bool | None = None) -> Callable:
     return check
 
 
-def _zero_threshold(value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
-        raise AerdaskInputError(f"zero_threshold must be a float in [0, 1), got {value!r}")
-    return float(value)
+def _threshold(name: str) -> Callable:
+    def check(value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
+            raise AerdaskInputError(f"{name} must be a float in [0, 1), got {value!r}")
+        return float(value)
+
+    return check
+
+
+_zero_threshold = _threshold("zero_threshold")
 
 
 def _max_threads(value):
@@ -268,6 +278,16 @@ _VALIDATORS: dict[str, Callable] = {
     "max_worker_deaths": _int_in("max_worker_deaths", 0, 1000),
     "no_worker_timeout": _or_none(_positive_seconds("no_worker_timeout")),
     "shards": _shards,
+    "matrix_product_state_max_bond_dimension": _int_in(
+        "matrix_product_state_max_bond_dimension", 1, 2**31, none_ok=True
+    ),
+    "matrix_product_state_truncation_threshold": _threshold("matrix_product_state_truncation_threshold"),
+    "mps_sample_measure_algorithm": _choice(
+        "mps_sample_measure_algorithm", MPS_CHOICES["mps_sample_measure_algorithm"]
+    ),
+    "mps_swap_direction": _choice("mps_swap_direction", MPS_CHOICES["mps_swap_direction"]),
+    "mps_log_data": _bool("mps_log_data"),
+    "mps_lapack": _bool("mps_lapack"),
     **{name: _any for name in ENGINE_KNOBS},
 }
 

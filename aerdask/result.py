@@ -81,6 +81,9 @@ class ResultData(ExperimentResultData):
 
 
 def _save_value(kind: str | None, value):
+    if kind == "matrix_product_state" and isinstance(value, tuple):  # Aer's: (pairs per qubit, bond vectors)
+        pairs, lambdas = value
+        return [tuple(np.asarray(m) for m in pair) for pair in pairs], [np.asarray(lam) for lam in lambdas]
     if isinstance(value, dict) and kind not in ("statevector_dict", "probabilities_dict"):
         return {k: _save_value(kind, v) for k, v in value.items()}  # conditional: per memory value
     if isinstance(value, list):
@@ -120,8 +123,22 @@ def experiment_metadata(exp, options: dict) -> dict:
     branching = (OP_MEASURE,) if exp.method in ("density_matrix", "superop") else (OP_MEASURE, OP_RESET, OP_CHANNEL)
     mid_circuit = bool(np.isin(opcodes, branching).any())
     active = exp.header.get("active_input_qubits")
-    fusion = options.get("fusion_enable", True) and exp.method != "stabilizer"  # a tableau is not fused
+    # A tableau and a chain are not fused (aerdask_kernels.passes.prepare).
+    fusion = options.get("fusion_enable", True) and exp.method not in ("stabilizer", "matrix_product_state")
+    extra = {}
+    if exp.method == "matrix_product_state":  # Aer's keys; the SVD is always LAPACK's (numpy's)
+        extra = {
+            "matrix_product_state_truncation_threshold": options.get(
+                "matrix_product_state_truncation_threshold", 1e-16
+            ),
+            "matrix_product_state_max_bond_dimension": options.get("matrix_product_state_max_bond_dimension") or None,
+            "matrix_product_state_sample_measure_algorithm": options.get(
+                "mps_sample_measure_algorithm", "mps_heuristic"
+            ),
+            "matrix_product_state_lapack": True,
+        }
     return {
+        **extra,
         "method": exp.method,
         "device": options.get("device", "CPU"),
         "precision": options["precision"],
@@ -201,6 +218,8 @@ def build_result(
                     "kernels": raw.get("kernels", "compiled"),
                     # A sharded run's shards, stages, exchanges and bytes exchanged (aerdask_kernels.sharded).
                     **({"sharding": raw["sharding"]} if "sharding" in raw else {}),
+                    # What the engine reports (the matrix product state's truncation and log).
+                    **raw.get("metadata", {}),
                 },
             )
         )

@@ -15,6 +15,7 @@ from .save import (
     SaveDensityMatrix,
     SaveExpectationValue,
     SaveExpectationValueVariance,
+    SaveMatrixProductState,
     SaveProbabilities,
     SaveProbabilitiesDict,
     SaveStabilizer,
@@ -23,6 +24,7 @@ from .save import (
     SaveStatevectorDict,
     SaveSuperOp,
     SaveUnitary,
+    SetMatrixProductState,
     SetStabilizer,
     SetStatevector,
     SetSuperOp,
@@ -33,6 +35,7 @@ from .save import (
     save_density_matrix,
     save_expectation_value,
     save_expectation_value_variance,
+    save_matrix_product_state,
     save_probabilities,
     save_probabilities_dict,
     save_stabilizer,
@@ -41,6 +44,7 @@ from .save import (
     save_statevector_dict,
     save_superop,
     save_unitary,
+    set_matrix_product_state,
     set_stabilizer,
     set_statevector,
     set_superop,
@@ -48,6 +52,10 @@ from .save import (
 )
 
 __all__ = [
+    "SaveMatrixProductState",
+    "SetMatrixProductState",
+    "save_matrix_product_state",
+    "set_matrix_product_state",
     "SaveClifford",
     "SaveStabilizer",
     "SaveSuperOp",

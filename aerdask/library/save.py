@@ -207,6 +207,29 @@ class SaveClifford(SaveData):
         super().__init__("save_clifford", num_qubits, label, _subtype(False, pershot, False))
 
 
+class SaveMatrixProductState(SaveData):
+    """Save the matrix product state (the ``matrix_product_state`` method), in Aer's Vidal form.
+
+    The value is ``([(Gamma_q[0], Gamma_q[1]) per qubit], [lambda per bond])``, qubits in order.
+    """
+
+    def __init__(self, num_qubits, label="matrix_product_state", pershot=False, conditional=False):
+        super().__init__("save_matrix_product_state", num_qubits, label, _subtype(False, pershot, conditional))
+
+
+class SetMatrixProductState(Instruction):
+    """Set the matrix product state (the ``matrix_product_state`` method; Aer's ``set_matrix_product_state``).
+
+    Args:
+        state: ``([(Gamma_q[0], Gamma_q[1]) per qubit], [lambda per bond])``, as the save gives it.
+    """
+
+    _directive = True
+
+    def __init__(self, state):
+        super().__init__("set_matrix_product_state", len(state[0]), 0, [state])
+
+
 class SetUnitary(Instruction):
     """Set the simulator's unitary (the ``unitary`` method; Aer's ``set_unitary``).
 
@@ -371,6 +394,26 @@ def save_clifford(self, label="clifford", pershot=False):
     return self.append(SaveClifford(len(qubits), label, pershot), qubits)
 
 
+def save_matrix_product_state(self, label="matrix_product_state", pershot=False, conditional=False):
+    """Append :class:`SaveMatrixProductState` on all qubits."""
+    qubits = _qubits(self)
+    return self.append(SaveMatrixProductState(len(qubits), label, pershot, conditional), qubits)
+
+
+def set_matrix_product_state(self, state):
+    """Append :class:`SetMatrixProductState` on all qubits.
+
+    Raises:
+        ValueError: if ``state`` is not a pair of a list of matrix pairs and a list of bond vectors
+            with one fewer entries (Aer's checks).
+    """
+    if not isinstance(state, tuple) or len(state) != 2 or not all(isinstance(part, list) for part in state):
+        raise ValueError("a matrix product state is a tuple of two lists: matrix pairs per qubit, and bond vectors")
+    if len(state[0]) != len(state[1]) + 1 or not all(isinstance(p, tuple) and len(p) == 2 for p in state[0]):
+        raise ValueError("a matrix product state has a pair of matrices per qubit and one bond vector fewer")
+    return _set_all(self, SetMatrixProductState(state), "set_matrix_product_state")
+
+
 def _set_all(self, instr, name):
     qubits = _qubits(self)
     if instr.num_qubits != len(qubits):
@@ -394,6 +437,8 @@ def set_stabilizer(self, state):
 
 
 _METHODS = {
+    "save_matrix_product_state": save_matrix_product_state,
+    "set_matrix_product_state": set_matrix_product_state,
     "save_unitary": save_unitary,
     "save_superop": save_superop,
     "save_stabilizer": save_stabilizer,

@@ -27,7 +27,9 @@ CLASSICAL  evaluate the classical expression ``Experiment.classical[ARG]`` on th
 SET_STATE  replace the state by the ``2**NTARG`` amplitudes at ``matrices[MOFF:]``
            (``NTARG`` is the experiment's qubit count; Aer's ``set_statevector``); with
            ``ARG`` 1 (the unitary method only), the operator of ``4**NTARG`` entries
-           (``U[i, j]`` at ``i + (j << NTARG)``) over ``sqrt(2**NTARG)``: ``set_unitary``.
+           (``U[i, j]`` at ``i + (j << NTARG)``) over ``sqrt(2**NTARG)``: ``set_unitary``;
+           with ``ARG`` 2 (the matrix_product_state method only), a matrix product state
+           laid out as :mod:`.format.chain` says: ``set_matrix_product_state``.
 CHANNEL    apply quantum error ``Experiment.channels[ARG]`` to the ``NTARG`` qubits at
            ``qubits[QOFF:]``: one of its operators, drawn per shot (a noise model's
            error after an instruction, or a channel instruction of the circuit).
@@ -65,7 +67,11 @@ __all__ = [
     "STABILIZER",
     "UNITARY",
     "SUPEROP",
+    "MATRIX_PRODUCT_STATE",
     "METHODS",
+    "SET_AMPLITUDES",
+    "SET_OPERATOR",
+    "SET_CHAIN",
     "SAVE_SUBTYPES",
 ]
 
@@ -116,17 +122,22 @@ SAVE_KINDS = (
     "superop",
     "stabilizer",
     "clifford",
+    "matrix_product_state",
 )
 SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
 
 #: The simulation methods a program's experiment may name (``Experiment.method``): see
 #: :mod:`.density` (the density matrix), :mod:`.cpu.operator` (unitary and superoperator: the
-#: operator as a vector of twice the bits, gates on its row bits) and :mod:`.cpu.stabilizer`.
-STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP = (
+#: operator as a vector of twice the bits, gates on its row bits), :mod:`.cpu.stabilizer` and
+#: :mod:`.cpu.mps` (a chain of tensors).
+STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE = (
     "statevector",
     "density_matrix",
     "stabilizer",
     "unitary",
     "superop",
+    "matrix_product_state",
 )
-METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP)
+METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE)
+#: SET_STATE ``ARG`` values: a statevector, the unitary method's operator, a matrix product state.
+SET_AMPLITUDES, SET_OPERATOR, SET_CHAIN = 0, 1, 2

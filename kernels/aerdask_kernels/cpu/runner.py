@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 
 from .. import readiness
-from ..opcodes import DENSITY_MATRIX, STABILIZER, SUPEROP, UNITARY
+from ..opcodes import DENSITY_MATRIX, MATRIX_PRODUCT_STATE, STABILIZER, SUPEROP, UNITARY
 from ..runtime.engine import Engine, Runner
 from .density_matrix import DensityMatrixEngine
+from .mps import MPSEngine
 from .operator import OperatorEngine
 from .stabilizer import StabilizerEngine
 from .statevector import StatevectorEngine
@@ -35,9 +36,11 @@ class CpuRunner(Runner):
         self._stack.close()
 
     def engine(self, exp, dtype, cancel_flag, options) -> Engine:
-        """The engine of ``exp.method``: statevector, density matrix, stabilizer, unitary or superoperator."""
+        """The engine of ``exp.method``: statevector, density matrix, stabilizer, unitary, superoperator or MPS."""
         if exp.method == STABILIZER:
             return StabilizerEngine(exp, dtype, cancel_flag)
+        if exp.method == MATRIX_PRODUCT_STATE:
+            return MPSEngine(exp, dtype, cancel_flag, options)
         engine = _ENGINES.get(exp.method, StatevectorEngine)
         return engine(exp, dtype, cancel_flag, options.blocking_qubits)
 

@@ -34,6 +34,7 @@ from ..opcodes import (
     OP_STANDARD,
 )
 from ..runtime.engine import Engine, host_rows
+from ..runtime.outcomes import basis_indices
 from ..runtime.saves import expectation
 from .frames import FrameSampler
 
@@ -385,12 +386,7 @@ def _pack_bits(bits: np.ndarray, words: int) -> np.ndarray:
 def _indices(patterns: np.ndarray, qubits: np.ndarray, n: int) -> np.ndarray:
     """Basis-state indices with bit ``qubits[i]`` from bit ``i`` of each pattern."""
     bits = np.unpackbits(patterns.view(np.uint8), axis=1, bitorder="little")[:, : qubits.size]
-    if n <= 62:
-        return (bits.astype(np.int64) << qubits).sum(axis=1)
-    full = np.zeros((bits.shape[0], n), dtype=np.uint8)
-    full[:, qubits] = bits
-    packed = np.packbits(full, axis=1, bitorder="little")
-    return np.array([int.from_bytes(row.tobytes(), "little") for row in packed], dtype=object)
+    return basis_indices(bits, qubits, n)
 
 
 def tableau_bits(state: np.ndarray, n: int) -> np.ndarray:

@@ -23,6 +23,7 @@ __all__ = [
     "DEVICES",
     "PRECISIONS",
     "validate_options",
+    "MPS_CHOICES",
 ]
 
 #: The runners a program can go to (:attr:`ProgramOptions.engine`).
@@ -30,6 +31,11 @@ ENGINE_CPU, ENGINE_GPU, ENGINE_SHARDED = "cpu", "gpu", "sharded"
 MEMORY_FORMATS = ("hex", "bits")
 DEVICES = ("CPU", "GPU")
 PRECISIONS = ("double", "single")
+#: The MPS options' values (Aer's).
+MPS_CHOICES = {
+    "mps_sample_measure_algorithm": ("mps_heuristic", "mps_apply_measure", "mps_probabilities"),
+    "mps_swap_direction": ("mps_swap_left", "mps_swap_right"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +58,14 @@ class ProgramOptions:
             state is recomputed when it runs.
         shards: One state split into this many shards (a power of two) across workers; 1: whole.
         device: Where the state lives: ``"CPU"``, or ``"GPU"`` (through numba.cuda).
+        matrix_product_state_max_bond_dimension: Singular values an MPS bond keeps (0: all).
+        matrix_product_state_truncation_threshold: An MPS split drops its smallest singular
+            values while their squares sum below it.
+        mps_sample_measure_algorithm: ``"mps_heuristic"``, ``"mps_apply_measure"`` or
+            ``"mps_probabilities"`` (how final measurements of an MPS are sampled).
+        mps_swap_direction: ``"mps_swap_left"`` or ``"mps_swap_right"``: which of two distant
+            qubits of an MPS moves next to the other.
+        mps_log_data: Keep Aer's log of bond dimensions (``MPS_log_data``).
     """
 
     shots: int
@@ -66,6 +80,11 @@ class ProgramOptions:
     max_branch_copies: int = -1
     shards: int = 1
     device: str = "CPU"
+    matrix_product_state_max_bond_dimension: int = 0
+    matrix_product_state_truncation_threshold: float = 1e-16
+    mps_sample_measure_algorithm: str = "mps_heuristic"
+    mps_swap_direction: str = "mps_swap_left"
+    mps_log_data: bool = False
 
     @classmethod
     def from_dict(cls, options: dict) -> ProgramOptions:
@@ -136,6 +155,19 @@ def validate_options(options: dict) -> None:
     shards = get["shards"]
     if not _int(shards) or shards < 1 or shards & (shards - 1):
         raise QobjValidationError(f"option 'shards' must be a power of two >= 1, got {shards!r}")
+    bond = get["matrix_product_state_max_bond_dimension"]
+    if not _int(bond) or bond < 0:
+        raise QobjValidationError(f"option 'matrix_product_state_max_bond_dimension' must be an int >= 0, got {bond!r}")
+    cut = get["matrix_product_state_truncation_threshold"]
+    if not isinstance(cut, float) or not 0 <= cut < 1:
+        raise QobjValidationError(
+            f"option 'matrix_product_state_truncation_threshold' must be a float in [0, 1), got {cut!r}"
+        )
+    for key, allowed in MPS_CHOICES.items():
+        if get[key] not in allowed:
+            raise QobjValidationError(f"option {key!r} must be one of {allowed}, got {get[key]!r}")
+    if not isinstance(get["mps_log_data"], bool):
+        raise QobjValidationError(f"option 'mps_log_data' must be bool, got {get['mps_log_data']!r}")
     threshold = get["zero_threshold"]
     if not isinstance(threshold, float) or not 0 <= threshold < 1:
         raise QobjValidationError(f"option 'zero_threshold' must be a float in [0, 1), got {threshold!r}")

@@ -40,7 +40,8 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 5: ``method`` (statevector or density matrix), correlated readout errors (``readout_groups``).
 #: 6: methods ``stabilizer`` (up to 65536 qubits), ``unitary`` and ``superop``; their save kinds
 #: (``unitary``, ``superop``, ``stabilizer``, ``clifford``); SET_STATE ``ARG`` 1 (an operator).
-FORMAT_VERSION = 6
+#: 7: method ``matrix_product_state`` (its save kind, SET_STATE ``ARG`` 2: a chain) and its options.
+FORMAT_VERSION = 7
 
 #: Run options a program carries, with their types, and those it may leave out, with their
 #: defaults: both read off :class:`.options.ProgramOptions`, where each is written once.
@@ -118,7 +119,8 @@ class Experiment:
         method: ``"statevector"`` (shots as trajectories), ``"density_matrix"``
             (:mod:`.density`: the mixed state, ``4**num_qubits`` entries, channels exact),
             ``"stabilizer"`` (a Clifford tableau: :mod:`.cpu.stabilizer`), ``"unitary"`` or
-            ``"superop"`` (the circuit's operator: :mod:`.cpu.operator`).
+            ``"superop"`` (the circuit's operator: :mod:`.cpu.operator`) or
+            ``"matrix_product_state"`` (a chain of tensors: :mod:`.cpu.mps`).
 
     """
 

@@ -48,6 +48,8 @@ from ..opcodes import (
     SUPEROP,
     UNITARY,
 )
+from ..opcodes import MATRIX_PRODUCT_STATE as MPS
+from .chain import chain_defect
 from .classical import check_program
 from .expressions import CHECK_MESSAGES, check_expressions
 from .standard import STANDARD_ARITY
@@ -156,7 +158,9 @@ def suspect_rows(ops, qubits, matrices, n_params, num_qubits, num_clbits, n_bits
         elif op == OP_CLASSICAL:
             bad[r] = bad[r] or arg < 0 or arg >= n_classical or nctrl != 0 or ntarg < 1
         elif op == OP_SET_STATE:
-            bad[r] = bad[r] or nctrl != 0 or ntarg != num_qubits or moff + (1 << ntarg) > n_matrices
+            # An operator or a chain (ARG 1, 2) is checked in Python; so is a state past 62 qubits.
+            bad[r] = bad[r] or nctrl != 0 or ntarg != num_qubits or arg != 0 or ntarg > 62
+            bad[r] = bad[r] or moff + (1 << ntarg) > n_matrices
             if not bad[r]:
                 bad[r] = row_defect(op, ntarg, moff, matrices) > UNITARY_ATOL
         else:  # JUMP, BRANCH
@@ -249,10 +253,18 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     elif op == OP_SET_STATE:
         if nctrl != 0 or ntarg != exp.num_qubits:
             fail(f"op {pc}: SET_STATE sets all {exp.num_qubits} qubits, got {ntarg} (controls {nctrl})")
-        if arg not in (0, 1) or (arg == 1) != (exp.method == UNITARY):
-            fail(f"op {pc}: SET_STATE arg {arg}: 1 (an operator) with the unitary method only, else 0 (a state)")
+        if arg not in (0, 1, 2) or (arg == 1) != (exp.method == UNITARY) or (arg == 2) != (exp.method == MPS):
+            fail(
+                f"op {pc}: SET_STATE arg {arg}: 1 (an operator) with the unitary method only, 2 (a matrix "
+                "product state) with the matrix_product_state method only, else 0 (a state)"
+            )
+        if arg == 2:
+            problem = chain_defect(exp.matrices, moff, ntarg)
+            if problem:
+                fail(f"op {pc}: SET_STATE of a matrix product state: {problem}")
+            return
         bits = 2 * ntarg if arg == 1 else ntarg  # an operator: 4**n entries, scaled to norm 1
-        if moff + (1 << min(bits, 62)) > exp.matrices.size:
+        if bits > 62 or moff + (1 << bits) > exp.matrices.size:
             fail(f"op {pc}: state [{moff}, {moff + (1 << bits)}) is outside matrices[{exp.matrices.size}]")
 
     n_bits = exp.num_clbits + exp.num_vars
@@ -323,10 +335,15 @@ def _check_saves(exp, fail) -> None:
 _OPERATOR_SAVES = {UNITARY: ("unitary",), SUPEROP: ("superop",)}
 _STABILIZER_SAVES = ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
 _STABILIZER_SAVES += ("expval", "expval_var", "expvals")
-_METHOD_ONLY_SAVES = ("unitary", "superop", "stabilizer", "clifford")
+#: Aer's MPS saves (and the estimator's ``expvals``).
+MPS_SAVES = ("matrix_product_state", "statevector", "amplitudes", "amplitudes_sq", "probabilities")
+MPS_SAVES += ("probabilities_dict", "density_matrix", "expval", "expval_var", "expvals")
+_METHOD_ONLY_SAVES = ("unitary", "superop", "stabilizer", "clifford", "matrix_product_state")
 _MAX_QUBITS = {DENSITY_MATRIX: 31, UNITARY: 31, SUPEROP: 15}
 #: The widest stabilizer experiment (its tableau: 2 GiB of bits).
 MAX_STABILIZER_QUBITS = 1 << 16
+#: The widest matrix product state (a chain of so many sites; its bonds bound its memory).
+MAX_MPS_QUBITS = 1 << 16
 
 
 def _check_method(exp, fail) -> None:
@@ -339,7 +356,7 @@ def _check_method(exp, fail) -> None:
         kind = save["kind"]
         if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
             fail(f"save {i} ({kind}) reads amplitudes, which the density_matrix method has not got")
-        allowed = _OPERATOR_SAVES.get(method, _STABILIZER_SAVES if method == STABILIZER else None)
+        allowed = _OPERATOR_SAVES.get(method, {STABILIZER: _STABILIZER_SAVES, MPS: MPS_SAVES}.get(method))
         if (allowed is not None and kind not in allowed) or (allowed is None and kind in _METHOD_ONLY_SAVES):
             fail(f"save {i} ({kind}) is not a save of the {method} method")
     if method in (UNITARY, SUPEROP, STABILIZER):
@@ -352,6 +369,8 @@ def _check_method(exp, fail) -> None:
             fail(f"the {method} method does not measure (final measurements {exp.final_qubits.tolist()})")
         if ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
             fail(f"the {method} method takes no SET_STATE rows of a state")
+    if method == MPS and exp.num_qubits > MAX_MPS_QUBITS:
+        fail(f"a matrix product state of {exp.num_qubits} qubits (at most {MAX_MPS_QUBITS})")
 
 
 def _check_classical(exp, fail) -> None:
@@ -422,7 +441,8 @@ def validate_experiment(exp) -> None:
         raise QobjValidationError(f"experiment {first} ({exp.name!r}): {msg}")
 
     _check_arrays(exp, fail)
-    widest = MAX_STABILIZER_QUBITS if exp.method == STABILIZER else 62  # a tableau is 2n x 2n bits
+    # A tableau is 2n x 2n bits, a chain n small tensors; every other state has 2**n entries or more.
+    widest = {STABILIZER: MAX_STABILIZER_QUBITS, MPS: MAX_MPS_QUBITS}.get(exp.method, 62)
     if not isinstance(exp.num_qubits, int) or not 0 <= exp.num_qubits <= widest:
         fail(f"num_qubits must be an int in [0, {widest}], got {exp.num_qubits!r}")
     if not isinstance(exp.num_clbits, int) or exp.num_clbits < 0:

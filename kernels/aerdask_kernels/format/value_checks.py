@@ -93,6 +93,8 @@ def row_defect(op, ntarg, moff, matrices):
 def value_defect(exp, pc: int) -> float:
     """:func:`row_defect` of row ``pc`` of ``exp``, the wide matrices included (0 where the values hold)."""
     op, ntarg, moff = (int(v) for v in exp.ops[pc, [COL_OPCODE, COL_NTARG, COL_MOFF]])
+    if op == OP_SET_STATE and exp.ops[pc, COL_ARG] == 2:
+        return 0.0  # a matrix product state: its shapes and values are checked with the row
     if op == OP_SET_STATE and exp.ops[pc, COL_ARG] == 1:
         ntarg *= 2  # an operator's 4**n entries, scaled to a unit vector
     defect = float(row_defect(op, ntarg, moff, exp.matrices))

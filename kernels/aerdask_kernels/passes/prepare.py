@@ -17,7 +17,7 @@ from ..density import to_density
 from ..format.expressions import bind_params, evaluate_expressions
 from ..format.program import Experiment
 from ..format.standard import expand_standard
-from ..opcodes import COL_OPCODE, DENSITY_MATRIX, OP_STANDARD, STABILIZER, SUPEROP, UNITARY
+from ..opcodes import COL_OPCODE, DENSITY_MATRIX, MATRIX_PRODUCT_STATE, OP_STANDARD, STABILIZER, SUPEROP, UNITARY
 from .fusion import fuse_rows
 
 __all__ = ["PointError", "prepare_point", "point_params"]
@@ -79,7 +79,9 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     if exp.method in (UNITARY, SUPEROP):
         # The operator as a vector: entry row + (column << m); gates act on the row bits, as written.
         exp = exp.replace(num_qubits=2 * exp.num_qubits)
-    if fusion and exp.method != STABILIZER:  # a tableau reads gates one by one, as Cliffords
+    # A tableau reads gates one by one, as Cliffords; a chain keeps them narrow (a fused gate of
+    # five qubits would merge five sites into one 32-wide block).
+    if fusion and exp.method not in (STABILIZER, MATRIX_PRODUCT_STATE):
         ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
     return exp.replace(
         ops=ops,

@@ -107,9 +107,30 @@ class Engine(abc.ABC):
         """
         apply_matrix(state, _NO_CONTROLS, 0, targets, matrix)
 
+    def norm_squared(self, state) -> float:
+        """``<psi|psi>`` (after a Kraus operator); the default is a numpy statevector's."""
+        return float(np.vdot(state, state).real)
+
+    def scale(self, state, factor: float) -> None:
+        """Multiply ``state`` by ``factor``, in place (a Kraus outcome renormalised)."""
+        state *= factor
+
+    def assign(self, state, other) -> None:
+        """Make ``state`` hold ``other``'s state (``other`` is not used afterwards)."""
+        state[:] = other
+
     @abc.abstractmethod
     def set_state(self, state, amplitudes: np.ndarray) -> None:
         """Replace ``state`` with ``amplitudes`` (a SET_STATE row; ``dtype``, ``(2**n,)``)."""
+
+    def set_chain(self, state, gammas: list, lambdas: list) -> None:
+        """Replace ``state`` with a matrix product state (a SET_STATE row of ``ARG`` 2, :mod:`.format.chain`).
+
+        Raises:
+            ValueError: from every engine but the matrix product state's (validation keeps
+                such rows to that method).
+        """
+        raise ValueError(f"{type(self).__name__} does not hold matrix product states")
 
     @abc.abstractmethod
     def probability_one(self, state, qubit: int) -> float:

@@ -67,6 +67,18 @@ def _apply_matrix(state: np.ndarray, targets: np.ndarray, matrix: np.ndarray) ->
     apply_matrix(state, _NO_CONTROLS, 0, targets, matrix)
 
 
+def _norm_squared(state: np.ndarray) -> float:
+    return float(np.vdot(state, state).real)
+
+
+def _scale(state: np.ndarray, factor: float) -> None:
+    state *= factor
+
+
+def _assign(state: np.ndarray, other: np.ndarray) -> None:
+    state[:] = other
+
+
 class Noise:
     """The channel and readout tables of one experiment, and the draws on them.
 
@@ -74,14 +86,17 @@ class Noise:
         exp: The (prepared) experiment.
         dtype: The state's dtype; operators are cast to it once.
         rng: The experiment's generator (draws follow the walk's order, so seeded runs repeat).
-        apply: ``apply(state, targets, matrix)``: one operator on the state, in place (the
-            engine's :meth:`.engine.Engine.apply_operator`; default: a numpy statevector's).
+        engine: What holds the states (:class:`.engine.Engine`): its ``apply_operator``,
+            ``norm_squared``, ``scale`` and ``assign``; ``None``: a numpy statevector's.
     """
 
-    def __init__(self, exp, dtype, rng, apply=None):
+    def __init__(self, exp, dtype, rng, engine=None):
         self.exp = exp
         self.rng = rng
-        self._apply = apply if apply is not None else _apply_matrix
+        self._apply = engine.apply_operator if engine is not None else _apply_matrix
+        self._norm = engine.norm_squared if engine is not None else _norm_squared
+        self._scale = engine.scale if engine is not None else _scale
+        self._assign = engine.assign if engine is not None else _assign
         self.matrices = exp.chan_matrices.astype(dtype, copy=False)
         ops = exp.ops
         rows = np.flatnonzero(ops[:, COL_OPCODE] == OP_CHANNEL)
@@ -153,7 +168,7 @@ class Noise:
         moff = int(channel[CHAN_MOFF]) + operator * size
         self._apply(state, exp.qubits[qoff : qoff + k], self.matrices[moff : moff + size])
         if channel[CHAN_KIND] != CHANNEL_MIXTURE:
-            state /= np.sqrt(float(np.vdot(state, state).real))
+            self._scale(state, 1.0 / np.sqrt(self._norm(state)))
 
     def _split_mixture(self, pc, channel, operators, targets, state, shots, reserve):
         probs = self.exp.chan_probs[channel[CHAN_POFF] : channel[CHAN_POFF] + channel[CHAN_COUNT]]
@@ -188,7 +203,7 @@ class Noise:
             out = state.copy()
             self._apply(out, targets, op)
             outs.append(out)
-            norms.append(float(np.vdot(out, out).real))
+            norms.append(self._norm(out))
         norms = np.array(norms)
         counts = self.rng.multinomial(shots, norms / norms.sum())
         chosen = [j for j in np.argsort(-counts, kind="stable").tolist() if counts[j] > 0]
@@ -197,11 +212,11 @@ class Noise:
             target = None
             if reserve():
                 target = outs[j]
-                target /= np.sqrt(norms[j])
+                self._scale(target, 1.0 / np.sqrt(norms[j]))
             groups.append((int(counts[j]), j, target))
         last = chosen[-1]
-        state[:] = outs[last]
-        state /= np.sqrt(norms[last])
+        self._assign(state, outs[last])
+        self._scale(state, 1.0 / np.sqrt(norms[last]))
         return [*groups, (int(counts[last]), last, state)]
 
     # -- readout -------------------------------------------------------------------

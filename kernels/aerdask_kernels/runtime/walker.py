@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..format.chain import unpack_chain
 from ..format.classical import evaluate
 from ..opcodes import (
     COL_ARG,
@@ -34,6 +35,7 @@ from ..opcodes import (
     OP_RESET,
     OP_SAVE,
     OP_SET_STATE,
+    SET_CHAIN,
 )
 from .engine import Engine
 from .noise import Noise
@@ -81,7 +83,7 @@ class Walker:
         self.max_copies = max_copies
         self.copies = self.peak_copies = self.replays = 0
         self.saves = SaveCollector(exp, lambda spec, state: engine.save_value(spec, state, zero_threshold))
-        self.noise = Noise(exp, engine.dtype, rng, engine.apply_operator) if exp.noisy else None
+        self.noise = Noise(exp, engine.dtype, rng, engine) if exp.noisy else None
 
     def run(self) -> None:
         """Walk every branch to its leaf: counts, memory and saves collected (see :meth:`result`)."""
@@ -258,7 +260,10 @@ class Walker:
             return True
         if opcode == OP_SET_STATE:
             moff = exp.ops[pc, COL_MOFF]
-            self.engine.set_state(state, self.engine.matrices[moff : moff + (1 << exp.num_qubits)])
+            if exp.ops[pc, COL_ARG] == SET_CHAIN:  # a matrix product state (Aer's set_matrix_product_state)
+                self.engine.set_chain(state, *unpack_chain(self.engine.matrices, moff, exp.num_qubits))
+            else:
+                self.engine.set_state(state, self.engine.matrices[moff : moff + (1 << exp.num_qubits)])
             return True
         return False
 
