@@ -37,12 +37,19 @@ from aerdask_kernels.opcodes import (
     CHANNEL_KRAUS,
     COL_ARG,
     COL_ARG2,
+    COL_NCTRL,
+    COL_NTARG,
     COL_OPCODE,
+    COL_QOFF,
     OP_BRANCH,
     OP_CHANNEL,
+    OP_DIAG,
     OP_JUMP,
+    OP_MATRIX,
     OP_MEASURE,
     OP_RESET,
+    OP_SET_STATE,
+    OP_STANDARD,
 )
 from aerdask_kernels.sharded import max_needs, shard_bits
 
@@ -105,7 +112,9 @@ def _save_bytes(save: dict, num_qubits: int, state: int, shots: int, num_clbits:
     kind, subtype = save["kind"], save["subtype"]
     k = len(save["qubits"])
     one = {
-        "statevector": state,
+        # A matrix product state's statevector save is contracted: 2**n amplitudes, whatever the chain.
+        "statevector": max(state, (1 << min(num_qubits, 62)) * 8),
+        "matrix_product_state": state,
         "statevector_dict": (1 << num_qubits) * _DICT_ENTRY_BYTES,
         "probabilities": (1 << k) * 8,
         "probabilities_dict": (1 << k) * _DICT_ENTRY_BYTES,
@@ -155,18 +164,52 @@ def _per_shot_bytes(exp: Experiment) -> int:
     return MEMORY_BYTES_PER_SHOT + (17 * noisy + 16 if noisy else 0)
 
 
-def state_bytes(exp: Experiment, precision: str) -> int:
+def state_bytes(exp: Experiment, precision: str, max_bond: int = 0) -> int:
     """Bytes of one state of ``exp``'s method.
 
     A statevector holds ``2**n`` amplitudes, a density matrix and a unitary ``4**n`` (see
-    ``aerdask_kernels.density`` and ``cpu.operator``), a superoperator ``16**n``, and a
-    stabilizer tableau ``2n + 1`` columns of ``2n`` bits (:mod:`aerdask_kernels.kernels.tableau`).
+    ``aerdask_kernels.density`` and ``cpu.operator``), a superoperator ``16**n``, a
+    stabilizer tableau ``2n + 1`` columns of ``2n`` bits (:mod:`aerdask_kernels.kernels.tableau`),
+    and a matrix product state ``2 * left * right`` entries a site (:func:`mps_bonds`, bonds of at
+    most ``max_bond``; 0: no limit).
     """
     n = exp.num_qubits
     if exp.method == "stabilizer":
         return (2 * n + 1) * max((2 * n + 63) // 64, 1) * 8
+    if exp.method == "matrix_product_state":
+        bonds = [1, *mps_bonds(exp, max_bond), 1]
+        entries = sum(2 * bonds[i] * bonds[i + 1] for i in range(n))
+        # A gate's block of k sites and its SVD's factors (two-site blocks: 4 * chi**2, three copies).
+        return (entries + 12 * max(bonds) ** 2) * (8 if precision == "single" else 16)
     bits = n * {"density_matrix": 2, "unitary": 2, "superop": 4}.get(exp.method, 1)
     return (1 << bits) * (8 if precision == "single" else 16)
+
+
+def mps_bonds(exp: Experiment, max_bond: int = 0) -> list[int]:
+    """A bound on each of the ``n - 1`` bonds of ``exp``'s matrix product state, from its gates.
+
+    A bond starts at 1; a gate of ``k`` qubits multiplies the bonds between its lowest and
+    highest qubit by ``2**k`` (through the swaps that bring them together); a bond never
+    exceeds ``2**min(left, right)`` (the qubits on either side) nor ``max_bond``. A set
+    state or a loop (rows that may run again) takes the structural bound.
+    """
+    n = exp.num_qubits
+    cap = [min(1 << min(b + 1, n - b - 1, 62), max_bond or 1 << 62) for b in range(n - 1)]
+    if n < 2:
+        return []
+    ops = exp.ops
+    codes = ops[:, COL_OPCODE]
+    loops = bool(((codes == OP_JUMP) & (ops[:, COL_ARG] <= np.arange(ops.shape[0]))).any())
+    if loops or (codes == OP_SET_STATE).any():
+        return cap
+    log_bond = np.zeros(n - 1, dtype=np.int64)  # log2 of each bond's bound
+    width = ops[:, COL_NCTRL] + ops[:, COL_NTARG]
+    for pc in np.flatnonzero(np.isin(codes, (OP_MATRIX, OP_DIAG, OP_STANDARD, OP_CHANNEL)) & (width > 1)).tolist():
+        qoff, k = int(ops[pc, COL_QOFF]), int(width[pc])
+        qubits = exp.qubits[qoff : qoff + k]
+        log_bond[int(qubits.min()) : int(qubits.max())] += k
+        np.minimum(log_bond, 62, out=log_bond)
+    return [min(1 << int(b), c) for b, c in zip(log_bond.tolist(), cap, strict=True)]
 
 
 def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
@@ -177,7 +220,7 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         ``memory`` (per-shot outcomes), ``copy`` (one branch copy) and ``copies``
         (branch copies an unlimited walk may keep).
     """
-    state = state_bytes(exp, options["precision"])
+    state = state_bytes(exp, options["precision"], options.get("matrix_product_state_max_bond_dimension", 0))
     saves = sum(_save_bytes(s, exp.num_qubits, state, shots, exp.num_clbits) for s in exp.saves)
     # A Kraus channel's split holds every operator's output at once, for their norms.
     kraus = exp.channels[exp.channels[:, CHAN_KIND] == CHANNEL_KRAUS, CHAN_COUNT] if exp.channels.size else ()
@@ -189,6 +232,12 @@ def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
         sampled = 2 * state + 3 * batch * 8 * ((exp.num_qubits + 63) // 64 + 1)
     elif exp.method in ("unitary", "superop"):
         sampled = 0  # an operator is not sampled
+    elif exp.method == "matrix_product_state":
+        # A copy of the chain, and a batch of shots' left vectors and bits (aerdask_kernels.cpu.mps).
+        batch = min(shots, 1 << 14)
+        sampled = state + batch * (
+            48 * max(mps_bonds(exp, options.get("matrix_product_state_max_bond_dimension", 0)) or [1]) + exp.num_qubits
+        )
     else:
         sampled = (1 << exp.num_qubits) * 8  # the probabilities (a density matrix's diagonal)
     return {
@@ -209,7 +258,9 @@ def output_bytes(program) -> int:
     total = 0
     for exp in program.experiments:
         points = len(exp.indices)
-        state = state_bytes(exp, program.options["precision"])
+        state = state_bytes(
+            exp, program.options["precision"], program.options.get("matrix_product_state_max_bond_dimension", 0)
+        )
         saves = sum(_save_bytes(s, exp.num_qubits, state, exp.shots, exp.num_clbits) for s in exp.saves)
         outcomes = min(exp.shots, 1 << min(exp.num_clbits, 62))
         memory = exp.shots * 8 if program.options.get("memory") else 0

@@ -25,6 +25,7 @@ import math
 import numpy as np
 import psutil
 
+from aerdask_kernels.cpu.mps import MAX_CONTRACTED_QUBITS
 from aerdask_kernels.cpu.stabilizer import non_clifford
 from aerdask_kernels.density import STATEVECTOR_SAVES
 from aerdask_kernels.format.program import Experiment
@@ -177,6 +178,14 @@ def _check_rows(exp: Experiment, method: str) -> None:
 
 def _check_save(exp: Experiment, method: str, spec: dict) -> None:
     kind = spec["kind"]
+    if method == MATRIX_PRODUCT_STATE and kind == "statevector" and exp.num_qubits > MAX_CONTRACTED_QUBITS:
+        _refuse(
+            exp,
+            method,
+            f"save_statevector (label {spec['label']!r}) of {exp.num_qubits} qubits",
+            f"the chain is contracted into 2**n amplitudes for it: at most {MAX_CONTRACTED_QUBITS} qubits; "
+            "save_matrix_product_state, save_amplitudes or save_probabilities read a wide chain",
+        )
     allowed = _METHOD_SAVES.get(method)
     if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
         _refuse(

@@ -185,6 +185,13 @@ def _threshold(name: str) -> Callable:
 _zero_threshold = _threshold("zero_threshold")
 
 
+def _max_memory(value):
+    """MiB a state may use; Aer's -1 ("no check") is no cap of the user's: the workers' memory still bounds it."""
+    if value == -1 and not isinstance(value, bool):
+        return None
+    return _int_in("max_memory_mb", 0, 2**40, none_ok=True)(value)
+
+
 def _max_threads(value):
     return 0 if value is None else _int_in("max_parallel_threads", 0, 4096)(value)
 
@@ -264,7 +271,7 @@ _VALIDATORS: dict[str, Callable] = {
     "max_job_size": _int_in("max_job_size", 1, 2**31, none_ok=True),
     "max_shot_size": _int_in("max_shot_size", 1, MAX_SHOTS, none_ok=True),
     "max_parallel_threads": _max_threads,
-    "max_memory_mb": _int_in("max_memory_mb", 0, 2**40, none_ok=True),
+    "max_memory_mb": _max_memory,
     "enable_truncation": _bool("enable_truncation"),
     "zero_threshold": _zero_threshold,
     "fusion_enable": _bool("fusion_enable"),
