@@ -212,6 +212,16 @@ def mps_bonds(exp: Experiment, max_bond: int = 0) -> list[int]:
     return [min(1 << int(b), c) for b, c in zip(log_bond.tolist(), cap, strict=True)]
 
 
+def _mps_hint(exp: Experiment, options: dict) -> str:
+    if exp.method != "matrix_product_state":
+        return ""
+    bonds = mps_bonds(exp, options.get("matrix_product_state_max_bond_dimension", 0))
+    return (
+        f"; its bonds may reach {max(bonds, default=1):,} (from its gates); "
+        "set matrix_product_state_max_bond_dimension to bound them"
+    )
+
+
 def task_bytes(exp: Experiment, options: dict, shots: int) -> dict[str, int]:
     """Peak bytes of one task of ``exp`` running ``shots`` shots, by part.
 
@@ -341,8 +351,8 @@ class Admission:
         try:
             self._admit_whole(exp)
         except CircuitTooLargeError:
-            if shards is not None or not self.can_shard:
-                raise
+            if shards is not None or not self.can_shard or exp.method != "statevector" or exp.noisy:
+                raise  # only a noiseless statevector is split
             self.admit_sharded(exp, self._fewest_shards(exp))
 
     @property
@@ -449,6 +459,7 @@ class Admission:
                 f"(state and sampling {need['state']:,}, saves {need['saves']:,}, per-shot memory "
                 f"{need['memory']:,}) but {best.per_task:,} bytes are available per task (the largest worker's "
                 f"usable memory {best.usable:,} shared by {best.threads} threads, or max_memory_mb)"
+                + _mps_hint(exp, self.options)
             )
         return tuple(w.address for w in fits), min((w.per_task - fixed) // need["copy"] for w in fits), fixed
 

@@ -13,7 +13,8 @@ from qiskit.quantum_info import SparsePauliOp
 
 from aerdask import AerSimulator
 from aerdask_kernels import Engine, run_experiment
-from aerdask_kernels.cpu import DensityMatrixEngine, StatevectorEngine
+from aerdask_kernels.cpu import DensityMatrixEngine, MPSEngine, StatevectorEngine
+from aerdask_kernels.format.options import ProgramOptions
 from aerdask_kernels.gpu.walk import GpuEngine
 from aerdask_kernels.opcodes import COL_OPCODE, COL_QOFF, OP_MEASURE
 from aerdask_kernels.passes.prepare import prepare_point
@@ -23,6 +24,13 @@ from aerdask_kernels.sharded import LocalShardStore, ShardedEngine
 SEED = 20261205
 SHOTS = 300
 
+
+def _options(**extra) -> ProgramOptions:
+    return ProgramOptions(
+        shots=SHOTS, memory=True, precision="double", seed_simulator=SEED, max_parallel_threads=0, **extra
+    )
+
+
 #: name -> engine(exp, dtype, cancel_flag), for pure states. GPU: numba-cuda's simulator in CI.
 ENGINES = {
     "statevector": lambda exp, dtype, flag: StatevectorEngine(exp, dtype, flag),
@@ -30,6 +38,11 @@ ENGINES = {
     "sharded-2": lambda exp, dtype, flag: ShardedEngine(exp, dtype, flag, LocalShardStore(), 2),
     "sharded-4": lambda exp, dtype, flag: ShardedEngine(exp, dtype, flag, LocalShardStore(), 4),
     "gpu": lambda exp, dtype, flag: GpuEngine(exp, dtype, flag),
+    # A chain draws its final shots from the measured qubits' distribution as a statevector does.
+    "mps": lambda exp, dtype, flag: MPSEngine(exp, dtype, flag, _options()),
+    "mps-swap-right": lambda exp, dtype, flag: MPSEngine(
+        exp, dtype, flag, _options(mps_swap_direction="mps_swap_right")
+    ),
 }
 #: Engines of mixed states: they run density-matrix experiments.
 DENSITY_ENGINES = {"density_matrix": lambda exp, dtype, flag: DensityMatrixEngine(exp, dtype, flag)}

@@ -221,7 +221,7 @@ def pauli_expectation(tensors: list, center: int, paulis: dict) -> complex:
     return complex(np.trace(env))
 
 
-@njit(nogil=True, cache=True)
+@njit
 def _pick(w0: np.ndarray, w1: np.ndarray, uniforms: np.ndarray, out_v: np.ndarray, bits: np.ndarray) -> None:
     """Per shot: outcome 1 with probability ``|w1|^2 / (|w0|^2 + |w1|^2)``; keep that row, normalised."""
     shots, width = w0.shape
