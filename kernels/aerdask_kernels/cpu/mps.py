@@ -143,7 +143,7 @@ class MPSEngine(Engine):
         tensor = matrix.reshape((2,) * (2 * k))  # axes: out bits k-1..0, then in bits k-1..0
         perm = [k - 1 - b for b in sites_bits] + [2 * k - 1 - b for b in sites_bits]
         block = np.transpose(tensor, perm).reshape(1 << k, 1 << k)
-        state.center = kern.move_center(state.tensors, state.center, first)
+        state.center = kern.move_center_into(state.tensors, state.center, first, first + k - 1)
         self._discard(kern.apply_block(state.tensors, first, block, self.max_bond, self.threshold))
         state.center = first + k - 1
         self._note_bonds(state)
@@ -159,14 +159,15 @@ class MPSEngine(Engine):
         first = positions[0]
         for j, p in enumerate(positions[1:], start=1):  # each next one moves left, next to the block
             for q in range(p - 1, first + j - 1, -1):
-                self._swap(state, q)
+                self._swap(state, q, center_left=True)  # the next swap is on the left: no QR between
         return first
 
-    def _swap(self, state: Chain, p: int) -> None:
+    def _swap(self, state: Chain, p: int, center_left: bool = False) -> None:
         """Exchange the qubits of sites ``p`` and ``p + 1`` (a SWAP on the chain), updating the order."""
-        state.center = kern.move_center(state.tensors, state.center, p)
-        self._discard(kern.apply_block(state.tensors, p, _SWAP.astype(self.dtype), self.max_bond, self.threshold))
-        state.center = p + 1
+        state.center = kern.move_center_into(state.tensors, state.center, p, p + 1)
+        swap = _SWAP.astype(self.dtype)
+        self._discard(kern.apply_block(state.tensors, p, swap, self.max_bond, self.threshold, center_left))
+        state.center = p if center_left else p + 1
         a, b = state.order[p], state.order[p + 1]
         state.order[p], state.order[p + 1] = b, a
         state.where[a], state.where[b] = p + 1, p

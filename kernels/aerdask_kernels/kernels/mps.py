@@ -17,6 +17,7 @@ __all__ = [
     "CHOP",
     "SPLIT_RENORMALISE_ATOL",
     "move_center",
+    "move_center_into",
     "split",
     "apply_block",
     "contract",
@@ -53,38 +54,29 @@ def move_center(tensors: list, center: int, target: int) -> int:
     return center
 
 
-def _svd(matrix: np.ndarray):
+def move_center_into(tensors: list, center: int, low: int, high: int) -> int:
+    """Move the centre into sites ``[low, high]`` (a block may be contracted with its centre anywhere in it)."""
+    if center < low:
+        return move_center(tensors, center, low)
+    if center > high:
+        return move_center(tensors, center, high)
+    return center
+
+
+def _eigh_desc(hermitian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending, clipped at 0) and eigenvectors of a Hermitian matrix."""
     try:
-        return np.linalg.svd(matrix, full_matrices=False)
-    except np.linalg.LinAlgError:  # gesdd did not converge: the eigenvectors of M M^dagger are U
-        vals, u = np.linalg.eigh(matrix @ matrix.conj().T)
-        order = np.argsort(vals)[::-1]
-        s = np.sqrt(np.clip(vals[order], 0, None))
-        u = u[:, order]
-        keep = s > 0
-        vh = (u[:, keep].conj().T @ matrix) / s[keep, None]
-        return u[:, keep], s[keep], vh
+        values, vectors = np.linalg.eigh(hermitian)
+    except np.linalg.LinAlgError:  # syevd did not converge: the SVD of a Hermitian matrix is its eigensystem
+        vectors, values, _ = np.linalg.svd(hermitian)
+        return np.clip(values, 0, None), vectors
+    # Descending, equal values in the solver's order (a reversal would swap a degenerate pair's basis).
+    order = np.argsort(-values, kind="stable")
+    return np.clip(values[order], 0, None), vectors[:, order]
 
 
-def split(theta: np.ndarray, max_bond: int, threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Split a two-site tensor at the centre into ``A`` (left-orthonormal) and ``S V`` (the new centre).
-
-    Args:
-        theta: complex, ``(left, 2, 2, right)``, the centre's two sites (norm 1 for a state).
-        max_bond: Keep at most this many singular values (0: no limit).
-        threshold: Then drop the smallest while their squares sum below it (Aer's
-            ``matrix_product_state_truncation_threshold``); at least one stays.
-
-    Returns:
-        ``(a, b, discarded)``: ``a`` ``(left, 2, k)``, ``b`` ``(k, 2, right)``, and the sum of
-        the squares of the dropped singular values (relative to the norm), before the kept
-        ones are rescaled to the tensor's norm.
-    """
-    left, right = theta.shape[0], theta.shape[3]
-    u, s, vh = _svd(theta.reshape(left * 2, 2 * right))
-    total = float(np.dot(s, s))
-    scale = total if total > 0 else 1.0
-    squares = s * s / scale
+def _kept(squares: np.ndarray, max_bond: int, threshold: float) -> int:
+    """How many of the descending squared singular values a split keeps (Aer's rule)."""
     keep = max(int(np.count_nonzero(squares > CHOP)), 1)
     if max_bond and keep > max_bond:
         keep = max_bond
@@ -92,26 +84,68 @@ def split(theta: np.ndarray, max_bond: int, threshold: float) -> tuple[np.ndarra
     while keep > 1 and dropped + squares[keep - 1] < threshold:
         dropped += squares[keep - 1]
         keep -= 1
-    discarded = float(squares[keep:].sum())
-    s = s[:keep]
-    kept = float(np.dot(s, s))
-    if kept > 0 and abs(kept - total) > SPLIT_RENORMALISE_ATOL * scale:
-        s = s * np.sqrt(total / kept)  # the state keeps its norm, as Aer renormalises
-    a = u[:, :keep].reshape(left, 2, keep)
-    b = (s[:, None] * vh[:keep]).reshape(keep, 2, right)
-    return a, b, discarded
+    return keep
 
 
-def apply_block(tensors: list, first: int, gate: np.ndarray, max_bond: int, threshold: float) -> float:
-    """Apply ``gate`` to the ``k`` sites from ``first`` (the centre): contract, multiply, split back.
+def split(
+    theta: np.ndarray, max_bond: int, threshold: float, center_left: bool = False
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Split a two-site tensor holding the centre into two sites, truncating the bond between them.
+
+    The Schmidt basis comes from the eigenvectors of ``M M^dagger`` (or ``M^dagger M``), ``M``
+    the tensor as a ``(2 left, 2 right)`` matrix: a Hermitian eigensolver is several times
+    faster than an SVD, the eigenvalues are the squared singular values the truncation
+    reads, and the other factor is ``M`` projected on the kept vectors, so the split is
+    exact up to what is dropped however small the kept values are.
 
     Args:
-        tensors: The chain; the centre must be at ``first``. Ends with the centre at
-            ``first + k - 1``.
+        theta: complex, ``(left, 2, 2, right)``, the centre's two sites (norm 1 for a state).
+        max_bond: Keep at most this many singular values (0: no limit).
+        threshold: Then drop the smallest while their squares sum below it (Aer's
+            ``matrix_product_state_truncation_threshold``); at least one stays.
+        center_left: Leave the centre on the left site (for a sweep going left); else on the right.
+
+    Returns:
+        ``(a, b, discarded)``: ``a`` ``(left, 2, k)``, ``b`` ``(k, 2, right)``, and the sum of
+        the squares of the dropped singular values (relative to the norm), before the kept
+        ones are rescaled to the tensor's norm.
+    """
+    left, right = theta.shape[0], theta.shape[3]
+    m = theta.reshape(left * 2, 2 * right)
+    gram = m.conj().T @ m if center_left else m @ m.conj().T
+    squares, vectors = _eigh_desc(gram)
+    total = float(squares.sum())
+    squares = squares / (total if total > 0 else 1.0)
+    keep = _kept(squares, max_bond, threshold)
+    # What the truncation dropped (Aer's discarded_value): not the zeros below CHOP.
+    discarded = float(squares[keep : max(int(np.count_nonzero(squares > CHOP)), keep)].sum())
+    basis = vectors[:, :keep]
+    if center_left:  # M ~ (M V) V^dagger: the right site has orthonormal rows, the centre is on the left
+        a, b = m @ basis, basis.conj().T
+    else:  # M ~ U (U^dagger M)
+        a, b = basis, basis.conj().T @ m
+    if discarded > SPLIT_RENORMALISE_ATOL:  # the state keeps its norm, as Aer renormalises
+        factor = np.sqrt(1.0 / (1.0 - discarded))
+        if center_left:
+            a = a * factor
+        else:
+            b = b * factor
+    return a.reshape(left, 2, keep), b.reshape(keep, 2, right), discarded
+
+
+def apply_block(
+    tensors: list, first: int, gate: np.ndarray, max_bond: int, threshold: float, center_left: bool = False
+) -> float:
+    """Apply ``gate`` to the ``k`` sites from ``first`` (holding the centre): contract, multiply, split back.
+
+    Args:
+        tensors: The chain; the centre must be one of the block's sites. Ends with the centre
+            at ``first + k - 1`` (or at ``first`` for two sites and ``center_left``).
         first: The block's first site.
         gate: complex, ``(2**k, 2**k)``, its index over the sites with ``first`` most significant.
         max_bond: As :func:`split`'s.
         threshold: As :func:`split`'s.
+        center_left: As :func:`split`'s (two sites only).
 
     Returns:
         The discarded weight of the ``k - 1`` splits, summed.
@@ -121,14 +155,15 @@ def apply_block(tensors: list, first: int, gate: np.ndarray, max_bond: int, thre
     for i in range(1, k):
         theta = np.tensordot(theta, tensors[first + i], axes=(theta.ndim - 1, 0))
     left, right = theta.shape[0], theta.shape[-1]
-    theta = np.einsum("ij,ajb->aib", gate, theta.reshape(left, 1 << k, right))
+    theta = np.matmul(gate, theta.reshape(left, 1 << k, right))
     if k == 1:
         tensors[first] = theta.reshape(left, 2, right)
         return 0.0
     discarded = 0.0
     for i in range(k - 1):  # peel one site off the left at a time
         rest = 1 << (k - 1 - i)  # the outcomes of the sites after this one
-        a, b, d = split(theta.reshape(theta.shape[0], 2, 2, (rest // 2) * right), max_bond, threshold)
+        pair = theta.reshape(theta.shape[0], 2, 2, (rest // 2) * right)
+        a, b, d = split(pair, max_bond, threshold, center_left and k == 2)
         tensors[first + i] = a
         discarded += d
         theta = b.reshape(b.shape[0], rest, right)
