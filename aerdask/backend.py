@@ -36,6 +36,9 @@ from .truncation import truncate
 __all__ = ["AerSimulator", "build_target"]
 
 
+#: The gates the extended_stabilizer method's Target advertises (Aer's basis for it).
+EXTENDED_BASIS = ("x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "t", "tdg", "p", "u1", "rz")
+EXTENDED_BASIS += ("cx", "cy", "cz", "swap", "ecr", "ccx", "ccz", "pauli")
 #: The matrix_product_state method's Target width (Aer's says 63; a chain of 100 sites is its use).
 MPS_TARGET_QUBITS = 1024
 
@@ -62,6 +65,8 @@ def build_target(num_qubits: int | None = None, basis_gates=None, method: str = 
         method: The simulation method whose widest circuit sets the default ``num_qubits``.
     """
     target = Target(description=f"aerdask simulator ({method})", num_qubits=num_qubits or _max_qubits(method))
+    if basis_gates is None and method == "extended_stabilizer":
+        basis_gates = EXTENDED_BASIS  # the gates a sum of stabilizer states takes, as Aer's
     for name, spec in INSTRUCTIONS.items():
         if basis_gates is None or spec.kind != "gate" or name in basis_gates:
             target.add_instruction(spec.target_entry, name=name)
@@ -429,13 +434,14 @@ class AerSimulator(BackendV2):
 
 
 def _mps_options(options: dict) -> dict:
-    """The matrix_product_state options a program carries: those not at their defaults only."""
+    """The matrix_product_state and extended_stabilizer options a program carries: those not at their defaults."""
     out = {
         "matrix_product_state_max_bond_dimension": options["matrix_product_state_max_bond_dimension"] or 0,
         "matrix_product_state_truncation_threshold": options["matrix_product_state_truncation_threshold"],
         "mps_sample_measure_algorithm": options["mps_sample_measure_algorithm"],
         "mps_swap_direction": options["mps_swap_direction"],
         "mps_log_data": options["mps_log_data"],
+        **{key: options[key] for key in PROGRAM_DEFAULTS if key.startswith("extended_stabilizer_")},
     }
     return {key: value for key, value in out.items() if value != PROGRAM_DEFAULTS[key]}
 

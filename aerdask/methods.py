@@ -6,7 +6,8 @@
 a Clifford tableau (thousands of qubits, Clifford gates and Pauli noise only);
 ``"unitary"`` and ``"superop"`` build the circuit's operator (no measurements; the
 unitary takes no resets or noise either); ``"matrix_product_state"`` holds a chain of
-tensors whose bonds, not the width, bound its memory, as Aer's methods do.
+tensors whose bonds, not the width, bound its memory; ``"extended_stabilizer"`` a sum of
+stabilizer states (Clifford+T circuits of up to 63 qubits, Pauli noise), as Aer's methods do.
 
 ``"automatic"`` picks per circuit as Aer's automatic method does: the method a
 method-only instruction names (``save_unitary``, ``set_unitary``, ``save_superop``,
@@ -25,24 +26,36 @@ import math
 import numpy as np
 import psutil
 
+from aerdask_kernels.cpu.extended import MAX_SAVED_QUBITS as MAX_EXTENDED_SAVED_QUBITS
+from aerdask_kernels.cpu.extended import NotExtendedError, matrix_actions, row_actions
 from aerdask_kernels.cpu.mps import MAX_CONTRACTED_QUBITS
 from aerdask_kernels.cpu.stabilizer import non_clifford
 from aerdask_kernels.density import STATEVECTOR_SAVES
 from aerdask_kernels.format.program import Experiment
-from aerdask_kernels.format.validation import MAX_MPS_QUBITS, MPS_SAVES
+from aerdask_kernels.format.validation import EXTENDED_SAVES, MAX_EXTENDED_QUBITS, MAX_MPS_QUBITS, MPS_SAVES
 from aerdask_kernels.opcodes import (
+    CHAN_COUNT,
     CHAN_KIND,
+    CHAN_MOFF,
     CHANNEL_KRAUS,
     COL_ARG,
+    COL_ARG2,
+    COL_MOFF,
+    COL_NCTRL,
+    COL_NTARG,
     COL_OPCODE,
     DENSITY_MATRIX,
+    EXTENDED_STABILIZER,
     MATRIX_PRODUCT_STATE,
     OP_BRANCH,
     OP_CHANNEL,
     OP_CLASSICAL,
+    OP_DIAG,
+    OP_MATRIX,
     OP_MEASURE,
     OP_RESET,
     OP_SET_STATE,
+    OP_STANDARD,
     SET_CHAIN,
     SET_OPERATOR,
     STABILIZER,
@@ -57,6 +70,7 @@ __all__ = ["with_method", "METHODS"]
 
 #: The ``method`` option's values.
 METHODS = ("automatic", STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE)
+METHODS += (EXTENDED_STABILIZER,)
 
 # Rows after which shots no longer share one final state (Aer's circuits that cannot "sample").
 _NOT_SAMPLED = (OP_MEASURE, OP_RESET, OP_BRANCH, OP_CLASSICAL, OP_SET_STATE)
@@ -69,12 +83,14 @@ _METHOD_SAVES = {
     UNITARY: ("unitary",),
     SUPEROP: ("superop",),
     MATRIX_PRODUCT_STATE: MPS_SAVES,
+    EXTENDED_STABILIZER: EXTENDED_SAVES,
 }
 _ONLY = {"unitary": UNITARY, "superop": SUPEROP, "stabilizer": STABILIZER, "clifford": STABILIZER}
 _ONLY["matrix_product_state"] = MATRIX_PRODUCT_STATE
 #: The label of ``save_state`` under each method (Aer's: the method's state).
 _STATE_KIND = {STATEVECTOR: "statevector", DENSITY_MATRIX: "density_matrix", STABILIZER: "stabilizer"}
 _STATE_KIND |= {UNITARY: "unitary", SUPEROP: "superop", MATRIX_PRODUCT_STATE: "matrix_product_state"}
+_STATE_KIND[EXTENDED_STABILIZER] = "statevector"
 #: Rows each method cannot run, named in the error.
 _REFUSED_ROWS = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}
 _ROW_NAMES = {OP_MEASURE: "measurements", OP_RESET: "resets", OP_CHANNEL: "noise"}
@@ -106,6 +122,16 @@ def with_method(exp: Experiment, method: str, noise=None) -> Experiment:
         reason = non_clifford(exp) or _non_pauli_noise(exp)
         if reason:
             _refuse(exp, method, reason, "the stabilizer method runs Clifford gates and Pauli noise only")
+    if method == EXTENDED_STABILIZER:
+        reason = _not_extended(exp)
+        if reason:
+            _refuse(
+                exp,
+                method,
+                reason,
+                "the extended_stabilizer method runs Clifford gates, t, tdg, p/u1/rz, ccx, ccz and Pauli noise "
+                "(transpile to its basis: AerSimulator(method='extended_stabilizer').target)",
+            )
     saves = []
     for spec in exp.saves:
         if spec.get("state"):
@@ -146,6 +172,52 @@ def _clifford_pays(exp: Experiment) -> bool:
     return non_clifford(exp) is None and _non_pauli_noise(exp) is None
 
 
+def _not_extended(exp: Experiment) -> str | None:
+    """Why ``exp`` cannot run as a sum of stabilizer states, or ``None`` (in Python, on the client)."""
+    reason = _non_pauli_noise(exp)
+    if reason:
+        return reason
+    if exp.num_qubits > MAX_EXTENDED_QUBITS:
+        return f"{exp.num_qubits} qubits (at most {MAX_EXTENDED_QUBITS}: its bit strings are words)"
+    codes = exp.ops[:, COL_OPCODE]
+    seen: set = set()
+    for pc in np.flatnonzero(np.isin(codes, (OP_STANDARD, OP_MATRIX, OP_DIAG))).tolist():
+        row = exp.ops[pc]
+        key = (int(row[COL_OPCODE]), int(row[COL_MOFF]), int(row[COL_NCTRL] + row[COL_NTARG]))
+        if row[COL_OPCODE] == OP_STANDARD and key in seen:
+            continue
+        try:
+            if (
+                row[COL_OPCODE] == OP_STANDARD
+                and exp.param_expr.size
+                and (exp.param_expr[row[COL_ARG] : row[COL_ARG] + row[COL_ARG2]] >= 0).any()
+            ):
+                row_actions(exp.replace(params=np.zeros_like(exp.params)), pc, exp.matrices)  # the name only
+            else:
+                row_actions(exp, pc, exp.matrices)
+        except NotExtendedError as exc:
+            return str(exc)
+        if row[COL_OPCODE] == OP_STANDARD:
+            seen.add(key)
+    if exp.channels.size:
+        for pc in np.flatnonzero(codes == OP_CHANNEL).tolist():
+            channel = exp.channels[exp.ops[pc, COL_ARG]]
+            k = int(exp.ops[pc, COL_NTARG])
+            size = 1 << (2 * k)
+            for j in range(int(channel[CHAN_COUNT])):
+                start = int(channel[CHAN_MOFF]) + j * size
+                matrix = exp.chan_matrices[start : start + size].reshape(1 << k, 1 << k)
+                try:
+                    matrix_actions(matrix, list(range(k)))
+                except NotExtendedError:
+                    return "a noise operator that is not a product of Paulis"
+    if any(s["kind"] in EXTENDED_SAVES for s in exp.saves) and exp.num_qubits > MAX_EXTENDED_SAVED_QUBITS:
+        return (
+            f"a save of {exp.num_qubits} qubits' amplitudes (it enumerates them: at most {MAX_EXTENDED_SAVED_QUBITS})"
+        )
+    return None
+
+
 def _sets(exp: Experiment, what: int) -> bool:
     """A SET_STATE row of ``what`` (``SET_OPERATOR``: ``set_unitary``; ``SET_CHAIN``: ``set_matrix_product_state``)."""
     rows = exp.ops[:, COL_OPCODE] == OP_SET_STATE
@@ -166,7 +238,10 @@ def _check_rows(exp: Experiment, method: str) -> None:
     for op in _REFUSED_ROWS.get(method, ()):
         if (rows == op).any() or (op == OP_MEASURE and exp.final_qubits.size):
             _refuse(exp, method, _ROW_NAMES[op], f"Aer's {method} method has none either")
-    if method in (STABILIZER, SUPEROP, UNITARY) and ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
+    if (
+        method in (STABILIZER, SUPEROP, UNITARY, EXTENDED_STABILIZER)
+        and ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any()
+    ):
         _refuse(exp, method, "set_statevector", f"the {method} method sets no statevector")
     if method == DENSITY_MATRIX and exp.num_qubits > 31 or method == UNITARY and exp.num_qubits > 31:
         _refuse(exp, method, f"{exp.num_qubits} qubits", "it holds 4**n entries: at most 31 qubits")

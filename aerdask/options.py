@@ -77,6 +77,12 @@ DEFAULTS: dict[str, object] = {
     # Aer's choice between its own SVD and LAPACK's: aerdask's SVD is always LAPACK's (numpy), which
     # the result's metadata["matrix_product_state_lapack"] says; either value is accepted.
     "mps_lapack": False,
+    # The extended_stabilizer method's (Aer's names and defaults; see aerdask_kernels.cpu.extended).
+    "extended_stabilizer_approximation_error": 0.05,
+    "extended_stabilizer_sampling_method": "resampled_metropolis",
+    "extended_stabilizer_metropolis_mixing_time": 5000,
+    "extended_stabilizer_norm_estimation_samples": 100,
+    "extended_stabilizer_norm_estimation_repetitions": 3,
 }
 
 #: Aer's engine knobs and Aer's defaults: accepted, not acted on (see the module docs).
@@ -97,11 +103,6 @@ ENGINE_KNOBS: dict[str, object] = {
     "statevector_parallel_threshold": 14,
     "statevector_sample_measure_opt": 10,
     "stabilizer_max_snapshot_probabilities": 32,
-    "extended_stabilizer_sampling_method": "resampled_metropolis",
-    "extended_stabilizer_metropolis_mixing_time": 5000,
-    "extended_stabilizer_approximation_error": 0.05,
-    "extended_stabilizer_norm_estimation_samples": 100,
-    "extended_stabilizer_norm_estimation_repetitions": 3,
     "extended_stabilizer_parallel_threshold": 100,
     "extended_stabilizer_probabilities_snapshot_samples": 3000,
     "chop_threshold": 1e-8,
@@ -112,7 +113,7 @@ ENGINE_KNOBS: dict[str, object] = {
 }
 
 #: Aer's other methods: named in the error, so a user knows what is missing.
-OTHER_AER_METHODS = ("extended_stabilizer", "tensor_network")
+OTHER_AER_METHODS = ("tensor_network",)
 #: Devices an option may name; ``run()`` refuses one this machine has not got.
 DEVICES = ("CPU", "GPU")
 PRECISIONS = ("double", "single")
@@ -183,6 +184,15 @@ def _threshold(name: str) -> Callable:
 
 
 _zero_threshold = _threshold("zero_threshold")
+
+
+def _open_unit(name: str) -> Callable:
+    def check(value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 < value < 1:
+            raise AerdaskInputError(f"{name} must be a float in (0, 1), got {value!r}")
+        return float(value)
+
+    return check
 
 
 def _max_memory(value):
@@ -295,6 +305,15 @@ _VALIDATORS: dict[str, Callable] = {
     "mps_swap_direction": _choice("mps_swap_direction", MPS_CHOICES["mps_swap_direction"]),
     "mps_log_data": _bool("mps_log_data"),
     "mps_lapack": _bool("mps_lapack"),
+    "extended_stabilizer_approximation_error": _open_unit("extended_stabilizer_approximation_error"),
+    "extended_stabilizer_sampling_method": _choice(
+        "extended_stabilizer_sampling_method", MPS_CHOICES["extended_stabilizer_sampling_method"]
+    ),
+    "extended_stabilizer_metropolis_mixing_time": _int_in("extended_stabilizer_metropolis_mixing_time", 1, 10**9),
+    "extended_stabilizer_norm_estimation_samples": _int_in("extended_stabilizer_norm_estimation_samples", 1, 10**9),
+    "extended_stabilizer_norm_estimation_repetitions": _int_in(
+        "extended_stabilizer_norm_estimation_repetitions", 1, 10**6
+    ),
     **{name: _any for name in ENGINE_KNOBS},
 }
 

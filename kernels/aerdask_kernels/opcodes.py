@@ -68,6 +68,7 @@ __all__ = [
     "UNITARY",
     "SUPEROP",
     "MATRIX_PRODUCT_STATE",
+    "EXTENDED_STABILIZER",
     "METHODS",
     "SET_AMPLITUDES",
     "SET_OPERATOR",
@@ -129,15 +130,16 @@ SAVE_SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average",
 #: The simulation methods a program's experiment may name (``Experiment.method``): see
 #: :mod:`.density` (the density matrix), :mod:`.cpu.operator` (unitary and superoperator: the
 #: operator as a vector of twice the bits, gates on its row bits), :mod:`.cpu.stabilizer` and
-#: :mod:`.cpu.mps` (a chain of tensors).
-STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE = (
+#: :mod:`.cpu.mps` (a chain of tensors) and :mod:`.cpu.extended` (a sum of stabilizer states).
+STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE, EXTENDED_STABILIZER = (
     "statevector",
     "density_matrix",
     "stabilizer",
     "unitary",
     "superop",
     "matrix_product_state",
+    "extended_stabilizer",
 )
-METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE)
+METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE, EXTENDED_STABILIZER)
 #: SET_STATE ``ARG`` values: a statevector, the unitary method's operator, a matrix product state.
 SET_AMPLITUDES, SET_OPERATOR, SET_CHAIN = 0, 1, 2

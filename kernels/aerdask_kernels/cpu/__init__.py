@@ -8,10 +8,19 @@ product state (:mod:`..kernels.mps`).
 """
 
 from .density_matrix import DensityMatrixEngine
+from .extended import ExtendedStabilizerEngine
 from .mps import MPSEngine
 from .operator import OperatorEngine
 from .runner import CpuRunner
 from .stabilizer import StabilizerEngine
 from .statevector import StatevectorEngine
 
-__all__ = ["StatevectorEngine", "DensityMatrixEngine", "OperatorEngine", "StabilizerEngine", "MPSEngine", "CpuRunner"]
+__all__ = [
+    "StatevectorEngine",
+    "DensityMatrixEngine",
+    "OperatorEngine",
+    "StabilizerEngine",
+    "MPSEngine",
+    "ExtendedStabilizerEngine",
+    "CpuRunner",
+]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 
 from .. import readiness
-from ..opcodes import DENSITY_MATRIX, MATRIX_PRODUCT_STATE, STABILIZER, SUPEROP, UNITARY
+from ..opcodes import DENSITY_MATRIX, EXTENDED_STABILIZER, MATRIX_PRODUCT_STATE, STABILIZER, SUPEROP, UNITARY
 from ..runtime.engine import Engine, Runner
 from .density_matrix import DensityMatrixEngine
+from .extended import ExtendedStabilizerEngine
 from .mps import MPSEngine
 from .operator import OperatorEngine
 from .stabilizer import StabilizerEngine
@@ -41,6 +42,8 @@ class CpuRunner(Runner):
             return StabilizerEngine(exp, dtype, cancel_flag)
         if exp.method == MATRIX_PRODUCT_STATE:
             return MPSEngine(exp, dtype, cancel_flag, options)
+        if exp.method == EXTENDED_STABILIZER:
+            return ExtendedStabilizerEngine(exp, dtype, cancel_flag, options)
         engine = _ENGINES.get(exp.method, StatevectorEngine)
         return engine(exp, dtype, cancel_flag, options.blocking_qubits)
 

@@ -35,6 +35,7 @@ PRECISIONS = ("double", "single")
 MPS_CHOICES = {
     "mps_sample_measure_algorithm": ("mps_heuristic", "mps_apply_measure", "mps_probabilities"),
     "mps_swap_direction": ("mps_swap_left", "mps_swap_right"),
+    "extended_stabilizer_sampling_method": ("resampled_metropolis", "metropolis", "norm_estimation"),
 }
 
 
@@ -66,6 +67,14 @@ class ProgramOptions:
         mps_swap_direction: ``"mps_swap_left"`` or ``"mps_swap_right"``: which of two distant
             qubits of an MPS moves next to the other.
         mps_log_data: Keep Aer's log of bond dimensions (``MPS_log_data``).
+        extended_stabilizer_approximation_error: The extended stabilizer's sampled sum has
+            ``extent / error**2`` terms.
+        extended_stabilizer_sampling_method: ``"resampled_metropolis"``, ``"metropolis"`` or
+            ``"norm_estimation"``.
+        extended_stabilizer_metropolis_mixing_time: Steps of a Metropolis chain.
+        extended_stabilizer_norm_estimation_samples: Chains estimating a probability (times the
+            repetitions).
+        extended_stabilizer_norm_estimation_repetitions: See above.
     """
 
     shots: int
@@ -85,6 +94,11 @@ class ProgramOptions:
     mps_sample_measure_algorithm: str = "mps_heuristic"
     mps_swap_direction: str = "mps_swap_left"
     mps_log_data: bool = False
+    extended_stabilizer_approximation_error: float = 0.05
+    extended_stabilizer_sampling_method: str = "resampled_metropolis"
+    extended_stabilizer_metropolis_mixing_time: int = 5000
+    extended_stabilizer_norm_estimation_samples: int = 100
+    extended_stabilizer_norm_estimation_repetitions: int = 3
 
     @classmethod
     def from_dict(cls, options: dict) -> ProgramOptions:
@@ -166,6 +180,16 @@ def validate_options(options: dict) -> None:
     for key, allowed in MPS_CHOICES.items():
         if get[key] not in allowed:
             raise QobjValidationError(f"option {key!r} must be one of {allowed}, got {get[key]!r}")
+    error = get["extended_stabilizer_approximation_error"]
+    if not isinstance(error, float) or not 0 < error < 1:
+        raise QobjValidationError(f"option 'extended_stabilizer_approximation_error' must be in (0, 1), got {error!r}")
+    for key in (
+        "extended_stabilizer_metropolis_mixing_time",
+        "extended_stabilizer_norm_estimation_samples",
+        "extended_stabilizer_norm_estimation_repetitions",
+    ):
+        if not _int(get[key]) or get[key] < 1:
+            raise QobjValidationError(f"option {key!r} must be an int >= 1, got {get[key]!r}")
     if not isinstance(get["mps_log_data"], bool):
         raise QobjValidationError(f"option 'mps_log_data' must be bool, got {get['mps_log_data']!r}")
     threshold = get["zero_threshold"]

@@ -26,6 +26,7 @@ from ..opcodes import (
     COL_OPCODE,
     COL_QOFF,
     DENSITY_MATRIX,
+    EXTENDED_STABILIZER,
     MAX_CMP,
     MAX_OPCODE,
     METHODS,
@@ -338,6 +339,10 @@ _STABILIZER_SAVES += ("expval", "expval_var", "expvals")
 #: Aer's MPS saves (and the estimator's ``expvals``).
 MPS_SAVES = ("matrix_product_state", "statevector", "amplitudes", "amplitudes_sq", "probabilities")
 MPS_SAVES += ("probabilities_dict", "density_matrix", "expval", "expval_var", "expvals")
+#: Aer's extended stabilizer saves.
+EXTENDED_SAVES = ("statevector", "amplitudes_sq")
+#: The widest extended stabilizer experiment (its terms' bit strings are 64-bit words).
+MAX_EXTENDED_QUBITS = 63
 _METHOD_ONLY_SAVES = ("unitary", "superop", "stabilizer", "clifford", "matrix_product_state")
 _MAX_QUBITS = {DENSITY_MATRIX: 31, UNITARY: 31, SUPEROP: 15}
 #: The widest stabilizer experiment (its tableau: 2 GiB of bits).
@@ -356,16 +361,20 @@ def _check_method(exp, fail) -> None:
         kind = save["kind"]
         if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
             fail(f"save {i} ({kind}) reads amplitudes, which the density_matrix method has not got")
-        allowed = _OPERATOR_SAVES.get(method, {STABILIZER: _STABILIZER_SAVES, MPS: MPS_SAVES}.get(method))
+        allowed = _OPERATOR_SAVES.get(
+            method, {STABILIZER: _STABILIZER_SAVES, MPS: MPS_SAVES, EXTENDED_STABILIZER: EXTENDED_SAVES}.get(method)
+        )
         if (allowed is not None and kind not in allowed) or (allowed is None and kind in _METHOD_ONLY_SAVES):
             fail(f"save {i} ({kind}) is not a save of the {method} method")
-    if method in (UNITARY, SUPEROP, STABILIZER):
+    if method == EXTENDED_STABILIZER and exp.num_qubits > MAX_EXTENDED_QUBITS:
+        fail(f"an extended stabilizer experiment of {exp.num_qubits} qubits (at most {MAX_EXTENDED_QUBITS})")
+    if method in (UNITARY, SUPEROP, STABILIZER, EXTENDED_STABILIZER):
         rows = exp.ops[:, COL_OPCODE]
-        refused = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,), STABILIZER: ()}[method]
+        refused = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}.get(method, ())
         for op in refused:
             if (rows == op).any():
                 fail(f"the {method} method cannot run {OPCODE_NAMES[op]} rows")
-        if method != STABILIZER and exp.final_qubits.size:
+        if method in (UNITARY, SUPEROP) and exp.final_qubits.size:
             fail(f"the {method} method does not measure (final measurements {exp.final_qubits.tolist()})")
         if ((rows == OP_SET_STATE) & (exp.ops[:, COL_ARG] == 0)).any():
             fail(f"the {method} method takes no SET_STATE rows of a state")
@@ -442,7 +451,8 @@ def validate_experiment(exp) -> None:
 
     _check_arrays(exp, fail)
     # A tableau is 2n x 2n bits, a chain n small tensors; every other state has 2**n entries or more.
-    widest = {STABILIZER: MAX_STABILIZER_QUBITS, MPS: MAX_MPS_QUBITS}.get(exp.method, 62)
+    widest = {STABILIZER: MAX_STABILIZER_QUBITS, MPS: MAX_MPS_QUBITS, EXTENDED_STABILIZER: MAX_EXTENDED_QUBITS}
+    widest = widest.get(exp.method, 62)
     if not isinstance(exp.num_qubits, int) or not 0 <= exp.num_qubits <= widest:
         fail(f"num_qubits must be an int in [0, {widest}], got {exp.num_qubits!r}")
     if not isinstance(exp.num_clbits, int) or exp.num_clbits < 0:

@@ -17,7 +17,16 @@ from ..density import to_density
 from ..format.expressions import bind_params, evaluate_expressions
 from ..format.program import Experiment
 from ..format.standard import expand_standard
-from ..opcodes import COL_OPCODE, DENSITY_MATRIX, MATRIX_PRODUCT_STATE, OP_STANDARD, STABILIZER, SUPEROP, UNITARY
+from ..opcodes import (
+    COL_OPCODE,
+    DENSITY_MATRIX,
+    EXTENDED_STABILIZER,
+    MATRIX_PRODUCT_STATE,
+    OP_STANDARD,
+    STABILIZER,
+    SUPEROP,
+    UNITARY,
+)
 from .fusion import fuse_rows
 
 __all__ = ["PointError", "prepare_point", "point_params"]
@@ -69,7 +78,8 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
     """
     params = point_params(exp, point)
     ops, qubits, matrices = exp.ops, exp.qubits, exp.matrices
-    if ops.shape[0] and (ops[:, COL_OPCODE] == OP_STANDARD).any():
+    # The extended stabilizer reads gates by name (a T is a sum of two Cliffords): rows stay STANDARD.
+    if ops.shape[0] and (ops[:, COL_OPCODE] == OP_STANDARD).any() and exp.method != EXTENDED_STABILIZER:
         ops, matrices = expand_standard(ops, qubits, matrices, params)
     if exp.method in (DENSITY_MATRIX, SUPEROP):
         # On the doubled bits, before fusing: U and conj(U) of a gate fuse into one pass.
@@ -81,7 +91,7 @@ def prepare_point(exp: Experiment, point: int, fusion: bool) -> Experiment:
         exp = exp.replace(num_qubits=2 * exp.num_qubits)
     # A tableau reads gates one by one, as Cliffords; a chain keeps them narrow (a fused gate of
     # five qubits would merge five sites into one 32-wide block).
-    if fusion and exp.method not in (STABILIZER, MATRIX_PRODUCT_STATE):
+    if fusion and exp.method not in (STABILIZER, MATRIX_PRODUCT_STATE, EXTENDED_STABILIZER):
         ops, qubits, matrices = fuse_rows(ops, qubits, matrices)
     return exp.replace(
         ops=ops,

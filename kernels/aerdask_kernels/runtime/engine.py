@@ -23,7 +23,7 @@ import numpy as np
 from .._jit import interpreted
 from ..kernels.gates import apply_matrix
 from ..kernels.interpreter import control_next
-from ..opcodes import COL_OPCODE, OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX
+from ..opcodes import COL_OPCODE, OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX, OP_STANDARD
 from .errors import JobCancelledError
 
 __all__ = ["Engine", "Runner", "host_rows"]
@@ -204,7 +204,7 @@ def host_rows(engine: Engine, state, creg: np.ndarray, pc: int, stop: int, gates
         if engine.cancel_flag[0] != 0:
             raise JobCancelledError("job cancelled while running")
         op = ops[pc, COL_OPCODE]
-        if op == OP_MATRIX or op == OP_DIAG:
+        if op == OP_MATRIX or op == OP_DIAG or op == OP_STANDARD:  # STANDARD: an engine that reads names
             pc = gates(state, pc)
         elif op == OP_JUMP or op == OP_BRANCH:
             with interpreted():  # a few clbits: nothing worth compiling
