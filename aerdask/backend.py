@@ -50,6 +50,8 @@ def _max_qubits(method: str = "statevector") -> int:
         return max(1, min(1 << 16, int(math.sqrt(total / 2))))
     if method == "matrix_product_state":  # its bonds, not its width, bound its memory
         return MPS_TARGET_QUBITS
+    if method == "extended_stabilizer":  # its terms' bit strings are words (Aer's 63)
+        return 63
     per_qubit = {"density_matrix": 2, "unitary": 2, "superop": 4}.get(method, 1)
     return max(1, int(math.log2(total / 16)) // per_qubit)
 

@@ -124,7 +124,11 @@ def experiment_metadata(exp, options: dict) -> dict:
     mid_circuit = bool(np.isin(opcodes, branching).any())
     active = exp.header.get("active_input_qubits")
     # A tableau and a chain are not fused (aerdask_kernels.passes.prepare).
-    fusion = options.get("fusion_enable", True) and exp.method not in ("stabilizer", "matrix_product_state")
+    fusion = options.get("fusion_enable", True) and exp.method not in (
+        "stabilizer",
+        "matrix_product_state",
+        "extended_stabilizer",
+    )
     extra = {}
     if exp.method == "matrix_product_state":  # Aer's keys; the SVD is always LAPACK's (numpy's)
         extra = {

@@ -13,11 +13,14 @@ weight ``c_j / p_j`` (Bravyi et al.'s sparsification, Aer's method), whose error
 the approximation error with high probability.
 
 Reading the sum: up to :data:`ENUMERATED_QUBITS` qubits its amplitudes are enumerated
-(exact probabilities, measurements, saves); past that, shots come from Metropolis
-chains over basis states (``extended_stabilizer_sampling_method``: ``metropolis``, one
-chain; ``resampled_metropolis``, one chain per shot, run side by side), each
-``extended_stabilizer_metropolis_mixing_time`` steps, and a mid-circuit measurement's
-probability from ``extended_stabilizer_norm_estimation_samples`` chains.
+(exact probabilities, measurements, saves, whatever the sampling method); past that,
+one term is sampled over its support, and a sum by Metropolis chains over basis
+states (``extended_stabilizer_sampling_method``: ``metropolis``, one chain;
+``resampled_metropolis``, one chain per shot, run side by side; ``norm_estimation``
+takes the resampled chains), each ``extended_stabilizer_metropolis_mixing_time``
+steps, and a mid-circuit measurement's probability from
+``extended_stabilizer_norm_estimation_samples`` times ``_repetitions`` chains. The
+result's metadata says which (``extended_stabilizer_sampled_by``).
 """
 
 from __future__ import annotations
@@ -196,6 +199,45 @@ def _equal_up_to_phase(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 _WORDS: list | None = None
+_PAIRS: dict | None = None
+
+
+def _phase_key(m: np.ndarray) -> bytes:
+    """``m`` up to a global phase, rounded: equal keys for equal Cliffords."""
+    flat = m.ravel()
+    lead = flat[np.argmax(np.abs(flat) > 1e-6)]
+    return (np.round(m * (abs(lead) / lead), 6) + 0.0).tobytes()  # + 0.0: no -0.0
+
+
+def _two_qubit_cliffords() -> dict:
+    """Every two-qubit Clifford (up to phase, 11520) as its shortest word over H, S and CX: a search, once."""
+    h = np.array([[1, 1], [1, -1]]) / math.sqrt(2)
+    s = np.diag([1, 1j])
+    eye = np.eye(2)
+    cx01 = np.eye(4)[:, [0, 3, 2, 1]]  # control qubit 0 (the low bit)
+    cx10 = np.eye(4)[:, [0, 1, 3, 2]]
+    gens = [
+        (("H", 0), np.kron(eye, h)),
+        (("H", 1), np.kron(h, eye)),
+        (("S", 0), np.kron(eye, s)),
+        (("S", 1), np.kron(s, eye)),
+        (("CX", 0, 1), cx01),
+        (("CX", 1, 0), cx10),
+    ]
+    start = np.eye(4, dtype=complex)
+    found = {_phase_key(start): ()}
+    frontier = [((), start)]
+    while frontier:
+        nxt = []
+        for word, m in frontier:
+            for op, g in gens:
+                m2 = g @ m
+                key = _phase_key(m2)
+                if key not in found:
+                    found[key] = (*word, op)
+                    nxt.append(((*word, op), m2))
+        frontier = nxt
+    return found
 
 
 def matrix_actions(matrix: np.ndarray, qubits: list) -> list:
@@ -207,7 +249,7 @@ def matrix_actions(matrix: np.ndarray, qubits: list) -> list:
     Raises:
         NotExtendedError: for any other matrix.
     """
-    global _WORDS
+    global _WORDS, _PAIRS
     k = len(qubits)
     if k == 1:
         if abs(matrix[0, 1]) < 1e-12 and abs(matrix[1, 0]) < 1e-12:
@@ -219,6 +261,12 @@ def matrix_actions(matrix: np.ndarray, qubits: list) -> list:
                 return [(1.0, tuple((op, qubits[0]) for op in word))]
     if k == 2 and np.allclose(matrix, np.diag([1, 1, 1, -1]) * matrix[0, 0], atol=1e-9):
         return [(1.0, (("CZ", qubits[0], qubits[1]),))]
+    if k == 2:  # any other two-qubit Clifford: its word over H, S and CX
+        if _PAIRS is None:
+            _PAIRS = _two_qubit_cliffords()
+        word = _PAIRS.get(_phase_key(np.asarray(matrix, dtype=complex)))
+        if word is not None:
+            return [(1.0, tuple((op[0], *(qubits[i] for i in op[1:])) for op in word))]
     if k <= 3:  # a product of Paulis (a PauliGate)
         for code in range(4**k):
             labels = ["IXYZ"[(code >> (2 * j)) & 3] for j in range(k)]
@@ -271,6 +319,7 @@ class ExtendedStabilizerEngine(Engine):
         point = int(exp.indices[0]) if exp.indices.size else 0
         self.rng = np.random.default_rng([options.seed_simulator, point, 0xE5])  # the sparsification's draws
         self.actions: dict[int, list] = {}
+        self.sampled_by = None  # how the final shots were drawn, for the metadata
         rows = np.flatnonzero(np.isin(exp.ops[:, COL_OPCODE], (OP_STANDARD, OP_MATRIX, OP_DIAG)))
         terms, xi = 1, 1.0
         for pc in rows.tolist():
@@ -351,7 +400,12 @@ class ExtendedStabilizerEngine(Engine):
     def _chains(self, state: Rank, chains: int, steps: int, rng) -> np.ndarray:
         """Metropolis over basis states (Aer's): ``chains`` side by side, ``steps`` single-bit proposals each."""
         n = self.n
-        x = rng.integers(0, 1 << n, size=chains, dtype=np.uint64) if n < 64 else None
+        # Each chain starts in the support of a term (drawn by |c|**2), not at a random string: in a
+        # sparse state a walk from a string of amplitude 0 would wander before it finds the support.
+        weights = np.abs(state.coeffs) ** 2
+        picks = rng.choice(len(state.terms), size=chains, p=weights / weights.sum())
+        bits = rng.integers(0, 1 << n, size=chains, dtype=np.uint64)
+        x = np.array([state.terms[t].sample(int(b)) for t, b in zip(picks.tolist(), bits.tolist())], dtype=np.uint64)
         amp = np.abs(self.amplitudes(state, x)) ** 2
         for _ in range(steps):
             flip = np.uint64(1) << rng.integers(0, n, size=chains).astype(np.uint64)
@@ -391,8 +445,11 @@ class ExtendedStabilizerEngine(Engine):
         """Shots of the final measurements: one term's own sampler, enumerated amplitudes, or Metropolis."""
         qubits = np.unique(np.asarray(self.exp.final_qubits, dtype=np.int64))
         if self.n <= ENUMERATED_QUBITS:
+            self.sampled_by = "enumerated"
             return sample_indices(self._vector(state), shots, rng, memory)
+        self.sampled_by = "metropolis" if self.method == "metropolis" else "resampled_metropolis"
         if len(state.terms) == 1:  # a stabilizer state: uniform over its support
+            self.sampled_by = "stabilizer"
             term = state.terms[0]
             draws = rng.integers(0, 1 << self.n, size=shots, dtype=np.uint64)
             xs = np.array([term.sample(int(b)) for b in draws.tolist()], dtype=np.uint64)
@@ -431,7 +488,10 @@ class ExtendedStabilizerEngine(Engine):
 
     def stats(self) -> dict:
         """How the sum was kept: its terms (Aer's ``num_states``-like figure) and whether exactly."""
-        return {"metadata": {"extended_stabilizer_terms_bound": self.chi, "extended_stabilizer_exact": self.exact}}
+        meta = {"extended_stabilizer_terms_bound": self.chi, "extended_stabilizer_exact": self.exact}
+        if self.sampled_by:
+            meta["extended_stabilizer_sampled_by"] = self.sampled_by
+        return {"metadata": meta}
 
 
 def _run(term: CHState, ops) -> None:
