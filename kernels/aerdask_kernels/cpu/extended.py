@@ -405,7 +405,9 @@ class ExtendedStabilizerEngine(Engine):
         weights = np.abs(state.coeffs) ** 2
         picks = rng.choice(len(state.terms), size=chains, p=weights / weights.sum())
         bits = rng.integers(0, 1 << n, size=chains, dtype=np.uint64)
-        x = np.array([state.terms[t].sample(int(b)) for t, b in zip(picks.tolist(), bits.tolist())], dtype=np.uint64)
+        x = np.array(
+            [state.terms[t].sample(int(b)) for t, b in zip(picks.tolist(), bits.tolist(), strict=True)], dtype=np.uint64
+        )
         amp = np.abs(self.amplitudes(state, x)) ** 2
         for _ in range(steps):
             flip = np.uint64(1) << rng.integers(0, n, size=chains).astype(np.uint64)
