@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from aerdask_kernels import Experiment, Program
+from aerdask_kernels.opcodes import COL_OPCODE, OP_MEASURE
 
 from .errors import AerdaskInputError
 
@@ -77,8 +78,14 @@ def plan_chunks(
     pending: list[Experiment] = []
     room = size
     for exp in experiments:
-        # An operator has no shots to split; a density matrix would be evolved again per piece.
-        whole = exp.method in ("unitary", "superop") or (exp.method == "density_matrix" and not split_density)
+        # An operator has no shots to split; a density matrix (or a chain, or a sum of stabilizer states
+        # whose shots all sample one final state) would be evolved again per piece, for shots that one
+        # evolution samples at once.
+        sampled = not exp.noisy and not (exp.ops[:, COL_OPCODE] == OP_MEASURE).any()
+        evolved_once = exp.method == "density_matrix" or (
+            exp.method in ("matrix_product_state", "extended_stabilizer") and sampled
+        )
+        whole = exp.method in ("unitary", "superop") or (evolved_once and not split_density)
         for piece in _pieces(exp, None if whole else max_shot_size):
             start, points = 0, piece.num_points
             while start < points:
