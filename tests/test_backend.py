@@ -48,7 +48,7 @@ def test_bad_shots_raise_at_run(bell, shots):
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("method", "matrix_product_state", "method must be one of"),
+        ("method", "tensor_network", "method must be one of"),
         ("precision", "half", "precision must be one of"),
         ("memory", "yes", "memory must be True or False"),
         ("seed_simulator", -1, "seed_simulator must be"),

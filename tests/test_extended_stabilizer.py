@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import Operator, Statevector, random_clifford
+from qiskit.quantum_info import Kraus, Operator, Statevector, random_clifford
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError, UnsupportedInstructionError
+from aerdask.noise import NoiseModel
+
+from .noise_cases import amplitude_damping
 
 ES = "extended_stabilizer"
 ONE = ("x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "t", "tdg")
@@ -140,10 +143,10 @@ def test_mid_circuit_measurement_reset_and_feedback():
 
 
 def test_pauli_noise_on_every_executor(executor):
-    from qiskit_aer.noise import NoiseModel, pauli_error
-
-    noise = NoiseModel()
-    noise.add_all_qubit_quantum_error(pauli_error([("X", 0.2), ("I", 0.8)]), ["t"])
+    noise = NoiseModel()  # aerdask's: importing qiskit-aer here would replace the circuit methods
+    noise.add_all_qubit_quantum_error(
+        Kraus([np.sqrt(0.8) * np.eye(2), np.sqrt(0.2) * np.array([[0, 1], [1, 0]])]), ["t"]
+    )
     qc = QuantumCircuit(2)
     qc.t(0)
     qc.cx(0, 1)
@@ -162,10 +165,8 @@ def test_what_the_method_does_not_run_is_refused_at_run():
     probs.save_probabilities()
     with pytest.raises(UnsupportedInstructionError, match="save_statevector, save_amplitudes_sq"):
         AerSimulator(method=ES).run(probs)
-    from qiskit_aer.noise import NoiseModel, amplitude_damping_error
-
     noise = NoiseModel()
-    noise.add_all_qubit_quantum_error(amplitude_damping_error(0.1), ["h"])
+    noise.add_all_qubit_quantum_error(amplitude_damping(0.1), ["h"])
     noisy = QuantumCircuit(1)
     noisy.h(0)
     noisy.measure_all()

@@ -9,6 +9,9 @@ from qiskit.quantum_info import DensityMatrix, SparsePauliOp, Statevector, parti
 
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError, CircuitTooLargeError, UnsupportedInstructionError
+from aerdask.noise import NoiseModel
+
+from .noise_cases import amplitude_damping, depolarizing
 
 MPS = "matrix_product_state"
 
@@ -150,11 +153,9 @@ def test_sampling_algorithms_draw_the_born_distribution(algorithm):
 
 
 def test_kraus_noise_and_mid_circuit_feedback_match_the_density_matrix():
-    from qiskit_aer.noise import NoiseModel, amplitude_damping_error, depolarizing_error
-
-    noise = NoiseModel()
-    noise.add_all_qubit_quantum_error(amplitude_damping_error(0.3), ["x", "h"])
-    noise.add_all_qubit_quantum_error(depolarizing_error(0.1, 2), ["cx"])
+    noise = NoiseModel()  # aerdask's: importing qiskit-aer here would replace the circuit methods
+    noise.add_all_qubit_quantum_error(amplitude_damping(0.3), ["x", "h"])
+    noise.add_all_qubit_quantum_error(depolarizing(0.1, 2), ["cx"])
     qc = QuantumCircuit(3, 4)
     qc.x(0)
     qc.h(1)
