@@ -79,6 +79,9 @@ class Emitter:
         self.next_label = 0
         # Noise: the channels and readout errors this experiment uses, each stored once.
         self.channel_index: dict[int, int] = {}  # id(Channel) -> row of the channels table
+        # The channels indexed, held: a channel made for one instruction and freed could otherwise leave its
+        # id to the next one made, which would then be read as the first (a 1-qubit channel for a 2-qubit one).
+        self.channel_refs: list = []
         self.channels: list[tuple] = []
         self.chan_matrices: list[np.ndarray] = []
         self.chan_probs: list[np.ndarray] = []
@@ -202,6 +205,7 @@ class Emitter:
         index = self.channel_index.get(id(channel))
         if index is None:
             index = self.channel_index[id(channel)] = len(self.channels)
+            self.channel_refs.append(channel)
             moff, poff = self.chan_sizes
             self.channels.append((channel.kind, channel.matrices.shape[0], moff, poff, channel.identity))
             self.chan_matrices.append(channel.matrices.ravel())

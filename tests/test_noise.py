@@ -20,7 +20,7 @@ from qiskit.quantum_info import DensityMatrix, Kraus, Operator, SuperOp
 from aerdask import AerSimulator
 from aerdask.errors import AerdaskInputError
 from aerdask.noise import NoiseModel, as_channel
-from aerdask_kernels.opcodes import COL_OPCODE
+from aerdask_kernels.opcodes import CHAN_COUNT, COL_ARG, COL_NTARG, COL_OPCODE, OP_CHANNEL
 
 from .noise_cases import SHOTS, amplitude_damping, assert_fits, depolarizing, exact_probabilities, model_of
 
@@ -341,3 +341,45 @@ def test_fused_checkpoint_levels_cover_the_channel_rows():
         assert (level.ops[level.fast[:-1], 0] == OP_CHANNEL).all()
         assert level.ops.shape[0] < exp.ops.shape[0]  # fewer rows: channels gone, gates fused across them
     assert copies.levels[0].span(0, channels[0]) is None  # no two checkpoints before the first error row
+
+
+def test_each_channel_instruction_keeps_its_own_channel(monkeypatch):
+    """A channel made for one instruction and freed must not lend its id to the next one made.
+
+    The emitter indexes channels by ``id``. CPython gives a freed object's address (its id) to the next
+    object of its size, so before the emitter held its channels, the 2-qubit channel of the second
+    instruction could be read as the freed 1-qubit one (qiskit-aer's test_shot_branching_kraus_circuit_noise
+    failed so, now and then). The fault is injected exactly: ``id`` in the emitter recycles the number of
+    a channel as soon as it is freed, as the allocator may.
+    """
+    import weakref
+
+    import aerdask.emitter
+    from aerdask.noise import Channel
+
+    free: list[int] = []
+    numbers: dict[int, int] = {}
+    recycled: list[int] = []
+
+    def recycling_id(obj):
+        if not isinstance(obj, Channel):
+            return id(obj)
+        key = id(obj)
+        if key not in numbers:
+            number = free.pop(0) if free else len(numbers) + len(recycled) + 1000
+            numbers[key] = number
+            weakref.finalize(obj, lambda k=key, n=number: (recycled.append(n), free.append(n), numbers.pop(k)))
+        return numbers[key]
+
+    monkeypatch.setattr(aerdask.emitter, "id", recycling_id, raising=False)
+    qc = QuantumCircuit(2)
+    for _ in range(3):
+        qc.h(0)
+        qc.append(amplitude_damping(0.05), [0])
+        qc.cx(0, 1)
+        qc.append(amplitude_damping(0.15).tensor(amplitude_damping(0.05)), [0, 1])
+    exp = AerSimulator(method="statevector").compile([qc], shots=10).experiments[0]
+    exp.validate()
+    rows = exp.ops[exp.ops[:, COL_OPCODE] == OP_CHANNEL]
+    sizes = exp.channels[rows[:, COL_ARG], CHAN_COUNT]  # operators: 2 for one qubit, 4 for two
+    assert rows[:, COL_NTARG].tolist() == [1, 2] * 3 and sizes.tolist() == [2, 4] * 3
