@@ -21,6 +21,7 @@ name), else the matrix product state.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -159,8 +160,9 @@ def _automatic(exp: Experiment, noise) -> str:
     return STATEVECTOR if exp.num_qubits <= _statevector_qubits() else MATRIX_PRODUCT_STATE
 
 
+@functools.cache
 def _statevector_qubits() -> int:
-    """The widest statevector this machine's memory holds (16 bytes an amplitude)."""
+    """The widest statevector this machine's memory holds (16 bytes an amplitude); read once per process."""
     return int(math.log2(psutil.virtual_memory().total / 16))
 
 
