@@ -30,6 +30,9 @@ SWAP_LEFT, SWAP_RIGHT = "mps_swap_left", "mps_swap_right"
 APPLY_MEASURE, PROBABILITIES, HEURISTIC = "mps_apply_measure", "mps_probabilities", "mps_heuristic"
 #: The heuristic samples from the marginal distribution up to this many measured qubits.
 HEURISTIC_PROBABILITY_QUBITS = 12
+#: ``mps_probabilities`` builds the measured qubits' ``2**k`` distribution up to this many; past it
+#: (Aer too samples a wide register otherwise) the shots are drawn site by site.
+MAX_PROBABILITY_QUBITS = 20
 #: Shots drawn site by site at once (their left vectors are held together).
 SAMPLE_BATCH = 1 << 14
 #: The widest state ``save_statevector`` contracts (its ``2**n`` amplitudes).
@@ -258,8 +261,8 @@ class MPSEngine(Engine):
     def sample(self, state: Chain, shots: int, rng, memory: bool):
         """Shots of the final measurements: from their marginal distribution, or site by site.
 
-        ``mps_probabilities`` (and the heuristic, up to
-        :data:`HEURISTIC_PROBABILITY_QUBITS` measured qubits) draws from the measured
+        ``mps_probabilities`` (up to :data:`MAX_PROBABILITY_QUBITS` measured qubits; the
+        heuristic up to :data:`HEURISTIC_PROBABILITY_QUBITS`) draws from the measured
         qubits' distribution as a statevector's draws are made
         (:func:`.sampling.sample_indices`); ``mps_apply_measure`` draws every shot along
         the chain, each site's outcome from its conditional probabilities, as Aer applies
@@ -308,7 +311,7 @@ class MPSEngine(Engine):
 
     def _by_probabilities(self, measured: int) -> bool:
         if self.algorithm == PROBABILITIES:
-            return measured <= 62
+            return measured <= MAX_PROBABILITY_QUBITS
         return self.algorithm == HEURISTIC and measured <= HEURISTIC_PROBABILITY_QUBITS
 
     # -- saves -------------------------------------------------------------------
