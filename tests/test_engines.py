@@ -127,7 +127,16 @@ def test_the_engine_contract(name):
     method = "density_matrix" if name in DENSITY_ENGINES else "statevector"
     exp, _ = _point(qc, method)
     flag = np.zeros(1, dtype=np.uint8)
-    engine = ALL[name](exp, np.complex128, flag)
+    assert_engine_contract(ALL[name](exp, np.complex128, flag), exp, flag)
+
+
+def assert_engine_contract(engine, exp, flag: np.ndarray) -> None:
+    """What the walker relies on, for ``engine`` of ``exp``: a circuit that measures qubit 4 mid-circuit.
+
+    fresh, run_segment (stops at the measurement), probability_one, copy (independent), collapse,
+    flip, sample (memory, the measured qubits only) and cancel (``flag``, the engine's).
+    """
+    assert isinstance(engine, Engine)
     creg = np.zeros(1, dtype=np.int8)
     state = engine.fresh()
     assert engine.probability_one(state, 4) == pytest.approx(0.0, abs=1e-12)

@@ -21,7 +21,7 @@ from ..kernels import mps as kern
 from ..kernels.sampling import sample_indices
 from ..opcodes import COL_NCTRL, COL_NTARG, COL_OPCODE, COL_QOFF, OP_DIAG, OP_MATRIX
 from ..runtime.engine import Engine, host_rows
-from ..runtime.outcomes import basis_indices
+from ..runtime.outcomes import basis_indices, tally_batches
 from ..runtime.saves import expectation
 
 __all__ = ["Chain", "MPSEngine", "SWAP_LEFT", "SWAP_RIGHT", "APPLY_MEASURE", "PROBABILITIES", "HEURISTIC"]
@@ -279,31 +279,16 @@ class MPSEngine(Engine):
         chain = state.copy()
         chain.center = kern.move_center(chain.tensors, chain.center, 0)
         sites = chain.where[qubits]
-        found: dict[bytes, int] = {}
-        rows, totals, numbers = [], [], []
-        done = 0
-        while done < shots:
-            batch = min(SAMPLE_BATCH, shots - done)
-            bits = kern.sample_chain(chain.tensors, rng.random((batch, self.n)))[:, sites]
-            seen, inverse, counts = np.unique(bits, axis=0, return_inverse=True, return_counts=True)
-            ids = np.empty(seen.shape[0], dtype=np.int64)
-            for i, row in enumerate(seen):
-                key = row.tobytes()
-                if key not in found:
-                    found[key] = len(rows)
-                    rows.append(row)
-                    totals.append(0)
-                ids[i] = found[key]
-                totals[ids[i]] += int(counts[i])
-            if memory:
-                numbers.append(ids[inverse.ravel()])
-            done += batch
-        indices = basis_indices(np.array(rows, dtype=np.uint8).reshape(-1, qubits.size), qubits, self.n)
-        order = np.argsort(indices, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        per = indices[order][rank[np.concatenate(numbers)]] if memory else None
-        return indices[order], np.array(totals, dtype=np.int64)[order], per
+        width = qubits.size
+
+        def batches():
+            done = 0
+            while done < shots:
+                batch = min(SAMPLE_BATCH, shots - done)
+                yield kern.sample_chain(chain.tensors, rng.random((batch, self.n)))[:, sites]
+                done += batch
+
+        return tally_batches(batches(), memory, lambda rows: basis_indices(rows.reshape(-1, width), qubits, self.n))
 
     def _spread(self, drawn: np.ndarray, qubits: np.ndarray) -> np.ndarray:
         bits = ((drawn[:, None] >> np.arange(qubits.size)) & 1).astype(np.uint8)

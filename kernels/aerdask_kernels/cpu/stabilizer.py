@@ -34,7 +34,7 @@ from ..opcodes import (
     OP_STANDARD,
 )
 from ..runtime.engine import Engine, host_rows
-from ..runtime.outcomes import basis_indices
+from ..runtime.outcomes import basis_indices, tally_batches
 from ..runtime.saves import expectation
 from .frames import FrameSampler
 
@@ -290,34 +290,18 @@ class StabilizerEngine(Engine):
             order = np.argsort(indices, kind="stable")
             return indices[order], counts[order].astype(np.int64), None
         top = np.iinfo(np.uint64).max
-        found: dict[bytes, int] = {}  # outcome words -> its number
-        patterns, totals, numbers = [], [], []
-        done = 0
-        while done < shots:  # in batches: the draws of a billion shots are not held at once
-            batch = min(SAMPLE_BATCH, shots - done)
-            draws = rng.integers(0, top, size=(batch, max((r + 63) // 64, 1)), dtype=np.uint64, endpoint=True)
-            out = np.empty((batch, words), dtype=np.uint64)
-            tb.sample_affine(c_words, rows, draws, out)
-            seen, inverse, counts = np.unique(out, axis=0, return_inverse=True, return_counts=True)
-            ids = np.empty(seen.shape[0], dtype=np.int64)
-            for i, row in enumerate(seen):
-                key = row.tobytes()
-                if key not in found:
-                    found[key] = len(patterns)
-                    patterns.append(row)
-                    totals.append(0)
-                ids[i] = found[key]
-                totals[ids[i]] += int(counts[i])
-            if memory:
-                numbers.append(ids[inverse.ravel()])
-            done += batch
-        indices = _indices(np.array(patterns, dtype=np.uint64).reshape(-1, words), qubits, self.n)
-        order = np.argsort(indices, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        counts = np.array(totals, dtype=np.int64)[order]
-        per_shot = indices[order][rank[np.concatenate(numbers)]] if memory else None
-        return indices[order], counts, per_shot
+
+        def batches():  # a billion shots' draws are not held at once
+            done = 0
+            while done < shots:
+                batch = min(SAMPLE_BATCH, shots - done)
+                draws = rng.integers(0, top, size=(batch, max((r + 63) // 64, 1)), dtype=np.uint64, endpoint=True)
+                out = np.empty((batch, words), dtype=np.uint64)
+                tb.sample_affine(c_words, rows, draws, out)
+                yield out
+                done += batch
+
+        return tally_batches(batches(), memory, lambda found: _indices(found.reshape(-1, words), qubits, self.n))
 
     def save_value(self, spec: dict, state, zero_threshold: float):
         """Aer's stabilizer saves: the tableau, probabilities, squared amplitudes, expectation values."""
