@@ -1,12 +1,17 @@
-"""The benchmark suite: aerdask against qiskit-aer and, where installed, qibojit, lightning and qulacs.
+"""The benchmark suite: aerdask against qiskit-aer and, where installed, qibojit, lightning, qulacs and qsim.
 
 Run: ``pip install -e ".[bench]" && python benchmarks/suite.py`` (``--sizes 16 20`` for a
-quick look, ``--skip-peers`` to compare with Aer only, ``--peers qibojit`` for some peers).
+quick look, ``--skip-peers`` to compare with Aer only, ``--peers qsim qulacs`` for some peers).
 Everything is measured in one run on this machine: min and median of the repeats after a warm-up run, ratios to Aer
-and to the fastest peer, and the memory-bandwidth limit (an in-place read+write pass
-over a 2**26 complex128 array) with the CPU and thread count. Per circuit, the passes over
-the state that aerdask's stage plan makes for its gates, and aerdask's whole time (compile,
-gates, sampling) in units of one in-place pass over a state of that size.
+and to the fastest peer *at the same precision* (aerdask double against Aer, qulacs, qibojit and
+lightning; aerdask ``precision="single"`` against qsim, which has no double precision), and the
+memory-bandwidth limit (an in-place read+write pass over a 2**26 complex128 array) with the CPU
+and thread count. Every statevector simulator runs with ``method="statevector"`` (Aer's automatic
+method would take the stabilizer for GHZ) and the peers at their best settings: qsim with gate
+fusion of 2 and of 4 qubits, qulacs with and without its ``QuantumCircuitOptimizer``, the
+faster kept. Per circuit, the passes over the state that aerdask's stage plan makes for its
+gates, aerdask's whole time in units of one in-place pass over a state of that size, and
+(``--breakdown``) where those pass-equivalents go: allocation, each stage, sampling.
 """
 
 from __future__ import annotations
@@ -59,10 +64,14 @@ CIRCUITS = {"qft": qft, "random": random, "qv": qv, "ghz": ghz}
 
 
 # -- simulators: each returns a callable that simulates the final state once ----------------
-def aerdask_runner(qc):
-    backend = aerdask.AerSimulator()
+def aerdask_runner(qc, precision="double"):
+    backend = aerdask.AerSimulator(method="statevector", precision=precision)
     measured = qc.measure_all(inplace=False)
     return lambda: backend.run(measured, shots=1).result()
+
+
+def aerdask_single_runner(qc):
+    return aerdask_runner(qc, "single")
 
 
 def aer_runner(qc):
@@ -86,7 +95,7 @@ def qibojit_runner(qc):
     return lambda: circuit()
 
 
-def qulacs_runner(qc):
+def qulacs_circuit(qc):
     import qulacs
     from qulacs import gate
 
@@ -105,13 +114,64 @@ def qulacs_runner(qc):
             circuit.add_U3_gate(q[0], *params)
         elif name == "cu1":
             circuit.add_gate(gate.DenseMatrix([q[0], q[1]], np.diag([1, 1, 1, np.exp(1j * params[0])])))
+    return circuit
+
+
+def qulacs_runner(qc, repeats=2):
+    """qulacs as given and after its optimiser (light, and blocks of 2 and 3 qubits): the fastest."""
+    import qulacs
+    from qulacs.circuit import QuantumCircuitOptimizer
+
+    variants = [qulacs_circuit(qc)]
+    for block in (0, 2, 3):
+        circuit = qulacs_circuit(qc)
+        if block:
+            QuantumCircuitOptimizer().optimize(circuit, block)
+        else:
+            QuantumCircuitOptimizer().optimize_light(circuit)
+        variants.append(circuit)
     state = qulacs.QuantumState(qc.num_qubits)
 
-    def run():
-        state.set_zero_state()
-        circuit.update_quantum_state(state)
+    def runner(circuit):
+        def run():
+            state.set_zero_state()
+            circuit.update_quantum_state(state)
 
-    return run
+        return run
+
+    return _fastest([runner(c) for c in variants], repeats)
+
+
+def qsim_runner(qc, repeats=2):
+    """qsim (single precision only) on every core, gate fusion of 2 and of 4 qubits: the faster."""
+    import cirq
+    import qsimcirq
+
+    pc = portable(qc)
+    line = cirq.LineQubit.range(qc.num_qubits)
+    native = {"h": cirq.H, "cx": cirq.CNOT, "swap": cirq.SWAP}
+    ops = []
+    for inst in pc.data:
+        q = [line[pc.find_bit(b).index] for b in inst.qubits]
+        name, params = inst.operation.name, [float(p) for p in inst.operation.params]
+        if name in native:
+            ops.append(native[name](*q))
+        elif name == "cu1":
+            ops.append(cirq.CZPowGate(exponent=params[0] / np.pi)(*q))
+        else:  # u3: its matrix (qsim fuses every gate into matrices anyway)
+            ops.append(cirq.MatrixGate(inst.operation.to_matrix())(*q))
+    circuit = cirq.Circuit(ops)
+
+    def runner(fused):
+        sim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(max_fused_gate_size=fused, cpu_threads=os.cpu_count()))
+        return lambda: sim.simulate(circuit)
+
+    return _fastest([runner(2), runner(4)], repeats)
+
+
+def _fastest(runs, repeats):
+    """The run of ``runs`` with the smallest time (min of ``repeats`` after a warm-up)."""
+    return min(runs, key=lambda run: timed(run, repeats)[0])
 
 
 def lightning_runner(qc):
@@ -142,7 +202,18 @@ def lightning_runner(qc):
     return circuit
 
 
-PEERS = {"qibojit": qibojit_runner, "lightning": lightning_runner, "qulacs": qulacs_runner}
+PEERS = {"qibojit": qibojit_runner, "lightning": lightning_runner, "qulacs": qulacs_runner, "qsim": qsim_runner}
+#: Each simulator's precision: ratios compare aerdask with the peers of its own precision.
+PRECISION = {
+    "aerdask": "double",
+    "aerdask-single": "single",
+    "aer": "double",
+    "qibojit": "double",
+    "lightning": "double",
+    "qulacs": "double",
+    "qsim": "single",
+}
+PEER_MODULES = {"qibojit": "qibojit", "lightning": "pennylane_lightning", "qulacs": "qulacs", "qsim": "qsimcirq"}
 
 
 def timed(fn, repeats):
@@ -156,14 +227,18 @@ def timed(fn, repeats):
 
 
 # -- the memory-bandwidth limit ------------------------------------------------------------
-@njit(parallel=True, nogil=True)
+@njit(parallel=True, nogil=True, fastmath=True)
 def _touch(a):
+    # fastmath: without it the complex product checks for infinities and NaNs, and the
+    # "pass" ran 1.6x slower than memory allows (17.8 ms against 11.0 ms at 24 qubits,
+    # Intel Xeon), so every figure in pass units looked better than it was.
+    scale = a.real.dtype.type(1.0000001)
     for i in prange(a.size):
-        a[i] = a[i] * 1.0000001
+        a[i] = a[i] * scale
 
 
-def bandwidth_pass(num_qubits):
-    a = np.ones(1 << num_qubits, dtype=np.complex128)
+def bandwidth_pass(num_qubits, precision="double"):
+    a = np.ones(1 << num_qubits, dtype=np.complex64 if precision == "single" else np.complex128)
     return timed(lambda: _touch(a), 5)[0]
 
 
@@ -196,44 +271,140 @@ def machine():
     )
 
 
+def prepared(qc, precision="double"):
+    """``qc`` (measured) compiled and prepared as a worker would: (experiment, engine)."""
+    from aerdask_kernels.cpu.statevector import StatevectorEngine
+    from aerdask_kernels.passes.prepare import prepare_point
+
+    program = aerdask.AerSimulator(method="statevector", precision=precision).compile(
+        [qc.measure_all(inplace=False)], shots=1
+    )
+    exp = prepare_point(program.experiments[0], 0, True)
+    dtype = np.complex64 if precision == "single" else np.complex128
+    return exp, StatevectorEngine(exp, dtype, np.zeros(1, dtype=np.uint8))
+
+
 def planned_passes(qc) -> int:
     """Passes over the state that aerdask's stage plan makes for ``qc`` (gates only)."""
     from aerdask_kernels.passes.blocking import plan_blocks
-    from aerdask_kernels.passes.prepare import prepare_point
 
-    program = aerdask.AerSimulator().compile([qc], shots=1)
-    exp = prepare_point(program.experiments[0], 0, True)
+    exp, _ = prepared(qc)
     return plan_blocks(exp).passes(exp)
 
 
-def circuits_table(sizes, peers, repeats, names):
+def breakdown(qc, precision="double", repeats=3):
+    """Where aerdask's time on ``qc`` goes, in seconds: ``{part: seconds}``, min over ``repeats``.
+
+    The parts: ``compile`` (the client: circuit to program), ``prepare`` (the worker: matrices,
+    fusion, the stage plan), ``allocate`` (the zeroed state), ``first touch`` (what the first
+    stage costs more on a fresh state than on a used one: the page faults), ``stage k`` (each
+    planned step: a cache block of many gates, or a gate run alone) and ``sample`` (the shot).
+    """
+    from aerdask_kernels.kernels.interpreter import _run_blocks
+    from aerdask_kernels.passes.blocking import plan_blocks
+
+    measured = qc.measure_all(inplace=False)
+    backend = aerdask.AerSimulator(method="statevector", precision=precision)
+    best: dict = {}
+
+    def keep(part, seconds):
+        best[part] = min(best.get(part, np.inf), seconds)
+
+    for _ in range(repeats + 1):  # the first round compiles the kernels, and is dropped below
+        start = time.perf_counter()
+        backend.compile([measured], shots=1)
+        keep("compile", time.perf_counter() - start)
+        start = time.perf_counter()
+        exp, engine = prepared(qc, precision)
+        plan = plan_blocks(exp)
+        keep("prepare", time.perf_counter() - start)
+        start = time.perf_counter()
+        state = engine.fresh()
+        keep("allocate", time.perf_counter() - start)
+        ops, qubits, matrices = exp.ops, exp.qubits, engine.matrices
+        first_fresh = None
+        for first, end, _, threads in plan.runs.tolist():
+            for step in range(first, end):
+                run = np.array([step, step + 1, 0, threads], dtype=np.int64)
+                args = (ops, qubits, matrices, engine.cancel_flag, run, plan.steps, plan.pool, plan.positions)
+                start = time.perf_counter()
+                _run_blocks(state, *args)
+                seconds = time.perf_counter() - start
+                if first_fresh is None:
+                    first_fresh = seconds
+                    start = time.perf_counter()
+                    _run_blocks(state, *args)  # again, on touched pages
+                    seconds = time.perf_counter() - start
+                    keep("first touch", first_fresh - seconds)
+                keep(f"stage {step}", seconds)
+        rng = np.random.default_rng(1)
+        start = time.perf_counter()
+        engine.sample(state, 1, rng, False)
+        keep("sample", time.perf_counter() - start)
+    return best
+
+
+def circuits_table(sizes, peers, repeats, names, show_breakdown=False):
     rows = []
-    one_pass = {n: bandwidth_pass(n) for n in sizes}
+    one_pass = {n: {p: bandwidth_pass(n, p) for p in ("double", "single")} for n in sizes}
     for name in names:
         make = CIRCUITS[name]
         for n in sizes:
             qc = make(n)
             reps = 1 if n >= 26 else repeats
-            res = {"aerdask": timed(aerdask_runner(qc), reps), "aer": timed(aer_runner(qc), reps)}
+            res = {
+                "aerdask": timed(aerdask_runner(qc), reps),
+                "aerdask-single": timed(aerdask_single_runner(qc), reps),
+                "aer": timed(aer_runner(qc), reps),
+            }
             for peer in peers:
                 try:
                     res[peer] = timed(PEERS[peer](qc), reps)
                 except Exception as exc:  # a peer that cannot run a circuit is reported, not fatal
                     print(f"  {peer} failed on {name}{n}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            fastest_peer = min((res[p][0], p) for p in res if p not in ("aerdask", "aer")) if len(res) > 2 else None
-            passes = (planned_passes(qc), res["aerdask"][0] / one_pass[n])
-            rows.append((f"{name}{n}", res, fastest_peer, passes))
+            passes = {
+                "planned": planned_passes(qc),
+                "double": res["aerdask"][0] / one_pass[n]["double"],
+                "single": res["aerdask-single"][0] / one_pass[n]["single"],
+            }
+            rows.append((f"{name}{n}", res, passes))
             print(format_row(rows[-1]), flush=True)
+            if show_breakdown:
+                print(format_breakdown(breakdown(qc), one_pass[n]["double"]), flush=True)
     return rows
 
 
+def fastest_peer(res, precision):
+    """(seconds, name) of the fastest peer at ``precision``, or None."""
+    times = [(v[0], k) for k, v in res.items() if not k.startswith("aerdask") and PRECISION[k] == precision]
+    return min(times) if times else None
+
+
 def format_row(row):
-    label, res, fastest, (planned, measured) = row
+    label, res, passes = row
     cells = "  ".join(f"{k} {v[0]:.3f}/{v[1]:.3f}" for k, v in res.items())
     ratio = res["aerdask"][0] / res["aer"][0]
-    peer = f"  vs {fastest[1]}: {res['aerdask'][0] / fastest[0]:.2f}x" if fastest else ""
-    passes = f"  | passes: {planned} planned, aerdask's time {measured:.1f}"
-    return f"{label:<10} {cells}  | aerdask/aer {ratio:.2f}x{peer}{passes}"
+    peers = ""
+    for ours, precision in (("aerdask", "double"), ("aerdask-single", "single")):
+        fastest = fastest_peer(res, precision)
+        if fastest:
+            peers += f"  {precision}: {res[ours][0] / fastest[0]:.2f}x {fastest[1]}"
+    measured = f"aerdask's time {passes['double']:.1f} (single {passes['single']:.1f})"
+    return f"{label:<10} {cells}  | aerdask/aer {ratio:.2f}x{peers}  | passes: {passes['planned']} planned, {measured}"
+
+
+def format_breakdown(parts, one_pass):
+    """The parts of :func:`breakdown` in seconds and in pass-equivalents, stages summed by kind."""
+    stages = {k: v for k, v in parts.items() if k.startswith("stage")}
+    rest = {k: v for k, v in parts.items() if not k.startswith("stage")}
+    cells = [f"{k} {v * 1e3:.1f} ms ({v / one_pass:.1f})" for k, v in rest.items()]
+    per_stage = " ".join(f"{v / one_pass:.1f}" for v in stages.values())
+    total = sum(parts.values())
+    return (
+        f"    breakdown (pass-equivalents): {'; '.join(cells)}; {len(stages)} stages "
+        f"{sum(stages.values()) * 1e3:.1f} ms ({sum(stages.values()) / one_pass:.1f}): [{per_stage}]; "
+        f"sum {total / one_pass:.1f}"
+    )
 
 
 def batch_section():
@@ -338,7 +509,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 20, 24, 26])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-peers", action="store_true")
-    parser.add_argument("--peers", nargs="+", choices=["qibojit", "lightning", "qulacs"], help="only these peers")
+    parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), help="only these peers")
+    parser.add_argument("--breakdown", action="store_true", help="where aerdask's time goes, per circuit")
     parser.add_argument("--circuits", nargs="+", choices=sorted(CIRCUITS), default=list(CIRCUITS))
     parser.add_argument("--only", choices=["circuits", "kernels", "batch", "shots", "memory"], nargs="+")
     args = parser.parse_args(argv)
@@ -355,7 +527,7 @@ def main(argv=None):
         )
     peers = []
     if not args.skip_peers:
-        for peer, module in (("qibojit", "qibojit"), ("lightning", "pennylane_lightning"), ("qulacs", "qulacs")):
+        for peer, module in PEER_MODULES.items():
             if args.peers and peer not in args.peers:
                 continue
             try:
@@ -365,7 +537,7 @@ def main(argv=None):
                 print(f"({peer} not installed: skipped)")
     if "circuits" in sections:
         print("circuit    min/median seconds per simulator")
-        circuits_table(args.sizes, peers, args.repeats, args.circuits)
+        circuits_table(args.sizes, peers, args.repeats, args.circuits, args.breakdown)
     if "shots" in sections:
         shots_section()
     if "batch" in sections:

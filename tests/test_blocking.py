@@ -187,3 +187,30 @@ def test_program_option_is_validated_and_passed():
     bad = Program(program.experiments, {**program.options, "blocking_qubits": 99})
     with pytest.raises(QobjValidationError, match="blocking_qubits"):
         bad.validate()
+
+
+def _slots_in_state_order(plan):
+    """For each block step: whether its buffer keeps the state's bit order."""
+    out = []
+    for n_local, loff, _, _ in plan.steps.tolist():
+        if n_local:
+            out.append(plan.pool[loff + n_local : loff + 2 * n_local].tolist() == list(range(n_local)))
+    return out
+
+
+def test_blocks_without_dense_gates_on_low_qubits_keep_the_state_order():
+    """Free low buffer bits are for dense gates' loops; a block of moves and phases gathers runs in order."""
+    moves = QuantumCircuit(12)
+    for q in range(8):  # cx and cz on the lowest qubits: permutations and phases only
+        moves.cx(q, q + 1)
+        moves.cz(q, q + 2)
+    assert _slots_in_state_order(plan_blocks(compiled(moves, fusion=False), 9)) == [True, True]
+    dense = moves.copy()
+    dense.h(1)  # a dense gate on a low qubit wants the free slots
+    assert False in _slots_in_state_order(plan_blocks(compiled(dense, fusion=False), 9))
+    # In front of it, a seeded random layer; the blocks after it keep the state's order.
+    qc = random_u_layer(12, np.random.default_rng(3)).compose(moves)
+    assert True in _slots_in_state_order(plan_blocks(compiled(qc, fusion=False), 9))
+    for fusion in (True, False):
+        got = simulate_statevector(qc, blocking_qubits=9, fusion_enable=fusion)
+        np.testing.assert_allclose(got, reference_statevector(qc), atol=1e-10)

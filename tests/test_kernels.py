@@ -198,3 +198,18 @@ def test_serial_interpreter_matches_the_parallel_one_and_runs_small_states(fusio
     assert engine.rows.segment is run_segment_serial and (1 << 9) < PARALLEL_MIN_SIZE
     blocked = StatevectorEngine(exp, np.complex128, flags, blocking_qubits=4)
     assert blocked.rows.segment is run_segment  # a plan with cache blocks needs the full interpreter
+
+
+def test_matrices_lose_parts_below_eps_squared_of_their_precision():
+    """Rounding residue of fusion would make subnormal products in single precision (slow on CPUs)."""
+    from aerdask_kernels.passes.precision import in_precision
+
+    matrices = np.array([0.6 + 8e-17j, 1e-33 - 0.8j, 1e-13 + 0j, 0j])
+    single = in_precision(matrices, np.complex64)
+    assert single.dtype == np.complex64
+    np.testing.assert_array_equal(single, np.array([0.6, 0 - 0.8j, 1e-13, 0], dtype=np.complex64))
+    double = in_precision(matrices, np.complex128)
+    np.testing.assert_array_equal(double, [0.6 + 8e-17j, -0.8j, 1e-13, 0])
+    assert matrices[1] == 1e-33 - 0.8j  # the program's own array is left alone
+    clean = np.array([0.6 + 0.8j, 1j])
+    assert in_precision(clean, np.complex128) is clean  # nothing to flush: no copy

@@ -141,3 +141,29 @@ def test_blocked_and_sorted_sampling_agree_in_distribution(shots, rng):
         np.testing.assert_allclose(big_counts / 2**40, probs[big], rtol=1e-3, atol=1e-9)
         tv = 0.5 * np.abs(np.bincount(idx, counts, minlength=probs.size) / shots - probs).sum()
         assert tv < 0.06
+
+
+@pytest.mark.parametrize("shots", [1, 7, 5000])
+def test_large_state_draws_the_same_shots_from_chunks_as_one_sweep(shots, rng):
+    """Past 2**14 amplitudes the sampler reads chunk sums, then only the chunks drawn into.
+
+    It must draw what one sweep over the whole state draws from the same uniforms,
+    including chunks of zero probability (skipped) and the last ones (rounding).
+    """
+    from aerdask_kernels.kernels import sampling
+
+    n = 17
+    state = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
+    state[: 3 << sampling.CHUNK_BITS] = 0  # whole chunks without probability, first ones included
+    state[-(1 << sampling.CHUNK_BITS) :] = 0  # and the last one
+    state /= np.linalg.norm(state)
+    assert state.size >= sampling.PARALLEL_MIN_SIZE and state.size > 1 << sampling.CHUNK_BITS
+    idx, counts, per_shot = sampling.sample_indices(state, shots, np.random.default_rng(3), ordered=True)
+    spacings = np.cumsum(np.random.default_rng(3).standard_exponential(shots + 1))
+    one_sweep = sampling.sample_sorted(state, spacings[:-1] * (sampling.norm_squared(state) / spacings[-1]))
+    assert np.array_equal(np.repeat(idx, counts), one_sweep)
+    assert np.all(np.abs(state[idx]) > 0)
+    # A uniform rounded past the total lands on the last amplitude with probability.
+    prefix = np.cumsum(sampling.block_norms(state, sampling.CHUNK_BITS))
+    last = sampling.sample_chunks(state, np.array([prefix[-1] * (1 + 1e-12)]), prefix, sampling.CHUNK_BITS)
+    assert last[0] == np.flatnonzero(state)[-1]

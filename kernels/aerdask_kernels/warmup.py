@@ -137,6 +137,17 @@ def build_unit(unit: tuple[str, str]) -> None:
         run_compiled(warm_up_program(precision))
     else:
         run_compiled(warm_up_blocked_program(precision))
+        _warm_up_chunked_sampling(precision)
+
+
+def _warm_up_chunked_sampling(precision: str) -> None:
+    """The sampler of large states (:func:`.sampling.sample_chunks`), which no small program reaches."""
+    from .kernels.sampling import block_norms, sample_chunks
+
+    state = np.full(64, 0.125, dtype=np.complex64 if precision == "single" else np.complex128)
+    with _jit.interpreted(False):
+        prefix = np.cumsum(block_norms(state, 3))
+        sample_chunks(state, np.array([0.25, 0.5]), prefix, 3)
 
 
 readiness.set_builder(build_unit)

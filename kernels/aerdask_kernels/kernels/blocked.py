@@ -204,7 +204,7 @@ def _block_general(re, im, ctrl_pos, ctrl_val, targ_pos, matrix):
 
 
 #: A diagonal's entries are tabled per chunk of at most ``2**DIAG_CHUNK_BITS`` buffer entries.
-DIAG_CHUNK_BITS = 6
+DIAG_CHUNK_BITS = 8
 
 
 @njit(fastmath=True)

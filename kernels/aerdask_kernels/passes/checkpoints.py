@@ -25,6 +25,7 @@ from .. import settings
 from ..opcodes import COL_OPCODE, OP_CHANNEL, OP_DIAG, OP_MATRIX
 from .blocking import plan_blocks
 from .fusion import fuse_rows
+from .precision import in_precision
 
 __all__ = ["Checkpoints", "Level", "CHECKPOINT_STRIDE"]
 
@@ -48,7 +49,7 @@ class Level:
         ops = exp.ops
         keep = (ops[:, COL_OPCODE] != OP_CHANNEL) | np.isin(np.arange(ops.shape[0]), keep_rows)
         self.ops, self.qubits, matrices = fuse_rows(np.ascontiguousarray(ops[keep]), exp.qubits, exp.matrices)
-        self.matrices = matrices.astype(dtype, copy=False)
+        self.matrices = in_precision(matrices, dtype)
         p = plan_blocks(exp.replace(ops=self.ops, qubits=self.qubits, matrices=matrices), blocking_qubits)
         self.plan = (p.entry, p.runs, p.steps, p.pool, p.positions)
         rows = np.flatnonzero(self.ops[:, COL_OPCODE] == OP_CHANNEL)

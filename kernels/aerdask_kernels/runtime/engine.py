@@ -24,6 +24,7 @@ from .._jit import interpreted
 from ..kernels.gates import apply_matrix
 from ..kernels.interpreter import control_next
 from ..opcodes import COL_OPCODE, OP_BRANCH, OP_CHANNEL, OP_DIAG, OP_JUMP, OP_MATRIX, OP_STANDARD
+from ..passes.precision import in_precision
 from .errors import JobCancelledError
 
 __all__ = ["Engine", "Runner", "host_rows"]
@@ -56,7 +57,7 @@ class Engine(abc.ABC):
         self.exp = exp
         self.dtype = dtype
         self.cancel_flag = cancel_flag
-        self.matrices = exp.matrices.astype(dtype, copy=False)
+        self.matrices = in_precision(exp.matrices, dtype)
 
     @abc.abstractmethod
     def fresh(self):
