@@ -1,7 +1,8 @@
-"""The ``aerdask`` command: ``run`` circuit files, ``sweep`` parameters, start a local ``cluster``.
+"""The ``aerdask`` command: ``run`` circuit files, ``sweep`` parameters, ``plot`` a sweep, start a local ``cluster``.
 
-Every command has ``--help``. Bad input (a missing file, a QASM error, an unreachable
-scheduler) prints one line to stderr and exits non-zero, without a traceback.
+Every command has ``--help``; ``aerdask --version`` prints the version. Bad input (a
+missing file, a QASM error, an unreachable scheduler) prints one line to stderr and
+exits non-zero, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import signal
 import sys
 import threading
+
+from aerdask_kernels import __version__
 
 from .errors import AerdaskError
 
@@ -58,17 +61,40 @@ def _counts_table(name: str, counts: dict, shots: int) -> str:
     return "\n".join(lines)
 
 
+def _backend_options(args) -> dict:
+    """The simulator options ``--method``, ``--precision`` and ``--noise`` give."""
+    options = {"method": args.method, "precision": args.precision}
+    if args.noise:
+        from .noise import NoiseModel
+
+        try:
+            with open(args.noise) as fh:
+                data = json.load(fh)
+        except ValueError as exc:
+            raise AerdaskError(f"--noise {args.noise}: not JSON ({exc})") from None
+        options["noise_model"] = NoiseModel.from_dict(data)
+    return options
+
+
+def _announce(job, client) -> None:
+    """The job id, and where to watch it (the dashboard of a Dask cluster), on stderr."""
+    where = f"; dashboard {client.dashboard_link}" if client is not None else ""
+    print(f"job {job.job_id()}{where}", file=sys.stderr, flush=True)
+
+
 def cmd_run(args) -> int:
     from .backend import AerSimulator
     from .loaders import load_circuits
 
     circuits = load_circuits(args.file)
     with _client(args) as client:
-        backend = AerSimulator(executor=client)
-        options = {"shots": args.shots, "precision": args.precision, "memory": args.memory}
+        backend = AerSimulator(executor=client, **_backend_options(args))
+        options = {"shots": args.shots, "memory": args.memory}
         if args.seed is not None:
             options["seed_simulator"] = args.seed
-        result = backend.run(circuits, **options).result()
+        job = backend.run(circuits, **options)
+        _announce(job, client)
+        result = job.result()
     out = []
     for i, circuit in enumerate(circuits):
         entry = {"name": circuit.name, "shots": args.shots, "seed_simulator": result.results[i].seed_simulator}
@@ -76,8 +102,8 @@ def cmd_run(args) -> int:
         if args.memory and circuit.num_clbits:
             entry["memory"] = result.get_memory(i)
         out.append(entry)
-    if args.json:
-        print(json.dumps(out if len(out) > 1 else out[0], indent=2, sort_keys=True))
+    if args.json:  # a list, however many circuits: one shape to parse
+        print(json.dumps(out, indent=2, sort_keys=True))
     else:
         for entry in out:
             print(_counts_table(entry["name"], entry["counts"], args.shots))
@@ -99,7 +125,7 @@ def cmd_sweep(args) -> int:
     names, points = grid_points(args.grid) if args.grid else csv_points(args.values)
     stop = _stop_on_signals()
     with _client(args) as client:
-        backend = AerSimulator(executor=client)
+        backend = AerSimulator(executor=client, **_backend_options(args))
         summary = run_sweep(
             circuits[0],
             names,
@@ -111,11 +137,54 @@ def cmd_sweep(args) -> int:
             points_per_job=args.points_per_job,
             progress=None if args.quiet else sys.stderr,
             stop=stop,
+            observables=args.observable,
         )
     print(
         f"{summary['points']} points in {args.output} ({summary['ran']} run now, {summary['skipped']} already done, "
         f"seed {summary['seed']})"
     )
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .tables import load
+
+    table = load(args.table, outcomes="counts" if args.counts else "probabilities")
+    names = table.attrs["parameters"]
+    if args.x not in names:
+        raise AerdaskError(f"--x {args.x!r}: the sweep's parameters are {names}")
+    values = [c for c in table.columns if c.startswith(("evs.", "probabilities.", "counts."))]
+    ys = args.y or values
+    unknown = [y for y in ys if y not in table.columns]
+    if unknown:
+        raise AerdaskError(f"--y {unknown}: the table's columns are {list(table.columns)}")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # a file, whatever display there is
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AerdaskError("plot needs matplotlib: pip install 'aerdask[plot]'") from None
+    others = [n for n in names if n != args.x]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    # One line per column, and per value of any other parameter (a grid's slices).
+    groups = table.groupby(others) if others else [((), table)]
+    for key, part in groups:
+        part = part.sort_values(args.x)
+        suffix = "" if not others else " (" + ", ".join(f"{n}={v:g}" for n, v in zip(others, key, strict=True)) + ")"
+        for y in ys:
+            ax.plot(part[args.x], part[y], marker=".", label=y + suffix)
+    ax.set_xlabel(args.x)
+    ax.set_ylabel("value" if len(ys) > 1 else ys[0])
+    if len(ax.lines) > 8:  # a grid's many slices: the legend beside the axes, not over the lines
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize="small", loc="best")
+    ax.grid(alpha=0.3)
+    output = args.output or os.path.splitext(args.table)[0] + ".png"
+    fig.tight_layout()
+    fig.savefig(output, dpi=120)
+    print(f"wrote {output}")
     return 0
 
 
@@ -149,7 +218,7 @@ def cmd_cluster(args) -> int:
         Client(cluster, security=security) as client,
     ):
         print(f"scheduler: {cluster.scheduler_address}", flush=True)
-        print(f"dashboard: {client.dashboard_link}", flush=True)
+        print(f"dashboard: {_dashboard(client)}", flush=True)
         print(f"workers:   {args.workers} x {args.threads} thread(s); Ctrl-C stops the cluster", flush=True)
         if tls_config:
             print(f"tls:       clients need DASK_CONFIG={tls_config.parent} (certificates and Dask's TLS settings)")
@@ -157,6 +226,15 @@ def cmd_cluster(args) -> int:
             pass
     print("cluster stopped", flush=True)
     return 0
+
+
+def _dashboard(client) -> str:
+    """The dashboard's link, or what to install for one: Dask serves it only with bokeh."""
+    try:
+        import bokeh  # noqa: F401
+    except ImportError:
+        return "needs bokeh>=3.1: pip install 'aerdask[dashboard]'"
+    return client.dashboard_link
 
 
 def _tls_files(directory: str | None):
@@ -206,29 +284,47 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aerdask", description="Run Qiskit circuits on a thread pool or a Dask cluster."
     )
+    parser.add_argument("--version", action="version", version=f"aerdask {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run OpenQASM 2/3, QPY or Python circuit files and print counts")
     run.add_argument("file", help=".qasm (OpenQASM 2 or 3), .qpy, or .py defining 'circuit'")
     run.add_argument("--shots", type=int, default=1024, help="shots per circuit (default 1024)")
     run.add_argument("--seed", type=int, help="seed_simulator, for reproducible counts")
-    run.add_argument("--precision", choices=["double", "single"], default="double")
+    _simulator_arguments(run)
     run.add_argument("--memory", action="store_true", help="also print every shot's outcome")
     _scheduler_arguments(run)
-    run.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    run.add_argument("--json", action="store_true", help="print a JSON list (one object per circuit) instead of tables")
     run.set_defaults(func=cmd_run)
 
     sweep = sub.add_parser("sweep", help="run a parameterised circuit over a grid or a CSV of values")
     sweep.add_argument("circuit", help="OpenQASM 3 with 'input float NAME;' parameters, or a .py defining 'circuit'")
     sweep.add_argument("--grid", nargs="+", metavar="NAME=START:STOP:NUM", help="axes of a grid (or NAME=V1,V2,...)")
     sweep.add_argument("--values", metavar="FILE.csv", help="CSV whose header names the parameters")
-    sweep.add_argument("--output", "-o", required=True, help="JSON-lines result file; run again to resume")
+    sweep.add_argument(
+        "--output", "-o", required=True, help="result table: .parquet (pyarrow), else JSON lines; run again to resume"
+    )
     sweep.add_argument("--shots", type=int, default=1024)
+    sweep.add_argument(
+        "--observable",
+        action="append",
+        metavar="PAULI",
+        help="store this observable's expectation value (a Pauli string such as ZZ) instead of counts; repeatable",
+    )
+    _simulator_arguments(sweep)
     sweep.add_argument("--seed", type=int, help="seed of the sweep (default: drawn once, kept with the output)")
     sweep.add_argument("--points-per-job", type=int, default=50)
     _scheduler_arguments(sweep)
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=cmd_sweep)
+
+    plot = sub.add_parser("plot", help="plot a sweep's table against one parameter (PNG)")
+    plot.add_argument("table", help="a sweep's output (.parquet or JSON lines)")
+    plot.add_argument("--x", required=True, metavar="PARAM", help="the parameter along the x axis")
+    plot.add_argument("--y", nargs="+", metavar="COLUMN", help="columns to plot (default: every outcome or observable)")
+    plot.add_argument("--counts", action="store_true", help="plot counts, not probabilities")
+    plot.add_argument("--output", "-o", help="PNG file (default: the table's name with .png)")
+    plot.set_defaults(func=cmd_plot)
 
     cluster = sub.add_parser("cluster", help="start a local Dask scheduler and workers with the aerdask preload")
     cluster.add_argument("--workers", type=int, default=2)
@@ -240,6 +336,14 @@ def _parser() -> argparse.ArgumentParser:
     cluster.add_argument("--tls-dir", metavar="DIR", help="where --tls writes its certificates (default: a temp dir)")
     cluster.set_defaults(func=cmd_cluster)
     return parser
+
+
+def _simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    from .methods import METHODS
+
+    parser.add_argument("--method", choices=METHODS, default="automatic", help="simulation method (default automatic)")
+    parser.add_argument("--precision", choices=["double", "single"], default="double")
+    parser.add_argument("--noise", metavar="FILE.json", help="a noise model: JSON of qiskit-aer's NoiseModel.to_dict")
 
 
 def _scheduler_arguments(parser: argparse.ArgumentParser) -> None:

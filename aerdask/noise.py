@@ -382,6 +382,45 @@ class NoiseModel:
         return out
 
     @classmethod
+    def from_dict(cls, data: dict) -> NoiseModel:
+        """The model ``qiskit_aer.noise.NoiseModel.to_dict(serializable=True)`` wrote (and JSON kept).
+
+        Quantum errors are mixtures of instruction lists (gates, ``pauli``, ``unitary``,
+        ``kraus``, ``reset``) on the error's own qubits; readout errors are matrices, each
+        on all qubits or on the ``gate_qubits`` given. qiskit-aer is not needed to read one.
+
+        Raises:
+            AerdaskInputError: for a malformed entry or an instruction it cannot read, naming
+                the entry.
+        """
+        model = cls()
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if not isinstance(errors, list):
+            raise AerdaskInputError("a noise model dict holds 'errors': a list (NoiseModel.to_dict's form)")
+        for i, entry in enumerate(errors):
+            where = f"noise model error {i}"
+            try:
+                kind, operations = entry["type"], list(entry["operations"])
+                gate_qubits = entry.get("gate_qubits")
+                if kind == "roerror":
+                    matrix = np.asarray(entry["probabilities"], dtype=np.float64)
+                    if gate_qubits is None:
+                        model.add_all_qubit_readout_error(matrix)
+                    for qubits in gate_qubits or ():
+                        model.add_readout_error(matrix, qubits)
+                    continue
+                if kind != "qerror":
+                    raise AerdaskInputError(f"{where}: type {kind!r}; known: 'qerror', 'roerror'")
+                error = _dict_error(entry["instructions"], entry["probabilities"], where)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise AerdaskInputError(f"{where}: not an entry of NoiseModel.to_dict ({exc!r})") from None
+            if gate_qubits is None:
+                model.add_all_qubit_quantum_error(error, operations)
+            for qubits in gate_qubits or ():
+                model.add_quantum_error(error, operations, qubits)
+        return model
+
+    @classmethod
     def from_aer(cls, noise_model) -> NoiseModel:
         """Read a ``qiskit_aer.noise.NoiseModel``: its quantum and readout errors, all-qubit and local.
 
@@ -401,6 +440,51 @@ class NoiseModel:
         for qubits, error in getattr(noise_model, "_local_readout_errors", {}).items():
             out.add_readout_error(error, qubits)
         return out
+
+
+def _dict_matrix(value) -> np.ndarray:
+    """A complex matrix from JSON: ``[re, im]`` pairs (Aer's serializable form) or plain numbers."""
+    array = np.asarray(value, dtype=np.float64) if not np.iscomplexobj(value) else np.asarray(value)
+    if array.dtype.kind == "f" and array.ndim == 3 and array.shape[-1] == 2:
+        return array[..., 0] + 1j * array[..., 1]
+    return np.asarray(array, dtype=np.complex128)
+
+
+def _dict_instruction(instruction: dict, where: str):
+    """One instruction of a ``to_dict`` error as a ``qiskit.quantum_info`` channel on its own qubits."""
+    from qiskit.circuit.library import get_standard_gate_name_mapping
+    from qiskit.quantum_info import Kraus, Operator, Pauli
+
+    name, params = instruction["name"], instruction.get("params", [])
+    if name == "kraus":
+        return Kraus([_dict_matrix(m) for m in params])
+    if name == "reset":
+        return Kraus([np.array([[1, 0], [0, 0]]), np.array([[0, 1], [0, 0]])])
+    if name == "unitary":
+        return Kraus(Operator(_dict_matrix(params[0])))
+    if name == "pauli":
+        return Kraus(Operator(Pauli(params[0])))
+    gates = get_standard_gate_name_mapping()
+    if name == "i":
+        name = "id"
+    if name not in gates:
+        raise AerdaskInputError(f"{where}: instruction {name!r} is not a gate, pauli, unitary, kraus or reset")
+    gate = gates[name] if not params else type(gates[name])(*params)
+    return Kraus(Operator(gate))
+
+
+def _dict_error(circuits: list, probabilities: list, where: str):
+    """The Kraus channel of a ``to_dict`` quantum error: ``sqrt(p)`` times each circuit's operators."""
+    from qiskit.quantum_info import Kraus
+
+    width = 1 + max(q for circuit in circuits for inst in circuit for q in inst["qubits"])
+    operators = []
+    for p, circuit in zip(probabilities, circuits, strict=True):
+        channel = Kraus(np.eye(1 << width))
+        for instruction in circuit:
+            channel = channel.compose(_dict_instruction(instruction, where), qargs=list(instruction["qubits"]))
+        operators.extend(np.sqrt(max(float(p), 0.0)) * k for k in channel.data)
+    return Kraus(operators)
 
 
 def as_noise_model(value) -> NoiseModel | None:

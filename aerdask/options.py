@@ -12,6 +12,7 @@ Three groups:
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import warnings
@@ -326,8 +327,10 @@ def validate_option(name: str, value):
 
     """
     if name not in _VALIDATORS:
+        close = difflib.get_close_matches(str(name), _VALIDATORS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise AerdaskInputError(
-            f"option {name!r} is not supported by aerdask.AerSimulator; supported options: {sorted(_VALIDATORS)}"
+            f"option {name!r} is not supported by aerdask.AerSimulator{hint}; supported options: {sorted(_VALIDATORS)}"
         )
     return _VALIDATORS[name](value)
 

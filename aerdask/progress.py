@@ -11,7 +11,7 @@ from .completion import wait
 __all__ = ["show_progress", "progress_bar"]
 
 
-def progress_bar(total: int, unit: str, desc: str, file=None):
+def progress_bar(total: int, unit: str, desc: str, file=None, initial: int = 0):
     """A ``tqdm.auto`` bar; ``file`` (a stream) forces the terminal bar and writes there.
 
     Args:
@@ -20,12 +20,16 @@ def progress_bar(total: int, unit: str, desc: str, file=None):
         desc: The bar's label.
         file: Stream for a terminal bar; ``None`` lets ``tqdm.auto`` pick the notebook widget or
             ``sys.stderr``.
+        initial: Units done before the bar starts (a resumed sweep's points): shown, but
+            not counted in the rate.
     """
     if file is not None:
         from tqdm.std import tqdm as terminal_tqdm  # a stream asks for text, even inside a notebook
 
-        return terminal_tqdm(total=total, unit=unit, desc=desc, file=file, dynamic_ncols=False, ncols=100)
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr)
+        return terminal_tqdm(
+            total=total, unit=unit, desc=desc, file=file, dynamic_ncols=False, ncols=100, initial=initial
+        )
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, initial=initial)
 
 
 def show_progress(job, interval: float = 0.2, file=None) -> None:

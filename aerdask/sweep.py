@@ -4,10 +4,16 @@ Each point ``i`` runs as experiment ``i`` of the sweep, so its samples come from
 ``SeedSequence(seed + i)`` whatever job or task it lands in: a sweep
 interrupted and run again produces the same file as one that was never stopped.
 
-The output is JSON lines, one object per point (``index``, the parameter values,
-``shots``, ``counts``), readable with ``pandas.read_json(path, lines=True)``. Lines
-are appended as points finish; when the sweep completes, the file is rewritten in
-point order. A sidecar ``<output>.meta.json`` keeps the seed, shots, parameter
+The journal is JSON lines, one object per point (``index``, the parameter values,
+``shots``, and ``counts`` or, for an observable sweep, ``evs``). Lines are appended
+as points finish; when the sweep completes, the file is rewritten in point order.
+An output named ``*.parquet`` is a table (:mod:`.tables`): the journal is then
+``<output>.journal.jsonl`` beside it, and the table is written from it whenever
+the sweep stops (finished, interrupted or failed), so it always holds every point
+that finished. :func:`load` reads either as a pandas DataFrame with one column per
+parameter and per outcome; :func:`to_xarray` gives a grid its dimensions.
+
+A sidecar ``<journal>.meta.json`` keeps the seed, shots, parameter
 names and a hash of the compiled circuit, the options that change results and
 every point's values, so a resumed run checks it is the same sweep. Both files
 are replaced atomically (written aside, then ``os.replace``); a record torn by an
@@ -24,7 +30,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 import threading
 from pathlib import Path
 
@@ -35,10 +40,11 @@ from .binding import values_array
 from .completion import FIRST_COMPLETED, wait
 from .errors import AerdaskInputError, JobFailedError
 from .progress import progress_bar
+from .tables import check_writable, load, to_xarray, write_parquet
 
 logger = logging.getLogger("aerdask")
 
-__all__ = ["grid_points", "csv_points", "run_sweep", "sweep_hash", "SweepError"]
+__all__ = ["grid_points", "csv_points", "run_sweep", "sweep_hash", "SweepError", "load", "to_xarray", "journal_path"]
 
 
 class SweepError(AerdaskInputError):
@@ -232,8 +238,8 @@ class _Output:
         os.fsync(self.fh.fileno())
         self.done.update(r["index"] for r in records)
 
-    def finish(self) -> None:
-        self.fh.close()
+    def records(self) -> dict[int, dict]:
+        """The whole records of this sweep in the file, by index."""
         records = {}
         for line in self.path.read_text().splitlines():
             try:
@@ -243,11 +249,33 @@ class _Output:
             index = self.expected(record)
             if index is not None:  # a record written beside this run by something else is not kept
                 records.setdefault(index, record)
+        return records
+
+    def finish(self) -> None:
+        self.fh.close()
+        records = self.records()
         _atomic_write(self.path, "".join(json.dumps(records[i], sort_keys=True) + "\n" for i in sorted(records)))
 
     def close(self) -> None:
         if not self.fh.closed:
             self.fh.close()
+
+
+def journal_path(output: str | Path) -> Path:
+    """The JSON-lines journal of a sweep writing ``output``: itself, or beside a ``.parquet`` table."""
+    output = Path(output)
+    return output.with_name(output.name + ".journal.jsonl") if output.suffix == ".parquet" else output
+
+
+def _observable_labels(observables) -> tuple[list[str], list]:
+    """(column labels, observables) of ``observables``: Pauli strings label themselves, a dict gives labels."""
+    if isinstance(observables, dict):
+        return [str(k) for k in observables], list(observables.values())
+    observables = [observables] if isinstance(observables, str) else list(observables)
+    labels = [o if isinstance(o, str) else f"obs{i}" for i, o in enumerate(observables)]
+    if len(set(labels)) != len(labels):
+        raise SweepError(f"observables {labels} name one column twice")
+    return labels, observables
 
 
 def run_sweep(
@@ -259,9 +287,10 @@ def run_sweep(
     shots: int = 1024,
     seed: int | None = None,
     points_per_job: int = 50,
-    progress=sys.stderr,
+    progress="auto",
     stop: threading.Event | None = None,
     max_attempts: int = 20,
+    observables=None,
 ) -> dict:
     """Run every point not yet in ``output``; append results as jobs finish.
 
@@ -269,12 +298,15 @@ def run_sweep(
         circuit: The parameterised circuit (with measurements).
         names: Parameter names, in the order of each point's values.
         points: The values, one tuple per point.
-        output: The JSON-lines file (created, or resumed).
+        output: The JSON-lines file, or a ``.parquet`` table (created, or resumed).
         backend: An :class:`~aerdask.AerSimulator` (its executor runs the jobs).
-        shots: Shots per point.
+        shots: Shots per point (an observable sweep's exact values take one; under noise
+            it averages the estimator's trajectories instead).
         seed: Seed of the whole sweep; default a fresh one, kept in the sidecar.
         points_per_job: Points per job (each job is split further on a Dask cluster).
-        progress: Stream for the progress bar, or ``None``.
+        progress: ``"auto"`` (a widget in Jupyter, a bar on stderr elsewhere), a stream
+            for a text bar, or ``None``. It counts points; points already done when a
+            sweep resumes are its starting value, not part of its rate.
         stop: Set from a signal handler to interrupt the sweep at its next check (between
             jobs, and while waiting): safer than a ``KeyboardInterrupt`` raised anywhere,
             which can leave a lock of a future held and hang the exit.
@@ -282,6 +314,10 @@ def run_sweep(
             that fails because workers died (or its tasks were lost with them) keeps the
             points that finished and submits the others again; a point that raises on
             the worker fails the sweep at once.
+        observables: Pauli strings (``"ZZ"``), ``SparsePauliOp``s, or a dict of them by
+            column label: the sweep then stores each point's expectation values
+            (``evs``), computed as :class:`~aerdask.primitives.EstimatorV2` computes them,
+            instead of counts. The circuit's final measurements are dropped.
 
     Returns:
         ``{"points": total, "ran": run now, "skipped": already done, "seed": seed}``.
@@ -293,21 +329,34 @@ def run_sweep(
     if isinstance(points_per_job, bool) or not isinstance(points_per_job, int) or points_per_job < 1:
         raise SweepError(f"points_per_job must be a positive int, got {points_per_job!r}")
     order = [names.index(p.name) for p in _bind_names(circuit, names)]
+    check_writable(output)
+    options = _result_options(backend, shots)
+    records = _CountRecords(names, points)
+    run_circuit, run_shots, run_options = circuit, shots, {}
+    if observables is not None:
+        from .primitives.estimator import ObservableSaves  # Qiskit's primitives: only for observable sweeps
+
+        labels, observables = _observable_labels(observables)
+        saves = ObservableSaves(backend, circuit, observables)
+        run_circuit, run_shots, run_options = saves.circuit, saves.shots, {"method": saves.method}
+        records = _ValueRecords(names, points, labels, saves)
+        options["observables"] = {label: str(obs) for label, obs in zip(labels, observables, strict=True)}
+    journal = journal_path(output)
     meta = {
         "names": names,
-        "shots": shots,
+        "shots": run_shots,
         "points": len(points),
         "seed": seed if seed is not None else secrets.randbits(63),
-        "hash": sweep_hash(circuit, names, points, _result_options(backend, shots)),
+        "hash": sweep_hash(circuit, names, points, options),
     }
-    if seed is not None and Path(str(output) + ".meta.json").exists():
+    if seed is not None and Path(str(journal) + ".meta.json").exists():
         try:
-            old = json.loads(Path(str(output) + ".meta.json").read_text())
+            old = json.loads(Path(str(journal) + ".meta.json").read_text())
         except ValueError:
             old = {"seed": seed}  # damaged: _Output says what to do about it
         if old.get("seed") != seed:
             raise SweepError(f"{output} was started with seed {old.get('seed')}, not {seed}")
-    out = _Output(Path(output), meta, _Expected(names, points, shots))
+    out = _Output(journal, meta, _Expected(names, points, run_shots))
     todo = [i for i in range(len(points)) if i not in out.done]
     skipped = len(points) - len(todo)
     jobs = []
@@ -316,22 +365,37 @@ def run_sweep(
             # Compiled once: each job sends only its rows of the values array.
             values = values_array(points, names, f"sweep of circuit {circuit.name!r}")[todo][:, order]
             program = backend.compile(
-                [circuit], indices=todo, parameter_values=[values], shots=shots, seed_simulator=out.meta["seed"]
+                [run_circuit],
+                indices=todo,
+                parameter_values=[values],
+                shots=run_shots,
+                seed_simulator=out.meta["seed"],
+                **run_options,
             )
         for start in range(0, len(todo), points_per_job):
             _check(stop)
             batch = todo[start : start + points_per_job]
             jobs.append((batch, backend.submit(program.points(start, start + len(batch)))))
         resubmit = _Resubmitter(backend, program, todo, max_attempts) if todo else None
-        _collect(jobs, names, points, out, len(points), progress, stop, resubmit)
+        _collect(jobs, records, out, len(points), progress, stop, resubmit)
     except BaseException:
         for _, job in jobs:
             if not job.in_final_state():
                 job.cancel()
         out.close()
+        _write_table(output, out, names)  # what finished is in the table too
         raise
     out.finish()
+    _write_table(output, out, names)
     return {"points": len(points), "ran": len(todo), "skipped": skipped, "seed": out.meta["seed"]}
+
+
+def _write_table(output: str | Path, out: _Output, names: list[str]) -> None:
+    """The Parquet table of a ``.parquet`` output, from the journal's whole records."""
+    if Path(output).suffix != ".parquet":
+        return
+    records = out.records()
+    write_parquet(output, [records[i] for i in sorted(records)], names)
 
 
 #: Backend options that cannot change a sweep's records: where and how it runs, and what it keeps.
@@ -424,29 +488,50 @@ def _worker_fault(exc: BaseException) -> bool:
     return isinstance(exc, WorkerCrashError)
 
 
-def _records(result, names, points) -> list[dict]:
-    records = []
-    for k, res in enumerate(result.results):
-        index = int(res.metadata["index"])
-        record = {"index": index, "shots": res.shots, "counts": result.get_counts(k)}
-        record.update(zip(names, points[index], strict=True))
-        records.append(record)
-    return records
+class _CountRecords:
+    """A job's results as a counts sweep's records: ``index``, the values, ``shots``, ``counts``."""
+
+    def __init__(self, names, points):
+        self.names, self.points = names, points
+
+    def __call__(self, result) -> list[dict]:
+        records = []
+        for k, res in enumerate(result.results):
+            index = int(res.metadata["index"])
+            record = {"index": index, "shots": res.shots, **self.outcome(result, k)}
+            record.update(zip(self.names, self.points[index], strict=True))
+            records.append(record)
+        return records
+
+    def outcome(self, result, k: int) -> dict:
+        return {"counts": result.get_counts(k)}
 
 
-def _collect(jobs, names, points, out: _Output, total: int, progress, stop=None, resubmit=None) -> None:
-    bar = None if progress is None else progress_bar(total, "point", "sweep", progress)
+class _ValueRecords(_CountRecords):
+    """An observable sweep's records: ``evs`` (label to expectation value) in place of counts."""
+
+    def __init__(self, names, points, labels, saves):
+        super().__init__(names, points)
+        self.labels, self.saves = labels, saves
+
+    def outcome(self, result, k: int) -> dict:
+        return {"evs": dict(zip(self.labels, self.saves.values(result, k), strict=True))}
+
+
+def _collect(jobs, records, out: _Output, total: int, progress, stop=None, resubmit=None) -> None:
+    bar = None
+    if progress is not None:
+        stream = None if isinstance(progress, str) and progress == "auto" else progress
+        bar = progress_bar(total, "point", "sweep", stream, initial=len(out.done))
     try:
-        _collect_into(jobs, names, points, out, bar, stop, resubmit)
+        _collect_into(jobs, records, out, bar, stop, resubmit)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _collect_into(jobs, names, points, out: _Output, bar, stop, resubmit) -> None:
+def _collect_into(jobs, records, out: _Output, bar, stop, resubmit) -> None:
     pending = list(jobs)
-    if bar is not None:
-        bar.update(len(out.done))
     while pending:
         _check(stop)
         still = []
@@ -455,10 +540,10 @@ def _collect_into(jobs, names, points, out: _Output, bar, stop, resubmit) -> Non
                 still.append((batch, job))
                 continue
             try:
-                out.write(_records(job.result(), names, points))
+                out.write(records(job.result()))
             except JobFailedError as exc:  # keep what finished; what was lost with workers runs again
                 if exc.partial_result is not None:
-                    out.write(_records(exc.partial_result, names, points))
+                    out.write(records(exc.partial_result))
                 lost = [i for i in batch if i not in out.done]
                 if resubmit is None or not lost:
                     raise

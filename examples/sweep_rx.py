@@ -2,7 +2,9 @@
 
 Run: ``python examples/sweep_rx.py [OUTPUT.jsonl] [SCHEDULER_ADDRESS]``. Runs on the local
 thread pool unless a Dask scheduler address is given; interrupt it and run it again
-to resume. Reads the results back with pandas if it is installed.
+to resume. The results are JSON lines, read back here with the json module; with
+``pip install "aerdask[table]"``, ``aerdask.sweep.load(OUTPUT)`` gives them as a pandas
+table (``examples/sweep_grid.py``), and ``observables=["Z"]`` would store <Z> itself.
 """
 
 import sys

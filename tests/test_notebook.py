@@ -19,5 +19,9 @@ def test_example_notebook_executes(tmp_path):
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("<b>AerJob</b>" in h and "DONE" in h and "8/8 tasks" in h for h in html)
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the histogram and the sweep plot
-    # job.progress() is tqdm.auto's widget in a notebook
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    # job.progress() and run_sweep's progress are tqdm.auto's widget in a notebook
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert any(widget in o.get("data", {}) for o in outputs)
+    (sweep,) = [c for c in nb.cells if c.cell_type == "code" and "run_sweep(" in c.source]
+    assert any(widget in o.get("data", {}) for o in sweep.outputs), "the sweep shows no progress widget"
+    assert any("image/png" in o.get("data", {}) for o in sweep.outputs)

@@ -135,31 +135,42 @@ def _sweep(workdir, output, extra=()):
 
 
 @pytest.mark.slow
-def test_interrupted_sweep_resumes_to_the_same_file(tmp_path):
-    (tmp_path / "circuit.py").write_text(SWEEP_CIRCUIT)
-    reference = tmp_path / "reference.jsonl"
-    assert _sweep(tmp_path, reference, ["--quiet"]).wait(600) == 0
-    assert len(reference.read_text().splitlines()) == 1000
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_interrupted_sweep_resumes_to_the_same_file(tmp_path, suffix):
+    """Interrupted once results arrive, then resumed: the same file, and the same table, as one run."""
+    from aerdask.sweep import journal_path, load
 
-    resumed = tmp_path / "resumed.jsonl"
+    (tmp_path / "circuit.py").write_text(SWEEP_CIRCUIT)
+    reference = tmp_path / f"reference{suffix}"
+    assert _sweep(tmp_path, reference, ["--quiet"]).wait(600) == 0
+    assert len(journal_path(reference).read_text().splitlines()) == 1000
+
+    resumed = tmp_path / f"resumed{suffix}"
+    journal = journal_path(resumed)
     proc = _sweep(tmp_path, resumed)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # interrupt once results are arriving, well before the end
-        if resumed.exists() and len(resumed.read_text().splitlines()) >= 300:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 300:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "run the same command again to resume" in err and "Traceback" not in err
-    written = len(resumed.read_text().splitlines())
+    written = len(journal.read_text().splitlines())
     assert 300 <= written < 1000
+    if suffix == ".parquet":  # the table holds every point that finished before the interruption
+        assert len(load(resumed)) == written
 
     second = _sweep(tmp_path, resumed)
     out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err
     assert f"{1000 - written} run now, {written} already done" in out
-    assert resumed.read_bytes() == reference.read_bytes()
+    assert journal.read_bytes() == journal_path(reference).read_bytes()
+    table, expected = load(resumed), load(reference)
+    assert len(table) == 1000 and table.equals(expected)
+    assert list(table.columns[:4]) == ["index", "a", "b", "shots"]
+    assert (table.filter(like="counts.").sum(axis=1) == 64).all()
 
 
 def _rx_grid():

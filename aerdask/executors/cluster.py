@@ -38,7 +38,8 @@ from .registry import state
 __all__ = ["ensure_ready", "worker_timeout", "FIX_MISSING"]
 
 FIX_MISSING = (
-    "install aerdask on the scheduler and every worker (pip install aerdask) and start workers with "
+    "install aerdask on the scheduler and every worker (the image of deploy/, or pip install of an aerdask "
+    "checkout: it is not on PyPI) and start workers with "
     "'--preload aerdask_worker'; for a development cluster, aerdask.dask.ship_kernels(client) "
     "uploads the two packages instead"
 )

@@ -16,7 +16,7 @@ from ..library import SaveExpectationValue
 from .job import PrimitiveJob
 from .pubs import PrimitiveBase, flat_values, submit_pubs
 
-__all__ = ["EstimatorV2"]
+__all__ = ["EstimatorV2", "ObservableSaves"]
 
 _LABEL = "aerdask_pauli_{}"
 
@@ -115,6 +115,45 @@ class EstimatorV2(PrimitiveBase, BaseEstimatorV2):
         return "density_matrix"
 
 
+class ObservableSaves:
+    """How a circuit saves the expectation values of some observables, as the estimator runs them.
+
+    For a sweep (:func:`aerdask.sweep.run_sweep`): the circuit to run (the saves appended
+    after its final measurements are removed), the method and shots the estimator would
+    use (exact values from one shot, or averaged trajectories under noise), and each
+    point's values read back from a result.
+
+    Args:
+        backend: The :class:`~aerdask.AerSimulator` that will run it (its method and noise).
+        circuit: The circuit; final measurements are dropped.
+        observables: Pauli strings or ``SparsePauliOp``s over the circuit's qubits.
+
+    Raises:
+        AerdaskInputError: for an observable that is not a Pauli sum on the circuit's qubits.
+    """
+
+    def __init__(self, backend, circuit, observables: list):
+        bare = circuit.remove_final_measurements(inplace=False)
+        values = np.zeros(bare.num_parameters)  # the plan needs the shape of a point, not its values
+        try:
+            pub = EstimatorPub.coerce((bare, list(observables), values), 0.0)
+        except ValueError as exc:
+            raise AerdaskInputError(
+                f"observables {[str(o) for o in observables]}: {exc}; give Pauli strings over I, X, Y, Z "
+                f"(qubit 0 rightmost) or SparsePauliOps on the circuit's {bare.num_qubits} qubits"
+            ) from None
+        estimator = EstimatorV2.from_backend(backend)
+        noisy = _noisy(backend, {})
+        self._plan = _Plan(0, pub, estimator._method(pub, noisy, {}), noisy)
+        self.circuit = self._plan.circuit
+        self.method = self._plan.method
+        self.shots = self._plan.shots(estimator.options)
+
+    def values(self, result, k: int) -> list[float]:
+        """The observables' values at experiment ``k`` of ``result``."""
+        return self._plan.point_values(result, k).tolist()
+
+
 def _noisy(backend, run_options: dict) -> bool:
     """Whether the runs have quantum errors (a noise model's readout errors do not change expectation values)."""
     from ..noise import as_noise_model
@@ -179,6 +218,18 @@ class _Plan:
         metadata = {"target_precision": pub.precision, "circuit_metadata": pub.circuit.metadata}
         metadata["simulator_metadata"] = {"method": self.method, "trajectories": self.trajectories}
         return PubResult(DataBin(evs=evs.reshape(shape), stds=stds.reshape(shape), shape=shape), metadata=metadata)
+
+    def point_values(self, result, k: int) -> np.ndarray:
+        """Each observable's value (float64, in the PUB's observable order) at experiment ``k`` of ``result``.
+
+        Exact values, or under noise with trajectories their mean.
+        """
+        data = result.data(k)
+        if self.trajectories:
+            saved = np.array([np.asarray(data[_LABEL.format(j)], dtype=np.float64) for j in range(len(self.paulis))])
+            return self._real(self.coeffs @ saved).mean(axis=-1)
+        values = np.array([data[_LABEL.format(j)] for j in range(len(self.paulis))], dtype=np.float64)
+        return self._real(self.coeffs @ values)
 
     def _averaged(self, result, start, points, point, obs) -> tuple[np.ndarray, np.ndarray]:
         """Each observable's mean over the trajectories, and the standard error of that mean."""
