@@ -296,12 +296,11 @@ def breakdown(qc, precision="double", repeats=3):
     """Where aerdask's time on ``qc`` goes, in seconds: ``{part: seconds}``, min over ``repeats``.
 
     The parts: ``compile`` (the client: circuit to program), ``prepare`` (the worker: matrices,
-    fusion, the stage plan), ``allocate`` (the zeroed state), ``first touch`` (what the first
-    stage costs more on a fresh state than on a used one: the page faults), ``stage k`` (each
-    planned step: a cache block of many gates, or a gate run alone) and ``sample`` (the shot).
+    fusion, the stage plan), ``allocate`` (the state), ``stage k`` (each planned step: a cache
+    block of many gates, or a gate run alone; the first one on a new state, as a job runs it:
+    it builds ``|0...0>`` itself where it can, and takes the page faults) and ``sample``.
     """
     from aerdask_kernels.kernels.interpreter import _run_blocks
-    from aerdask_kernels.passes.blocking import plan_blocks
 
     measured = qc.measure_all(inplace=False)
     backend = aerdask.AerSimulator(method="statevector", precision=precision)
@@ -316,27 +315,21 @@ def breakdown(qc, precision="double", repeats=3):
         keep("compile", time.perf_counter() - start)
         start = time.perf_counter()
         exp, engine = prepared(qc, precision)
-        plan = plan_blocks(exp)
         keep("prepare", time.perf_counter() - start)
         start = time.perf_counter()
         state = engine.fresh()
         keep("allocate", time.perf_counter() - start)
+        entry, runs, steps, pool, positions = engine.rows.plan
+        if state is engine._unwritten:  # the job's first block step builds |0...0>: so does this one
+            steps = engine.rows.zero_plan[2]
+            engine._unwritten = None
         ops, qubits, matrices = exp.ops, exp.qubits, engine.matrices
-        first_fresh = None
-        for first, end, _, threads in plan.runs.tolist():
+        for first, end, _, threads in runs.tolist():
             for step in range(first, end):
                 run = np.array([step, step + 1, 0, threads], dtype=np.int64)
-                args = (ops, qubits, matrices, engine.cancel_flag, run, plan.steps, plan.pool, plan.positions)
                 start = time.perf_counter()
-                _run_blocks(state, *args)
-                seconds = time.perf_counter() - start
-                if first_fresh is None:
-                    first_fresh = seconds
-                    start = time.perf_counter()
-                    _run_blocks(state, *args)  # again, on touched pages
-                    seconds = time.perf_counter() - start
-                    keep("first touch", first_fresh - seconds)
-                keep(f"stage {step}", seconds)
+                _run_blocks(state, ops, qubits, matrices, engine.cancel_flag, run, steps, pool, positions)
+                keep(f"stage {step}", time.perf_counter() - start)
         rng = np.random.default_rng(1)
         start = time.perf_counter()
         engine.sample(state, 1, rng, False)

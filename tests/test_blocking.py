@@ -214,3 +214,36 @@ def test_blocks_without_dense_gates_on_low_qubits_keep_the_state_order():
     for fusion in (True, False):
         got = simulate_statevector(qc, blocking_qubits=9, fusion_enable=fusion)
         np.testing.assert_allclose(got, reference_statevector(qc), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["statevector", "density_matrix"])
+def test_a_new_state_is_built_by_its_first_block_without_being_read(method):
+    """Where row 0 starts a block step, fresh() leaves the state unwritten and that step writes |0...0>.
+
+    The fault: the new array is filled with NaN before the rows run (memory as np.empty may
+    hand it out); a single NaN read would spread to the whole result.
+    """
+    from qiskit.quantum_info import DensityMatrix
+
+    from aerdask_kernels.cpu.density_matrix import DensityMatrixEngine
+    from aerdask_kernels.cpu.statevector import StatevectorEngine
+    from aerdask_kernels.passes.prepare import prepare_point
+
+    n = 5 if method == "density_matrix" else 10
+    qc = random_u_layer(n, np.random.default_rng(6)).compose(random_circuit(n, 6, max_operands=2, seed=6))
+    program = AerSimulator(method=method, enable_truncation=False).compile([qc], shots=1)
+    exp = prepare_point(program.experiments[0], 0, True)
+    engine_class = StatevectorEngine if method == "statevector" else DensityMatrixEngine
+    engine = engine_class(exp, np.complex128, np.zeros(1, dtype=np.uint8), 4)
+    assert engine.rows.zero_plan is not None, "row 0 should start a block step"
+    state = engine.fresh()
+    assert state is engine._unwritten
+    state[:] = np.nan
+    assert engine.run_segment(state, np.zeros(1, dtype=np.int8), 0) == exp.ops.shape[0]
+    if method == "statevector":
+        np.testing.assert_allclose(state, reference_statevector(qc), atol=1e-10)
+    else:
+        rho = state.reshape(1 << n, 1 << n).T  # vectorised column by column
+        np.testing.assert_allclose(rho, DensityMatrix(qc).data, atol=1e-10)
+    again = engine.fresh()  # every new state: the flag is per state
+    assert again is engine._unwritten and again is not state

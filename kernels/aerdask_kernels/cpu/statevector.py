@@ -37,6 +37,10 @@ class StatevectorEngine(ArrayEngine):
         if exp.noisy and not loops_back(exp.ops):
             self.checkpoints = Checkpoints.build(exp, dtype, blocking_qubits)
 
+    def _rows_only(self) -> bool:
+        """With checkpoints, fused copies run rows on the state directly: it must be written first."""
+        return self.checkpoints is None
+
     def advance(self, state, creg, pc: int, stop: int = 0, level: int | None = None) -> int:
         """:meth:`run_segment` from ``pc`` with ``stop``, through the fused copies between checkpoints.
 

@@ -488,11 +488,15 @@ def _scatter(dst, re, im, slot, element_slots, in_order):
 
 
 @njit(parallel=True)
-def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1):
+def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1, from_zero=False):
     """Apply ``ops[rows]`` (MATRIX/DIAG rows on ``local`` qubits only) in one pass, in place.
 
     Rows whose matrix is monomial (x, cx, swap...) are found once, before the blocks,
     and run as moves (:func:`.monomial.block_monomial`).
+
+    With ``from_zero`` the state's entries are not read: each block starts as its part of
+    ``|0...0>`` and every entry is written. A new state then needs no zeroing pass, and
+    its pages are first touched by the threads that write them.
 
     Args:
         state: complex128 or complex64, shape ``(2**n,)``; modified in place.
@@ -505,6 +509,7 @@ def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1):
             control or a DIAG row's qubit outside the block.
         matrices: the program's matrices, same dtype as ``state``.
         threads: The task's thread count: the blocks are split into ``4 * threads`` chunks.
+        from_zero: Start from ``|0...0>`` whatever ``state`` holds (it may be uninitialised).
     """
     k = local.size
     run_offsets, run_slots, element_slots = _gather_maps(local, slots)
@@ -534,9 +539,15 @@ def apply_block(state, local, slots, rows, ops, positions, matrices, threads=1):
         ti = np.empty(scratch, dtype=state.real.dtype)
         for g in range(c * n_blocks // n_chunks, (c + 1) * n_blocks // n_chunks):
             base = insert_zero_bits(g, local)
-            for h in range(run_offsets.size):
-                src = state[base + run_offsets[h] : base + run_offsets[h] + run]
-                _gather(src, re, im, run_slots[h], element_slots, in_order)
+            if from_zero:
+                re[:] = 0
+                im[:] = 0
+                if base == 0:  # amplitude 0 is buffer entry 0 of block 0
+                    re[0] = 1
+            else:
+                for h in range(run_offsets.size):
+                    src = state[base + run_offsets[h] : base + run_offsets[h] + run]
+                    _gather(src, re, im, run_slots[h], element_slots, in_order)
             for r in range(rows.size):
                 _apply_row(re, im, ops[rows[r]], positions, matrices, is_monomial[r], perms[r], phases[r], tr, ti, base)
             for h in range(run_offsets.size):

@@ -32,7 +32,15 @@ from .blocked import apply_block
 from .gates import apply_diagonal, apply_matrix, target_offsets
 from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
 
-__all__ = ["run_segment", "run_segment_serial", "CANCELLED", "compare", "register_value", "control_next"]
+__all__ = [
+    "run_segment",
+    "run_segment_serial",
+    "from_zero_plan",
+    "CANCELLED",
+    "compare",
+    "register_value",
+    "control_next",
+]
 
 #: Returned by :func:`run_segment` when the cancel flag was seen.
 CANCELLED = -1
@@ -103,7 +111,11 @@ def _apply_gate_row(state, ops, pc, qubits, matrices):
 
 @njit
 def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
-    """The steps of one planned run; False if the cancel flag stopped it."""
+    """The steps of one planned run; False if the cancel flag stopped it.
+
+    A step with ``-n_local`` local qubits is a block step that starts from ``|0...0>``
+    without reading the state (see :func:`from_zero_plan`).
+    """
     for s in range(run[0], run[1]):
         if cancel_flag[0] != 0:
             return False
@@ -113,10 +125,33 @@ def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, pos
             for r in range(n_rows):
                 _apply_gate_row(state, ops, rows[r], qubits, matrices)
         else:
+            from_zero = n_local < 0
+            n_local = abs(n_local)
             local = pool[local_off : local_off + n_local]
             slots = pool[local_off + n_local : local_off + 2 * n_local]
-            apply_block(state, local, slots, rows, ops, positions, matrices, run[3])
+            apply_block(state, local, slots, rows, ops, positions, matrices, run[3], from_zero)
     return True
+
+
+def from_zero_plan(plan: tuple) -> tuple | None:
+    """``plan`` for a state not yet written: its first block step builds ``|0...0>`` itself.
+
+    Args:
+        plan: ``(entry, runs, steps, pool, positions)`` of a :class:`.blocking.Plan`.
+
+    Returns:
+        The same plan with that step's local count negated (read by :func:`_run_blocks`), or
+        ``None`` if row 0 does not start with a block step (the state must then be zeroed).
+    """
+    entry, runs, steps, pool, positions = plan
+    if entry.size == 0 or entry[0] < 0:
+        return None
+    first = runs[entry[0], 0]
+    if steps[first, 0] <= 0:
+        return None
+    steps = steps.copy()
+    steps[first, 0] = -steps[first, 0]
+    return entry, runs, steps, pool, positions
 
 
 @njit
