@@ -340,6 +340,7 @@ def run_sweep(
         saves = ObservableSaves(backend, circuit, observables)
         run_circuit, run_shots, run_options = saves.circuit, saves.shots, {"method": saves.method}
         records = _ValueRecords(names, points, labels, saves)
+        options["shots"] = run_shots  # the estimator's, whatever shots were asked for
         options["observables"] = {label: str(obs) for label, obs in zip(labels, observables, strict=True)}
     journal = journal_path(output)
     meta = {
