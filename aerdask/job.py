@@ -13,6 +13,7 @@ import time
 import weakref
 from collections.abc import Callable
 
+import numpy as np
 from qiskit.providers import JobError, JobStatus, JobV1
 from qiskit.providers.jobstatus import JOB_FINAL_STATES
 from qiskit.result import Result
@@ -107,6 +108,7 @@ class AerJob(JobV1):
         self._qobj: Program | None = qobj if isinstance(qobj, Program) else None
         self._adapter = adapt(executor)
         self._chunks: list[Program] = []
+        self._indices: list | None = None  # each task's experiment numbers (_chunk_indices)
         self._handles: list | None = None
         self._cancelled = False
         self._lock = threading.Lock()
@@ -460,6 +462,29 @@ class AerJob(JobV1):
         """Number of tasks that finished (successfully or not)."""
         return sum(h.done() for h in self._handles or [])
 
+    def experiments(self) -> int:
+        """Number of experiments the job returns (``len(result.results)``)."""
+        return int(np.unique(np.concatenate(self._chunk_indices())).size) if self._chunks else 0
+
+    def experiments_done(self) -> int:
+        """Experiments whose every task finished (a shot-split experiment counts once all its parts are in)."""
+        if not self._handles:
+            return 0
+        per_chunk = self._chunk_indices()
+        pending = [idx for idx, h in zip(per_chunk, self._handles, strict=True) if not h.done()]
+        if not pending:
+            return self.experiments()
+        return self.experiments() - int(np.unique(np.concatenate(pending)).size)
+
+    def _chunk_indices(self) -> list:
+        """Each task's experiment numbers (int64 arrays), computed once."""
+        if getattr(self, "_indices", None) is None:
+            self._indices = [
+                np.concatenate([exp.indices for exp in chunk.experiments] or [np.zeros(0, dtype=np.int64)])
+                for chunk in self._chunks
+            ]
+        return self._indices
+
     def waiting_on(self) -> str | None:
         """What the job's unfinished tasks wait on besides running, or ``None``.
 
@@ -473,7 +498,7 @@ class AerJob(JobV1):
         return self._adapter.waiting_note([h for h in self._handles if not h.done()])
 
     def progress(self, interval: float = 0.2, file=None) -> None:
-        """Show tasks done out of total until the job is final: live HTML in Jupyter, a bar elsewhere."""
+        """Show experiments done out of total until the job is final: a widget in Jupyter, a bar elsewhere."""
         from .progress import show_progress
 
         show_progress(self, interval=interval, file=file)
@@ -484,6 +509,7 @@ class AerJob(JobV1):
         status = self.status()
         colour = {"DONE": "#2e7d32", "ERROR": "#c62828", "CANCELLED": "#6d4c41"}.get(status.name, "#1565c0")
         done, total = self.tasks_done(), self.tasks()
+        experiments = f"{self.experiments_done()}/{self.experiments()} experiments in " if self._chunks else ""
         link = self._adapter.dashboard_link()
         dashboard = f' &middot; <a href="{html.escape(link)}" target="_blank">dashboard</a>' if link else ""
         error = self.error_message() if status is JobStatus.ERROR else None
@@ -492,7 +518,8 @@ class AerJob(JobV1):
         return (
             f"<div><b>AerJob</b> <code>{html.escape(self._job_id)}</code> &middot; "
             f'<span style="color:{colour}">{status.name}</span> &middot; '
-            f'<progress value="{done}" max="{total}"></progress> {done}/{total} tasks{dashboard}{detail}</div>'
+            f'<progress value="{done}" max="{total}"></progress> {experiments}{done}/{total} tasks'
+            f"{dashboard}{detail}</div>"
         )
 
     def __repr__(self) -> str:

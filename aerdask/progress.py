@@ -33,17 +33,19 @@ def progress_bar(total: int, unit: str, desc: str, file=None, initial: int = 0):
 
 
 def show_progress(job, interval: float = 0.2, file=None) -> None:
-    """Block until ``job`` is final, showing its tasks done out of total and its state.
+    """Block until ``job`` is final, showing its experiments done out of total and its state.
+
+    Experiments, not tasks: what ``result.results`` will hold, however the job was split.
 
     Args:
         job: An :class:`~aerdask.AerJob` (submitted).
         interval: Seconds between refreshes at most (the wait is woken early when tasks finish).
         file: Stream for a terminal bar (default: a widget in Jupyter, ``sys.stderr`` elsewhere).
     """
-    with progress_bar(job.tasks(), "task", f"job {job.task_prefix}", file) as bar:
+    with progress_bar(job.experiments(), "experiment", f"job {job.task_prefix}", file) as bar:
         while True:
             final = job.in_final_state()
-            bar.update(job.tasks_done() - bar.n)
+            bar.update(job.experiments_done() - bar.n)
             note = None if final else job.waiting_on()
             bar.set_postfix_str(job.status().name + (f" ({note})" if note else ""), refresh=True)
             if final:

@@ -479,9 +479,10 @@ def test_html_repr_and_terminal_progress(local_cluster_client):
     stream = io.StringIO()
     job.progress(file=stream)
     bar = stream.getvalue().split("\r")[-1]  # tqdm's last refresh: label, bar, count, rate, state
-    assert bar.startswith(f"job {job.task_prefix}: 100%") and "4/4 [" in bar and "task/s, DONE]" in bar, bar
+    # Experiments, not tasks: 8 circuits in 4 tasks of 2.
+    assert bar.startswith(f"job {job.task_prefix}: 100%") and "8/8 [" in bar and "experiment/s, DONE]" in bar, bar
     html = job._repr_html_()
-    assert job.job_id() in html and "DONE" in html and "4/4 tasks" in html and "dashboard" in html
+    assert job.job_id() in html and "DONE" in html and "8/8 experiments in 4/4 tasks" in html and "dashboard" in html
 
 
 def _wide_program(num_qubits: int, layers: int = 1):

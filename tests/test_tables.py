@@ -323,3 +323,26 @@ def test_grid_heat_map_example_writes_the_picture(tmp_path):
     grid = to_xarray(load(tmp_path / "zz.parquet"))["evs.ZZ"]
     expected = np.cos(grid["theta"].to_numpy())[:, None] * np.cos(grid["phi"].to_numpy())[None, :]
     np.testing.assert_allclose(grid.to_numpy(), expected, atol=1e-10)
+
+
+def test_job_progress_counts_experiments_not_tasks():
+    import io
+
+    t = Parameter("t")
+    qc = QuantumCircuit(1)
+    qc.rx(t, 0)
+    qc.measure_all()
+    job = AerSimulator().run([qc], parameter_binds=[{t: [0.1 * i for i in range(40)]}], max_job_size=5, shots=10)
+    job.result()
+    assert (job.tasks(), job.experiments(), job.experiments_done()) == (8, 40, 40)
+    stream = io.StringIO()
+    job.progress(file=stream)
+    assert "40/40" in stream.getvalue() and "experiment" in stream.getvalue()
+    assert "40/40 experiments in 8/8 tasks" in job._repr_html_()
+    job._handles[3].done = lambda: False  # one task still running: its 5 experiments are not done
+    assert job.experiments_done() == 35
+    split = AerSimulator().run(qc.assign_parameters([0.3]), shots=1000, max_shot_size=300)
+    split.result()
+    assert (split.tasks(), split.experiments(), split.experiments_done()) == (4, 1, 1)
+    split._handles[2].done = lambda: False  # one part of its shots missing: the experiment is not done
+    assert split.experiments_done() == 0
