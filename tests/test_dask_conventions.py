@@ -1,5 +1,6 @@
 """Dask's conventions: settings in dask.config, readable task keys and spans, logging, the scheduler address."""
 
+import importlib.util
 import json
 import logging
 import os
@@ -167,7 +168,9 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
     try:
         lines = [proc.stdout.readline() for _ in range(4)]
         assert lines[0].startswith("scheduler: tls://127.0.0.1:"), lines
-        assert lines[1].startswith("dashboard: https://"), lines  # the dashboard is TLS too
+        # The dashboard is TLS too (Dask serves one only with bokeh; else the line says what to install).
+        served = importlib.util.find_spec("bokeh") is not None
+        assert lines[1].startswith("dashboard: https://" if served else "dashboard: needs bokeh"), lines
         address = lines[0].split()[1]
         host, port = address.removeprefix("tls://").rsplit(":", 1)
         dask_config = lines[3].split("DASK_CONFIG=")[1].split()[0]
@@ -188,7 +191,7 @@ def test_cluster_command_with_tls_refuses_plain_clients(tmp_path):
                 [*AERDASK, "run", bell, "--json", "--scheduler", address], env=env, capture_output=True, text=True
             )
             assert out.returncode == 0, out.stderr
-            assert set(json.loads(out.stdout)["counts"]) <= {"00", "11"}
+            assert set(json.loads(out.stdout)[0]["counts"]) <= {"00", "11"}
 
         run_with_certificates()
         with socket.create_connection((host, int(port)), timeout=10):

@@ -321,7 +321,7 @@ def test_compose_services(image_env, procs, caplog):
             timeout=300,
         )
         assert out.returncode == 0, out.stderr[-2000:]
-        assert set(json.loads(out.stdout)["counts"]) == {"00", "11"}
+        assert set(json.loads(out.stdout)[0]["counts"]) == {"00", "11"}
     wait_for_port(jupyter_port, lab)
     assert http_get(f"http://127.0.0.1:{jupyter_port}/api") == 200
 
