@@ -54,6 +54,10 @@ def test_image_definition():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     needed = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in project["dependencies"]}
     assert needed <= pinned, needed - pinned
+    # So is every extra a notebook user of the image reaches for: tables, plots, the dashboard.
+    extras = project["optional-dependencies"]
+    wanted = {re.split(r"[<>=!~\[ ]", d)[0].lower() for name in ("table", "plot", "dashboard") for d in extras[name]}
+    assert wanted - {"aerdask"} <= pinned, wanted - pinned
 
 
 def test_compose_kubernetes_and_helm_start_workers_with_the_preload():
