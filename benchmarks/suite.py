@@ -300,7 +300,7 @@ def breakdown(qc, precision="double", repeats=3):
     block of many gates, or a gate run alone; the first one on a new state, as a job runs it:
     it builds ``|0...0>`` itself where it can, and takes the page faults) and ``sample``.
     """
-    from aerdask_kernels.kernels.interpreter import _run_blocks
+    from aerdask_kernels.kernels.interpreter import run_blocks
 
     measured = qc.measure_all(inplace=False)
     backend = aerdask.AerSimulator(method="statevector", precision=precision)
@@ -320,15 +320,14 @@ def breakdown(qc, precision="double", repeats=3):
         state = engine.fresh()
         keep("allocate", time.perf_counter() - start)
         entry, runs, steps, pool, positions = engine.rows.plan
-        if state is engine._unwritten:  # the job's first block step builds |0...0>: so does this one
+        if engine.rows.zero_plan is not None:  # fresh() left the state unwritten: the first step builds it
             steps = engine.rows.zero_plan[2]
-            engine._unwritten = None
         ops, qubits, matrices = exp.ops, exp.qubits, engine.matrices
         for first, end, _, threads in runs.tolist():
             for step in range(first, end):
                 run = np.array([step, step + 1, 0, threads], dtype=np.int64)
                 start = time.perf_counter()
-                _run_blocks(state, ops, qubits, matrices, engine.cancel_flag, run, steps, pool, positions)
+                run_blocks(state, ops, qubits, matrices, engine.cancel_flag, run, steps, pool, positions)
                 keep(f"stage {step}", time.perf_counter() - start)
         rng = np.random.default_rng(1)
         start = time.perf_counter()

@@ -35,6 +35,7 @@ from .monomial import MAX_MONOMIAL_TARGETS, apply_monomial, monomial
 __all__ = [
     "run_segment",
     "run_segment_serial",
+    "run_blocks",
     "from_zero_plan",
     "CANCELLED",
     "compare",
@@ -110,7 +111,7 @@ def _apply_gate_row(state, ops, pc, qubits, matrices):
 
 
 @njit
-def _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
+def run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
     """The steps of one planned run; False if the cancel flag stopped it.
 
     A step with ``-n_local`` local qubits is a block step that starts from ``|0...0>``
@@ -140,7 +141,7 @@ def from_zero_plan(plan: tuple) -> tuple | None:
         plan: ``(entry, runs, steps, pool, positions)`` of a :class:`.blocking.Plan`.
 
     Returns:
-        The same plan with that step's local count negated (read by :func:`_run_blocks`), or
+        The same plan with that step's local count negated (read by :func:`run_blocks`), or
         ``None`` if row 0 does not start with a block step (the state must then be zeroed).
     """
     entry, runs, steps, pool, positions = plan
@@ -185,7 +186,7 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=
         op = ops[pc, COL_OPCODE]
         if entry[pc] >= 0:
             run = runs[entry[pc]]
-            if not _run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
+            if not run_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
                 return CANCELLED
             pc = run[2]
         elif op == OP_MATRIX or op == OP_DIAG:
@@ -202,7 +203,7 @@ def run_segment(state, ops, qubits, matrices, creg, pc, cancel_flag, plan, stop=
 
 @njit
 def _no_blocks(state, ops, qubits, matrices, cancel_flag, run, steps, pool, positions):
-    """Stands in for :func:`_run_blocks` in the serial interpreter, which runs only empty plans."""
+    """Stands in for :func:`run_blocks` in the serial interpreter, which runs only empty plans."""
     return False
 
 
@@ -223,5 +224,5 @@ def _no_monomial(state, positions, base_bits, offsets, perm, phase):
 #: it). A small state sits in cache, where a dense pass over it is cheap anyway.
 run_segment_serial = serial_variant(
     run_segment,
-    replace={"_run_blocks": _no_blocks, "monomial": _not_monomial, "apply_monomial": _no_monomial},
+    replace={"run_blocks": _no_blocks, "monomial": _not_monomial, "apply_monomial": _no_monomial},
 )
