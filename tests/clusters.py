@@ -23,6 +23,12 @@ def dask_command(python: str | None = None) -> list[str]:
     return [python, "-m", "dask"]
 
 
+#: Environment for a worker whose small ``--memory-limit`` stands for a small machine: its imports
+#: alone (~235 MiB) reach the 80% at which Dask pauses a 300 MiB worker, and a paused worker never
+#: counts as arrived for ``Client.wait_for_workers``.
+NO_PAUSE = {"DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE": "False"}
+
+
 class CliCluster:
     """A scheduler and workers started as separate processes, stopped with real signals.
 
@@ -87,7 +93,9 @@ class CliCluster:
     def address(self) -> str:
         return json.loads(self.scheduler_file.read_text())["address"]
 
-    def start_worker(self, name: str, memory_limit: str | None = None, nanny: bool | None = None) -> subprocess.Popen:
+    def start_worker(
+        self, name: str, memory_limit: str | None = None, nanny: bool | None = None, env: dict | None = None
+    ) -> subprocess.Popen:
         args = [*dask_command(self.worker_python), "worker", self.address, "--host", "127.0.0.1"]
         args += ["--nthreads", str(self.nthreads), "--name", name, "--memory-limit", memory_limit or self.memory_limit]
         if not (self.nanny if nanny is None else nanny):
@@ -95,11 +103,12 @@ class CliCluster:
         args += ["--dashboard-address", "127.0.0.1:0", "--death-timeout", "60"]
         if self.preload:
             args += ["--preload", self.preload_module]
-        env = dict(os.environ)
+        environ = dict(os.environ)
         if self.worker_python is None:
-            env["PYTHONPATH"] = str(ROOT)  # test helpers are importable on workers, as on a LocalCluster
-        env.update(self.worker_env or {})
-        proc = self._spawn(args, name, env=env)
+            environ["PYTHONPATH"] = str(ROOT)  # test helpers are importable on workers, as on a LocalCluster
+        environ.update(self.worker_env or {})
+        environ.update(env or {})
+        proc = self._spawn(args, name, env=environ)
         self.workers.append(proc)
         return proc
 

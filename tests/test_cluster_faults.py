@@ -20,7 +20,7 @@ from aerdask import AerSimulator, JobFailedError
 from aerdask.errors import JobTimeoutError
 from aerdask.executors import dask_monitor
 
-from .clusters import CliCluster, wait_until
+from .clusters import NO_PAUSE, CliCluster, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -233,7 +233,7 @@ def test_a_task_that_fits_one_worker_follows_it_when_it_restarts_at_a_new_addres
     calm = AerSimulator().run(qc, shots=32, seed_simulator=2).result().get_counts()
     cluster = CliCluster(tmp_path, n_workers=0)
     cluster.start_scheduler()
-    cluster.start_worker("small", memory_limit="300MiB", nanny=False)  # too small for the state
+    cluster.start_worker("small", memory_limit="300MiB", nanny=False, env=NO_PAUSE)  # too small for the state
     cluster.start_worker("big", memory_limit="3GiB")  # under a nanny: restarted when killed
     try:
         with Client(cluster.address, timeout=30) as client:

@@ -19,7 +19,7 @@ from qiskit.providers import JobStatus
 
 from aerdask import AerSimulator, JobFailedError
 
-from .clusters import CliCluster, wait_until
+from .clusters import NO_PAUSE, CliCluster, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +188,7 @@ def test_what_no_worker_can_hold_is_still_refused_at_run(tmp_path):
             with dask.config.set({"aerdask.max-worker-memory": "64 MiB"}):  # no worker has ever joined
                 with pytest.raises(CircuitTooLargeError, match="bytes are available per task"):
                     AerSimulator(executor=client).run(wide)
-            cluster.start_worker("small", memory_limit="300MiB")
+            cluster.start_worker("small", memory_limit="300MiB", env=NO_PAUSE)
             client.wait_for_workers(1, timeout=60)
             AerSimulator(executor=client).run(bell()).result(timeout=120)  # seen: 300 MiB
             assert cluster.kill_workers() == 1
