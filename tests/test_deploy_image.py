@@ -88,14 +88,15 @@ class Processes:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        for _, proc in self.procs:
+        # Last started first: workers leave while their scheduler still answers (a worker whose
+        # scheduler went first spends seconds trying to say goodbye).
+        for _, proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
-        for _, proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 @pytest.fixture

@@ -134,17 +134,27 @@ def _sweep(workdir, output, extra=()):
     )
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_sweep(tmp_path_factory):
+    """The sweep of :func:`_sweep` run once, undisturbed, to a Parquet table (and its JSON-lines journal)."""
+    from aerdask.sweep import journal_path
+
+    workdir = tmp_path_factory.mktemp("reference")
+    (workdir / "circuit.py").write_text(SWEEP_CIRCUIT)
+    reference = workdir / "reference.parquet"
+    assert _sweep(workdir, reference, ["--quiet"]).wait(600) == 0
+    assert len(journal_path(reference).read_text().splitlines()) == 1000
+    return reference
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_interrupted_sweep_resumes_to_the_same_file(tmp_path, suffix):
-    """Interrupted once results arrive, then resumed: the same file, and the same table, as one run."""
+def test_interrupted_sweep_resumes_to_the_same_file(tmp_path, suffix, uninterrupted_sweep):
+    """Interrupted once results arrive, then resumed: the same records, and the same table, as one run."""
     from aerdask.sweep import journal_path, load
 
     (tmp_path / "circuit.py").write_text(SWEEP_CIRCUIT)
-    reference = tmp_path / f"reference{suffix}"
-    assert _sweep(tmp_path, reference, ["--quiet"]).wait(600) == 0
-    assert len(journal_path(reference).read_text().splitlines()) == 1000
-
+    reference = uninterrupted_sweep  # JSON lines are the Parquet output's journal, record for record
     resumed = tmp_path / f"resumed{suffix}"
     journal = journal_path(resumed)
     proc = _sweep(tmp_path, resumed)
