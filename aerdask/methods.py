@@ -33,7 +33,14 @@ from aerdask_kernels.cpu.mps import MAX_CONTRACTED_QUBITS
 from aerdask_kernels.cpu.stabilizer import non_clifford
 from aerdask_kernels.density import STATEVECTOR_SAVES
 from aerdask_kernels.format.program import Experiment
-from aerdask_kernels.format.validation import EXTENDED_SAVES, MAX_EXTENDED_QUBITS, MAX_MPS_QUBITS, MPS_SAVES
+from aerdask_kernels.format.validation import (
+    EXTENDED_SAVES,
+    MAX_EXTENDED_QUBITS,
+    MAX_MPS_QUBITS,
+    METHOD_ONLY_SAVES,
+    METHOD_REFUSED_ROWS,
+    METHOD_SAVES,
+)
 from aerdask_kernels.opcodes import (
     CHAN_COUNT,
     CHAN_KIND,
@@ -76,24 +83,10 @@ METHODS += (EXTENDED_STABILIZER,)
 # Rows after which shots no longer share one final state (Aer's circuits that cannot "sample").
 _NOT_SAMPLED = (OP_MEASURE, OP_RESET, OP_BRANCH, OP_CLASSICAL, OP_SET_STATE)
 
-#: Save kinds each method offers, as Aer's methods do (the statevector: all but these).
-_METHOD_SAVES = {
-    DENSITY_MATRIX: None,  # all but the amplitude saves (STATEVECTOR_SAVES)
-    STABILIZER: ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
-    + ("expval", "expval_var", "expvals"),
-    UNITARY: ("unitary",),
-    SUPEROP: ("superop",),
-    MATRIX_PRODUCT_STATE: MPS_SAVES,
-    EXTENDED_STABILIZER: EXTENDED_SAVES,
-}
-_ONLY = {"unitary": UNITARY, "superop": SUPEROP, "stabilizer": STABILIZER, "clifford": STABILIZER}
-_ONLY["matrix_product_state"] = MATRIX_PRODUCT_STATE
 #: The label of ``save_state`` under each method (Aer's: the method's state).
 _STATE_KIND = {STATEVECTOR: "statevector", DENSITY_MATRIX: "density_matrix", STABILIZER: "stabilizer"}
 _STATE_KIND |= {UNITARY: "unitary", SUPEROP: "superop", MATRIX_PRODUCT_STATE: "matrix_product_state"}
 _STATE_KIND[EXTENDED_STABILIZER] = "statevector"
-#: Rows each method cannot run, named in the error.
-_REFUSED_ROWS = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}
 _ROW_NAMES = {OP_MEASURE: "measurements", OP_RESET: "resets", OP_CHANNEL: "noise"}
 
 
@@ -147,8 +140,8 @@ def with_method(exp: Experiment, method: str, noise=None) -> Experiment:
 
 def _automatic(exp: Experiment, noise) -> str:
     for spec in exp.saves:
-        if spec["kind"] in _ONLY:
-            return _ONLY[spec["kind"]]
+        if spec["kind"] in METHOD_ONLY_SAVES:
+            return METHOD_ONLY_SAVES[spec["kind"]]
     if _sets(exp, SET_OPERATOR):
         return UNITARY
     if _sets(exp, SET_CHAIN):
@@ -167,7 +160,7 @@ def _statevector_qubits() -> int:
 
 
 def _clifford_pays(exp: Experiment) -> bool:
-    if any(spec["kind"] not in _METHOD_SAVES[STABILIZER] and not spec.get("state") for spec in exp.saves):
+    if any(spec["kind"] not in METHOD_SAVES[STABILIZER] and not spec.get("state") for spec in exp.saves):
         return False
     if exp.parameterized or (exp.ops[:, COL_OPCODE] == OP_SET_STATE).any():
         return False
@@ -237,7 +230,7 @@ def _non_pauli_noise(exp: Experiment) -> str | None:
 
 def _check_rows(exp: Experiment, method: str) -> None:
     rows = exp.ops[:, COL_OPCODE]
-    for op in _REFUSED_ROWS.get(method, ()):
+    for op in METHOD_REFUSED_ROWS.get(method, ()):
         if (rows == op).any() or (op == OP_MEASURE and exp.final_qubits.size):
             _refuse(exp, method, _ROW_NAMES[op], f"Aer's {method} method has none either")
     if (
@@ -263,7 +256,7 @@ def _check_save(exp: Experiment, method: str, spec: dict) -> None:
             f"the chain is contracted into 2**n amplitudes for it: at most {MAX_CONTRACTED_QUBITS} qubits; "
             "save_matrix_product_state, save_amplitudes or save_probabilities read a wide chain",
         )
-    allowed = _METHOD_SAVES.get(method)
+    allowed = METHOD_SAVES.get(method)
     if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
         _refuse(
             exp,
@@ -272,7 +265,7 @@ def _check_save(exp: Experiment, method: str, spec: dict) -> None:
             "use save_density_matrix, save_probabilities, save_amplitudes_sq or save_expectation_value, "
             "or method='statevector'",
         )
-    if (allowed is not None and kind not in allowed) or (allowed is None and kind in _ONLY):
+    if (allowed is not None and kind not in allowed) or (allowed is None and kind in METHOD_ONLY_SAVES):
         offers = ", ".join(f"save_{k}" for k in allowed) if allowed else "the statevector method's saves"
         _refuse(exp, method, f"save_{kind} (label {spec['label']!r})", f"the {method} method offers {offers}")
 

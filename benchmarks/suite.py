@@ -35,6 +35,7 @@ from qiskit.circuit.random import random_circuit
 from qiskit.synthesis import synth_qft_full
 
 import aerdask
+from aerdask_kernels.warmup import warm_up
 
 PORTABLE_BASIS = ["u3", "cx", "h", "cu1", "swap"]
 
@@ -65,6 +66,9 @@ CIRCUITS = {"qft": qft, "random": random, "qv": qv, "ghz": ghz}
 
 # -- simulators: each returns a callable that simulates the final state once ----------------
 def aerdask_runner(qc, precision="double"):
+    # Compiled kernels, as a long-lived process has them: in a script, a small double-precision
+    # job would otherwise run the kernels' Python source (the first-run path, ~50 ms for GHZ-12).
+    warm_up()
     backend = aerdask.AerSimulator(method="statevector", precision=precision)
     measured = qc.measure_all(inplace=False)
     return lambda: backend.run(measured, shots=1).result()

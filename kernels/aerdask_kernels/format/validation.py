@@ -331,19 +331,37 @@ def _check_saves(exp, fail) -> None:
         _check_indices(np.asarray(save.get("qubits", []), dtype=np.int64), exp.num_qubits, f"save {i}", fail)
 
 
-#: Save kinds each method offers (Aer's), and the widest experiment it takes (its state's entries
-#: stay below 2**62: a unitary holds 4**n, a superoperator 16**n).
-_OPERATOR_SAVES = {UNITARY: ("unitary",), SUPEROP: ("superop",)}
-_STABILIZER_SAVES = ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
-_STABILIZER_SAVES += ("expval", "expval_var", "expvals")
 #: Aer's MPS saves (and the estimator's ``expvals``).
 MPS_SAVES = ("matrix_product_state", "statevector", "amplitudes", "amplitudes_sq", "probabilities")
 MPS_SAVES += ("probabilities_dict", "density_matrix", "expval", "expval_var", "expvals")
 #: Aer's extended stabilizer saves.
 EXTENDED_SAVES = ("statevector", "amplitudes_sq")
+#: Save kinds offered by one method only, and the method they choose (Aer's).
+METHOD_ONLY_SAVES = {
+    "unitary": UNITARY,
+    "superop": SUPEROP,
+    "stabilizer": STABILIZER,
+    "clifford": STABILIZER,
+    "matrix_product_state": MPS,
+}
+#: The save kinds each method offers, as Aer's methods do. A method not listed offers every
+#: kind but those of :data:`METHOD_ONLY_SAVES`, and the density matrix none of
+#: ``STATEVECTOR_SAVES`` (it has no amplitudes).
+METHOD_SAVES = {
+    STABILIZER: ("stabilizer", "clifford", "probabilities", "probabilities_dict", "amplitudes_sq")
+    + ("expval", "expval_var", "expvals"),
+    UNITARY: ("unitary",),
+    SUPEROP: ("superop",),
+    MPS: MPS_SAVES,
+    EXTENDED_STABILIZER: EXTENDED_SAVES,
+}
+#: Opcodes a method cannot run (Aer's operator methods: an operator has no measurements, and a
+#: unitary no resets or noise).
+METHOD_REFUSED_ROWS = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}
 #: The widest extended stabilizer experiment (its terms' bit strings are 64-bit words).
 MAX_EXTENDED_QUBITS = 63
-_METHOD_ONLY_SAVES = ("unitary", "superop", "stabilizer", "clifford", "matrix_product_state")
+#: The widest experiment of each method: its state's entries stay below 2**62 (a unitary holds
+#: 4**n, a superoperator 16**n).
 _MAX_QUBITS = {DENSITY_MATRIX: 31, UNITARY: 31, SUPEROP: 15}
 #: The widest stabilizer experiment (its tableau: 2 GiB of bits).
 MAX_STABILIZER_QUBITS = 1 << 16
@@ -361,17 +379,14 @@ def _check_method(exp, fail) -> None:
         kind = save["kind"]
         if method == DENSITY_MATRIX and kind in STATEVECTOR_SAVES:
             fail(f"save {i} ({kind}) reads amplitudes, which the density_matrix method has not got")
-        allowed = _OPERATOR_SAVES.get(
-            method, {STABILIZER: _STABILIZER_SAVES, MPS: MPS_SAVES, EXTENDED_STABILIZER: EXTENDED_SAVES}.get(method)
-        )
-        if (allowed is not None and kind not in allowed) or (allowed is None and kind in _METHOD_ONLY_SAVES):
+        allowed = METHOD_SAVES.get(method)
+        if (allowed is not None and kind not in allowed) or (allowed is None and kind in METHOD_ONLY_SAVES):
             fail(f"save {i} ({kind}) is not a save of the {method} method")
     if method == EXTENDED_STABILIZER and exp.num_qubits > MAX_EXTENDED_QUBITS:
         fail(f"an extended stabilizer experiment of {exp.num_qubits} qubits (at most {MAX_EXTENDED_QUBITS})")
     if method in (UNITARY, SUPEROP, STABILIZER, EXTENDED_STABILIZER):
         rows = exp.ops[:, COL_OPCODE]
-        refused = {UNITARY: (OP_MEASURE, OP_RESET, OP_CHANNEL), SUPEROP: (OP_MEASURE,)}.get(method, ())
-        for op in refused:
+        for op in METHOD_REFUSED_ROWS.get(method, ()):
             if (rows == op).any():
                 fail(f"the {method} method cannot run {OPCODE_NAMES[op]} rows")
         if method in (UNITARY, SUPEROP) and exp.final_qubits.size:
