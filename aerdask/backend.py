@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import secrets
 import uuid
@@ -24,6 +25,7 @@ from .admission import Admission
 from .binding import bind_values, expand_parameterizations, values_array
 from .chunking import auto_job_size, estimated_cost, plan_chunks
 from .compiler import compile_batch
+from .configuration import BackendConfiguration, configuration_of
 from .errors import AerdaskInputError
 from .executors import adapt
 from .executors.base import ExecutorAdapter
@@ -34,6 +36,8 @@ from .options import DEFAULTS, ENGINE_KNOBS, METHODS, ignored_options, validate_
 from .truncation import truncate
 
 __all__ = ["AerSimulator", "build_target"]
+
+logger = logging.getLogger("aerdask")
 
 
 #: The gates the extended_stabilizer method's Target advertises (Aer's basis for it).
@@ -56,19 +60,35 @@ def _max_qubits(method: str = "statevector") -> int:
     return max(1, int(math.log2(total / 16)) // per_qubit)
 
 
-def build_target(num_qubits: int | None = None, basis_gates=None, method: str = "statevector") -> Target:
+def build_target(
+    num_qubits: int | None = None, basis_gates=None, method: str = "statevector", noise_basis=None
+) -> Target:
     """The ``Target`` advertised by :class:`AerSimulator`, built from the instruction table.
 
     Args:
         num_qubits: Qubits of the target (default: the most this machine's memory holds with ``method``).
         basis_gates: Names of the gates to advertise (Aer's ``basis_gates`` option);
             measurements, control flow, saves and directives are always advertised.
-            ``None`` advertises every gate of the table.
+            ``None`` advertises the method's gates (every gate of the table but under the
+            extended stabilizer), less those ``noise_basis`` lacks.
         method: The simulation method whose widest circuit sets the default ``num_qubits``.
+        noise_basis: The noise model's ``basis_gates`` (or ``None``: no noise model). As in Aer,
+            ``transpile`` then leaves only gates the model's errors are attached to (or that
+            ``cx id rz sx``, its default, unroll to), so that the errors apply.
     """
     target = Target(description=f"aerdask simulator ({method})", num_qubits=num_qubits or _max_qubits(method))
-    if basis_gates is None and method == "extended_stabilizer":
-        basis_gates = EXTENDED_BASIS  # the gates a sum of stabilizer states takes, as Aer's
+    if basis_gates is None:  # the method's gates (an explicit option is taken as it is, as in Aer)
+        if method == "extended_stabilizer":
+            basis_gates = EXTENDED_BASIS  # the gates a sum of stabilizer states takes, as Aer's
+        if noise_basis is not None:
+            gates = basis_gates or [name for name, spec in INSTRUCTIONS.items() if spec.kind == "gate"]
+            basis_gates = [name for name in gates if name in noise_basis]
+            if not basis_gates:
+                logger.warning(
+                    "no gate of the noise model's basis_gates %s is a gate of the %s method: the Target has none",
+                    sorted(noise_basis),
+                    method,
+                )
     for name, spec in INSTRUCTIONS.items():
         if basis_gates is None or spec.kind != "gate" or name in basis_gates:
             target.add_instruction(spec.target_entry, name=name)
@@ -108,7 +128,9 @@ class AerSimulator(BackendV2):
     * ``enable_truncation``: simulate only the qubits something acts on (default True).
     * ``zero_threshold``: amplitudes and probabilities below it are left out of
       ``*_dict`` saves (default 1e-10).
-    * ``basis_gates``: the gate names the ``Target`` advertises (default: all).
+    * ``basis_gates``: the gate names the ``Target`` advertises (default: all; with a noise
+      model, those of its ``basis_gates``, as in Aer, so that ``transpile`` leaves the gates its
+      errors are attached to). ``configuration()`` lists them, Aer's way.
     * ``fusion_enable``: fuse neighbouring gates into fewer passes (default True).
     * ``blocking_enable``: cache blocking (default True): runs of gates on large
       states are applied block by block in a cache-sized buffer, one memory pass per
@@ -135,6 +157,7 @@ class AerSimulator(BackendV2):
         )
         self._target = build_target()
         self._device_target = False  # from_backend: the device's target, kept whatever the method
+        self._noise_basis = None  # the noise_model option's basis_gates (None: no model)
         if options:
             self.set_options(**options)
 
@@ -218,11 +241,24 @@ class AerSimulator(BackendV2):
             AerdaskInputError: for an unknown option or a bad value.
 
         """
+        if "noise_model" in fields:
+            # Read before validation: an ideal model validates to None, and still has Aer's basis.
+            model = fields["noise_model"]
+            self._noise_basis = None if model is None else getattr(model, "basis_gates", None)
         fields = validate_options(fields)
-        if "basis_gates" in fields or ("method" in fields and not self._device_target):
+        if "basis_gates" in fields or (not self._device_target and {"method", "noise_model"} & set(fields)):
             basis = fields.get("basis_gates", getattr(self.options, "basis_gates", None))
-            self._target = build_target(basis_gates=basis, method=fields.get("method", self.options.method))
+            method = fields.get("method", self.options.method)
+            self._target = build_target(basis_gates=basis, method=method, noise_basis=self._noise_basis)
         super().set_options(**fields)
+
+    def configuration(self) -> BackendConfiguration:
+        """Aer's backend configuration, read off :attr:`target`: ``basis_gates``, ``num_qubits``...
+
+        ``basis_gates`` lists the gates the ``Target`` advertises (with a noise model, those of
+        its ``basis_gates``, as in Aer) and then ``custom_instructions``.
+        """
+        return configuration_of(self.name, self.backend_version, self.target, self._device_target)
 
     def run(self, run_input, parameter_binds=None, parameterizations=None, **run_options) -> AerJob:
         """Compile ``run_input`` and submit it; returns the running :class:`AerJob`.

@@ -181,6 +181,17 @@ def as_channel(error, where: str) -> Channel:
     return Channel(KRAUS, np.array(kraus), np.zeros(0, dtype=np.float64))
 
 
+#: Aer's default noise-model basis: every standard gate unrolls to these, and identities stay.
+DEFAULT_BASIS_GATES = ("cx", "id", "rz", "sx")
+
+
+def _names(instructions) -> list[str]:
+    """Names of ``instructions``: a name, or a list of names and ``Instruction`` objects."""
+    if isinstance(instructions, str):
+        return [instructions]
+    return [getattr(inst, "name", inst) for inst in instructions]
+
+
 @functools.cache
 def _standard_widths() -> dict[str, int]:
     from qiskit.circuit.library import get_standard_gate_name_mapping
@@ -232,14 +243,33 @@ class NoiseModel:
     """
 
     def __init__(self, basis_gates=None):
-        #: Aer's ``basis_gates`` argument, kept for code that reads it back; the simulator's own
-        #: ``basis_gates`` option decides what its ``Target`` advertises.
-        self.basis_gates = list(basis_gates) if basis_gates is not None else None
+        # Aer's: the gates ``transpile`` should leave in a circuit for these errors to apply (a
+        # simulator with this model advertises those of its gates). Default ``cx id rz sx``,
+        # which every standard gate unrolls to; adding an error adds its gate.
+        self._basis_gates = set(DEFAULT_BASIS_GATES if basis_gates is None else _names(basis_gates))
         self.default_errors: dict[str, list[Channel]] = {}
         self.local_errors: dict[tuple[str, tuple[int, ...]], list[Channel]] = {}
         self.default_readout: np.ndarray | None = None
         self.local_readout: dict[int, np.ndarray] = {}
         self.group_readout: dict[tuple[int, ...], np.ndarray] = {}  # correlated, of multi-qubit measurements
+
+    @property
+    def basis_gates(self) -> list[str]:
+        """The gate names a simulator with this model advertises (with its method's), sorted (Aer's)."""
+        return sorted(self._basis_gates)
+
+    def add_basis_gates(self, instructions) -> None:
+        """Add the gates among ``instructions`` (names or ``Instruction`` objects) to :attr:`basis_gates`.
+
+        As in Aer, only gates the simulator runs are added: a custom label, a measurement or a
+        channel is not a basis gate.
+        """
+        from .instructions import INSTRUCTIONS
+
+        for name in _names(instructions):
+            spec = INSTRUCTIONS.get(name)
+            if spec is not None and (spec.kind == "gate" or name == "id"):
+                self._basis_gates.add(name)
 
     def add_all_qubit_quantum_error(self, error, instructions) -> None:
         """Apply ``error`` after every instruction named in ``instructions``, on any qubits.
@@ -257,6 +287,7 @@ class NoiseModel:
                     f"{where}: a {channel.num_qubits}-qubit error cannot follow the {width}-qubit instruction {name!r}"
                 )
             self.default_errors.setdefault(name, []).append(channel)
+            self.add_basis_gates([name])
 
     def add_quantum_error(self, error, instructions, qubits) -> None:
         """Apply ``error`` after the instructions named in ``instructions`` on exactly ``qubits``."""
@@ -267,6 +298,7 @@ class NoiseModel:
             if channel.num_qubits != len(qubits):
                 raise AerdaskInputError(f"{where}: a {channel.num_qubits}-qubit error on {len(qubits)} qubits")
             self.local_errors.setdefault((name, qubits), []).append(channel)
+            self.add_basis_gates([name])
 
     def add_all_qubit_readout_error(self, error) -> None:
         """Flip measured bits of every qubit with ``error``'s probabilities."""
@@ -372,7 +404,7 @@ class NoiseModel:
         target = getattr(backend, "target", None)
         if not isinstance(target, Target):
             raise AerdaskInputError(f"from_backend needs a BackendV2 with a target, got {type(backend).__name__}")
-        out = cls()
+        out = cls(basis_gates=target.operation_names)  # Aer's: the device's operations
         for name, qubits, channels in device_errors(target, gate_error, thermal_relaxation):
             for channel in channels:
                 out.add_quantum_error(channel, [name], qubits)
@@ -428,7 +460,7 @@ class NoiseModel:
             AerdaskInputError: an error aerdask cannot run (a correlated readout error of several
                 qubits), or an invalid one.
         """
-        out = cls()
+        out = cls(basis_gates=getattr(noise_model, "basis_gates", None))
         for name, error in getattr(noise_model, "_default_quantum_errors", {}).items():
             out.add_all_qubit_quantum_error(error, [name])
         for name, by_qubits in getattr(noise_model, "_local_quantum_errors", {}).items():

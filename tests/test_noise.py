@@ -192,6 +192,39 @@ def test_mixtures_are_recognised_and_kraus_kept():
     assert damp.kind == 1 and damp.matrices.shape == (2, 2, 2)
 
 
+def test_transpiling_for_a_noisy_simulator_leaves_the_noise_models_gates_so_its_errors_apply():
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    noise = NoiseModel()
+    assert noise.basis_gates == ["cx", "id", "rz", "sx"]  # Aer's default: every gate unrolls to these
+    noise.add_all_qubit_quantum_error(depolarizing(0.2, 1), ["x", "sx"])
+    noise.add_quantum_error(depolarizing(0.1, 1), ["my_label"], [0])  # a label: no gate of the simulator
+    assert noise.basis_gates == ["cx", "id", "rz", "sx", "x"]
+    backend = AerSimulator(method="density_matrix", noise_model=noise)
+    qc = QuantumCircuit(1, 1)
+    qc.h(0)
+    qc.h(0)  # ideal: |0> for sure; each h becomes rz sx rz, and the sx carries the error
+    qc.measure(0, 0)
+    mapped = transpile(qc, backend, optimization_level=0)
+    assert set(mapped.count_ops()) == {"rz", "sx", "measure"}
+    probabilities = exact_probabilities(mapped, noise)
+    assert probabilities[1] > 0.1
+    counts = backend.run(mapped, shots=SHOTS, seed_simulator=3).result().get_counts()
+    assert_fits(counts, probabilities, 1)
+    config = backend.configuration()
+    assert config.basis_gates == ["cx", "id", "rz", "sx", "x", *config.custom_instructions]
+    assert "save_probabilities" in config.custom_instructions and "measure" not in config.basis_gates
+    # An explicit basis_gates option is taken as it is; without the model every gate is back.
+    assert "h" in AerSimulator(noise_model=noise, basis_gates=["h", "cx"]).target
+    backend.set_options(noise_model=None)
+    assert "h" in backend.target and "h" in backend.configuration().basis_gates
+    # A device's simulator keeps the device's Target, whatever the model.
+    device = GenericBackendV2(5, basis_gates=["cx", "id", "rz", "sx", "x"], seed=1)
+    config = AerSimulator.from_backend(device).configuration()
+    assert config.num_qubits == 5 and sorted(map(tuple, config.coupling_map)) == sorted(device.coupling_map.get_edges())
+
+
 def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
     script = textwrap.dedent(
         """
@@ -221,6 +254,19 @@ def test_qiskit_aer_noise_models_and_instructions_run(tmp_path):
         mine = trajectories.run(qc, shots=shots, seed_simulator=1).result().get_counts()
         exact = Aer(method="density_matrix", noise_model=nm)
         theirs = exact.run(qc, shots=shots, seed_simulator=2).result().get_counts()
+        # What transpile leaves for a noisy simulator: Aer's gates, so the errors land on the same ones.
+        from qiskit import transpile
+        from aerdask.noise import as_noise_model
+        assert as_noise_model(nm).basis_gates == nm.basis_gates
+        probe = QuantumCircuit(2)
+        probe.h(0); probe.cz(0, 1); probe.ry(0.3, 1); probe.t(0)
+        for method in ("statevector", "density_matrix"):
+            ours, aers = AerSimulator(method=method, noise_model=nm), Aer(method=method, noise_model=nm)
+            configs = (ours.configuration(), aers.configuration())
+            gates = [sorted(set(c.basis_gates) - set(c.custom_instructions)) for c in configs]
+            assert gates[0] == gates[1], gates
+            ops = [dict(transpile(probe, b, optimization_level=0).count_ops()) for b in (ours, aers)]
+            assert ops[0] == ops[1], ops
         keys = sorted(set(mine) | set(theirs))
         table = np.array([[mine.get(k, 0) for k in keys], [theirs.get(k, 0) for k in keys]])
         print(chi2_contingency(table).pvalue)
