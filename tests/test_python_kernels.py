@@ -115,6 +115,68 @@ def test_a_small_job_runs_on_python_kernels_until_compiled_ones_are_ready(bell, 
     assert result.results[0].metadata["kernels"] == "compiled"
 
 
+@pytest.mark.parametrize("setting", ["auto", True, False])
+def test_a_script_compiles_in_the_background_after_seconds_of_python_kernels(bell, monkeypatch, setting):
+    started = []
+    monkeypatch.setattr(readiness, "_ready", set())
+    monkeypatch.setattr(readiness, "start_background", lambda units=None: started.append(units))
+    monkeypatch.setattr(readiness, "_interpreted_seconds", 0.0)
+    program = _program(bell, shots=100, seed_simulator=1)
+    with dask.config.set({"aerdask.kernels.background-compile": setting}):
+        with readiness.kernels_for(program) as python:
+            assert python
+        assert len(started) == (1 if setting is True else 0)  # auto: a short script never compiles
+        monkeypatch.setattr(readiness, "_interpreted_seconds", readiness.INTERPRETED_SECONDS_BEFORE_COMPILE)
+        with readiness.kernels_for(program) as python:
+            assert python  # this job still runs as Python; the build goes on beside it
+        assert len(started) == {"auto": 1, True: 2, False: 0}[setting]
+
+
+def test_a_loop_of_small_jobs_in_a_script_ends_on_compiled_kernels():
+    # A script's loop of small jobs (an optimiser calling the simulator): Python kernels first,
+    # compiled ones once the background build (from the cache the session filled) is ready.
+    script = textwrap.dedent(
+        """
+        import time
+        from qiskit import QuantumCircuit
+        from aerdask import AerSimulator
+        qc = QuantumCircuit(10)
+        qc.h(0)
+        for q in range(9):
+            qc.cx(q, q + 1)
+        qc.measure_all()
+        backend, seen, start = AerSimulator(), [], time.monotonic()
+        while time.monotonic() - start < 120 and "compiled" not in seen:
+            seen.append(backend.run(qc, shots=10, seed_simulator=1).result().results[0].metadata["kernels"])
+        print(seen[0], seen[-1], sum(k == "python" for k in seen))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    first, last, python_jobs = out.stdout.split()
+    assert (first, last) == ("python", "compiled") and int(python_jobs) > 1
+
+
+def test_a_script_that_exits_while_its_kernels_compile_exits_cleanly(tmp_path):
+    script = textwrap.dedent(
+        """
+        from qiskit import QuantumCircuit
+        from aerdask import AerSimulator
+        from aerdask_kernels import readiness
+        qc = QuantumCircuit(2)
+        qc.h(0)
+        qc.measure_all()
+        readiness._interpreted_seconds = readiness.INTERPRETED_SECONDS_BEFORE_COMPILE  # the fault's point
+        assert AerSimulator().run(qc).result().results[0].metadata["kernels"] == "python"
+        assert readiness._background.is_alive()  # compiling (an empty cache: for a minute) as the script ends
+        print("ok")
+        """
+    )
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert (out.returncode, out.stdout.strip(), out.stderr) == (0, "ok", "")
+
+
 def test_large_or_long_jobs_run_compiled(monkeypatch):
     monkeypatch.setattr(readiness, "_ready", set())
     wide = QuantumCircuit(14)

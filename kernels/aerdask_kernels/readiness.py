@@ -15,16 +15,18 @@ Kernels are made ready by *units*, one per ``(path, precision)``:
 A unit is ready once its warm-up program (:mod:`.warmup`) has run compiled in this
 process: Numba compiles whole functions, so one call per signature compiles every
 opcode. Long-lived processes (a Dask worker, a notebook kernel) build units in a
-background thread (:func:`start_background`) while small jobs run as Python; a short
-script does not, since its small jobs never need them.
+background thread (:func:`start_background`) while small jobs run as Python; a script
+does once it has spent a few seconds on Python kernels (a loop of small jobs, such
+as an optimiser calling the estimator), and a short script never does.
 
 Settings (see :mod:`.settings`):
     aerdask.kernels.interpret-max-work: the largest job run as Python while its
         compiled kernels are not ready, in amplitude updates (gate rows times
         amplitudes, summed over points and branches, plus shots); 0 never interprets.
-    aerdask.kernels.background-compile: ``"auto"`` (in Jupyter/IPython sessions and Dask
-        workers with the aerdask plugin), ``true`` (also in scripts, once a process has
-        spent a few seconds on Python kernels) or ``false``.
+    aerdask.kernels.background-compile: ``"auto"`` (at the first small job in Jupyter or
+        IPython sessions, in scripts once they have spent
+        :data:`INTERPRETED_SECONDS_BEFORE_COMPILE` on Python kernels; Dask workers with the
+        aerdask plugin always), ``true`` (at the first small job, anywhere) or ``false``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ SMALL, LARGE = "small", "large"
 PRECISIONS = ("double", "single")
 #: What a job's progress says while it waits on compilation (see :func:`waiting`).
 COMPILING_NOTE = "compiling kernels, first run only"
-#: Seconds of Python kernels after which a script with ``background-compile: true`` starts compiling.
+#: Seconds of Python kernels after which a script with ``background-compile: auto`` starts
+#: compiling: past them, loading even a cold cache pays (a small job runs 10-50x faster compiled).
 INTERPRETED_SECONDS_BEFORE_COMPILE = 3.0
 
 logger = logging.getLogger("aerdask.kernels")
@@ -216,12 +219,19 @@ def waiting() -> float:
 
 
 def background_allowed() -> bool:
-    """Whether this process builds units in a background thread (``kernels.background-compile``)."""
+    """Whether this process builds units in a background thread now (``kernels.background-compile``).
+
+    ``auto``: in an IPython shell or kernel at once, elsewhere (a script) once it has spent
+    :data:`INTERPRETED_SECONDS_BEFORE_COMPILE` on Python kernels; ``true``: at once; ``false``:
+    never. (A Dask worker's plugin calls :func:`start_background` itself.) A script that exits
+    while the thread compiles exits as usual: the thread is a daemon, and Numba writes each
+    cache entry whole.
+    """
     value = settings.get("kernels.background-compile")
     if isinstance(value, str) and value.strip().lower() == "auto":
-        # Long-lived sessions: an IPython shell or kernel, or a Dask worker (its plugin calls
-        # start_background itself).
-        return "IPython" in sys.modules and getattr(sys.modules["IPython"], "get_ipython", lambda: None)() is not None
+        ipython = sys.modules.get("IPython")
+        in_ipython = ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
+        return in_ipython or _interpreted_seconds >= INTERPRETED_SECONDS_BEFORE_COMPILE
     return settings.get_bool("kernels.background-compile")
 
 
@@ -281,9 +291,7 @@ def kernels_for(program):
     if units_for(program) <= _ready or needs_compiled(program):
         yield False
         return
-    if background_allowed() and (
-        "IPython" in sys.modules or _interpreted_seconds >= INTERPRETED_SECONDS_BEFORE_COMPILE
-    ):
+    if background_allowed():
         start_background()
     with _timed_python() as python:
         yield python

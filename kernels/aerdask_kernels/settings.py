@@ -39,7 +39,8 @@ DEFAULTS: dict = {
     # Jobs up to this many amplitude updates run as Python while their compiled kernels are not
     # ready in the process (0: always compiled); see aerdask_kernels.readiness.
     "kernels.interpret-max-work": 1 << 19,
-    # Build the compiled kernels in a background thread: auto (IPython sessions, Dask workers), true, false.
+    # Build the compiled kernels in a background thread: auto (IPython sessions and Dask workers at
+    # once, scripts after 3 s of Python kernels), true (at the first small job), false.
     "kernels.background-compile": "auto",
 }
 
