@@ -27,7 +27,7 @@ from qiskit.circuit import ClassicalRegister, Clbit, Gate, ParameterExpression, 
 from qiskit.circuit.annotated_operation import AnnotatedOperation, ControlModifier
 from qiskit.circuit.classical import expr, types
 from qiskit.circuit.controlflow import CASE_DEFAULT
-from qiskit.quantum_info import Clifford, Operator, StabilizerState
+from qiskit.quantum_info import Clifford, DensityMatrix, Operator, StabilizerState
 
 from aerdask_kernels.format.chain import pack_chain
 from aerdask_kernels.format.program import Experiment, no_points
@@ -43,6 +43,7 @@ from aerdask_kernels.opcodes import (
     OP_SET_STATE,
     OP_STANDARD,
     SET_CHAIN,
+    SET_DENSITY,
 )
 from aerdask_kernels.readiness import numba_loaded
 
@@ -51,7 +52,7 @@ from .emitter import Emitter, NonNumericParameters
 from .errors import AerdaskInputError, UnsupportedInstructionError
 from .expressions import ExpressionTable, NotTemplatable, check_finite
 from .gate_forms import UNITARY_ATOL, MatrixCache, householder, target_state, unitary_defect
-from .instructions import OTHER_METHOD_INSTRUCTIONS, SAVE_KINDS, lookup, names_of_kind, supported_summary
+from .instructions import SAVE_KINDS, lookup, names_of_kind, supported_summary
 
 if TYPE_CHECKING:
     from .native import CircuitReader
@@ -334,16 +335,10 @@ class _CircuitCompiler:
             self._set_stabilizer(op, qargs, cargs, loop)
         elif kind == "set_superop":
             self._set_superop(op, qargs)
+        elif kind == "set_density_matrix":
+            self._set_density_matrix(op, qargs)
         elif kind == "set_matrix_product_state":
             self._set_chain(op, qargs)
-        elif op.name in OTHER_METHOD_INSTRUCTIONS:
-            method = OTHER_METHOD_INSTRUCTIONS[op.name]
-            reason = (
-                "aerdask's density_matrix method starts from |0> or a set_statevector/initialize state"
-                if method == "density_matrix"
-                else f"it needs the {method} method, which aerdask does not run"
-            )
-            raise self.unsupported(op.name, reason)
         elif kind == "state_preparation":
             self._state_preparation(op, qargs)
         elif kind == "control_flow":
@@ -520,6 +515,19 @@ class _CircuitCompiler:
         self.dirty[:] = True
         # Entry row + (column << n), as the unitary method holds its operator (column-stacked).
         self.em.set_state(n, matrix.ravel(order="F") / np.sqrt(1 << n), operator=True)
+
+    def _set_density_matrix(self, op, qargs) -> None:
+        """Replace the density matrix (the density_matrix method): a SET_STATE row of ``ARG`` 3, ``4**n`` entries."""
+        n = self.circuit.num_qubits
+        if list(qargs) != list(range(n)):
+            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        rho = DensityMatrix(op.params[0])
+        if rho.num_qubits != n or not rho.is_valid():
+            why = "it needs a density matrix of the circuit's qubits (Hermitian, positive, trace 1)"
+            raise self.unsupported(op.name, why)
+        self.dirty[:] = True
+        # Entry row + (column << n), as the density_matrix method holds its state (column-stacked).
+        self.em.set_state(n, np.asarray(rho.data, dtype=np.complex128).ravel(order="F"), arg=SET_DENSITY)
 
     def _set_chain(self, op, qargs) -> None:
         """Replace the state by a matrix product state (Aer's Vidal form): a SET_STATE row of ``ARG`` 2."""

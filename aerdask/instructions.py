@@ -11,13 +11,10 @@ Kinds:
     control_flow: ``if_else``, ``switch_case``, ``for_loop``, ``while_loop``,
         ``break_loop``, ``continue_loop``.
     save: Aer's save instructions (``aerdask.library`` or qiskit-aer's).
-    set_state: Aer's ``set_statevector``.
+    set_state: Aer's ``set_statevector``; set_unitary, set_stabilizer, set_superop,
+        set_density_matrix, set_matrix_product_state: the other methods' ``set_*``.
     store: a classical ``Store`` (Qiskit's ``QuantumCircuit.store``).
     multiplexer: Aer's uniformly controlled gate: one matrix per value of the controls.
-
-Aer instructions of other simulation methods (``set_density_matrix``,
-``save_unitary``, ...) are listed in :data:`OTHER_METHOD_INSTRUCTIONS`, so the
-compiler can say why they cannot run.
 
 Gates outside the table still run when they have a matrix (generic k-qubit
 kernel) or a definition (inlined); they just are not advertised in the ``Target``.
@@ -57,7 +54,6 @@ __all__ = [
     "InstructionSpec",
     "INSTRUCTIONS",
     "SAVE_KINDS",
-    "OTHER_METHOD_INSTRUCTIONS",
     "lookup",
     "names_of_kind",
     "supported_summary",
@@ -112,9 +108,6 @@ SAVE_KINDS = {
 }
 
 #: Aer instructions that need a simulation method aerdask does not run -> that method.
-OTHER_METHOD_INSTRUCTIONS = {
-    "set_density_matrix": "density_matrix",
-}
 
 _SAVE_CLASSES = {
     "save_statevector": library.SaveStatevector,
@@ -167,6 +160,7 @@ def _build() -> dict[str, InstructionSpec]:
         "set_unitary": ("set_unitary", library.SetUnitary),
         "set_stabilizer": ("set_stabilizer", library.SetStabilizer),
         "set_superop": ("set_superop", library.SetSuperOp),
+        "set_density_matrix": ("set_density_matrix", library.SetDensityMatrix),
         "set_matrix_product_state": ("set_matrix_product_state", library.SetMatrixProductState),
     }
     for name, (kind, cls) in variadic.items():

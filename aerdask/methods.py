@@ -65,6 +65,7 @@ from aerdask_kernels.opcodes import (
     OP_SET_STATE,
     OP_STANDARD,
     SET_CHAIN,
+    SET_DENSITY,
     SET_OPERATOR,
     STABILIZER,
     STATEVECTOR,
@@ -104,6 +105,9 @@ def with_method(exp: Experiment, method: str, noise=None) -> Experiment:
         method = _automatic(exp, noise)
     if _sets(exp, SET_OPERATOR) and method != UNITARY:
         _refuse(exp, method, "set_unitary", "it sets the unitary method's operator; use method='unitary'")
+    if _sets(exp, SET_DENSITY) and method != DENSITY_MATRIX:
+        why = "it sets the density_matrix method's state; use method='density_matrix'"
+        _refuse(exp, method, "set_density_matrix", why)
     if _sets(exp, SET_CHAIN) and method != MATRIX_PRODUCT_STATE:
         _refuse(
             exp,
@@ -146,6 +150,8 @@ def _automatic(exp: Experiment, noise) -> str:
         return UNITARY
     if _sets(exp, SET_CHAIN):
         return MATRIX_PRODUCT_STATE
+    if _sets(exp, SET_DENSITY):
+        return DENSITY_MATRIX
     if _density_pays(exp, noise):  # Aer's order: many noisy shots of a small circuit first
         return DENSITY_MATRIX
     if exp.num_qubits and _clifford_pays(exp):
@@ -214,7 +220,7 @@ def _not_extended(exp: Experiment) -> str | None:
 
 
 def _sets(exp: Experiment, what: int) -> bool:
-    """A SET_STATE row of ``what`` (``SET_OPERATOR``: ``set_unitary``; ``SET_CHAIN``: ``set_matrix_product_state``)."""
+    """A SET_STATE row of ``what`` (``SET_OPERATOR``, ``SET_CHAIN``, ``SET_DENSITY``: Aer's ``set_*``)."""
     rows = exp.ops[:, COL_OPCODE] == OP_SET_STATE
     return bool((exp.ops[rows, COL_ARG] == what).any())
 

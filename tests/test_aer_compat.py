@@ -15,7 +15,15 @@ from qiskit.circuit import Instruction, Parameter
 from qiskit.circuit.classical import expr, types
 from qiskit.circuit.library import UCGate
 from qiskit.providers import BackendV2, Options
-from qiskit.quantum_info import DensityMatrix, Operator, SparsePauliOp, Statevector, partial_trace, random_statevector
+from qiskit.quantum_info import (
+    DensityMatrix,
+    Operator,
+    SparsePauliOp,
+    Statevector,
+    partial_trace,
+    random_density_matrix,
+    random_statevector,
+)
 from qiskit.transpiler import CouplingMap, Target
 
 from aerdask import AerSimulator
@@ -296,11 +304,38 @@ def test_set_statevector_mid_circuit_survives_fusion_and_measurement():
     assert _counts(qc, shots=50) == {"11": 50}
 
 
-def test_other_methods_instructions_are_refused_by_name():
-    qc = QuantumCircuit(1)
-    qc.append(Instruction("set_density_matrix", 1, 0, []), [0])  # as qiskit-aer names it
-    with pytest.raises(UnsupportedInstructionError, match="'set_density_matrix'.*density_matrix method"):
-        AerSimulator().run(qc)
+@pytest.mark.parametrize("num_qubits", [1, 3])
+def test_set_density_matrix_sets_the_density_matrix_methods_state(num_qubits):
+    from aerdask import QobjValidationError
+
+    from .noise_cases import SHOTS, assert_fits
+
+    target = random_density_matrix(1 << num_qubits, seed=100)
+    gates = QuantumCircuit(num_qubits)
+    gates.h(0)
+    gates.cx(0, num_qubits - 1) if num_qubits > 1 else gates.s(0)
+    qc = QuantumCircuit(num_qubits, num_qubits)
+    qc.set_density_matrix(target)  # aerdask.library adds Aer's circuit method
+    qc.save_density_matrix(label="set")
+    qc.compose(gates, inplace=True)
+    qc.save_density_matrix(label="evolved")
+    qc.measure(range(num_qubits), range(num_qubits))
+    backend = AerSimulator()  # automatic: the density matrix, as in Aer
+    result = backend.run(transpile(qc, backend, optimization_level=0), shots=SHOTS, seed_simulator=1).result()
+    evolved = target.evolve(gates)
+    assert result.results[0].metadata["method"] == "density_matrix"
+    assert result.data(0)["set"] == target and result.data(0)["evolved"] == evolved
+    assert_fits(result.get_counts(), evolved.probabilities(), num_qubits)
+    with pytest.raises(UnsupportedInstructionError, match="set_density_matrix.*use method='density_matrix'"):
+        AerSimulator(method="statevector").run(qc)
+    invalid = QuantumCircuit(1)
+    invalid.append(Instruction("set_density_matrix", 1, 0, [np.eye(2)]), [0])  # trace 2, as qiskit-aer names it
+    with pytest.raises(UnsupportedInstructionError, match="set_density_matrix.*Hermitian, positive, trace 1"):
+        AerSimulator().run(invalid)
+    program = AerSimulator().run(qc).qobj()  # the program format checks what it is sent
+    program.experiments[0].matrices[1] += 0.5  # rho[1, 0] no longer conj(rho[0, 1])
+    with pytest.raises(QobjValidationError, match="density matrix: it is not Hermitian"):
+        program.validate()
 
 
 # -- multiplexer ------------------------------------------------------------------------

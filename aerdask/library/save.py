@@ -6,7 +6,16 @@ import copy
 
 import numpy as np
 from qiskit.circuit import Instruction, QuantumCircuit, QuantumRegister
-from qiskit.quantum_info import Clifford, Operator, Pauli, SparsePauliOp, StabilizerState, Statevector, SuperOp
+from qiskit.quantum_info import (
+    Clifford,
+    DensityMatrix,
+    Operator,
+    Pauli,
+    SparsePauliOp,
+    StabilizerState,
+    Statevector,
+    SuperOp,
+)
 
 _SUBTYPES = ("single", "c_single", "list", "c_list", "average", "c_average", "accum", "c_accum")
 
@@ -244,6 +253,20 @@ class SetUnitary(Instruction):
         super().__init__("set_unitary", op.num_qubits, 0, [op.data])
 
 
+class SetDensityMatrix(Instruction):
+    """Set the density matrix (the ``density_matrix`` method; Aer's ``set_density_matrix``).
+
+    Raises:
+        ValueError: if ``state`` is not a valid density matrix (Hermitian, positive, trace 1).
+    """
+
+    def __init__(self, state):
+        rho = DensityMatrix(state)
+        if not rho.is_valid():
+            raise ValueError("set_density_matrix needs a valid density matrix (Hermitian, positive, trace 1)")
+        super().__init__("set_density_matrix", rho.num_qubits, 0, [rho.data])
+
+
 class SetSuperOp(Instruction):
     """Set the simulator's superoperator (the ``superop`` method; Aer's ``set_superop``)."""
 
@@ -426,6 +449,11 @@ def set_unitary(self, state):
     return _set_all(self, SetUnitary(state), "set_unitary")
 
 
+def set_density_matrix(self, state):
+    """Append :class:`SetDensityMatrix` on all qubits."""
+    return _set_all(self, SetDensityMatrix(state), "set_density_matrix")
+
+
 def set_superop(self, state):
     """Append :class:`SetSuperOp` on all qubits."""
     return _set_all(self, SetSuperOp(state), "set_superop")
@@ -445,6 +473,7 @@ _METHODS = {
     "save_clifford": save_clifford,
     "set_unitary": set_unitary,
     "set_superop": set_superop,
+    "set_density_matrix": set_density_matrix,
     "set_stabilizer": set_stabilizer,
     "save_statevector": save_statevector,
     "save_statevector_dict": save_statevector_dict,

@@ -45,6 +45,8 @@ from .opcodes import (
     OP_MATRIX,
     OP_RESET,
     OP_SET_STATE,
+    SET_AMPLITUDES,
+    SET_DENSITY,
     STATEVECTOR,
     SUPEROP,
 )
@@ -85,7 +87,8 @@ def to_density(exp):
     """``exp`` (prepared: no STANDARD rows) on the vectorised density matrix of ``2n`` bits.
 
     Gate rows become a pair (``U`` on ``Q``, ``conj(U)`` on ``Q + n``); CHANNEL and RESET
-    rows become MATRIX rows of their superoperators; SET_STATE sets ``|psi><psi|``.
+    rows become MATRIX rows of their superoperators; SET_STATE sets ``|psi><psi|``
+    (or, with ``ARG`` ``SET_DENSITY``, the density matrix it holds).
     MEASURE, SAVE and classical rows stay (they name row qubits, ``< n``), and
     JUMP/BRANCH targets follow their rows.
 
@@ -149,11 +152,15 @@ def to_density(exp):
             fields[COL_OPCODE], fields[COL_NTARG] = OP_MATRIX, 2 * len(bits)
             emit(fields, np.concatenate((bits, bits + n)), matrix)
         elif opcode == OP_SET_STATE:
-            psi = exp.matrices[row[COL_MOFF] : row[COL_MOFF] + (1 << n)]
             fields = row.copy()
-            fields[COL_NTARG] = 2 * n
+            fields[COL_NTARG], fields[COL_ARG] = 2 * n, SET_AMPLITUDES
+            if row[COL_ARG] == SET_DENSITY:  # set_density_matrix: already rho[i, j] at i + (j << n)
+                rho = exp.matrices[row[COL_MOFF] : row[COL_MOFF] + (1 << (2 * n))]
+            else:
+                psi = exp.matrices[row[COL_MOFF] : row[COL_MOFF] + (1 << n)]
+                rho = np.kron(np.conj(psi), psi)
             # Its qubit list names every bit, as NTARG says: passes (fusion) copy NTARG entries of it.
-            emit(fields, np.arange(2 * n, dtype=np.int64), np.kron(np.conj(psi), psi))
+            emit(fields, np.arange(2 * n, dtype=np.int64), rho)
         else:
             emit(row, bits)
     where[ops.shape[0]] = len(out_ops)

@@ -29,7 +29,9 @@ SET_STATE  replace the state by the ``2**NTARG`` amplitudes at ``matrices[MOFF:]
            ``ARG`` 1 (the unitary method only), the operator of ``4**NTARG`` entries
            (``U[i, j]`` at ``i + (j << NTARG)``) over ``sqrt(2**NTARG)``: ``set_unitary``;
            with ``ARG`` 2 (the matrix_product_state method only), a matrix product state
-           laid out as :mod:`.format.chain` says: ``set_matrix_product_state``.
+           laid out as :mod:`.format.chain` says: ``set_matrix_product_state``; with
+           ``ARG`` 3 (the density_matrix method only), a density matrix of ``4**NTARG``
+           entries (``rho[i, j]`` at ``i + (j << NTARG)``): ``set_density_matrix``.
 CHANNEL    apply quantum error ``Experiment.channels[ARG]`` to the ``NTARG`` qubits at
            ``qubits[QOFF:]``: one of its operators, drawn per shot (a noise model's
            error after an instruction, or a channel instruction of the circuit).
@@ -73,6 +75,7 @@ __all__ = [
     "SET_AMPLITUDES",
     "SET_OPERATOR",
     "SET_CHAIN",
+    "SET_DENSITY",
     "SAVE_SUBTYPES",
 ]
 
@@ -141,5 +144,6 @@ STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE,
     "extended_stabilizer",
 )
 METHODS = (STATEVECTOR, DENSITY_MATRIX, STABILIZER, UNITARY, SUPEROP, MATRIX_PRODUCT_STATE, EXTENDED_STABILIZER)
-#: SET_STATE ``ARG`` values: a statevector, the unitary method's operator, a matrix product state.
-SET_AMPLITUDES, SET_OPERATOR, SET_CHAIN = 0, 1, 2
+#: SET_STATE ``ARG`` values: a statevector, the unitary method's operator, a matrix product state,
+#: the density_matrix method's density matrix.
+SET_AMPLITUDES, SET_OPERATOR, SET_CHAIN, SET_DENSITY = 0, 1, 2, 3

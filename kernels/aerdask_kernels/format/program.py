@@ -41,7 +41,8 @@ __all__ = ["FORMAT_VERSION", "Experiment", "Program", "QobjValidationError", "MA
 #: 6: methods ``stabilizer`` (up to 65536 qubits), ``unitary`` and ``superop``; their save kinds
 #: (``unitary``, ``superop``, ``stabilizer``, ``clifford``); SET_STATE ``ARG`` 1 (an operator).
 #: 7: method ``matrix_product_state`` (its save kind, SET_STATE ``ARG`` 2: a chain) and its options.
-FORMAT_VERSION = 7
+#: 8: SET_STATE ``ARG`` 3: a density matrix (``set_density_matrix``).
+FORMAT_VERSION = 8
 
 #: Run options a program carries, with their types, and those it may leave out, with their
 #: defaults: both read off :class:`.options.ProgramOptions`, where each is written once.

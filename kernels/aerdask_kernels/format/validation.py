@@ -45,6 +45,10 @@ from ..opcodes import (
     OPCODE_NAMES,
     SAVE_KINDS,
     SAVE_SUBTYPES,
+    SET_AMPLITUDES,
+    SET_CHAIN,
+    SET_DENSITY,
+    SET_OPERATOR,
     STABILIZER,
     SUPEROP,
     UNITARY,
@@ -197,6 +201,26 @@ def _check_indices(arr, bound, what, fail) -> None:
         fail(f"{what} holds index {int(arr.max()) if arr.max() >= bound else int(arr.min())}, allowed 0..{bound - 1}")
 
 
+#: How far a set density matrix may be from Hermitian with trace 1 (float rounding of its entries).
+DENSITY_ATOL = 1e-8
+
+
+def density_defect(entries: np.ndarray, num_qubits: int) -> str | None:
+    """What keeps ``entries`` (``rho[i, j]`` at ``i + (j << n)``) from a density matrix, or ``None``.
+
+    Checks Hermiticity and the trace; positivity is the compiler's (an eigensolve per circuit).
+    """
+    rho = entries.reshape((1 << num_qubits, 1 << num_qubits), order="F")
+    if not np.all(np.isfinite(rho)):
+        return "entries that are not finite"
+    if np.abs(rho - rho.conj().T).max() > DENSITY_ATOL:
+        return "it is not Hermitian"
+    trace = np.trace(rho)
+    if abs(trace - 1) > DENSITY_ATOL:
+        return f"its trace is {trace:.6g}, not 1"
+    return None
+
+
 def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     """Check row ``pc`` of ``exp`` and call ``fail(message)`` for the first rule it breaks."""
     op, qoff, nctrl, ntarg, moff, cval, arg, arg2 = (int(v) for v in row)
@@ -254,19 +278,26 @@ def validate_row(exp, pc: int, row: np.ndarray, fail) -> None:
     elif op == OP_SET_STATE:
         if nctrl != 0 or ntarg != exp.num_qubits:
             fail(f"op {pc}: SET_STATE sets all {exp.num_qubits} qubits, got {ntarg} (controls {nctrl})")
-        if arg not in (0, 1, 2) or (arg == 1) != (exp.method == UNITARY) or (arg == 2) != (exp.method == MPS):
+        only = {SET_OPERATOR: UNITARY, SET_CHAIN: MPS, SET_DENSITY: DENSITY_MATRIX}
+        if arg not in (SET_AMPLITUDES, *only) or any((arg == a) != (exp.method == m) for a, m in only.items()):
             fail(
                 f"op {pc}: SET_STATE arg {arg}: 1 (an operator) with the unitary method only, 2 (a matrix "
-                "product state) with the matrix_product_state method only, else 0 (a state)"
+                "product state) with the matrix_product_state method only, 3 (a density matrix) with the "
+                "density_matrix method only, else 0 (a state)"
             )
         if arg == 2:
             problem = chain_defect(exp.matrices, moff, ntarg)
             if problem:
                 fail(f"op {pc}: SET_STATE of a matrix product state: {problem}")
             return
-        bits = 2 * ntarg if arg == 1 else ntarg  # an operator: 4**n entries, scaled to norm 1
+        # An operator (4**n entries, scaled to norm 1) or a density matrix (4**n entries).
+        bits = 2 * ntarg if arg in (SET_OPERATOR, SET_DENSITY) else ntarg
         if bits > 62 or moff + (1 << bits) > exp.matrices.size:
             fail(f"op {pc}: state [{moff}, {moff + (1 << bits)}) is outside matrices[{exp.matrices.size}]")
+        if arg == SET_DENSITY:
+            problem = density_defect(exp.matrices[moff : moff + (1 << bits)], ntarg)
+            if problem:
+                fail(f"op {pc}: SET_STATE of a density matrix: {problem}")
 
     n_bits = exp.num_clbits + exp.num_vars
     if op in (OP_BRANCH, OP_CLASSICAL):

@@ -26,6 +26,9 @@ from ..opcodes import (
     OP_DIAG,
     OP_MATRIX,
     OP_SET_STATE,
+    SET_CHAIN,
+    SET_DENSITY,
+    SET_OPERATOR,
 )
 
 __all__ = ["UNITARY_ATOL", "row_defect", "value_defect", "unitary_defect", "check_row_values", "check_channels"]
@@ -93,9 +96,9 @@ def row_defect(op, ntarg, moff, matrices):
 def value_defect(exp, pc: int) -> float:
     """:func:`row_defect` of row ``pc`` of ``exp``, the wide matrices included (0 where the values hold)."""
     op, ntarg, moff = (int(v) for v in exp.ops[pc, [COL_OPCODE, COL_NTARG, COL_MOFF]])
-    if op == OP_SET_STATE and exp.ops[pc, COL_ARG] == 2:
-        return 0.0  # a matrix product state: its shapes and values are checked with the row
-    if op == OP_SET_STATE and exp.ops[pc, COL_ARG] == 1:
+    if op == OP_SET_STATE and exp.ops[pc, COL_ARG] in (SET_CHAIN, SET_DENSITY):
+        return 0.0  # a matrix product state or a density matrix: checked with the row (validate_row)
+    if op == OP_SET_STATE and exp.ops[pc, COL_ARG] == SET_OPERATOR:
         ntarg *= 2  # an operator's 4**n entries, scaled to a unit vector
     defect = float(row_defect(op, ntarg, moff, exp.matrices))
     if defect < 0:
