@@ -241,11 +241,12 @@ class AerSimulator(BackendV2):
             AerdaskInputError: for an unknown option or a bad value.
 
         """
-        if "noise_model" in fields:
-            # Read before validation: an ideal model validates to None, and still has Aer's basis.
-            model = fields["noise_model"]
-            self._noise_basis = None if model is None else getattr(model, "basis_gates", None)
+        # Read before validation: an ideal model validates to None, and still has Aer's basis.
+        model = fields.get("noise_model")
+        noise_basis = None if model is None else getattr(model, "basis_gates", None)
         fields = validate_options(fields)
+        if "noise_model" in fields:
+            self._noise_basis = noise_basis
         if "basis_gates" in fields or (not self._device_target and {"method", "noise_model"} & set(fields)):
             basis = fields.get("basis_gates", getattr(self.options, "basis_gates", None))
             method = fields.get("method", self.options.method)
