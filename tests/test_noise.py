@@ -192,9 +192,9 @@ def test_mixtures_are_recognised_and_kraus_kept():
     assert damp.kind == 1 and damp.matrices.shape == (2, 2, 2)
 
 
-def test_transpiling_for_a_noisy_simulator_leaves_the_noise_models_gates_so_its_errors_apply():
+def test_transpiling_for_a_noisy_simulator_leaves_the_noise_models_gates_so_its_errors_apply(qiskit_aer_in_process):
     from qiskit import transpile
-    from qiskit.providers.fake_provider import GenericBackendV2
+    from qiskit.providers.fake_provider import GenericBackendV2  # imports qiskit-aer where it is installed
 
     noise = NoiseModel()
     assert noise.basis_gates == ["cx", "id", "rz", "sx"]  # Aer's default: every gate unrolls to these
