@@ -506,11 +506,20 @@ class _CircuitCompiler:
         # The circuit's global phase multiplies the state it sets, as in Aer (it was applied at the start).
         self.em.phase(self.circuit.global_phase)
 
-    def _set_unitary(self, op, qargs) -> None:
-        """Replace the unitary (the unitary method): a SET_STATE row of ``4**n`` entries, scaled to norm 1."""
+    def _all_qubits(self, op, qargs) -> int:
+        """The circuit's qubit count, once ``op`` (a method's ``set_*``) acts on all of them in order.
+
+        Raises:
+            UnsupportedInstructionError: it acts on fewer qubits or in another order.
+        """
         n = self.circuit.num_qubits
         if list(qargs) != list(range(n)):
             raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        return n
+
+    def _set_unitary(self, op, qargs) -> None:
+        """Replace the unitary (the unitary method): a SET_STATE row of ``4**n`` entries, scaled to norm 1."""
+        n = self._all_qubits(op, qargs)
         matrix = np.asarray(Operator(op.params[0]).data, dtype=np.complex128)
         self.dirty[:] = True
         # Entry row + (column << n), as the unitary method holds its operator (column-stacked).
@@ -518,9 +527,7 @@ class _CircuitCompiler:
 
     def _set_density_matrix(self, op, qargs) -> None:
         """Replace the density matrix (the density_matrix method): a SET_STATE row of ``ARG`` 3, ``4**n`` entries."""
-        n = self.circuit.num_qubits
-        if list(qargs) != list(range(n)):
-            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        n = self._all_qubits(op, qargs)
         rho = DensityMatrix(op.params[0])
         if rho.num_qubits != n or not rho.is_valid():
             why = "it needs a density matrix of the circuit's qubits (Hermitian, positive, trace 1)"
@@ -531,9 +538,7 @@ class _CircuitCompiler:
 
     def _set_chain(self, op, qargs) -> None:
         """Replace the state by a matrix product state (Aer's Vidal form): a SET_STATE row of ``ARG`` 2."""
-        n = self.circuit.num_qubits
-        if list(qargs) != list(range(n)):
-            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        n = self._all_qubits(op, qargs)
         pairs, lambdas = op.params[0]
         try:
             gammas = [
@@ -548,9 +553,7 @@ class _CircuitCompiler:
 
     def _set_superop(self, op, qargs) -> None:
         """Set the superoperator: at the start of a circuit (on the identity), the channel itself."""
-        n = self.circuit.num_qubits
-        if list(qargs) != list(range(n)):
-            raise self.unsupported(op.name, f"it must act on all {n} qubits in order")
+        self._all_qubits(op, qargs)
         if self.depth or self.dirty.any():
             raise self.unsupported(op.name, "aerdask sets a superoperator at the start of a circuit only")
         from qiskit.quantum_info import SuperOp

@@ -75,9 +75,9 @@ def configuration_of(name: str, version: str, target: Target, device: bool) -> B
     """
     gates, custom = [], []
     for op_name in target.operation_names:
-        spec = INSTRUCTIONS.get(op_name)
         if op_name in _UNLISTED:
             continue
+        spec = INSTRUCTIONS.get(op_name)
         # A name the table lacks is a device's own gate (from_backend keeps the device's Target).
         if spec is None or spec.kind == "gate" or op_name == "id":
             gates.append(op_name)
